@@ -1,0 +1,107 @@
+// Exact counts of the work the model does, the raw material of the cost model.
+// Every mechanism bumps the counter of what it really did (a PTE written, a
+// table page freed, a struct page initialised), so the counts are facts about the
+// operation, not estimates. Counts are grouped by the phase they happened in
+// (the kernel function that did the work), set by `withPhase()`.
+
+export const WORK_KEYS = [
+  "memmapPagesInit", // struct pages initialised (memmap_init_range)
+  "pagesToBuddy", // pages handed to the buddy allocator (online, free)
+  "pagesFromBuddy", // pages taken from the buddy allocator (alloc, offline)
+  "pagesIsolated",
+  "pagesScanned",
+  "pagesMigrated",
+  "bytesCopied",
+  "pteWritten",
+  "pmdWritten",
+  "pudWritten",
+  "p4dWritten",
+  "pgdWritten",
+  "pteCleared",
+  "pmdCleared",
+  "pudCleared",
+  "p4dCleared",
+  "pgdCleared",
+  "tablePagesAllocated",
+  "tablePagesFreed",
+  "tlbFlushPage",
+  "tlbFlushRange",
+  "tlbFlushAll",
+  "vmemmapPagesAllocated",
+  "vmemmapPagesFreed",
+  "sectionsActivated",
+  "sectionsDeactivated",
+  "memoryBlocksRegistered",
+  "memoryBlocksUnregistered",
+  "kobjects",
+  "sysfsFiles",
+  "uevents",
+  "resourcesRequested",
+  "resourcesReleased",
+  "zoneSpanUpdates",
+  "pageblocksScanned",
+  "zonelistRebuilds",
+  "synchronizeRcu",
+  "lruAddDrainAll",
+  "drainAllPages",
+  "cpusReached",
+  "notifierCalls",
+] as const;
+
+export type WorkKey = (typeof WORK_KEYS)[number];
+export type WorkCounts = Partial<Record<WorkKey, number>>;
+
+export class Work {
+  /** Totals since creation. */
+  readonly total: Record<WorkKey, number>;
+  /** Per phase (kernel function name) totals. */
+  readonly byPhase = new Map<string, Record<WorkKey, number>>();
+  private phase = "other";
+
+  constructor() {
+    this.total = Work.zero();
+  }
+
+  static zero(): Record<WorkKey, number> {
+    const r = {} as Record<WorkKey, number>;
+    for (const k of WORK_KEYS) r[k] = 0;
+    return r;
+  }
+
+  add(key: WorkKey, n = 1): void {
+    if (n === 0) return;
+    this.total[key] += n;
+    let p = this.byPhase.get(this.phase);
+    if (p === undefined) {
+      p = Work.zero();
+      this.byPhase.set(this.phase, p);
+    }
+    p[key] += n;
+  }
+
+  /** Run fn with work attributed to `phase`; phases nest, the innermost wins. */
+  withPhase<T>(phase: string, fn: () => T): T {
+    const saved = this.phase;
+    this.phase = phase;
+    try {
+      return fn();
+    } finally {
+      this.phase = saved;
+    }
+  }
+
+  /** A copy of the totals, for taking differences around an operation. */
+  snapshot(): Record<WorkKey, number> {
+    return { ...this.total };
+  }
+
+  /** The non-zero differences since `before`. */
+  since(before: Record<WorkKey, number>): WorkCounts {
+    const out: WorkCounts = {};
+    for (const k of WORK_KEYS) {
+      const d = this.total[k] - before[k];
+      if (d !== 0) out[k] = d;
+    }
+    return out;
+  }
+}

@@ -1,0 +1,99 @@
+// The parsed form of a scenario file (docs: ../shared/docs/scenario-format.md and
+// docs/scenario-format.md for memhp's additions). One Statement per line.
+
+export type Arch = "x86_64" | "arm64";
+
+/** Where a statement came from, for `file:line:column: message`. */
+export interface Loc {
+  file: string;
+  line: number;
+}
+
+export interface MachineStmt {
+  op: "machine";
+  arch: Arch;
+  memBytes: number;
+  maxmemBytes: number;
+  slots?: number;
+}
+export interface CmdlineStmt {
+  op: "cmdline";
+  words: string[];
+}
+export interface VmemStmt {
+  op: "vmem";
+  id: string;
+  sizeBytes: number;
+}
+export interface BootStmt {
+  op: "boot";
+}
+export interface DimmAddStmt {
+  op: "dimm-add";
+  id: string;
+  sizeBytes: number;
+}
+export interface DimmDelStmt {
+  op: "dimm-del";
+  id: string;
+}
+export interface VmemResizeStmt {
+  op: "vmem-resize";
+  id: string;
+  sizeBytes: number;
+}
+export interface WriteStmt {
+  op: "write";
+  path: string;
+  value: string;
+}
+export interface ReadStmt {
+  op: "read";
+  path: string;
+  fields: string[];
+}
+export interface LsStmt {
+  op: "ls";
+  path: string;
+}
+export interface PtdumpStmt {
+  op: "ptdump";
+  start: bigint;
+  sizeBytes: bigint;
+}
+/** memhp addition: call a kernel function of the model (or the patched kernel's test module). */
+export interface CallStmt {
+  op: "call";
+  fn: string;
+  args: string[];
+}
+/** memhp addition: run the seeded workload for N steps (`workload STEPS [key=value...]`). */
+export interface WorkloadStmt {
+  op: "workload";
+  steps: number;
+  options: Record<string, string>;
+}
+
+export type SetupStatement = MachineStmt | CmdlineStmt | VmemStmt | BootStmt;
+export type RunStatement =
+  | DimmAddStmt
+  | DimmDelStmt
+  | VmemResizeStmt
+  | WriteStmt
+  | ReadStmt
+  | LsStmt
+  | PtdumpStmt
+  | CallStmt
+  | WorkloadStmt;
+export type Statement = SetupStatement | RunStatement;
+
+export type Located<S extends Statement = Statement> = S & { loc: Loc };
+
+export interface Scenario {
+  file: string;
+  machine: Located<MachineStmt>;
+  cmdline: string[];
+  vmems: Located<VmemStmt>[];
+  /** Statements after `boot`, in order. */
+  body: Located<RunStatement>[];
+}

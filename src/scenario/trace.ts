@@ -1,0 +1,93 @@
+// Trace records: JSON Lines, one object per statement after a header object
+// (../shared/docs/scenario-format.md, "Trace"). `memhp run` and `memhp oracle`
+// both write these; `memhp diff` compares them.
+
+export interface TraceHeader {
+  op: "system";
+  /** "memhp-model" or "linux". */
+  system: string;
+  /** model: memhp version; linux: kernel release (uname -r). */
+  version: string;
+  arch: string;
+  [key: string]: unknown;
+}
+
+/** A run of leaves: adjacent leaves of one level whose physical addresses continue. Hex strings. */
+export interface PtRun {
+  va: string;
+  size: string;
+  level: PtLevelName;
+  pa?: string;
+  inRange?: boolean;
+}
+export type PtLevelName = "pgd" | "p4d" | "pud" | "pmd" | "pte";
+
+/** Memory-block changes a host event caused (after settling). */
+export interface BlockChanges {
+  added: string[];
+  removed: string[];
+}
+
+export interface TraceStatementBase {
+  line: number;
+  op: string;
+}
+export interface WriteRecord extends TraceStatementBase {
+  op: "write";
+  path: string;
+  value: string;
+  result: string;
+}
+export interface ReadRecord extends TraceStatementBase {
+  op: "read";
+  path: string;
+  value?: string;
+  fields?: Record<string, number>;
+  result?: string;
+}
+export interface LsRecord extends TraceStatementBase {
+  op: "ls";
+  path: string;
+  names?: string[];
+  result?: string;
+}
+export interface HostEventRecord extends TraceStatementBase {
+  op: "dimm-add" | "dimm-del" | "vmem-resize";
+  id: string;
+  result: string;
+  blocks: BlockChanges;
+  [key: string]: unknown;
+}
+export interface PtdumpRecord extends TraceStatementBase {
+  op: "ptdump";
+  start: string;
+  size: string;
+  linear: PtRun[];
+  vmemmap: PtRun[];
+  tablePages: number;
+}
+export interface CallRecord extends TraceStatementBase {
+  op: "call";
+  fn: string;
+  args: string[];
+  result: string;
+  [key: string]: unknown;
+}
+export interface GenericRecord extends TraceStatementBase {
+  [key: string]: unknown;
+}
+
+export type TraceRecord =
+  | WriteRecord
+  | ReadRecord
+  | LsRecord
+  | HostEventRecord
+  | PtdumpRecord
+  | CallRecord
+  | GenericRecord;
+
+export type Trace = { header: TraceHeader; records: TraceRecord[] };
+
+export function formatTrace(t: Trace): string {
+  return [t.header, ...t.records].map((r) => JSON.stringify(r)).join("\n") + "\n";
+}
