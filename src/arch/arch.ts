@@ -47,7 +47,7 @@ export interface ArchMm {
   /** Virtual address of the struct page of `pfn` in the vmemmap. */
   pfnToPageVa(pfn: number): bigint;
   /** Boot: map the boot RAM in the linear map (x86 init_mem_mapping(), arm64 map_mem()). */
-  mapBootMemory(ranges: PfnRange[]): void;
+  mapBootMemory(ranges: readonly PfnRange[]): void;
   /** arch_add_memory(): map the range, then ctx.addPages(). 0 or -errno; nothing left on failure. */
   archAddMemory(ctx: ArchHotplugCtx, nid: number, start: number, size: number, params: MhpParams): number;
   /** arch_remove_memory(): ctx.removePages(), then unmap the range and free empty tables. */
@@ -58,4 +58,14 @@ export interface ArchMm {
   vmemmapFree(startPfn: number, nrPages: number, altmap: VmemAltmap | undefined): void;
   /** arch_report_meminfo(): extra /proc/meminfo lines as [name, kB] (x86 DirectMap*). */
   archReportMeminfo(): Array<[string, number]>;
+  /** memory_block_size_bytes(): x86 probe_memory_block_size(), arm64 the 128 MiB default. */
+  memoryBlockSizeBytes(): number;
+  /**
+   * arm64 (upstream 2026, "Reject memory removal that splits a kernel leaf mapping"):
+   * would taking [start, start+size) away split a block or contiguous leaf of the
+   * linear map or the vmemmap? Always false on x86.
+   */
+  archMemoryRemovalSplitsLeaf(start: number, size: number): boolean;
+  /** /sys/kernel/debug/kernel_page_tables in the arch's ptdump text format. */
+  kernelPageTablesShow(): string;
 }

@@ -78,13 +78,7 @@ export interface GenericRecord extends TraceStatementBase {
 }
 
 export type TraceRecord =
-  | WriteRecord
-  | ReadRecord
-  | LsRecord
-  | HostEventRecord
-  | PtdumpRecord
-  | CallRecord
-  | GenericRecord;
+  WriteRecord | ReadRecord | LsRecord | HostEventRecord | PtdumpRecord | CallRecord | GenericRecord;
 
 export type Trace = { header: TraceHeader; records: TraceRecord[] };
 

@@ -1,0 +1,56 @@
+// The architectures' public face: createArchMm() gives generic code the
+// ArchMm of the machine's architecture (x86_64: arch/x86/mm, arm64:
+// arch/arm64/mm). Generic code keeps to the ArchMm interface; the extra
+// members of ArchMmImpl are for boot set-up, /proc/meminfo and tests.
+
+import type { PageAllocator } from "../mm/gfp.js";
+import type { Work } from "../kernel/work.js";
+import type { Arch } from "../scenario/ast.js";
+import { X86Mm } from "./x86_64/init_64.js";
+import { Arm64Mm } from "./arm64/mmu.js";
+
+export { X86Mm } from "./x86_64/init_64.js";
+export { Arm64Mm } from "./arm64/mmu.js";
+
+export interface CreateArchMmOptions {
+  arch: Arch;
+  /** Where table pages and vmemmap blocks come from. */
+  alloc: PageAllocator;
+  work: Work;
+  /** arm64: rodata=full (default true: page-granular linear map). */
+  rodataFull?: boolean;
+  /** x86_64: 1 GiB direct-map pages (gbpages, PDPE1GB; default true). */
+  gbpages?: boolean;
+  /** x86_64: 2 MiB pages (X86_FEATURE_PSE; default true). */
+  pse?: boolean;
+  /** x86_64: X86_FEATURE_HYPERVISOR, for the memory block size above 64 GiB (default true). */
+  hypervisor?: boolean;
+  /** arm64: memstart_addr, 1 GiB aligned (default 0, the QEMU virt guest). */
+  memstartAddr?: number;
+}
+
+export type ArchMmImpl = X86Mm | Arm64Mm;
+
+export function createArchMm(opts: CreateArchMmOptions): ArchMmImpl {
+  switch (opts.arch) {
+    case "x86_64":
+      return new X86Mm({
+        alloc: opts.alloc,
+        work: opts.work,
+        gbpages: opts.gbpages,
+        pse: opts.pse,
+        hypervisor: opts.hypervisor,
+      });
+    case "arm64":
+      return new Arm64Mm({
+        alloc: opts.alloc,
+        work: opts.work,
+        rodataFull: opts.rodataFull,
+        memstartAddr: opts.memstartAddr,
+      });
+    default: {
+      const never: never = opts.arch;
+      throw new Error(`unknown arch ${String(never)}`);
+    }
+  }
+}

@@ -1,0 +1,57 @@
+// The memhp command line: one subcommand per job, built on commander.
+
+import { Command, CommanderError } from "commander";
+import { EXIT_OK, EXIT_USAGE, ExitCode, UsageError } from "./io.js";
+import { registerRun } from "./run.js";
+import { registerDiff } from "./diff.js";
+import { registerOracle } from "./oracle.js";
+import { registerPtdump } from "./ptdump.js";
+import { MODEL_VERSION } from "../kernel/kernel.js";
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name("memhp")
+    .description(
+      "An executable model of Linux 6.1 memory hot(un)plug, held against the real kernel under QEMU.",
+    )
+    .version(MODEL_VERSION)
+    .showHelpAfterError()
+    .exitOverride();
+  registerRun(program);
+  registerDiff(program);
+  registerOracle(program);
+  registerPtdump(program);
+  program.addHelpText(
+    "after",
+    `
+Examples:
+  memhp run scenarios/x86-dimm.mhp            print the model's trace
+  memhp oracle scenarios/x86-dimm.mhp -t k.jsonl  the real kernel's trace
+  memhp diff model.jsonl k.jsonl              compare two traces (exit 1 on a difference)
+
+Exit codes: 0 ok, 1 a difference or a failed check, 2 bad usage or input.`,
+  );
+  return program;
+}
+
+/** Run the CLI; resolves to the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv, { from: "user" });
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.exitCode === 0)
+        return EXIT_OK;
+      return EXIT_USAGE;
+    }
+    if (e instanceof UsageError) {
+      process.stderr.write(`memhp: ${e.message}\n`);
+      return EXIT_USAGE;
+    }
+    if (e instanceof ExitCode) return e.code;
+    throw e;
+  }
+  return EXIT_OK;
+}

@@ -1,0 +1,45 @@
+// `memhp oracle FILE`: the same scenario on the real Linux 6.1 kernel under QEMU.
+
+import type { Command } from "commander";
+import { OracleError, oracleUnavailable, runOracle } from "../oracle/run.js";
+import { formatTrace } from "../scenario/trace.js";
+import { EXIT_DIFF, EXIT_USAGE, ExitCode, loadScenario, writeOut } from "./io.js";
+
+export function registerOracle(program: Command): void {
+  program
+    .command("oracle")
+    .description("run a scenario file on Debian's Linux 6.1 kernel under QEMU (TCG) and print its trace")
+    .argument("<file>", "scenario file (.mhp)")
+    .option("-t, --trace <out>", "write the trace to a file instead of stdout")
+    .option("--console <log>", "also write the guest console to this file")
+    .option("-q, --quiet", "no progress on stderr")
+    .addHelpText(
+      "after",
+      `
+Needs QEMU and the kernel: bash scripts/oracle-setup.sh (installs them, once).
+
+Examples:
+  memhp oracle scenarios/oracle/x86-dimm-add-del.mhp --trace kernel.jsonl
+  memhp run scenarios/oracle/x86-dimm-add-del.mhp --trace model.jsonl
+  memhp diff model.jsonl kernel.jsonl -s scenarios/oracle/x86-dimm-add-del.mhp`,
+    )
+    .action(async (file: string, opts: { trace?: string; console?: string; quiet?: boolean }) => {
+      const sc = loadScenario(file);
+      const why = oracleUnavailable(sc.machine.arch);
+      if (why) {
+        process.stderr.write(`memhp oracle: ${why}\n`);
+        throw new ExitCode(EXIT_USAGE);
+      }
+      const log = opts.quiet ? undefined : (l: string) => process.stderr.write(`${l}\n`);
+      try {
+        const trace = await runOracle(sc, { log, consoleLog: opts.console });
+        writeOut(formatTrace(trace), opts.trace);
+      } catch (e) {
+        if (e instanceof OracleError) {
+          process.stderr.write(`memhp oracle: ${e.message}\n${e.console}\n`);
+          throw new ExitCode(EXIT_DIFF);
+        }
+        throw e;
+      }
+    });
+}

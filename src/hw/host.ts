@@ -1,0 +1,80 @@
+// The host side of a scenario: what QEMU does for `dimm-add`, `dimm-del` and
+// `vmem-resize` (hw/mem/pc-dimm.c, hw/acpi/memory_hotplug.c, hw/virtio/virtio-mem.c),
+// and the guest reaction that follows each event before it settles.
+
+import { EBUSY, EINVAL, ENODEV, ENOSPC } from "../errno.js";
+import type { Kernel } from "../kernel/kernel.js";
+import { DeviceMemoryRegion } from "./memory_device.js";
+import { VirtioMem } from "../drivers/virtio/virtio_mem.js";
+
+/** QEMU's alignment for memory devices on these hosts (QEMU_VMALLOC_ALIGN, THP size). */
+const DEVICE_ALIGN = 2 << 20;
+
+export interface HostEventResult {
+  /** 0, or -errno: the guest refused (eject failed), or QEMU refused (no slot, no space). */
+  err: number;
+  /** QEMU's own refusal text, when QEMU refused the command. */
+  qmpError?: string;
+}
+
+export class Host {
+  readonly region: DeviceMemoryRegion;
+  private readonly dimms = new Map<string, { addr: number; size: number }>();
+  readonly vmems = new Map<string, VirtioMem>();
+  private virtioIndex = 0;
+
+  constructor(private readonly k: Kernel) {
+    this.region = new DeviceMemoryRegion(k.board.deviceMemoryBase, k.board.deviceMemorySize);
+  }
+
+  /** A virtio-mem device present from boot (its driver probes during boot). */
+  addBootVmem(id: string, size: number): void {
+    const placed = this.region.plug(id, size, DEVICE_ALIGN);
+    if (!placed) throw new Error(`vmem ${id}: no room in the device memory region`);
+    const devName = `virtio${this.virtioIndex++}`;
+    this.vmems.set(id, new VirtioMem(this.k, id, devName, placed.addr, size));
+  }
+
+  /** object-add memory-backend-ram + device_add pc-dimm, then the guest's ACPI hot-add. */
+  dimmAdd(id: string, size: number): HostEventResult {
+    if (this.dimms.has(id) || this.vmems.has(id)) return { err: -EINVAL, qmpError: `Duplicate ID '${id}'` };
+    const used = [...this.dimms.values()].length;
+    if (used >= this.k.board.config.slots) return { err: -ENOSPC, qmpError: "no free slots left" };
+    const total = this.k.board.config.memBytes + this.pluggedBytes() + size;
+    if (total > this.k.board.config.maxmemBytes)
+      return { err: -ENOSPC, qmpError: "not enough space, currently 0x... in use" };
+    const placed = this.region.plug(id, size, DEVICE_ALIGN);
+    if (!placed) return { err: -ENOSPC, qmpError: "could not find position in guest address space" };
+    this.dimms.set(id, { addr: placed.addr, size });
+    const rc = this.k.acpi.acpiMemoryDeviceAdd(id, placed.addr, size);
+    return { err: rc };
+  }
+
+  /** device_del: an ACPI eject request; the guest may refuse, and then the DIMM stays. */
+  dimmDel(id: string): HostEventResult {
+    const d = this.dimms.get(id);
+    if (!d) return { err: -ENODEV, qmpError: `Device '${id}' not found` };
+    const rc = this.k.acpi.acpiScanHotRemove(id);
+    if (rc === 0) {
+      this.dimms.delete(id);
+      this.region.unplug(id);
+    }
+    return { err: rc === -EBUSY ? -EBUSY : rc };
+  }
+
+  /** qom-set requested-size. The result is 0: the driver works toward it, as far as it can. */
+  vmemResize(id: string, size: number): HostEventResult {
+    const vm = this.vmems.get(id);
+    if (!vm) return { err: -ENODEV, qmpError: `Device '${id}' not found` };
+    if (size > vm.regionSize) return { err: -EINVAL, qmpError: "requested-size exceeds the device size" };
+    vm.setRequestedSize(size);
+    return { err: 0 };
+  }
+
+  private pluggedBytes(): number {
+    let n = 0;
+    for (const d of this.dimms.values()) n += d.size;
+    for (const v of this.vmems.values()) n += v.regionSize;
+    return n;
+  }
+}

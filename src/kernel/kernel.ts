@@ -1,0 +1,214 @@
+// The model of one booted machine: every subsystem, created and wired in the order
+// the kernel boots them (start_kernel(): setup_arch() → paging_init()/sparse_init()
+// → mm_init()/memblock_free_all() → driver init), plus the host (QEMU) around it.
+
+import { createArchMm, type ArchMmImpl } from "../arch/index.js";
+import { preventMemoryRemoveNotifier } from "../arch/arm64/memory_notifier.js";
+import { HotplugLocks } from "../drivers/base/core.js";
+import { MemorySubsys } from "../drivers/base/memory.js";
+import { AcpiMemhotplug } from "../drivers/acpi/acpi_memhotplug.js";
+import { Kernfs } from "../fs/kernfs.js";
+import { registerProcfs } from "../fs/procfs.js";
+import { registerSysfs } from "../fs/sysfs.js";
+import { createBoard, type Board } from "../hw/board.js";
+import { Host } from "../hw/host.js";
+import { PAGE_SIZE, SECTION_SIZE } from "../mm/constants.js";
+import { Memmap, PS_PGTABLE } from "../mm/memmap.js";
+import { MemoryHotplug } from "../mm/memory_hotplug.js";
+import { Migration, Rmap } from "../mm/migrate.js";
+import { PglistData, zoneSizesInitArm64, zoneSizesInitX86 } from "../mm/mmzone.js";
+import { BuddyAllocator, type PfnSpan } from "../mm/page_alloc.js";
+import { PageIsolation } from "../mm/page_isolation.js";
+import { Rng } from "../mm/random.js";
+import { Sparse } from "../mm/sparse.js";
+import { Workload, parseWorkloadOptions } from "../mm/workload.js";
+import { EINVAL } from "../errno.js";
+import type { Arch } from "../scenario/ast.js";
+import { DriverCalls } from "./calls.js";
+import { FaultInjector } from "./fault_inject.js";
+import { parseKernelParams, type KernelParams } from "./params.js";
+import { insertFirmwareResources, kernelImageRange } from "./setup.js";
+import { ResourceTree } from "./resource.js";
+import { Work } from "./work.js";
+
+export const MODEL_VERSION = "0.1.0";
+
+export interface MachineConfig {
+  arch: Arch;
+  memBytes: number;
+  maxmemBytes: number;
+  /** DIMM slots (QEMU -m slots=); default 4 when maxmem > mem. */
+  slots?: number;
+  cmdline?: readonly string[];
+  /** virtio-mem devices present from boot (requested size 0). */
+  vmems?: readonly { id: string; sizeBytes: number }[];
+  seed?: number;
+}
+
+export class Kernel {
+  readonly params: KernelParams;
+  readonly board: Board;
+  readonly work = new Work();
+  readonly faults = new FaultInjector();
+  readonly kernfs = new Kernfs();
+  readonly locks = new HotplugLocks();
+  readonly resources: ResourceTree;
+  readonly memmap = new Memmap();
+  readonly sparse: Sparse;
+  readonly pgdat: PglistData;
+  readonly alloc: BuddyAllocator;
+  readonly isolation: PageIsolation;
+  readonly rmap = new Rmap();
+  readonly migration: Migration;
+  readonly arch: ArchMmImpl;
+  readonly memory: MemorySubsys;
+  readonly hotplug: MemoryHotplug;
+  readonly acpi: AcpiMemhotplug;
+  readonly host: Host;
+  readonly calls: DriverCalls;
+  readonly rng: Rng;
+  readonly workload: Workload;
+  /** The highest physical address the machine can ever have (boot RAM and device memory). */
+  readonly maxPhysAddr: number;
+  /** Boot RAM as the firmware reported it (PFN ranges). */
+  readonly bootRam: readonly PfnSpan[];
+  /** CPUs (QEMU -smp 1). */
+  readonly nrCpus = 1;
+
+  private constructor(cfg: MachineConfig) {
+    const slots = cfg.slots ?? (cfg.maxmemBytes > cfg.memBytes ? 4 : 0);
+    this.params = parseKernelParams(cfg.arch, cfg.cmdline ?? []);
+    this.board = createBoard({ arch: cfg.arch, memBytes: cfg.memBytes, maxmemBytes: cfg.maxmemBytes, slots });
+    this.rng = new Rng(cfg.seed ?? 1);
+    const ram = this.board.firmwareMap.filter((r) => r.kind === "ram");
+    this.bootRam = ram.map((r) => ({ startPfn: Math.ceil(r.start / PAGE_SIZE), endPfn: Math.floor(r.end / PAGE_SIZE) }));
+    const ramEnd = Math.max(...ram.map((r) => r.end));
+    const devEnd = this.board.deviceMemoryBase + this.board.deviceMemorySize;
+    this.maxPhysAddr = Math.ceil(Math.max(ramEnd, devEnd) / SECTION_SIZE) * SECTION_SIZE;
+    const maxPfn = Math.max(...this.bootRam.map((r) => r.endPfn));
+
+    // setup_arch(): the firmware memory map becomes iomem resources.
+    this.resources = new ResourceTree(this.work);
+    insertFirmwareResources(this.resources, this.board);
+
+    // sparse_init(): present sections and their memmap.
+    this.sparse = new Sparse(this.memmap, this.work, this.maxPhysAddr);
+    for (const r of this.bootRam) this.sparse.memoryPresent(0, r.startPfn, r.endPfn);
+    this.sparse.sparseInit();
+
+    // free_area_init() + memblock_free_all()
+    const minPfn = Math.min(...this.bootRam.map((r) => r.startPfn));
+    this.pgdat = new PglistData(cfg.arch === "x86_64" ? zoneSizesInitX86(maxPfn) : zoneSizesInitArm64(minPfn, maxPfn));
+    this.alloc = new BuddyAllocator(this.memmap, this.sparse, this.pgdat, this.work);
+    this.alloc.initBootMemory(this.bootRam, [kernelImageRange(cfg.arch)]);
+    this.isolation = new PageIsolation(this.alloc);
+    this.migration = new Migration(this.alloc, this.rmap, this.work);
+
+    // paging_init(): the kernel page tables, the linear map and the vmemmap of boot memory.
+    this.arch = createArchMm({
+      arch: cfg.arch,
+      alloc: this.alloc,
+      work: this.work,
+      rodataFull: this.params.rodataFull,
+      memstartAddr: 0,
+    });
+    this.arch.mapBootMemory(this.bootRam);
+    this.sparse.attachArch(this.arch);
+    const err = this.sparse.populateBootVmemmap();
+    if (err) throw new Error(`boot: the vmemmap of boot memory could not be populated (${err})`);
+
+    // Driver core and memory hotplug.
+    this.hotplug = new MemoryHotplug(this);
+    this.memory = new MemorySubsys(this);
+    this.memory.memoryDevInit();
+    for (const r of this.bootRam) this.memory.registerMemoryBlocksUnderNode(0, r.startPfn, r.endPfn - 1, true);
+    if (cfg.arch === "arm64")
+      this.memory.registerMemoryNotifier("prevent_memory_remove", preventMemoryRemoveNotifier(this.arch, this.sparse));
+    this.acpi = new AcpiMemhotplug(this);
+    this.calls = new DriverCalls(this);
+    registerSysfs(this);
+    registerProcfs(this);
+
+    // The host, and the virtio-mem devices whose drivers probe at boot.
+    this.host = new Host(this);
+    for (const v of cfg.vmems ?? []) this.host.addBootVmem(v.id, v.sizeBytes);
+    this.workload = new Workload(this.alloc, this.migration, this.rmap, { seed: cfg.seed ?? 1 });
+  }
+
+  static boot(cfg: MachineConfig): Kernel {
+    return new Kernel(cfg);
+  }
+
+  /** `workload STEPS [key=value...]`: run the seeded workload. 0 or -errno. */
+  runWorkload(steps: number, options: Record<string, string>): number {
+    let parsed: ReturnType<typeof parseWorkloadOptions>;
+    try {
+      parsed = parseWorkloadOptions(options);
+    } catch {
+      return -EINVAL;
+    }
+    this.workload.configure(parsed.knobs);
+    this.workload.step(steps);
+    return 0;
+  }
+
+  /** checkInvariants(): every rule of the model that must hold between operations. */
+  checkInvariants(): string[] {
+    const out: string[] = [];
+    const add = (where: string, v: string[]) => {
+      for (const s of v) out.push(`${where}: ${s}`);
+    };
+    add("sparse", this.sparse.checkInvariants());
+    add("memory", this.memory.checkInvariants());
+    add("resource", this.resources.checkInvariants());
+    add("pgtable", this.arch.pgtable.checkInvariants());
+    add("page_alloc", this.alloc.checkInvariants());
+    add("kernel", this.crossCheck());
+    return out;
+  }
+
+  /** Rules that span subsystems. */
+  private crossCheck(): string[] {
+    const out: string[] = [];
+    if (this.locks.deviceHotplug.held) out.push("device_hotplug_lock still held");
+    if (this.locks.memHotplug.held) out.push("mem_hotplug_lock still held");
+    // Every table page is a page the allocator handed out for page tables.
+    for (const pfn of this.arch.pgtable.tablePfns()) {
+      if (!this.memmap.hasPage(pfn) || this.memmap.state(pfn) !== PS_PGTABLE)
+        out.push(`table page ${pfn.toString(16)} is not a page-table page of the allocator`);
+    }
+    // The linear map covers exactly the present memory.
+    out.push(...this.checkLinearMap());
+    return out;
+  }
+
+  private checkLinearMap(): string[] {
+    const out: string[] = [];
+    for (let nr = 0; nr < this.sparse.nrSections; nr++) {
+      const present = this.sparse.presentSectionNr(nr);
+      const pfn = nr * (SECTION_SIZE / PAGE_SIZE);
+      // Sample the section's first populated subsection and one past the boot RAM holes.
+      let probe = -1;
+      for (let i = 0; i < 64 && probe < 0; i++) {
+        const p = pfn + i * 512;
+        if (this.sparse.pfnSectionValid(p) && this.isRam(p)) probe = p;
+      }
+      const va = this.arch.physToVirt(pfn * PAGE_SIZE);
+      if (present && probe >= 0 && this.arch.pgtable.lookup(this.arch.physToVirt(probe * PAGE_SIZE)) === undefined)
+        out.push(`section ${nr}: present memory at pfn ${probe.toString(16)} is not in the linear map`);
+      if (!present && this.arch.pgtable.lookup(va) !== undefined && !this.isBootMapped(pfn))
+        out.push(`section ${nr}: not present but mapped in the linear map`);
+    }
+    return out;
+  }
+
+  private isRam(pfn: number): boolean {
+    return this.resources.pageIsRam(pfn);
+  }
+
+  /** Boot mappings may cover holes next to RAM with large pages (init_mem_mapping()). */
+  private isBootMapped(pfn: number): boolean {
+    const sec = Math.floor(pfn / (SECTION_SIZE / PAGE_SIZE));
+    return this.bootRam.some((r) => r.startPfn <= (sec + 1) * (SECTION_SIZE / PAGE_SIZE) && r.endPfn >= sec * (SECTION_SIZE / PAGE_SIZE));
+  }
+}

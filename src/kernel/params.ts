@@ -1,0 +1,95 @@
+// The kernel command line words memhp understands (init/main.c early params,
+// __setup() handlers, and module parameters given as `module.param=value`).
+// Unknown words are kept and ignored, as the kernel passes them on to init.
+
+import type { Arch } from "../scenario/ast.js";
+import { MMOP_OFFLINE, mhpOnlineTypeFromStr, type OnlineType } from "../drivers/base/memory.js";
+
+export type OnlinePolicy = "contig-zones" | "auto-movable";
+
+export interface KernelParams {
+  /** memhp_default_state= (mm/memory_hotplug.c: setup_memhp_default_state()) */
+  memhpDefaultOnlineType: OnlineType;
+  /** memory_hotplug.memmap_on_memory= */
+  memmapOnMemory: boolean;
+  /** memory_hotplug.online_policy= */
+  onlinePolicy: OnlinePolicy;
+  /** memory_hotplug.auto_movable_ratio= (percent) */
+  autoMovableRatio: number;
+  /** memory_hotplug.auto_movable_numa_aware= */
+  autoMovableNumaAware: boolean;
+  /** movable_node */
+  movableNode: boolean;
+  /** arm64: rodata_full (CONFIG_RODATA_FULL_DEFAULT_ENABLED=y in Debian's config) */
+  rodataFull: boolean;
+  /** every word, in order */
+  words: string[];
+}
+
+/** kernel/params.c: param_set_bool() accepts kstrtobool() words. */
+function parseBool(v: string | undefined): boolean | undefined {
+  if (v === undefined || v === "") return true;
+  const c = v[0];
+  if ("yY1".includes(c)) return true;
+  if ("nN0".includes(c)) return false;
+  if ((c === "o" || c === "O") && v.length > 1) {
+    if ("nN".includes(v[1])) return true;
+    if ("fF".includes(v[1])) return false;
+  }
+  return undefined;
+}
+
+export function parseKernelParams(arch: Arch, words: readonly string[]): KernelParams {
+  const p: KernelParams = {
+    memhpDefaultOnlineType: MMOP_OFFLINE, // CONFIG_MEMORY_HOTPLUG_DEFAULT_ONLINE is not set
+    memmapOnMemory: false,
+    onlinePolicy: "contig-zones",
+    autoMovableRatio: 301,
+    autoMovableNumaAware: true,
+    movableNode: false,
+    rodataFull: arch === "arm64",
+    words: [...words],
+  };
+  for (const w of words) {
+    const eq = w.indexOf("=");
+    const key = eq < 0 ? w : w.slice(0, eq);
+    const val = eq < 0 ? undefined : w.slice(eq + 1);
+    switch (key) {
+      case "memhp_default_state": {
+        const t = mhpOnlineTypeFromStr(val ?? "");
+        if (t >= 0) p.memhpDefaultOnlineType = t as OnlineType;
+        break;
+      }
+      case "memory_hotplug.memmap_on_memory": {
+        const b = parseBool(val);
+        if (b !== undefined) p.memmapOnMemory = b;
+        break;
+      }
+      case "memory_hotplug.online_policy":
+        if (val === "contig-zones" || val === "auto-movable") p.onlinePolicy = val;
+        break;
+      case "memory_hotplug.auto_movable_ratio": {
+        if (val !== undefined && /^\d+$/.test(val)) p.autoMovableRatio = Number(val);
+        break;
+      }
+      case "memory_hotplug.auto_movable_numa_aware": {
+        const b = parseBool(val);
+        if (b !== undefined) p.autoMovableNumaAware = b;
+        break;
+      }
+      case "movable_node":
+        p.movableNode = true;
+        break;
+      case "rodata":
+        // init/main.c: set_debug_rodata() → arm64 arch_parse_debug_rodata()
+        if (arch === "arm64") {
+          if (val === "full") p.rodataFull = true;
+          else if (val === "off" || val === "on") p.rodataFull = false;
+        }
+        break;
+      default:
+        break;
+    }
+  }
+  return p;
+}

@@ -1,0 +1,320 @@
+// The memmap's contents: the state of every struct page of the sections that
+// have a memmap, and the pageblock flags (migratetype per 2 MiB pageblock).
+//
+// In Linux: struct page (page->flags with PG_buddy/PG_reserved/PG_lru/PG_offline,
+// the zone id in the flags, page->private = buddy order, page->_refcount,
+// page->lru links) and the pageblock bitmap of mem_section_usage
+// (include/linux/pageblock-flags.h, mm/page_alloc.c set_pfnblock_flags_mask()).
+// In memhp: per memory section, one ArrayBuffer holding three bytes per page
+// (state, order, zone) and one byte per pageblock (migratetype). It exists only
+// while the section's memmap exists (activateSection()/deactivateSection(), called
+// by sparse's section_activate()/section_deactivate() and sparse_init()), so a
+// large machine with few present sections costs little. Free-list links are not
+// kept per page: the free lists (src/mm/mmzone.ts FreeArea) index their blocks
+// by PFN, which costs per free block, not per page.
+//
+// PFNs are limited to < 2^31 (physical addresses below 8 TiB) so the buddy code
+// can use 32-bit bit operations on them; activateSection() enforces it.
+
+import { PAGEBLOCK_ORDER, PAGES_PER_SECTION, PFN_SECTION_SHIFT } from "./constants.js";
+
+// --- page states (one byte per page) ---
+// Each page of a section with a memmap is in exactly one of these.
+
+/** memmap not initialised (hot-added, never onlined; or poisoned again after offline). */
+export const PS_UNINIT = 0;
+/** A hole in a boot section (init_unavailable_range()): PageReserved, not present. */
+export const PS_HOLE = 1;
+/** PageReserved: memblock-reserved boot memory, or memmap_init_range(MEMINIT_HOTPLUG) before onlining. */
+export const PS_RESERVED = 2;
+/** PageBuddy: the head of a free block on a free list; its order is in the order byte. */
+export const PS_BUDDY = 3;
+/** Free, inside a free block whose head is PS_BUDDY (refcount 0, no flags). */
+export const PS_FREE = 4;
+/** Allocated, unmovable: GFP_KERNEL. */
+export const PS_KERNEL = 5;
+/** Allocated, unmovable: a kernel page-table page. */
+export const PS_PGTABLE = 6;
+/** Allocated, unmovable: a vmemmap (memmap backing) page. */
+export const PS_VMEMMAP = 7;
+/** Allocated, __GFP_RECLAIMABLE (reclaimable slab): unmovable for isolation. */
+export const PS_RECLAIMABLE = 8;
+/** Allocated, movable user page on the LRU (PageLRU). */
+export const PS_MOVABLE = 9;
+/** A user page on the LRU with a long-term pin (FOLL_LONGTERM): cannot migrate. */
+export const PS_PINNED = 10;
+/** PageOffline with a reference held by its driver (virtio-mem, balloon). */
+export const PS_OFFLINE = 11;
+/** PageOffline whose driver dropped its reference (MEM_GOING_OFFLINE): offlining may skip it. */
+export const PS_OFFLINE_FREE = 12;
+/** Taken out of the buddy by __offline_isolated_pages(), waiting for remove_pfn_range_from_zone(). */
+export const PS_ISOLATED = 13;
+export const NR_PAGE_STATES = 14;
+
+export const PAGE_STATE_NAMES: readonly string[] = [
+  "uninit",
+  "hole",
+  "reserved",
+  "buddy",
+  "free",
+  "kernel",
+  "pgtable",
+  "vmemmap",
+  "reclaimable",
+  "movable",
+  "pinned",
+  "offline",
+  "offline-free",
+  "isolated",
+];
+
+/** The order byte of a page inside a block (free or allocated) that is not its head. */
+export const ORDER_TAIL = 0xff;
+/** The zone byte of a page with no zone (poisoned memmap). */
+export const ZONE_NONE = 0xff;
+
+/** An allocated page (some allocation owns it). */
+export function isAllocatedState(s: number): boolean {
+  return s >= PS_KERNEL && s <= PS_PINNED;
+}
+/** PageLRU(): a user page on the LRU (migratable unless pinned). */
+export function isLruState(s: number): boolean {
+  return s === PS_MOVABLE || s === PS_PINNED;
+}
+/** In the buddy allocator: PS_BUDDY head or PS_FREE tail. */
+export function isFreeState(s: number): boolean {
+  return s === PS_BUDDY || s === PS_FREE;
+}
+
+/**
+ * What the page allocator asks about sections: sparse's mem_section flags.
+ * src/mm/sparse.ts Sparse satisfies it; MemmapSections below is a stand-alone one.
+ */
+export interface SectionQuery {
+  /** include/linux/mmzone.h: pfn_valid() — pfn has a struct page. */
+  pfnValid(pfn: number): boolean;
+  /** online_section_nr(): SECTION_IS_ONLINE. */
+  onlineSectionNr(nr: number): boolean;
+}
+
+/** mm/memory_hotplug.c: pfn_to_online_page() != NULL. */
+export function pfnToOnlinePage(sections: SectionQuery, pfn: number): boolean {
+  return sections.onlineSectionNr(pfn >>> PFN_SECTION_SHIFT) && sections.pfnValid(pfn);
+}
+
+const PAGEBLOCKS_PER_SECTION = PAGES_PER_SECTION >> PAGEBLOCK_ORDER;
+/** Sections above this are refused (PFN < 2^31). */
+export const MAX_SECTION_NR = 1 << (31 - PFN_SECTION_SHIFT);
+
+/** One section's memmap: views into one ArrayBuffer. */
+interface SectionMap {
+  readonly state: Uint8Array;
+  readonly order: Uint8Array;
+  readonly zone: Uint8Array;
+  readonly pageblockMt: Uint8Array;
+}
+
+const SECTION_MASK = PAGES_PER_SECTION - 1;
+
+export class Memmap {
+  private readonly sections: (SectionMap | undefined)[] = [];
+  private nrActive = 0;
+
+  /** Bytes of model memory per section's memmap. */
+  static readonly BYTES_PER_SECTION = 3 * PAGES_PER_SECTION + PAGEBLOCKS_PER_SECTION;
+
+  // --- sections (called by sparse) ---
+
+  /**
+   * The section's struct pages now exist: every page PS_UNINIT, no zone, every
+   * pageblock MIGRATE_UNMOVABLE (0, as the zeroed pageblock bitmap).
+   */
+  activateSection(sectionNr: number): void {
+    if (!Number.isInteger(sectionNr) || sectionNr < 0 || sectionNr >= MAX_SECTION_NR)
+      throw new RangeError(`memmap: section ${sectionNr} out of range`);
+    if (this.sections[sectionNr] !== undefined)
+      throw new Error(`memmap: section ${sectionNr} already active`);
+    const buf = new ArrayBuffer(Memmap.BYTES_PER_SECTION);
+    const n = PAGES_PER_SECTION;
+    const m: SectionMap = {
+      state: new Uint8Array(buf, 0, n),
+      order: new Uint8Array(buf, n, n),
+      zone: new Uint8Array(buf, 2 * n, n).fill(ZONE_NONE),
+      pageblockMt: new Uint8Array(buf, 3 * n, PAGEBLOCKS_PER_SECTION),
+    };
+    this.sections[sectionNr] = m;
+    this.nrActive++;
+  }
+
+  /**
+   * The section's struct pages are gone. Every page must be PS_UNINIT (offlined
+   * and poisoned) or PS_HOLE; anything else means pages still in use (a BUG_ON).
+   */
+  deactivateSection(sectionNr: number): void {
+    const m = this.sections[sectionNr];
+    if (m === undefined) throw new Error(`memmap: section ${sectionNr} not active`);
+    const st = m.state;
+    for (let i = 0; i < PAGES_PER_SECTION; i++) {
+      const s = st[i];
+      if (s !== PS_UNINIT && s !== PS_HOLE)
+        throw new Error(
+          `memmap: deactivating section ${sectionNr} with pfn ${(sectionNr * PAGES_PER_SECTION + i).toString(16)} ${PAGE_STATE_NAMES[s]}`,
+        );
+    }
+    this.sections[sectionNr] = undefined;
+    this.nrActive--;
+  }
+
+  isSectionActive(sectionNr: number): boolean {
+    return this.sections[sectionNr] !== undefined;
+  }
+
+  /** The struct page of pfn exists. */
+  hasPage(pfn: number): boolean {
+    return this.sections[pfn >>> PFN_SECTION_SHIFT] !== undefined;
+  }
+
+  get activeSections(): number {
+    return this.nrActive;
+  }
+
+  /** Active section numbers, ascending. */
+  activeSectionNrs(): number[] {
+    const out: number[] = [];
+    for (let nr = 0; nr < this.sections.length; nr++) if (this.sections[nr] !== undefined) out.push(nr);
+    return out;
+  }
+
+  /** Model memory used by the memmap, in bytes. */
+  bytesUsed(): number {
+    return this.nrActive * Memmap.BYTES_PER_SECTION;
+  }
+
+  private sec(pfn: number): SectionMap {
+    const m = this.sections[pfn >>> PFN_SECTION_SHIFT];
+    if (m === undefined) throw new Error(`memmap: no struct page for pfn ${pfn.toString(16)}`);
+    return m;
+  }
+
+  // --- per page ---
+
+  /** The page's state (PS_UNINIT when the section has no memmap). */
+  state(pfn: number): number {
+    const m = this.sections[pfn >>> PFN_SECTION_SHIFT];
+    return m === undefined ? PS_UNINIT : m.state[pfn & SECTION_MASK];
+  }
+  setState(pfn: number, s: number): void {
+    this.sec(pfn).state[pfn & SECTION_MASK] = s;
+  }
+  /** The order byte: buddy/allocation order of a head, ORDER_TAIL inside a block. */
+  order(pfn: number): number {
+    const m = this.sections[pfn >>> PFN_SECTION_SHIFT];
+    return m === undefined ? ORDER_TAIL : m.order[pfn & SECTION_MASK];
+  }
+  setOrder(pfn: number, o: number): void {
+    this.sec(pfn).order[pfn & SECTION_MASK] = o;
+  }
+  /** page_zonenum(): the zone index, ZONE_NONE when poisoned or without memmap. */
+  zone(pfn: number): number {
+    const m = this.sections[pfn >>> PFN_SECTION_SHIFT];
+    return m === undefined ? ZONE_NONE : m.zone[pfn & SECTION_MASK];
+  }
+  setZone(pfn: number, z: number): void {
+    this.sec(pfn).zone[pfn & SECTION_MASK] = z;
+  }
+
+  /** get_pageblock_migratetype() */
+  pageblockMigratetype(pfn: number): number {
+    return this.sec(pfn).pageblockMt[(pfn & SECTION_MASK) >>> PAGEBLOCK_ORDER];
+  }
+  /** set_pageblock_migratetype() */
+  setPageblockMigratetype(pfn: number, mt: number): void {
+    this.sec(pfn).pageblockMt[(pfn & SECTION_MASK) >>> PAGEBLOCK_ORDER] = mt;
+  }
+
+  // --- ranges (may cross sections; every section must have a memmap) ---
+
+  private fill(pfn: number, nrPages: number, pick: (m: SectionMap) => Uint8Array, v: number): void {
+    let p = pfn;
+    const end = pfn + nrPages;
+    while (p < end) {
+      const m = this.sec(p);
+      const off = p & SECTION_MASK;
+      const n = Math.min(end - p, PAGES_PER_SECTION - off);
+      pick(m).fill(v, off, off + n);
+      p += n;
+    }
+  }
+  fillState(pfn: number, nrPages: number, s: number): void {
+    this.fill(pfn, nrPages, (m) => m.state, s);
+  }
+  fillOrder(pfn: number, nrPages: number, o: number): void {
+    this.fill(pfn, nrPages, (m) => m.order, o);
+  }
+  fillZone(pfn: number, nrPages: number, z: number): void {
+    this.fill(pfn, nrPages, (m) => m.zone, z);
+  }
+
+  /** Count the pages of [pfn, pfn+nrPages) per state into out[state]. */
+  countStates(pfn: number, nrPages: number, out: Float64Array): void {
+    let p = pfn;
+    const end = pfn + nrPages;
+    while (p < end) {
+      const m = this.sec(p);
+      const off = p & SECTION_MASK;
+      const n = Math.min(end - p, PAGES_PER_SECTION - off);
+      const st = m.state;
+      for (let i = off; i < off + n; i++) out[st[i]]++;
+      p += n;
+    }
+  }
+
+  /**
+   * Direct access to one section's arrays, for scans that walk every page
+   * (invariant checks). Undefined when the section has no memmap.
+   */
+  sectionArrays(sectionNr: number): Readonly<SectionMap> | undefined {
+    return this.sections[sectionNr];
+  }
+}
+
+/**
+ * A stand-alone section table for running the page allocator without sparse
+ * (unit tests, tools): sections become valid when their memmap is activated
+ * through it and online when marked so.
+ */
+export class MemmapSections implements SectionQuery {
+  private readonly online = new Set<number>();
+  constructor(readonly memmap: Memmap) {}
+
+  /** sparse_add_section() + online_mem_sections() for [startPfn, endPfn), section-aligned outward. */
+  addSections(startPfn: number, endPfn: number, online: boolean): void {
+    for (let nr = startPfn >>> PFN_SECTION_SHIFT; nr <= (endPfn - 1) >>> PFN_SECTION_SHIFT; nr++) {
+      if (!this.memmap.isSectionActive(nr)) this.memmap.activateSection(nr);
+      if (online) this.online.add(nr);
+    }
+  }
+  /** online_mem_sections() */
+  onlineMemSections(startPfn: number, endPfn: number): void {
+    for (let nr = startPfn >>> PFN_SECTION_SHIFT; nr <= (endPfn - 1) >>> PFN_SECTION_SHIFT; nr++)
+      if (this.memmap.isSectionActive(nr)) this.online.add(nr);
+  }
+  /** offline_mem_sections() */
+  offlineMemSections(startPfn: number, endPfn: number): void {
+    for (let nr = startPfn >>> PFN_SECTION_SHIFT; nr <= (endPfn - 1) >>> PFN_SECTION_SHIFT; nr++)
+      this.online.delete(nr);
+  }
+  /** sparse_remove_section() */
+  removeSections(startPfn: number, endPfn: number): void {
+    for (let nr = startPfn >>> PFN_SECTION_SHIFT; nr <= (endPfn - 1) >>> PFN_SECTION_SHIFT; nr++) {
+      this.online.delete(nr);
+      if (this.memmap.isSectionActive(nr)) this.memmap.deactivateSection(nr);
+    }
+  }
+  pfnValid(pfn: number): boolean {
+    return this.memmap.hasPage(pfn);
+  }
+  onlineSectionNr(nr: number): boolean {
+    return this.online.has(nr);
+  }
+}

@@ -1,0 +1,639 @@
+// mm/memory_hotplug.c: adding and removing memory, onlining and offlining pages.
+//
+// Adding (add_memory_resource()): check the range, take mem_hotplug_lock, arch_add_memory()
+// (linear map + __add_pages() → sections, memmap, vmemmap), create the memory block
+// devices, register them under the node, drop the lock, merge the resource if asked,
+// online the blocks if auto-onlining is on. Each step is undone in reverse on failure.
+// Removing (try_remove_memory()): every block must be offline; then the block devices,
+// arch_remove_memory() (__remove_pages() + unmapping), and the resource.
+//
+// Lock order: device_hotplug_lock → mem_hotplug_lock (see src/drivers/base/core.ts).
+
+import type { ArchHotplugCtx, MhpParams, VmemAltmap } from "../arch/arch.js";
+import { E2BIG, EBUSY, EEXIST, EINTR, EINVAL, ENOENT } from "../errno.js";
+import type { Kernel } from "../kernel/kernel.js";
+import {
+  IORESOURCE_BUSY,
+  IORESOURCE_SYSRAM_DRIVER_MANAGED,
+  IORESOURCE_SYSTEM_RAM,
+  type Resource,
+} from "../kernel/resource.js";
+import {
+  MEM_CANCEL_OFFLINE,
+  MEM_CANCEL_ONLINE,
+  MEM_GOING_OFFLINE,
+  MEM_GOING_ONLINE,
+  MEM_OFFLINE,
+  MEM_ONLINE,
+  MMOP_OFFLINE,
+  MMOP_ONLINE_KERNEL,
+  MMOP_ONLINE_MOVABLE,
+  type MemoryBlock,
+  type MemoryGroup,
+  type OnlineType,
+} from "../drivers/base/memory.js";
+import {
+  MAX_ORDER,
+  PAGE_SIZE,
+  PAGEBLOCK_NR_PAGES,
+  PAGES_PER_SECTION,
+  PAGES_PER_SUBSECTION,
+  STRUCT_PAGE_SIZE,
+  SZ_2M,
+  pfnToSectionNr,
+} from "./constants.js";
+import { MIGRATE_ISOLATE, MIGRATE_MOVABLE, MIGRATE_UNMOVABLE, ZONE_MOVABLE, ZONE_NORMAL } from "./mmzone.js";
+import { ZONE_NONE, pfnToOnlinePage } from "./memmap.js";
+import { MEMORY_OFFLINE, REPORT_FAILURE } from "./page_isolation.js";
+
+// include/linux/memory_hotplug.h: mhp_t flags.
+export const MHP_NONE = 0;
+export const MHP_MERGE_RESOURCE = 1 << 0;
+export const MHP_MEMMAP_ON_MEMORY = 1 << 1;
+export const MHP_NID_IS_MGID = 1 << 2;
+
+export class MemoryHotplug implements ArchHotplugCtx {
+  /** mhp_default_online_type: memhp_default_state= / auto_online_blocks */
+  mhpDefaultOnlineType: OnlineType = MMOP_OFFLINE;
+  /** memory_hotplug.memmap_on_memory (read-only after boot) */
+  readonly memmapOnMemory: boolean;
+
+  constructor(private readonly k: Kernel) {
+    this.memmapOnMemory = k.params.memmapOnMemory;
+    this.mhpDefaultOnlineType = k.params.memhpDefaultOnlineType;
+  }
+
+  private blockSize(): number {
+    return this.k.memory.blockSizeBytes;
+  }
+
+  // mm/memory_hotplug.c: check_hotplug_memory_range()
+  checkHotplugMemoryRange(start: number, size: number): number {
+    const bs = this.blockSize();
+    if (!size || start % bs || size % bs) return -EINVAL;
+    return 0;
+  }
+
+  // mm/memory_hotplug.c: mhp_supports_memmap_on_memory()
+  mhpSupportsMemmapOnMemory(size: number): boolean {
+    const vmemmapSize = (size / PAGE_SIZE) * STRUCT_PAGE_SIZE;
+    const remaining = size - vmemmapSize;
+    return (
+      this.memmapOnMemory &&
+      size === this.blockSize() &&
+      vmemmapSize % SZ_2M === 0 &&
+      remaining % (PAGEBLOCK_NR_PAGES * PAGE_SIZE) === 0
+    );
+  }
+
+  // mm/memory_hotplug.c: mhp_range_allowed() with the arch's mappable range.
+  mhpRangeAllowed(start: number, size: number): boolean {
+    const end = start + size;
+    return start < end && end <= this.k.maxPhysAddr;
+  }
+
+  // mm/memory_hotplug.c: register_memory_resource(). The resource, or -errno.
+  registerMemoryResource(start: number, size: number, name: string): Resource | number {
+    let flags = IORESOURCE_SYSTEM_RAM | IORESOURCE_BUSY;
+    if (name !== "System RAM") flags |= IORESOURCE_SYSRAM_DRIVER_MANAGED;
+    if (!this.mhpRangeAllowed(start, size)) return -E2BIG;
+    const res = this.k.resources.requestRegion(BigInt(start), BigInt(size), name, flags);
+    if (!res) return -EEXIST;
+    return res;
+  }
+
+  // mm/memory_hotplug.c: release_memory_resource()
+  releaseMemoryResource(res: Resource): void {
+    this.k.resources.releaseResource(res);
+  }
+
+  // --- ArchHotplugCtx: __add_pages() / __remove_pages() ---
+
+  // mm/memory_hotplug.c: check_pfn_span()
+  private checkPfnSpan(pfn: number, nrPages: number): number {
+    return pfn % PAGES_PER_SUBSECTION || nrPages % PAGES_PER_SUBSECTION ? -EINVAL : 0;
+  }
+
+  /** mm/memory_hotplug.c: __add_pages() */
+  addPages(nid: number, pfn: number, nrPages: number, params: MhpParams): number {
+    return this.k.work.withPhase("__add_pages", () => {
+      const altmap = params.altmap;
+      if (altmap) {
+        if (altmap.basePfn !== pfn || altmap.reserve + altmap.free > nrPages) return -EINVAL;
+        altmap.alloc = 0;
+      }
+      if (this.checkPfnSpan(pfn, nrPages)) return -EINVAL;
+      const end = pfn + nrPages;
+      let err = 0;
+      for (let p = pfn; p < end;) {
+        const cur = Math.min(end - p, (pfnToSectionNr(p) + 1) * PAGES_PER_SECTION - p);
+        err = this.k.sparse.sparseAddSection(nid, p, cur, altmap);
+        if (err) break;
+        p += cur;
+      }
+      // Like the kernel, __add_pages() leaves earlier sections for the caller
+      // (arch_add_memory() failure path → the caller's remove) to clean up.
+      return err;
+    });
+  }
+
+  /** mm/memory_hotplug.c: __remove_pages() */
+  removePages(pfn: number, nrPages: number, altmap: VmemAltmap | undefined): void {
+    this.k.work.withPhase("__remove_pages", () => {
+      if (this.checkPfnSpan(pfn, nrPages)) return;
+      const end = pfn + nrPages;
+      for (let p = pfn; p < end;) {
+        const cur = Math.min(end - p, (pfnToSectionNr(p) + 1) * PAGES_PER_SECTION - p);
+        // __remove_section(): only sections that still have a memmap.
+        if (this.k.sparse.validSectionNr(pfnToSectionNr(p)))
+          this.k.sparse.sparseRemoveSection(p, cur, altmap);
+        p += cur;
+      }
+    });
+  }
+
+  // --- adding ---
+
+  /** mm/memory_hotplug.c: add_memory_resource(). 0 or -errno; nothing left behind on failure. */
+  addMemoryResource(nid: number, res: Resource, mhpFlags: number): number {
+    const start = Number(res.start);
+    const size = Number(res.end - res.start + 1n);
+    let ret = this.checkHotplugMemoryRange(start, size);
+    if (ret) return ret;
+    let group: MemoryGroup | undefined;
+    if (mhpFlags & MHP_NID_IS_MGID) {
+      group = this.k.memory.groups.get(nid);
+      if (!group) return -EINVAL;
+      nid = group.nid;
+    }
+    if (nid !== 0) return -EINVAL; // node_possible(): the model has node 0 only
+
+    const params: MhpParams = {};
+    this.k.locks.memHotplugBegin("add_memory_resource");
+    try {
+      if (mhpFlags & MHP_MEMMAP_ON_MEMORY) {
+        if (!this.mhpSupportsMemmapOnMemory(size)) return -EINVAL;
+        params.altmap = {
+          basePfn: start / PAGE_SIZE,
+          reserve: 0,
+          free: size / PAGE_SIZE,
+          alloc: 0,
+          align: 0,
+        };
+      }
+      ret = this.k.work.withPhase("arch_add_memory", () =>
+        this.k.arch.archAddMemory(this, nid, start, size, params),
+      );
+      if (ret < 0) return ret;
+      const vmemmapPages = params.altmap ? params.altmap.alloc : 0;
+      ret = this.k.work.withPhase("create_memory_block_devices", () =>
+        this.k.memory.createMemoryBlockDevices(start, size, vmemmapPages, group),
+      );
+      if (ret) {
+        this.k.work.withPhase("arch_remove_memory", () =>
+          this.k.arch.archRemoveMemory(this, start, size, params.altmap),
+        );
+        return ret;
+      }
+      this.k.memory.registerMemoryBlocksUnderNode(
+        nid,
+        start / PAGE_SIZE,
+        (start + size - 1) / PAGE_SIZE,
+        false,
+      );
+    } finally {
+      this.k.locks.memHotplugDone();
+    }
+    if (mhpFlags & MHP_MERGE_RESOURCE) this.k.resources.mergeSystemRamResource(res);
+    if (this.mhpDefaultOnlineType !== MMOP_OFFLINE) {
+      this.walkMemoryBlocks(start, size, (mem) => {
+        // online_memory_block()
+        mem.onlineType = this.mhpDefaultOnlineType;
+        this.k.memory.deviceOnline(mem);
+        return 0;
+      });
+    }
+    return 0;
+  }
+
+  /** mm/memory_hotplug.c: __add_memory() — expects device_hotplug_lock held. */
+  __addMemory(nid: number, start: number, size: number, mhpFlags: number): number {
+    this.k.locks.deviceHotplug.assertHeld("__add_memory");
+    const res = this.registerMemoryResource(start, size, "System RAM");
+    if (typeof res === "number") return res;
+    const ret = this.addMemoryResource(nid, res, mhpFlags);
+    if (ret < 0) this.releaseMemoryResource(res);
+    return ret;
+  }
+
+  /** mm/memory_hotplug.c: add_memory() */
+  addMemory(nid: number, start: number, size: number, mhpFlags: number): number {
+    this.k.locks.lockDeviceHotplug("add_memory");
+    try {
+      return this.__addMemory(nid, start, size, mhpFlags);
+    } finally {
+      this.k.locks.unlockDeviceHotplug();
+    }
+  }
+
+  /** mm/memory_hotplug.c: add_memory_driver_managed() */
+  addMemoryDriverManaged(
+    nid: number,
+    start: number,
+    size: number,
+    resourceName: string,
+    mhpFlags: number,
+  ): number {
+    if (!resourceName.startsWith("System RAM (") || !resourceName.endsWith(")")) return -EINVAL;
+    this.k.locks.lockDeviceHotplug("add_memory_driver_managed");
+    try {
+      const res = this.registerMemoryResource(start, size, resourceName);
+      if (typeof res === "number") return res;
+      const rc = this.addMemoryResource(nid, res, mhpFlags);
+      if (rc < 0) this.releaseMemoryResource(res);
+      return rc;
+    } finally {
+      this.k.locks.unlockDeviceHotplug();
+    }
+  }
+
+  // --- removing ---
+
+  /** drivers/base/memory.c: walk_memory_blocks(): fn on each present block of the range, in order; stops at non-zero. */
+  walkMemoryBlocks(start: number, size: number, fn: (mem: MemoryBlock) => number): number {
+    if (!size) return 0;
+    const first = this.k.memory.pfnToBlockId(start / PAGE_SIZE);
+    const last = this.k.memory.pfnToBlockId((start + size - 1) / PAGE_SIZE);
+    for (let id = first; id <= last; id++) {
+      const mem = this.k.memory.findMemoryBlockById(id);
+      if (!mem) continue;
+      const ret = fn(mem);
+      if (ret) return ret;
+    }
+    return 0;
+  }
+
+  /** mm/memory_hotplug.c: try_remove_memory() — expects device_hotplug_lock held. */
+  tryRemoveMemory(start: number, size: number): number {
+    this.k.locks.deviceHotplug.assertHeld("try_remove_memory");
+    if (this.checkHotplugMemoryRange(start, size)) return -EINVAL;
+    // check_memblock_offlined_cb()
+    const rc = this.walkMemoryBlocks(start, size, (mem) => (mem.state !== MEM_OFFLINE ? -EBUSY : 0));
+    if (rc) return rc;
+    let altmap: VmemAltmap | undefined;
+    if (this.memmapOnMemory) {
+      const nrVmemmapPages = this.walkMemoryBlocks(start, size, (mem) => mem.nrVmemmapPages);
+      if (nrVmemmapPages) {
+        if (size !== this.blockSize()) return -EINVAL;
+        altmap = { basePfn: start / PAGE_SIZE, reserve: 0, free: 0, alloc: nrVmemmapPages, align: 0 };
+      }
+    }
+    this.k.work.withPhase("remove_memory_block_devices", () =>
+      this.k.memory.removeMemoryBlockDevices(start, size),
+    );
+    this.k.locks.memHotplugBegin("try_remove_memory");
+    try {
+      this.k.work.withPhase("arch_remove_memory", () =>
+        this.k.arch.archRemoveMemory(this, start, size, altmap),
+      );
+      this.k.resources.releaseMemRegionAdjustable(BigInt(start), BigInt(size));
+      // try_offline_node(): node 0 always stays online (it has the CPU).
+    } finally {
+      this.k.locks.memHotplugDone();
+    }
+    return 0;
+  }
+
+  /** mm/memory_hotplug.c: __remove_memory() — the caller guarantees success (BUG() otherwise). */
+  __removeMemory(start: number, size: number): void {
+    const rc = this.tryRemoveMemory(start, size);
+    if (rc)
+      throw new Error(`__remove_memory(${start.toString(16)}, ${size.toString(16)}) failed: ${rc} (BUG)`);
+  }
+
+  /** mm/memory_hotplug.c: remove_memory() */
+  removeMemory(start: number, size: number): number {
+    this.k.locks.lockDeviceHotplug("remove_memory");
+    try {
+      return this.tryRemoveMemory(start, size);
+    } finally {
+      this.k.locks.unlockDeviceHotplug();
+    }
+  }
+
+  /** mm/memory_hotplug.c: offline_and_remove_memory() */
+  offlineAndRemoveMemory(start: number, size: number): number {
+    const bs = this.blockSize();
+    if (start % bs || size % bs || !size) return -EINVAL;
+    const onlineTypes: OnlineType[] = [];
+    this.k.locks.lockDeviceHotplug("offline_and_remove_memory");
+    try {
+      // try_offline_memory_block()
+      let rc = this.walkMemoryBlocks(start, size, (mem) => {
+        const zone = this.pfnToOnlineZone(this.k.memory.blockStartPfn(mem));
+        const t: OnlineType = zone === ZONE_MOVABLE ? MMOP_ONLINE_MOVABLE : MMOP_ONLINE_KERNEL;
+        const r = this.k.memory.deviceOffline(mem);
+        onlineTypes.push(r === 0 ? t : MMOP_OFFLINE);
+        return r < 0 ? r : 0;
+      });
+      if (!rc) rc = this.tryRemoveMemory(start, size);
+      if (rc) {
+        // try_reonline_memory_block()
+        let i = 0;
+        this.walkMemoryBlocks(start, size, (mem) => {
+          const t = onlineTypes[i++];
+          if (t !== undefined && t !== MMOP_OFFLINE) {
+            mem.onlineType = t;
+            this.k.memory.deviceOnline(mem);
+          }
+          return 0;
+        });
+      }
+      return rc;
+    } finally {
+      this.k.locks.unlockDeviceHotplug();
+    }
+  }
+
+  // --- zones (mm/memory_hotplug.c) ---
+
+  /** include/linux/mmzone.h: zone_intersects() */
+  private zoneIntersects(zoneIdx: number, startPfn: number, nrPages: number): boolean {
+    const z = this.k.pgdat.zones[zoneIdx];
+    if (z.spannedPages === 0) return false;
+    return !(startPfn >= z.zoneEndPfn() || startPfn + nrPages <= z.zoneStartPfn);
+  }
+
+  /** default_kernel_zone_for_pfn() */
+  defaultKernelZoneForPfn(startPfn: number, nrPages: number): number {
+    for (let zid = 0; zid < ZONE_NORMAL; zid++) if (this.zoneIntersects(zid, startPfn, nrPages)) return zid;
+    return ZONE_NORMAL;
+  }
+
+  /** default_zone_for_pfn() */
+  private defaultZoneForPfn(startPfn: number, nrPages: number): number {
+    const kernelZone = this.defaultKernelZoneForPfn(startPfn, nrPages);
+    const inKernel = this.zoneIntersects(kernelZone, startPfn, nrPages);
+    const inMovable = this.zoneIntersects(ZONE_MOVABLE, startPfn, nrPages);
+    if (inKernel !== inMovable) return inKernel ? kernelZone : ZONE_MOVABLE;
+    return this.k.params.movableNode ? ZONE_MOVABLE : kernelZone;
+  }
+
+  /** auto_movable_stats_account_zone() + auto_movable_can_online_movable() (one node: node-aware = global). */
+  private autoMovableCanOnlineMovable(group: MemoryGroup | undefined, nrPages: number): boolean {
+    const ratio = this.k.params.autoMovableRatio;
+    let kernelEarlyPages = 0;
+    let movablePages = 0;
+    for (const z of this.k.pgdat.zones) {
+      if (!z.populated()) continue;
+      if (z.idx === ZONE_MOVABLE) movablePages += z.presentPages;
+      else {
+        kernelEarlyPages += z.presentEarlyPages - z.cmaPages;
+        movablePages += z.cmaPages;
+      }
+    }
+    // walk_dynamic_memory_groups() → auto_movable_stats_account_group()
+    let reqKernelEarlyPages = 0;
+    let groupMovablePages = 0;
+    for (const g of this.k.memory.groups.values()) {
+      if (!g.isDynamic || g === group || !ratio) continue;
+      const pages = Math.floor((g.presentMovablePages * 100) / ratio) - g.presentKernelPages;
+      if (pages > 0) reqKernelEarlyPages += pages;
+      groupMovablePages += g.presentMovablePages;
+    }
+    if (kernelEarlyPages <= reqKernelEarlyPages) return false;
+    kernelEarlyPages -= reqKernelEarlyPages;
+    movablePages -= groupMovablePages;
+    if (group && group.isDynamic) kernelEarlyPages += group.presentKernelPages;
+    movablePages += nrPages;
+    return movablePages <= Math.floor((ratio * kernelEarlyPages) / 100);
+  }
+
+  /** auto_movable_zone_for_pfn() */
+  private autoMovableZoneForPfn(group: MemoryGroup | undefined, pfn: number, nrPages: number): number {
+    const kernelZone = () => this.defaultKernelZoneForPfn(pfn, nrPages);
+    if (!this.k.params.autoMovableRatio) return kernelZone();
+    let onlinePages = 0;
+    let maxPages: number;
+    if (group && !group.isDynamic) {
+      maxPages = group.maxPages;
+      onlinePages = group.presentMovablePages;
+      if (group.presentKernelPages) return kernelZone();
+    } else if (!group || group.unitPages === nrPages) {
+      maxPages = nrPages;
+    } else {
+      maxPages = group.unitPages;
+      const first = pfn - (pfn % group.unitPages);
+      for (let p = first; p < first + group.unitPages; p += PAGES_PER_SECTION) {
+        const z = this.pfnToOnlineZone(p);
+        if (z === undefined) continue;
+        if (z !== ZONE_MOVABLE) return kernelZone();
+        onlinePages += PAGES_PER_SECTION;
+      }
+    }
+    if (!this.autoMovableCanOnlineMovable(group, maxPages - onlinePages)) return kernelZone();
+    return ZONE_MOVABLE;
+  }
+
+  /** zone_for_pfn_range() */
+  zoneForPfnRange(
+    onlineType: OnlineType,
+    _nid: number,
+    group: MemoryGroup | undefined,
+    startPfn: number,
+    nrPages: number,
+  ): number {
+    if (onlineType === MMOP_ONLINE_KERNEL) return this.defaultKernelZoneForPfn(startPfn, nrPages);
+    if (onlineType === MMOP_ONLINE_MOVABLE) return ZONE_MOVABLE;
+    if (this.k.params.onlinePolicy === "auto-movable")
+      return this.autoMovableZoneForPfn(group, startPfn, nrPages);
+    return this.defaultZoneForPfn(startPfn, nrPages);
+  }
+
+  /** The zone of pfn_to_online_page(pfn), or undefined when the page is not online. */
+  pfnToOnlineZone(pfn: number): number | undefined {
+    if (!pfnToOnlinePage(this.k.sparse, pfn)) return undefined;
+    const z = this.k.memmap.zone(pfn);
+    return z === ZONE_NONE ? undefined : z;
+  }
+
+  /** drivers/base/memory.c: early_node_zone_for_memory_block(): the one populated zone a boot block intersects. */
+  earlyNodeZoneForRange(startPfn: number, nrPages: number): number | undefined {
+    let match: number | undefined;
+    for (const z of this.k.pgdat.zones) {
+      if (!z.populated() || !this.zoneIntersects(z.idx, startPfn, nrPages)) continue;
+      if (match !== undefined) return undefined;
+      match = z.idx;
+    }
+    return match;
+  }
+
+  /** adjust_present_page_count() */
+  adjustPresentPageCount(pfn: number, group: MemoryGroup | undefined, nrPages: number): void {
+    const zone = this.k.pgdat.zones[this.k.memmap.zone(pfn)];
+    if (this.k.sparse.earlySectionNr(pfnToSectionNr(pfn))) zone.presentEarlyPages += nrPages;
+    zone.presentPages += nrPages;
+    this.k.pgdat.nodePresentPages += nrPages;
+    if (group && zone.idx === ZONE_MOVABLE) group.presentMovablePages += nrPages;
+    else if (group) group.presentKernelPages += nrPages;
+  }
+
+  /** mhp_init_memmap_on_memory(): the vmemmap pages at the start of the block join the zone, unmovable. */
+  mhpInitMemmapOnMemory(pfn: number, nrPages: number, zone: number): number {
+    // The pages stay PageReserved (memmap_init_range()): they hold the memmap,
+    // are never given to the buddy, and count as present but not managed.
+    this.k.alloc.movePfnRangeToZone(zone, pfn, nrPages, MIGRATE_UNMOVABLE);
+    const end = pfn + nrPages;
+    if (nrPages >= PAGES_PER_SECTION) this.k.sparse.onlineMemSections(pfn, end - (end % PAGES_PER_SECTION));
+    return 0;
+  }
+
+  /** mhp_deinit_memmap_on_memory() */
+  mhpDeinitMemmapOnMemory(pfn: number, nrPages: number): void {
+    const end = pfn + nrPages;
+    if (nrPages >= PAGES_PER_SECTION) this.k.sparse.offlineMemSections(pfn, end - (end % PAGES_PER_SECTION));
+    this.k.alloc.removePfnRangeFromZone(this.k.memmap.zone(pfn), pfn, nrPages);
+  }
+
+  // --- onlining ---
+
+  /** online_pages_range(): hand the range to the buddy in MAX_ORDER-1 chunks, then mark the sections online. */
+  private onlinePagesRange(startPfn: number, nrPages: number): void {
+    const end = startPfn + nrPages;
+    for (let pfn = startPfn; pfn < end;) {
+      const order = Math.min(MAX_ORDER - 1, lowestSetBit(pfn));
+      // online_page_callback = generic_online_page()
+      this.k.alloc.genericOnlinePage(pfn, order);
+      pfn += 1 << order;
+    }
+    this.k.sparse.onlineMemSections(startPfn, end);
+  }
+
+  /** online_pages() — expects mem_hotplug_lock held. 0 or -errno, rolled back. */
+  onlinePages(pfn: number, nrPages: number, zoneIdx: number, group: MemoryGroup | undefined): number {
+    this.k.locks.memHotplug.assertHeld("online_pages");
+    return this.k.work.withPhase("online_pages", () => {
+      if (!nrPages || pfn % PAGEBLOCK_NR_PAGES || (pfn + nrPages) % PAGES_PER_SECTION) return -EINVAL;
+      const alloc = this.k.alloc;
+      const zone = this.k.pgdat.zones[zoneIdx];
+      alloc.movePfnRangeToZone(zoneIdx, pfn, nrPages, MIGRATE_ISOLATE);
+      const arg = { startPfn: pfn, nrPages };
+      const ret = this.k.memory.memoryNotify(MEM_GOING_ONLINE, arg);
+      if (ret) {
+        this.k.memory.memoryNotify(MEM_CANCEL_ONLINE, arg);
+        alloc.removePfnRangeFromZone(zoneIdx, pfn, nrPages);
+        return ret;
+      }
+      zone.nrIsolatePageblock += nrPages / PAGEBLOCK_NR_PAGES;
+      const needZonelistsRebuild = !zone.populated();
+      this.onlinePagesRange(pfn, nrPages);
+      this.adjustPresentPageCount(pfn, group, nrPages);
+      if (needZonelistsRebuild) alloc.buildAllZonelists();
+      this.k.isolation.undoIsolatePageRange(pfn, pfn + nrPages, MIGRATE_MOVABLE);
+      alloc.initPerZoneWmarkMin();
+      this.k.memory.memoryNotify(MEM_ONLINE, arg);
+      return 0;
+    });
+  }
+
+  // --- offlining ---
+
+  /** offline_pages() — expects mem_hotplug_lock held. 0 or -errno, rolled back. */
+  offlinePages(startPfn: number, nrPages: number, zoneIdx: number, group: MemoryGroup | undefined): number {
+    this.k.locks.memHotplug.assertHeld("offline_pages");
+    return this.k.work.withPhase("offline_pages", () => {
+      const endPfn = startPfn + nrPages;
+      if (!nrPages || startPfn % PAGEBLOCK_NR_PAGES || endPfn % PAGES_PER_SECTION) return -EINVAL;
+      const k = this.k;
+      // walk_system_ram_range() → count_system_ram_pages_cb(): no memory holes.
+      let systemRamPages = 0;
+      k.resources.walkSystemRamRange(startPfn, nrPages, (_pfn, n) => {
+        systemRamPages += n;
+        return 0;
+      });
+      if (systemRamPages !== nrPages) return this.offlineFailed("memory holes", -EINVAL);
+      if (k.memmap.zone(startPfn) !== zoneIdx || k.memmap.zone(endPfn - 1) !== zoneIdx)
+        return this.offlineFailed("multizone range", -EINVAL);
+      // zone_pcp_disable() + lru_cache_disable(): drain every CPU's lists.
+      k.work.add("drainAllPages");
+      k.work.add("lruAddDrainAll");
+      k.work.add("cpusReached", 2 * k.nrCpus);
+      let ret = k.isolation.startIsolatePageRange(
+        startPfn,
+        endPfn,
+        MIGRATE_MOVABLE,
+        MEMORY_OFFLINE | REPORT_FAILURE,
+      );
+      if (ret) return this.offlineFailed("failure to isolate range", ret);
+      const arg = { startPfn, nrPages };
+      const failIsolated = (reason: string, err: number): number => {
+        k.isolation.undoIsolatePageRange(startPfn, endPfn, MIGRATE_MOVABLE);
+        k.memory.memoryNotify(MEM_CANCEL_OFFLINE, arg);
+        return this.offlineFailed(reason, err);
+      };
+      ret = k.memory.memoryNotify(MEM_GOING_OFFLINE, arg);
+      if (ret) return failIsolated("notifier failure", ret);
+      // Migrate until nothing movable is left and every page is isolated. The
+      // kernel retries until a signal arrives; the model gives up, as if the
+      // user interrupted the write, after OFFLINE_MAX_PASSES passes that
+      // migrated nothing (the oracle interrupts a stuck write the same way).
+      let idle = 0;
+      for (;;) {
+        let pfn = startPfn;
+        let migratedBefore = k.work.total.pagesMigrated;
+        for (;;) {
+          const found = k.migration.scanMovablePages(pfn, endPfn);
+          if (found < 0) {
+            ret = found;
+            break;
+          }
+          k.migration.doMigrateRange(found, endPfn);
+          pfn = found;
+          if (k.work.total.pagesMigrated === migratedBefore) {
+            if (++idle >= OFFLINE_MAX_PASSES) return failIsolated("signal backoff", -EINTR);
+          } else idle = 0;
+          migratedBefore = k.work.total.pagesMigrated;
+        }
+        if (ret !== -ENOENT) return failIsolated("unmovable page", ret);
+        ret = k.isolation.testPagesIsolated(startPfn, endPfn, MEMORY_OFFLINE);
+        if (!ret) break;
+        if (++idle >= OFFLINE_MAX_PASSES) return failIsolated("signal backoff", -EINTR);
+      }
+      // __offline_isolated_pages() (+ offline_mem_sections())
+      k.isolation.offlineIsolatedPages(startPfn, endPfn);
+      k.sparse.offlineMemSections(startPfn, endPfn);
+      const zone = k.pgdat.zones[zoneIdx];
+      zone.nrIsolatePageblock -= nrPages / PAGEBLOCK_NR_PAGES;
+      k.alloc.adjustManagedPageCount(startPfn, -nrPages);
+      this.adjustPresentPageCount(startPfn, group, -nrPages);
+      k.alloc.initPerZoneWmarkMin();
+      if (!zone.populated()) k.alloc.buildAllZonelists();
+      k.memory.memoryNotify(MEM_OFFLINE, arg);
+      k.alloc.removePfnRangeFromZone(zoneIdx, startPfn, nrPages);
+      return 0;
+    });
+  }
+
+  /** The pr_debug() of offline_pages()'s failure path, kept for `memhp run --counts` readers. */
+  private offlineFailed(reason: string, err: number): number {
+    this.lastOfflineFailure = reason;
+    return err;
+  }
+
+  /** Why the last offline_pages() failed ("memory holes", "unmovable page", ...). */
+  lastOfflineFailure: string | undefined;
+}
+
+/** offline_pages() gives up after this many passes without progress (see above). */
+export const OFFLINE_MAX_PASSES = 64;
+
+/** __ffs() for a PFN; MAX_ORDER for pfn 0. */
+function lowestSetBit(x: number): number {
+  if (x === 0) return MAX_ORDER;
+  let i = 0;
+  while (x % 2 === 0) {
+    x /= 2;
+    i++;
+  }
+  return i;
+}

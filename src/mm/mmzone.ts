@@ -1,0 +1,468 @@
+// include/linux/mmzone.h: struct pglist_data (one node, node0) and struct zone
+// with its free_area[order].free_list[migratetype], watermarks, lowmem_reserve
+// and vm_stat; the zone and migratetype enums.
+//
+// In Linux a free block is linked through page->buddy_list of its head page. In
+// memhp the lists live in FreeArea: a pool of list nodes in typed arrays (next,
+// prev, pfn, list), found from a PFN through one Map per memory section (a Map
+// holds at most 2^24 entries; one per section never comes near that). The cost
+// is per free block, not per page, and list order (head/tail insertion, taking
+// from the head) is kept exactly.
+
+import { MAX_ORDER, PAGE_SHIFT, PFN_SECTION_SHIFT } from "./constants.js";
+import { NR_PAGE_STATES } from "./memmap.js";
+
+// --- enum zone_type (x86_64 and arm64 with CONFIG_ZONE_DMA, CONFIG_ZONE_DMA32, no HIGHMEM, no DEVICE) ---
+export const ZONE_DMA = 0;
+export const ZONE_DMA32 = 1;
+export const ZONE_NORMAL = 2;
+export const ZONE_MOVABLE = 3;
+export const MAX_NR_ZONES = 4;
+/** The names /proc/zoneinfo and valid_zones print (mm/page_alloc.c: zone_names[]). */
+export const ZONE_NAMES: readonly string[] = ["DMA", "DMA32", "Normal", "Movable"];
+
+// --- enum migratetype (CONFIG_CMA and CONFIG_MEMORY_ISOLATION set) ---
+export const MIGRATE_UNMOVABLE = 0;
+export const MIGRATE_MOVABLE = 1;
+export const MIGRATE_RECLAIMABLE = 2;
+export const MIGRATE_PCPTYPES = 3;
+export const MIGRATE_HIGHATOMIC = MIGRATE_PCPTYPES;
+export const MIGRATE_CMA = 4;
+export const MIGRATE_ISOLATE = 5;
+export const MIGRATE_TYPES = 6;
+/** mm/page_alloc.c: migratetype_names[] (/proc/pagetypeinfo). */
+export const MIGRATETYPE_NAMES: readonly string[] = [
+  "Unmovable",
+  "Movable",
+  "Reclaimable",
+  "HighAtomic",
+  "CMA",
+  "Isolate",
+];
+/** include/linux/mmzone.h: migratetype_is_mergeable() */
+export function migratetypeIsMergeable(mt: number): boolean {
+  return mt < MIGRATE_PCPTYPES;
+}
+
+// --- enum zone_watermarks ---
+export const WMARK_MIN = 0;
+export const WMARK_LOW = 1;
+export const WMARK_HIGH = 2;
+export const WMARK_PROMO = 3;
+export const NR_WMARK = 4;
+
+// --- enum zone_stat_item (6.1) ---
+export const NR_FREE_PAGES = 0;
+export const NR_ZONE_INACTIVE_ANON = 1;
+export const NR_ZONE_ACTIVE_ANON = 2;
+export const NR_ZONE_INACTIVE_FILE = 3;
+export const NR_ZONE_ACTIVE_FILE = 4;
+export const NR_ZONE_UNEVICTABLE = 5;
+export const NR_ZONE_WRITE_PENDING = 6;
+export const NR_MLOCK = 7;
+export const NR_BOUNCE = 8;
+export const NR_ZSPAGES = 9;
+export const NR_FREE_CMA_PAGES = 10;
+export const NR_VM_ZONE_STAT_ITEMS = 11;
+/** mm/vmstat.c: vmstat_text[] names of the zone items (/proc/zoneinfo, /proc/vmstat). */
+export const ZONE_STAT_NAMES: readonly string[] = [
+  "nr_free_pages",
+  "nr_zone_inactive_anon",
+  "nr_zone_active_anon",
+  "nr_zone_inactive_file",
+  "nr_zone_active_file",
+  "nr_zone_unevictable",
+  "nr_zone_write_pending",
+  "nr_mlock",
+  "nr_bounce",
+  "nr_zspages",
+  "nr_free_cma",
+];
+
+const NR_LISTS = MAX_ORDER * MIGRATE_TYPES;
+const listIndex = (order: number, mt: number): number => order * MIGRATE_TYPES + mt;
+
+/**
+ * struct free_area[MAX_ORDER] of one zone: free_list[migratetype] per order and
+ * nr_free per order. Knows nothing of page states; the page allocator keeps
+ * PageBuddy and the order in the memmap.
+ */
+export class FreeArea {
+  /** free_area[order].nr_free (all migratetypes, isolate included) */
+  readonly nrFree = new Float64Array(MAX_ORDER);
+  private readonly headNode = new Int32Array(NR_LISTS).fill(-1);
+  private readonly tailNode = new Int32Array(NR_LISTS).fill(-1);
+  private readonly listLen = new Float64Array(NR_LISTS);
+  // the node pool
+  private next = new Int32Array(64);
+  private prev = new Int32Array(64);
+  private pfnOf = new Float64Array(64);
+  private listOf = new Int16Array(64);
+  private freeNode = -1;
+  private used = 0;
+  /** pfn → node, one Map per section */
+  private readonly nodeOf: (Map<number, number> | undefined)[] = [];
+  private blocks = 0;
+
+  /** Number of free blocks on all lists. */
+  get nrBlocks(): number {
+    return this.blocks;
+  }
+
+  private allocNode(): number {
+    if (this.freeNode >= 0) {
+      const n = this.freeNode;
+      this.freeNode = this.next[n];
+      return n;
+    }
+    if (this.used === this.next.length) {
+      const cap = this.next.length * 2;
+      const grow32 = (a: Int32Array): Int32Array<ArrayBuffer> => {
+        const b = new Int32Array(cap);
+        b.set(a);
+        return b;
+      };
+      this.next = grow32(this.next);
+      this.prev = grow32(this.prev);
+      const p = new Float64Array(cap);
+      p.set(this.pfnOf);
+      this.pfnOf = p;
+      const l = new Int16Array(cap);
+      l.set(this.listOf);
+      this.listOf = l;
+    }
+    return this.used++;
+  }
+
+  private lookup(pfn: number): number {
+    const m = this.nodeOf[pfn >>> PFN_SECTION_SHIFT];
+    if (m === undefined) return -1;
+    const n = m.get(pfn);
+    return n === undefined ? -1 : n;
+  }
+
+  /** list_add() (toTail false) or list_add_tail() of the block headed by pfn; nr_free++. */
+  add(pfn: number, order: number, mt: number, toTail: boolean): void {
+    const sec = pfn >>> PFN_SECTION_SHIFT;
+    let m = this.nodeOf[sec];
+    if (m === undefined) {
+      m = new Map();
+      this.nodeOf[sec] = m;
+    }
+    if (m.has(pfn)) throw new Error(`free_area: pfn ${pfn.toString(16)} already on a free list`);
+    const n = this.allocNode();
+    m.set(pfn, n);
+    this.pfnOf[n] = pfn;
+    const li = listIndex(order, mt);
+    this.listOf[n] = li;
+    this.link(n, li, toTail);
+    this.nrFree[order]++;
+    this.blocks++;
+  }
+
+  private link(n: number, li: number, toTail: boolean): void {
+    if (toTail) {
+      const t = this.tailNode[li];
+      this.prev[n] = t;
+      this.next[n] = -1;
+      if (t >= 0) this.next[t] = n;
+      else this.headNode[li] = n;
+      this.tailNode[li] = n;
+    } else {
+      const h = this.headNode[li];
+      this.next[n] = h;
+      this.prev[n] = -1;
+      if (h >= 0) this.prev[h] = n;
+      else this.tailNode[li] = n;
+      this.headNode[li] = n;
+    }
+    this.listLen[li]++;
+  }
+
+  private unlink(n: number): void {
+    const li = this.listOf[n];
+    const p = this.prev[n];
+    const x = this.next[n];
+    if (p >= 0) this.next[p] = x;
+    else this.headNode[li] = x;
+    if (x >= 0) this.prev[x] = p;
+    else this.tailNode[li] = p;
+    this.listLen[li]--;
+  }
+
+  /** list_del() of the block headed by pfn; nr_free--. Returns the migratetype of the list it was on. */
+  del(pfn: number, order: number): number {
+    const n = this.lookup(pfn);
+    if (n < 0) throw new Error(`free_area: pfn ${pfn.toString(16)} not on a free list`);
+    const li = this.listOf[n];
+    if (Math.floor(li / MIGRATE_TYPES) !== order)
+      throw new Error(
+        `free_area: pfn ${pfn.toString(16)} is on an order-${Math.floor(li / MIGRATE_TYPES)} list, not ${order}`,
+      );
+    this.unlink(n);
+    this.nodeOf[pfn >>> PFN_SECTION_SHIFT]?.delete(pfn);
+    this.next[n] = this.freeNode;
+    this.freeNode = n;
+    this.nrFree[order]--;
+    this.blocks--;
+    return li % MIGRATE_TYPES;
+  }
+
+  /** list_move_tail() to free_list[mt] of the same order. */
+  moveTail(pfn: number, order: number, mt: number): void {
+    const n = this.lookup(pfn);
+    if (n < 0) throw new Error(`free_area: pfn ${pfn.toString(16)} not on a free list`);
+    this.unlink(n);
+    const li = listIndex(order, mt);
+    this.listOf[n] = li;
+    this.link(n, li, true);
+  }
+
+  /** get_page_from_free_area(): the first block of free_list[mt] of this order, or -1. */
+  first(order: number, mt: number): number {
+    const n = this.headNode[listIndex(order, mt)];
+    return n < 0 ? -1 : this.pfnOf[n];
+  }
+
+  /** free_area_empty() */
+  isEmpty(order: number, mt: number): boolean {
+    return this.headNode[listIndex(order, mt)] < 0;
+  }
+
+  /** Blocks on free_list[mt] of this order (/proc/pagetypeinfo). */
+  count(order: number, mt: number): number {
+    return this.listLen[listIndex(order, mt)];
+  }
+
+  /** The migratetype of the list holding the block headed by pfn, or -1 when it is on no list. */
+  listMigratetype(pfn: number): number {
+    const n = this.lookup(pfn);
+    return n < 0 ? -1 : this.listOf[n] % MIGRATE_TYPES;
+  }
+
+  /** The order of the list holding the block headed by pfn, or -1. */
+  listOrder(pfn: number): number {
+    const n = this.lookup(pfn);
+    return n < 0 ? -1 : Math.floor(this.listOf[n] / MIGRATE_TYPES);
+  }
+
+  /** The head PFNs of free_list[mt] of this order, head first. */
+  toArray(order: number, mt: number): number[] {
+    const out: number[] = [];
+    for (let n = this.headNode[listIndex(order, mt)]; n >= 0; n = this.next[n]) out.push(this.pfnOf[n]);
+    return out;
+  }
+
+  /** Free pages on the lists, optionally leaving out MIGRATE_ISOLATE. */
+  freePages(excludeIsolate: boolean): number {
+    let sum = 0;
+    for (let o = 0; o < MAX_ORDER; o++)
+      for (let mt = 0; mt < MIGRATE_TYPES; mt++) {
+        if (excludeIsolate && mt === MIGRATE_ISOLATE) continue;
+        sum += this.listLen[listIndex(o, mt)] * 2 ** o;
+      }
+    return sum;
+  }
+
+  /** Structural self-check of the lists: links, lengths, map. */
+  checkLists(where: string): string[] {
+    const out: string[] = [];
+    let total = 0;
+    for (let o = 0; o < MAX_ORDER; o++) {
+      let perOrder = 0;
+      for (let mt = 0; mt < MIGRATE_TYPES; mt++) {
+        const li = listIndex(o, mt);
+        let len = 0;
+        let prev = -1;
+        for (let n = this.headNode[li]; n >= 0; n = this.next[n]) {
+          if (this.prev[n] !== prev) out.push(`${where}: free_list[${o}][${mt}] broken back link`);
+          if (this.listOf[n] !== li)
+            out.push(`${where}: node on free_list[${o}][${mt}] says list ${this.listOf[n]}`);
+          if (this.lookup(this.pfnOf[n]) !== n)
+            out.push(`${where}: pfn ${this.pfnOf[n].toString(16)} not indexed`);
+          prev = n;
+          if (++len > this.used) {
+            out.push(`${where}: free_list[${o}][${mt}] has a cycle`);
+            break;
+          }
+        }
+        if (this.tailNode[li] !== prev) out.push(`${where}: free_list[${o}][${mt}] tail wrong`);
+        if (len !== this.listLen[li])
+          out.push(`${where}: free_list[${o}][${mt}] length ${len} != ${this.listLen[li]}`);
+        perOrder += len;
+      }
+      if (perOrder !== this.nrFree[o])
+        out.push(`${where}: free_area[${o}].nr_free ${this.nrFree[o]} != ${perOrder}`);
+      total += perOrder;
+    }
+    let mapped = 0;
+    for (const m of this.nodeOf) if (m !== undefined) mapped += m.size;
+    if (mapped !== total || total !== this.blocks)
+      out.push(`${where}: ${mapped} indexed blocks, ${total} listed, ${this.blocks} counted`);
+    return out;
+  }
+}
+
+/** struct zone (the fields memhp models). */
+export class Zone {
+  readonly name: string;
+  /** zone_to_nid() */
+  readonly nid: number;
+  zoneStartPfn = 0;
+  spannedPages = 0;
+  presentPages = 0;
+  /** present_early_pages: present at boot (auto-movable online policy). */
+  presentEarlyPages = 0;
+  managedPages = 0;
+  cmaPages = 0;
+  /** zone->initialized: the zone has been set up once (free_area_init_core / init_currently_empty_zone). */
+  initialized = false;
+  /** zone->contiguous: no holes (set_zone_contiguous()). */
+  contiguous = false;
+  /** _watermark[WMARK_MIN..WMARK_PROMO] in pages */
+  readonly watermark = new Float64Array(NR_WMARK);
+  /** watermark_boost (never raised in memhp: no kswapd) */
+  watermarkBoost = 0;
+  /** lowmem_reserve[highest_zoneidx] in pages ("protection:" in /proc/zoneinfo) */
+  readonly lowmemReserve = new Float64Array(MAX_NR_ZONES);
+  nrIsolatePageblock = 0;
+  nrReservedHighatomic = 0;
+  /** vm_stat[NR_VM_ZONE_STAT_ITEMS] */
+  readonly vmStat = new Float64Array(NR_VM_ZONE_STAT_ITEMS);
+  /**
+   * memhp: pages of this zone in each memmap state (src/mm/memmap.ts PS_*),
+   * except the buddy states PS_BUDDY/PS_FREE (those are the free lists) and
+   * PS_UNINIT (no zone). Kept by the page allocator.
+   */
+  readonly nrPages: Float64Array;
+  readonly freeArea = new FreeArea();
+
+  constructor(
+    readonly idx: number,
+    nid: number,
+  ) {
+    this.name = ZONE_NAMES[idx];
+    this.nid = nid;
+    this.nrPages = new Float64Array(NR_PAGE_STATES);
+  }
+
+  zoneEndPfn(): number {
+    return this.zoneStartPfn + this.spannedPages;
+  }
+  /** zone_is_empty() */
+  zoneIsEmpty(): boolean {
+    return this.spannedPages === 0;
+  }
+  /** populated_zone() */
+  populated(): boolean {
+    return this.presentPages !== 0;
+  }
+  /** managed_zone() */
+  managed(): boolean {
+    return this.managedPages !== 0;
+  }
+  /** zone_spans_pfn() */
+  spansPfn(pfn: number): boolean {
+    return this.zoneStartPfn <= pfn && pfn < this.zoneEndPfn();
+  }
+  /** zone_intersects() */
+  intersects(startPfn: number, nrPages: number): boolean {
+    if (this.zoneIsEmpty()) return false;
+    if (startPfn >= this.zoneEndPfn() || startPfn + nrPages <= this.zoneStartPfn) return false;
+    return true;
+  }
+  /** wmark_pages(): the watermark plus the boost */
+  wmarkPages(i: number): number {
+    return this.watermark[i] + this.watermarkBoost;
+  }
+  minWmarkPages(): number {
+    return this.wmarkPages(WMARK_MIN);
+  }
+  lowWmarkPages(): number {
+    return this.wmarkPages(WMARK_LOW);
+  }
+  highWmarkPages(): number {
+    return this.wmarkPages(WMARK_HIGH);
+  }
+  /** zone_page_state(zone, NR_FREE_PAGES) */
+  freePages(): number {
+    return this.vmStat[NR_FREE_PAGES];
+  }
+}
+
+/** struct pglist_data of one node. */
+export class PglistData {
+  readonly zones: Zone[];
+  nodeStartPfn = 0;
+  nodeSpannedPages = 0;
+  nodePresentPages = 0;
+  /** pgdat->totalreserve_pages (calculate_totalreserve_pages()) */
+  totalreservePages = 0;
+  /**
+   * node_zonelists[ZONELIST_FALLBACK] as zone indices, highest first, populated
+   * zones only (build_zonerefs_node()). Rebuilt by build_all_zonelists().
+   */
+  zonelist: number[] = [];
+  /** free_area_init()'s max_zone_pfn[]: the end PFN of each zone's possible range (ZONE_MOVABLE ignored). */
+  readonly maxZonePfn: readonly number[];
+
+  /**
+   * @param maxZonePfn the arch's zone limits as free_area_init() takes them:
+   *   [DMA end, DMA32 end, NORMAL end (max_pfn), unused]; see zoneSizesInitX86()
+   *   and zoneSizesInitArm64().
+   */
+  constructor(
+    maxZonePfn: readonly number[],
+    readonly nodeId = 0,
+  ) {
+    if (maxZonePfn.length < ZONE_MOVABLE) throw new Error("pglist_data: need DMA, DMA32 and NORMAL limits");
+    this.maxZonePfn = [maxZonePfn[ZONE_DMA], maxZonePfn[ZONE_DMA32], maxZonePfn[ZONE_NORMAL], 0];
+    this.zones = [];
+    for (let i = 0; i < MAX_NR_ZONES; i++) this.zones.push(new Zone(i, nodeId));
+  }
+
+  nodeEndPfn(): number {
+    return this.nodeStartPfn + this.nodeSpannedPages;
+  }
+}
+
+// --- the arch's zone limits (what zone_sizes_init() hands to free_area_init()) ---
+// These are the two arches' rules, kept beside the zones they size; the arch
+// layer (src/arch/<arch>/) calls the one of its arch.
+
+/**
+ * arch/x86/mm/init.c: zone_sizes_init() on x86_64: ZONE_DMA below 16 MiB
+ * (MAX_DMA_PFN), ZONE_DMA32 below 4 GiB (MAX_DMA32_PFN), ZONE_NORMAL up to
+ * max_low_pfn, which init_mem_mapping() sets to max_pfn on 64-bit.
+ */
+export function zoneSizesInitX86(maxPfn: number): number[] {
+  const MAX_DMA_PFN = (16 * 1024 * 1024) >> PAGE_SHIFT;
+  const MAX_DMA32_PFN = 2 ** (32 - PAGE_SHIFT);
+  return [Math.min(MAX_DMA_PFN, maxPfn), Math.min(MAX_DMA32_PFN, maxPfn), maxPfn, 0];
+}
+
+/**
+ * arch/arm64/mm/init.c: zone_sizes_init() with max_zone_phys(). zone_dma_bits =
+ * min3(32, fls64(DT dma-ranges limit), fls64(IORT limit)); on QEMU virt (UEFI +
+ * ACPI, no DT dma-ranges, IORT root complex memory_address_limit 64) both limits
+ * are PHYS_ADDR_MAX, so zone_dma_bits = 32. max_zone_phys(bits) is the end of
+ * DRAM capped at 2^bits, except that when DRAM starts above that mask the cap is
+ * 4 GiB (and none when DRAM starts above 4 GiB). With RAM at 0x40000000 the DMA
+ * and DMA32 limits are therefore both min(4 GiB, end of boot DRAM): ZONE_DMA
+ * holds all boot RAM below 4 GiB and ZONE_DMA32 is empty.
+ *
+ * @param dramStartPfn memblock_start_of_DRAM() as a PFN
+ * @param dramEndPfn memblock_end_of_DRAM() as a PFN (also max_pfn)
+ */
+export function zoneSizesInitArm64(dramStartPfn: number, dramEndPfn: number, zoneDmaBits = 32): number[] {
+  const maxZonePhysPfn = (bits: number): number => {
+    const maskPfnEnd = 2 ** (bits - PAGE_SHIFT); // (DMA_BIT_MASK(bits) + 1) >> PAGE_SHIFT
+    const u32EndPfn = 2 ** (32 - PAGE_SHIFT);
+    let capEnd: number;
+    if (dramStartPfn >= u32EndPfn) capEnd = Infinity;
+    else if (dramStartPfn >= maskPfnEnd) capEnd = u32EndPfn;
+    else capEnd = maskPfnEnd;
+    return Math.min(capEnd, dramEndPfn);
+  };
+  return [maxZonePhysPfn(zoneDmaBits), maxZonePhysPfn(32), dramEndPfn, 0];
+}

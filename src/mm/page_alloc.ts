@@ -1,0 +1,1387 @@
+// mm/page_alloc.c: the buddy allocator of node0 — boot (free_area_init(),
+// memmap_init(), memblock_free_all()), allocation (get_page_from_freelist(),
+// rmqueue(), __rmqueue_smallest(), __rmqueue_fallback(), expand()), freeing
+// (__free_one_page(), __free_pages_core()), watermarks and lowmem reserves
+// (init_per_zone_wmark_min()), zonelists, zone->contiguous; and from
+// mm/memory_hotplug.c the zone-span side of onlining/offlining
+// (move_pfn_range_to_zone(), remove_pfn_range_from_zone(), generic_online_page()).
+//
+// Locking: the kernel holds zone->lock around every free-list change; memhp is
+// single-threaded, so the functions below marked "zone->lock held" are simply
+// the inner steps, public for page_isolation.ts.
+//
+// Not modelled: per-cpu page lists (every allocation and free goes straight to
+// the buddy lists, so an order-0 free lands at the head of its list at once),
+// page shuffling, watermark boosting (kswapd is not modelled), highatomic
+// reserves, CMA areas, reclaim/compaction/OOM (an allocation that fails the
+// min watermark in every allowed zone returns -ENOMEM), NUMA (one node).
+
+import { ENOENT, ENOMEM } from "../errno.js";
+import type { Work } from "../kernel/work.js";
+import {
+  MAX_ORDER,
+  PAGE_SHIFT,
+  PAGEBLOCK_NR_PAGES,
+  PAGEBLOCK_ORDER,
+  PAGES_PER_SECTION,
+  PAGES_PER_SUBSECTION,
+} from "./constants.js";
+import type { AllocPurpose, PageAllocator } from "./gfp.js";
+import {
+  type Memmap,
+  type SectionQuery,
+  NR_PAGE_STATES,
+  ORDER_TAIL,
+  PAGE_STATE_NAMES,
+  PS_BUDDY,
+  PS_FREE,
+  PS_HOLE,
+  PS_KERNEL,
+  PS_MOVABLE,
+  PS_OFFLINE,
+  PS_OFFLINE_FREE,
+  PS_PGTABLE,
+  PS_PINNED,
+  PS_RECLAIMABLE,
+  PS_RESERVED,
+  PS_UNINIT,
+  PS_VMEMMAP,
+  ZONE_NONE,
+  isAllocatedState,
+  isFreeState,
+  isLruState,
+  pfnToOnlinePage,
+} from "./memmap.js";
+import {
+  type PglistData,
+  type Zone,
+  MAX_NR_ZONES,
+  MIGRATE_CMA,
+  MIGRATE_HIGHATOMIC,
+  MIGRATE_ISOLATE,
+  MIGRATE_MOVABLE,
+  MIGRATE_PCPTYPES,
+  MIGRATE_RECLAIMABLE,
+  MIGRATE_UNMOVABLE,
+  NR_FREE_CMA_PAGES,
+  NR_FREE_PAGES,
+  WMARK_HIGH,
+  WMARK_LOW,
+  WMARK_MIN,
+  WMARK_PROMO,
+  ZONE_MOVABLE,
+  ZONE_NAMES,
+  ZONE_NORMAL,
+  ZONE_STAT_NAMES,
+  migratetypeIsMergeable,
+} from "./mmzone.js";
+
+// mm/internal.h: alloc_flags
+export const ALLOC_WMARK_MIN = WMARK_MIN;
+export const ALLOC_WMARK_LOW = WMARK_LOW;
+export const ALLOC_WMARK_HIGH = WMARK_HIGH;
+export const ALLOC_NO_WATERMARKS = 0x04;
+export const ALLOC_WMARK_MASK = ALLOC_NO_WATERMARKS - 1;
+export const ALLOC_CMA = 0x80;
+export const ALLOC_NOFRAGMENT = 0x100;
+
+/** mm/page_alloc.c: sysctl_lowmem_reserve_ratio[] defaults (DMA, DMA32, NORMAL, MOVABLE). */
+export const DEFAULT_LOWMEM_RESERVE_RATIO: readonly number[] = [256, 256, 32, 0];
+
+/** A PFN range [startPfn, endPfn) (the same shape as src/arch/arch.ts PfnRange). */
+export interface PfnSpan {
+  startPfn: number;
+  endPfn: number;
+}
+
+/**
+ * What a gfp mask decides for the model: gfp_zone() (the highest zone allowed),
+ * gfp_migratetype(), and the memmap state the allocated pages get.
+ */
+export interface GfpSpec {
+  highestZoneIdx: number;
+  migratetype: number;
+  state: number;
+}
+
+/**
+ * include/linux/gfp.h for the purposes of src/mm/gfp.ts:
+ * user = GFP_HIGHUSER_MOVABLE (gfp_zone ZONE_MOVABLE, MIGRATE_MOVABLE);
+ * reclaimable = GFP_KERNEL | __GFP_RECLAIMABLE (ZONE_NORMAL, MIGRATE_RECLAIMABLE);
+ * kernel / pgtable / vmemmap = GFP_KERNEL (ZONE_NORMAL, MIGRATE_UNMOVABLE).
+ */
+export function gfpForPurpose(purpose: AllocPurpose): GfpSpec {
+  switch (purpose) {
+    case "user":
+      return { highestZoneIdx: ZONE_MOVABLE, migratetype: MIGRATE_MOVABLE, state: PS_MOVABLE };
+    case "reclaimable":
+      return { highestZoneIdx: ZONE_NORMAL, migratetype: MIGRATE_RECLAIMABLE, state: PS_RECLAIMABLE };
+    case "kernel":
+      return { highestZoneIdx: ZONE_NORMAL, migratetype: MIGRATE_UNMOVABLE, state: PS_KERNEL };
+    case "pgtable":
+      return { highestZoneIdx: ZONE_NORMAL, migratetype: MIGRATE_UNMOVABLE, state: PS_PGTABLE };
+    case "vmemmap":
+      return { highestZoneIdx: ZONE_NORMAL, migratetype: MIGRATE_UNMOVABLE, state: PS_VMEMMAP };
+    default: {
+      const never: never = purpose;
+      throw new Error(`unknown allocation purpose ${String(never)}`);
+    }
+  }
+}
+
+/** mm/page_alloc.c: fallbacks[][] (the other migratetypes have none). */
+const FALLBACKS: readonly (readonly number[])[] = [
+  [MIGRATE_RECLAIMABLE, MIGRATE_MOVABLE], // MIGRATE_UNMOVABLE
+  [MIGRATE_RECLAIMABLE, MIGRATE_UNMOVABLE], // MIGRATE_MOVABLE
+  [MIGRATE_UNMOVABLE, MIGRATE_MOVABLE], // MIGRATE_RECLAIMABLE
+];
+
+/** What /proc/zoneinfo shows of one zone (pages). */
+export interface ZoneInfo {
+  name: string;
+  nid: number;
+  free: number;
+  boost: number;
+  min: number;
+  low: number;
+  high: number;
+  promo: number;
+  spanned: number;
+  present: number;
+  managed: number;
+  cma: number;
+  /** lowmem_reserve[] ("protection: (...)") */
+  protection: number[];
+  startPfn: number;
+  /** free_area[order].nr_free (/proc/buddyinfo) */
+  nrFree: number[];
+  /** the zone vm_stat items by name */
+  vmStat: Record<string, number>;
+}
+
+export interface PageAllocOptions {
+  /** Check watermarks in get_page_from_freelist() (default true). */
+  watermarks?: boolean;
+}
+
+const pageblockStartPfn = (pfn: number): number => pfn - (pfn % PAGEBLOCK_NR_PAGES);
+/** include/linux/pageblock-flags.h: pageblock_end_pfn() = ALIGN(pfn + 1, pageblock_nr_pages) */
+const pageblockEndPfn = (pfn: number): number => pageblockStartPfn(pfn) + PAGEBLOCK_NR_PAGES;
+
+/** lib/math/int_sqrt.c: int_sqrt() */
+function intSqrt(x: number): number {
+  let r = Math.floor(Math.sqrt(x));
+  while (r * r > x) r--;
+  while ((r + 1) * (r + 1) <= x) r++;
+  return r;
+}
+/** include/linux/math.h: mult_frac(x, n, d) */
+function multFrac(x: number, n: number, d: number): number {
+  const q = Math.floor(x / d);
+  const r = x % d;
+  return q * n + Math.floor((r * n) / d);
+}
+/** __ffs(): index of the lowest set bit (x > 0). */
+function ffs(x: number): number {
+  let i = 0;
+  while (x % 2 === 0) {
+    x /= 2;
+    i++;
+  }
+  return i;
+}
+/** __fls(): index of the highest set bit (x > 0). */
+function fls(x: number): number {
+  return Math.floor(Math.log2(x));
+}
+
+export class BuddyAllocator implements PageAllocator {
+  /** _totalram_pages (totalram_pages()): the sum of managed pages. */
+  totalramPages = 0;
+  /** vm.min_free_kbytes */
+  minFreeKbytes = 1024;
+  /** user_min_free_kbytes (-1: not set by the sysctl) */
+  userMinFreeKbytes = -1;
+  /** vm.watermark_scale_factor */
+  watermarkScaleFactor = 10;
+  /** vm.lowmem_reserve_ratio */
+  readonly lowmemReserveRatio: number[] = [...DEFAULT_LOWMEM_RESERVE_RATIO];
+  /** totalreserve_pages */
+  totalreservePages = 0;
+  readonly checkWatermarks: boolean;
+
+  // out-parameters of the inner steps (the kernel's int *num_movable, bool *can_steal)
+  private numMovable = 0;
+  private canSteal = false;
+
+  constructor(
+    readonly memmap: Memmap,
+    readonly sections: SectionQuery,
+    readonly pgdat: PglistData,
+    readonly work: Work,
+    opts: PageAllocOptions = {},
+  ) {
+    this.checkWatermarks = opts.watermarks ?? true;
+  }
+
+  zone(idx: number): Zone {
+    return this.pgdat.zones[idx];
+  }
+
+  /** page_zone(pfn_to_page(pfn)); throws for a page without a zone. */
+  zoneOfPfn(pfn: number): Zone {
+    const z = this.memmap.zone(pfn);
+    if (z >= MAX_NR_ZONES) throw new Error(`page_zone: pfn ${pfn.toString(16)} has no zone`);
+    return this.pgdat.zones[z];
+  }
+
+  // ---------------------------------------------------------------------------
+  // Boot: free_area_init() + memmap_init() + memblock_free_all()
+  // ---------------------------------------------------------------------------
+
+  /**
+   * Boot the allocator over the boot RAM. The sections covering `ranges` must
+   * already have their memmap (sparse_init()). Zones get their spans from the
+   * arch limits in pgdat.maxZonePfn (free_area_init(): zone_spanned_pages_in_node()),
+   * present = RAM pages in the span; every page of a RAM range is initialised
+   * with pageblocks MIGRATE_MOVABLE (memmap_init()), holes in the boot sections
+   * become PS_HOLE (init_unavailable_range()), pages in `reserved`
+   * (memblock.reserved) stay PS_RESERVED (reserve_bootmem_region()), all other
+   * RAM goes to the buddy in MAX_ORDER-1 aligned chunks at the tail of the free
+   * lists (memblock_free_all() → __free_pages_core()). Then the zonelists, the
+   * watermarks and zone->contiguous (page_alloc_init_late()).
+   */
+  initBootMemory(ranges: readonly PfnSpan[], reserved: readonly PfnSpan[]): void {
+    const mem = normalizeRanges(ranges);
+    if (mem.length === 0) throw new Error("initBootMemory: no boot RAM");
+    const res = normalizeRanges(reserved);
+    for (const r of mem)
+      for (let p = r.startPfn; p < r.endPfn; p = Math.min(r.endPfn, p + PAGES_PER_SUBSECTION))
+        if (!this.sections.pfnValid(p) || !this.memmap.hasPage(p))
+          throw new Error(`initBootMemory: pfn ${p.toString(16)} has no memmap (sparse_init first)`);
+    this.work.withPhase("free_area_init", () => this.freeAreaInit(mem));
+    this.work.withPhase("memmap_init", () => this.memmapInitBoot(mem));
+    this.work.withPhase("memblock_free_all", () => this.memblockFreeAll(mem, res));
+    this.buildAllZonelists();
+    this.initPerZoneWmarkMin();
+    // page_alloc_init_late(): for_each_populated_zone() set_zone_contiguous()
+    for (const zone of this.pgdat.zones) if (zone.populated()) this.setZoneContiguous(zone.idx);
+  }
+
+  // mm/page_alloc.c: free_area_init() → calculate_node_totalpages(), free_area_init_core()
+  private freeAreaInit(mem: PfnSpan[]): void {
+    const pgdat = this.pgdat;
+    const lowest = new Array<number>(MAX_NR_ZONES).fill(0);
+    const highest = new Array<number>(MAX_NR_ZONES).fill(0);
+    let startPfn = mem[0].startPfn; // find_min_pfn_with_active_regions()
+    for (let i = 0; i < MAX_NR_ZONES; i++) {
+      if (i === ZONE_MOVABLE) continue;
+      const end = Math.max(pgdat.maxZonePfn[i], startPfn);
+      lowest[i] = startPfn;
+      highest[i] = end;
+      startPfn = end;
+    }
+    const nodeStart = mem[0].startPfn;
+    const nodeEnd = mem[mem.length - 1].endPfn;
+    let presentTotal = 0;
+    for (const zone of pgdat.zones) {
+      // zone_spanned_pages_in_node()
+      let zs = Math.min(Math.max(nodeStart, lowest[zone.idx]), highest[zone.idx]);
+      let ze = Math.min(Math.max(nodeEnd, lowest[zone.idx]), highest[zone.idx]);
+      let spanned = 0;
+      if (!(ze < nodeStart || zs > nodeEnd)) {
+        ze = Math.min(ze, nodeEnd);
+        zs = Math.max(zs, nodeStart);
+        spanned = ze - zs;
+      }
+      // zone_absent_pages_in_node(): the span minus the RAM in it
+      let ram = 0;
+      for (const r of mem) ram += Math.max(0, Math.min(r.endPfn, zs + spanned) - Math.max(r.startPfn, zs));
+      zone.zoneStartPfn = spanned ? zs : 0;
+      zone.spannedPages = spanned;
+      zone.presentPages = spanned ? ram : 0;
+      zone.presentEarlyPages = zone.presentPages;
+      zone.managedPages = 0;
+      // free_area_init_core(): only zones with pages are set up
+      if (spanned) zone.initialized = true;
+      presentTotal += zone.presentPages;
+    }
+    pgdat.nodeStartPfn = nodeStart;
+    pgdat.nodeSpannedPages = nodeEnd - nodeStart;
+    pgdat.nodePresentPages = presentTotal;
+  }
+
+  // mm/page_alloc.c: memmap_init() → memmap_init_zone_range(), init_unavailable_range()
+  private memmapInitBoot(mem: PfnSpan[]): void {
+    let holePfn = 0;
+    let zoneId = 0;
+    for (const r of mem) {
+      for (const zone of this.pgdat.zones) {
+        if (!zone.populated()) continue;
+        const zs = zone.zoneStartPfn;
+        const ze = zone.zoneEndPfn();
+        const s = Math.min(Math.max(r.startPfn, zs), ze);
+        const e = Math.min(Math.max(r.endPfn, zs), ze);
+        zoneId = zone.idx;
+        if (s >= e) continue;
+        // memmap_init_range(MEMINIT_EARLY, MIGRATE_MOVABLE). The pages are
+        // initialised "allocated" (refcount 1); memblock_free_all() frees them,
+        // so they are counted PS_RESERVED until then.
+        this.initPagesAs(s, e - s, zone.idx, PS_RESERVED, MIGRATE_MOVABLE);
+        if (holePfn < s) this.initUnavailableRange(holePfn, s, zone.idx);
+        holePfn = e;
+      }
+    }
+    // the hole from the end of memory to the end of its section
+    const end = Math.ceil(mem[mem.length - 1].endPfn / PAGES_PER_SECTION) * PAGES_PER_SECTION;
+    if (holePfn < end) this.initUnavailableRange(holePfn, end, zoneId);
+  }
+
+  // mm/page_alloc.c: init_unavailable_range(): PageReserved holes, pageblock by pageblock where pfn_valid()
+  private initUnavailableRange(spfn: number, epfn: number, zoneIdx: number): void {
+    for (let pfn = spfn; pfn < epfn;) {
+      const pb = pageblockStartPfn(pfn);
+      if (!this.sections.pfnValid(pb) || !this.memmap.hasPage(pb)) {
+        pfn = pb + PAGEBLOCK_NR_PAGES;
+        continue;
+      }
+      const n = Math.min(epfn, pb + PAGEBLOCK_NR_PAGES) - pfn;
+      this.memmap.fillState(pfn, n, PS_HOLE);
+      this.memmap.fillOrder(pfn, n, 0);
+      this.memmap.fillZone(pfn, n, zoneIdx);
+      this.pgdat.zones[zoneIdx].nrPages[PS_HOLE] += n;
+      this.work.add("memmapPagesInit", n);
+      pfn += n;
+    }
+  }
+
+  /** __init_single_page() for a range in one zone, setting the aligned pageblocks' migratetype. */
+  private initPagesAs(startPfn: number, nrPages: number, zoneIdx: number, state: number, mt: number): void {
+    this.memmap.fillState(startPfn, nrPages, state);
+    this.memmap.fillOrder(startPfn, nrPages, 0);
+    this.memmap.fillZone(startPfn, nrPages, zoneIdx);
+    const first = startPfn % PAGEBLOCK_NR_PAGES ? pageblockEndPfn(startPfn) : startPfn;
+    for (let pb = first; pb < startPfn + nrPages; pb += PAGEBLOCK_NR_PAGES)
+      this.memmap.setPageblockMigratetype(pb, mt);
+    this.pgdat.zones[zoneIdx].nrPages[state] += nrPages;
+    this.work.add("memmapPagesInit", nrPages);
+  }
+
+  // mm/memblock.c: memblock_free_all() → free_low_memory_core_early() → __free_pages_memory()
+  private memblockFreeAll(mem: PfnSpan[], res: PfnSpan[]): void {
+    for (const zone of this.pgdat.zones) zone.managedPages = 0; // reset_all_zones_managed_pages()
+    let count = 0;
+    for (const free of subtractRanges(mem, res)) {
+      // A chunk never crosses a zone boundary (zone limits are section or
+      // 16 MiB aligned); split at them anyway so that each chunk has one zone.
+      let start = free.startPfn;
+      while (start < free.endPfn) {
+        const zone = this.zoneOfPfn(start);
+        const end = Math.min(free.endPfn, zone.zoneEndPfn());
+        for (let p = start; p < end;) {
+          let order = p === 0 ? MAX_ORDER - 1 : Math.min(MAX_ORDER - 1, ffs(p));
+          while (p + 2 ** order > end) order--;
+          this.freePagesCore(p, order); // memblock_free_pages()
+          p += 2 ** order;
+        }
+        count += end - start;
+        start = end;
+      }
+    }
+    this.totalramPages += count;
+  }
+
+  // ---------------------------------------------------------------------------
+  // Free lists (zone->lock held)
+  // ---------------------------------------------------------------------------
+
+  /** __mod_zone_freepage_state() */
+  modFreepageState(zone: Zone, nrPages: number, mt: number): void {
+    zone.vmStat[NR_FREE_PAGES] += nrPages;
+    if (mt === MIGRATE_CMA) zone.vmStat[NR_FREE_CMA_PAGES] += nrPages;
+  }
+
+  /** add_to_free_list() / add_to_free_list_tail() + set_buddy_order(): pfn becomes PageBuddy. */
+  addToFreeList(zone: Zone, pfn: number, order: number, mt: number, toTail: boolean): void {
+    zone.freeArea.add(pfn, order, mt, toTail);
+    this.memmap.setState(pfn, PS_BUDDY);
+    this.memmap.setOrder(pfn, order);
+  }
+
+  /** move_to_free_list(): to the tail of free_list[mt]. */
+  moveToFreeList(zone: Zone, pfn: number, order: number, mt: number): void {
+    zone.freeArea.moveTail(pfn, order, mt);
+  }
+
+  /** del_page_from_free_list(): pfn is no longer PageBuddy (it stays a free page, PS_FREE). */
+  delPageFromFreeList(zone: Zone, pfn: number, order: number): void {
+    zone.freeArea.del(pfn, order);
+    this.memmap.setState(pfn, PS_FREE);
+    this.memmap.setOrder(pfn, ORDER_TAIL);
+  }
+
+  /** mm/internal.h: page_is_buddy() for the page at pfn and its buddy candidate. */
+  pageIsBuddy(pfn: number, buddyPfn: number, order: number): boolean {
+    const m = this.memmap;
+    return m.state(buddyPfn) === PS_BUDDY && m.order(buddyPfn) === order && m.zone(buddyPfn) === m.zone(pfn);
+  }
+
+  /** mm/internal.h: find_buddy_page_pfn(): the buddy's PFN when it is a free buddy of this order, else -1. */
+  findBuddyPagePfn(pfn: number, order: number): number {
+    const b = pfn ^ (1 << order);
+    return this.pageIsBuddy(pfn, b, order) ? b : -1;
+  }
+
+  /**
+   * mm/page_alloc.c: __free_one_page(). The 2^order pages at pfn are free
+   * (PS_FREE); merge with free buddies (not across pageblocks of unmergeable
+   * differing types once order >= pageblock_order) and put the result on
+   * free_list[mt], at the tail for FPI_TO_TAIL or when buddy_merge_likely().
+   */
+  freeOnePage(zone: Zone, pfn: number, order: number, mt: number, toTail: boolean): void {
+    const m = this.memmap;
+    if (mt !== MIGRATE_ISOLATE) this.modFreepageState(zone, 1 << order, mt);
+    m.setState(pfn, PS_FREE);
+    m.setOrder(pfn, ORDER_TAIL);
+    let buddyPfn = 0;
+    while (order < MAX_ORDER - 1) {
+      buddyPfn = pfn ^ (1 << order);
+      if (!this.pageIsBuddy(pfn, buddyPfn, order)) break;
+      if (order >= PAGEBLOCK_ORDER) {
+        const buddyMt = m.pageblockMigratetype(buddyPfn);
+        if (mt !== buddyMt && (!migratetypeIsMergeable(mt) || !migratetypeIsMergeable(buddyMt))) break;
+      }
+      this.delPageFromFreeList(zone, buddyPfn, order);
+      pfn = buddyPfn & pfn;
+      order++;
+    }
+    // done_merging: (no page shuffling)
+    const tail = toTail || this.buddyMergeLikely(pfn, buddyPfn, order);
+    this.addToFreeList(zone, pfn, order, mt, tail);
+  }
+
+  // mm/page_alloc.c: buddy_merge_likely()
+  private buddyMergeLikely(pfn: number, buddyPfn: number, order: number): boolean {
+    if (order >= MAX_ORDER - 2) return false;
+    const higher = buddyPfn & pfn;
+    return this.findBuddyPagePfn(higher, order + 1) >= 0;
+  }
+
+  /** Mark 2^order pages as free pages (not yet PageBuddy): the state __free_one_page() expects. */
+  private markFreeBlock(pfn: number, nrPages: number): void {
+    this.memmap.fillState(pfn, nrPages, PS_FREE);
+    this.memmap.fillOrder(pfn, nrPages, ORDER_TAIL);
+  }
+
+  /** mm/page_alloc.c: expand(): put the upper halves back, head of their lists. */
+  expand(zone: Zone, pfn: number, low: number, high: number, mt: number): void {
+    let size = 1 << high;
+    while (high > low) {
+      high--;
+      size >>= 1;
+      this.addToFreeList(zone, pfn + size, high, mt, false);
+    }
+  }
+
+  /** mm/page_alloc.c: __rmqueue_smallest(): pfn or -1. */
+  rmqueueSmallest(zone: Zone, order: number, mt: number): number {
+    for (let cur = order; cur < MAX_ORDER; cur++) {
+      const pfn = zone.freeArea.first(cur, mt);
+      if (pfn < 0) continue;
+      this.delPageFromFreeList(zone, pfn, cur);
+      this.expand(zone, pfn, order, cur, mt);
+      return pfn;
+    }
+    return -1;
+  }
+
+  /**
+   * mm/page_alloc.c: move_freepages(): move the free blocks headed in
+   * [startPfn, endPfn] (inclusive) to the tail of free_list[mt]; returns the
+   * pages moved. With countMovable, this.numMovable gets the PageLRU pages seen.
+   */
+  moveFreepages(zone: Zone, startPfn: number, endPfn: number, mt: number, countMovable: boolean): number {
+    const m = this.memmap;
+    let moved = 0;
+    let movable = 0;
+    for (let pfn = startPfn; pfn <= endPfn;) {
+      const s = m.state(pfn);
+      if (s !== PS_BUDDY) {
+        if (countMovable && isLruState(s)) movable++;
+        pfn++;
+        continue;
+      }
+      const order = m.order(pfn);
+      this.moveToFreeList(zone, pfn, order, mt);
+      pfn += 1 << order;
+      moved += 1 << order;
+    }
+    this.numMovable = movable;
+    return moved;
+  }
+
+  /** mm/page_alloc.c: move_freepages_block(): the pageblock of pfn, not crossing the zone's span. */
+  moveFreepagesBlock(zone: Zone, pfn: number, mt: number, countMovable = false): number {
+    this.numMovable = 0;
+    let start = pageblockStartPfn(pfn);
+    const end = pageblockEndPfn(pfn) - 1;
+    if (!zone.spansPfn(start)) start = pfn;
+    if (!zone.spansPfn(end)) return 0;
+    return this.moveFreepages(zone, start, end, mt, countMovable);
+  }
+
+  /** The PageLRU pages move_freepages_block(..., &num_movable) saw. */
+  lastNumMovable(): number {
+    return this.numMovable;
+  }
+
+  // mm/page_alloc.c: change_pageblock_range()
+  private changePageblockRange(pfn: number, startOrder: number, mt: number): void {
+    const n = 1 << (startOrder - PAGEBLOCK_ORDER);
+    for (let i = 0; i < n; i++) this.memmap.setPageblockMigratetype(pfn + i * PAGEBLOCK_NR_PAGES, mt);
+  }
+
+  // mm/page_alloc.c: can_steal_fallback() (page_group_by_mobility_disabled is false)
+  private canStealFallback(order: number, startMt: number): boolean {
+    if (order >= PAGEBLOCK_ORDER) return true;
+    return order >= PAGEBLOCK_ORDER / 2 || startMt === MIGRATE_RECLAIMABLE || startMt === MIGRATE_UNMOVABLE;
+  }
+
+  // mm/page_alloc.c: find_suitable_fallback(area, order, mt, only_stealable = false, &can_steal)
+  private findSuitableFallback(zone: Zone, order: number, mt: number): number {
+    if (zone.freeArea.nrFree[order] === 0) return -1;
+    this.canSteal = false;
+    const fb = FALLBACKS[mt];
+    if (fb === undefined) return -1;
+    for (const fallbackMt of fb) {
+      if (zone.freeArea.isEmpty(order, fallbackMt)) continue;
+      if (this.canStealFallback(order, mt)) this.canSteal = true;
+      return fallbackMt;
+    }
+    return -1;
+  }
+
+  // mm/page_alloc.c: steal_suitable_fallback() (no watermark boost)
+  private stealSuitableFallback(zone: Zone, pfn: number, startType: number, wholeBlock: boolean): void {
+    const m = this.memmap;
+    const currentOrder = m.order(pfn);
+    const oldBlockType = m.pageblockMigratetype(pfn);
+    single: {
+      if (oldBlockType === MIGRATE_HIGHATOMIC) break single;
+      if (currentOrder >= PAGEBLOCK_ORDER) {
+        this.changePageblockRange(pfn, currentOrder, startType);
+        break single;
+      }
+      if (!wholeBlock) break single;
+      const freePages = this.moveFreepagesBlock(zone, pfn, startType, true);
+      const movablePages = this.numMovable;
+      let alikePages: number;
+      if (startType === MIGRATE_MOVABLE) alikePages = movablePages;
+      else if (oldBlockType === MIGRATE_MOVABLE) alikePages = PAGEBLOCK_NR_PAGES - (freePages + movablePages);
+      else alikePages = 0;
+      if (!freePages) break single;
+      if (freePages + alikePages >= 1 << (PAGEBLOCK_ORDER - 1)) m.setPageblockMigratetype(pfn, startType);
+      return;
+    }
+    this.moveToFreeList(zone, pfn, currentOrder, startType);
+  }
+
+  /** mm/page_alloc.c: __rmqueue_fallback(): true when a block was moved to startMt's lists. */
+  rmqueueFallback(zone: Zone, order: number, startMt: number, allocFlags: number): boolean {
+    let minOrder = order;
+    if (order < PAGEBLOCK_ORDER && allocFlags & ALLOC_NOFRAGMENT) minOrder = PAGEBLOCK_ORDER;
+    for (let current = MAX_ORDER - 1; current >= minOrder; current--) {
+      let fallbackMt = this.findSuitableFallback(zone, current, startMt);
+      if (fallbackMt === -1) continue;
+      if (!this.canSteal && startMt === MIGRATE_MOVABLE && current > order) {
+        // find_smallest
+        for (current = order; current < MAX_ORDER; current++) {
+          fallbackMt = this.findSuitableFallback(zone, current, startMt);
+          if (fallbackMt !== -1) break;
+        }
+      }
+      const pfn = zone.freeArea.first(current, fallbackMt);
+      this.stealSuitableFallback(zone, pfn, startMt, this.canSteal);
+      return true;
+    }
+    return false;
+  }
+
+  /** mm/page_alloc.c: rmqueue() → __rmqueue() (no pcp lists): the first pfn, or -1. */
+  rmqueue(zone: Zone, order: number, mt: number, allocFlags: number): number {
+    let pfn: number;
+    for (;;) {
+      pfn = this.rmqueueSmallest(zone, order, mt);
+      if (pfn >= 0) break;
+      if (!this.rmqueueFallback(zone, order, mt, allocFlags)) return -1;
+    }
+    this.modFreepageState(zone, -(1 << order), mt);
+    return pfn;
+  }
+
+  // ---------------------------------------------------------------------------
+  // Allocation
+  // ---------------------------------------------------------------------------
+
+  /** mm/page_alloc.c: __zone_watermark_ok() (no highatomic reserve, no CMA pages, no reserves flags) */
+  zoneWatermarkOk(
+    zone: Zone,
+    order: number,
+    mark: number,
+    highestZoneIdx: number,
+    allocFlags: number,
+  ): boolean {
+    let freePages = zone.vmStat[NR_FREE_PAGES];
+    if (!(allocFlags & ALLOC_CMA)) freePages -= zone.vmStat[NR_FREE_CMA_PAGES]; // __zone_watermark_unusable_free()
+    if (freePages <= mark + zone.lowmemReserve[highestZoneIdx]) return false;
+    if (!order) return true;
+    for (let o = order; o < MAX_ORDER; o++) {
+      if (!zone.freeArea.nrFree[o]) continue;
+      for (let mt = 0; mt < MIGRATE_PCPTYPES; mt++) if (!zone.freeArea.isEmpty(o, mt)) return true;
+      if (allocFlags & ALLOC_CMA && !zone.freeArea.isEmpty(o, MIGRATE_CMA)) return true;
+    }
+    return false;
+  }
+
+  /**
+   * mm/page_alloc.c: get_page_from_freelist(): walk the zonelist from the
+   * highest allowed zone down; take the first zone above its watermark that
+   * has the pages. With ALLOC_NOFRAGMENT, a first pass refuses to steal less
+   * than a pageblock from another migratetype; if every zone fails, retry
+   * without it. Returns the first pfn or -1.
+   */
+  getPageFromFreelist(order: number, highestZoneIdx: number, mt: number, allocFlags: number): number {
+    for (;;) {
+      const noFallback = (allocFlags & ALLOC_NOFRAGMENT) !== 0;
+      for (const zi of this.pgdat.zonelist) {
+        if (zi > highestZoneIdx) continue;
+        const zone = this.pgdat.zones[zi];
+        if (this.checkWatermarks && !(allocFlags & ALLOC_NO_WATERMARKS)) {
+          const mark = zone.wmarkPages(allocFlags & ALLOC_WMARK_MASK);
+          if (!this.zoneWatermarkOk(zone, order, mark, highestZoneIdx, allocFlags)) continue;
+        }
+        const pfn = this.rmqueue(zone, order, mt, allocFlags);
+        if (pfn >= 0) return pfn;
+      }
+      if (!noFallback) return -1;
+      allocFlags &= ~ALLOC_NOFRAGMENT;
+    }
+  }
+
+  /**
+   * __alloc_pages() for a gfp spec: the fast path at the low watermark (with
+   * ALLOC_NOFRAGMENT when the preferred zone is ZONE_NORMAL, as
+   * alloc_flags_nofragment() on one node), then the slow path's retry at the
+   * min watermark; no reclaim, compaction or OOM killing: -ENOMEM after that.
+   * The pages get spec.state (prep_new_page()). Returns the first pfn or -errno.
+   */
+  allocPagesGfp(order: number, spec: GfpSpec): number {
+    if (order < 0 || order >= MAX_ORDER) return -ENOMEM; // WARN_ON_ONCE_GFP(order >= MAX_ORDER): NULL
+    let preferred = -1;
+    for (const zi of this.pgdat.zonelist)
+      if (zi <= spec.highestZoneIdx) {
+        preferred = zi;
+        break;
+      }
+    if (preferred < 0) return -ENOMEM;
+    const cma = spec.migratetype === MIGRATE_MOVABLE ? ALLOC_CMA : 0;
+    let flags = ALLOC_WMARK_LOW | cma | (preferred === ZONE_NORMAL ? ALLOC_NOFRAGMENT : 0);
+    let pfn = this.getPageFromFreelist(order, spec.highestZoneIdx, spec.migratetype, flags);
+    if (pfn < 0) {
+      flags = ALLOC_WMARK_MIN | cma; // __alloc_pages_slowpath(): gfp_to_alloc_flags()
+      pfn = this.getPageFromFreelist(order, spec.highestZoneIdx, spec.migratetype, flags);
+    }
+    if (pfn < 0) return -ENOMEM;
+    this.prepNewPage(pfn, order, spec.state);
+    return pfn;
+  }
+
+  // mm/page_alloc.c: prep_new_page(): the pages now belong to an allocation
+  private prepNewPage(pfn: number, order: number, state: number): void {
+    const n = 1 << order;
+    this.memmap.fillState(pfn, n, state);
+    this.memmap.setOrder(pfn, order);
+    this.zoneOfPfn(pfn).nrPages[state] += n;
+    this.work.add("pagesFromBuddy", n);
+  }
+
+  /** alloc_pages(): PageAllocator interface. nid is ignored (one node). */
+  allocPages(order: number, purpose: AllocPurpose, _nid?: number): number {
+    return this.allocPagesGfp(order, gfpForPurpose(purpose));
+  }
+
+  /**
+   * __free_pages(): free an allocation of this order (the pfn and order it was
+   * allocated with). The block goes to the head of the list of its pageblock's
+   * migratetype (MIGRATE_ISOLATE lists for isolated pageblocks). Throws on a
+   * page that is not the head of such an allocation (the kernel's bad_page()).
+   */
+  freePages(pfn: number, order: number): void {
+    const m = this.memmap;
+    const s = m.state(pfn);
+    if (!isAllocatedState(s) || m.order(pfn) !== order)
+      throw new Error(
+        `bad page: freeing pfn ${pfn.toString(16)} order ${order}: ${PAGE_STATE_NAMES[s]} order ${m.order(pfn)}`,
+      );
+    if (s === PS_PINNED) throw new Error(`bad page: freeing pinned pfn ${pfn.toString(16)}`);
+    const zone = this.zoneOfPfn(pfn);
+    const n = 1 << order;
+    zone.nrPages[s] -= n;
+    this.markFreeBlock(pfn, n);
+    this.freeOnePage(zone, pfn, order, m.pageblockMigratetype(pfn), false);
+    this.work.add("pagesToBuddy", n);
+  }
+
+  /**
+   * mm/page_alloc.c: __free_pages_core(): hand never-used pages (PS_RESERVED
+   * after memmap init) to the buddy at the TAIL of the free lists
+   * (FPI_TO_TAIL), and add them to the zone's managed pages.
+   */
+  freePagesCore(pfn: number, order: number): void {
+    const n = 1 << order;
+    const zone = this.zoneOfPfn(pfn);
+    for (let p = pfn; p < pfn + n; p++)
+      if (this.memmap.state(p) !== PS_RESERVED)
+        throw new Error(
+          `__free_pages_core: pfn ${p.toString(16)} is ${PAGE_STATE_NAMES[this.memmap.state(p)]}`,
+        );
+    zone.nrPages[PS_RESERVED] -= n;
+    zone.managedPages += n;
+    this.markFreeBlock(pfn, n);
+    this.freeOnePage(zone, pfn, order, this.memmap.pageblockMigratetype(pfn), true);
+    this.work.add("pagesToBuddy", n);
+  }
+
+  /** mm/memory_hotplug.c: generic_online_page(): __free_pages_core() + totalram_pages_add(). */
+  genericOnlinePage(pfn: number, order: number): void {
+    this.freePagesCore(pfn, order);
+    this.totalramPages += 1 << order;
+  }
+
+  /** mm/page_alloc.c: adjust_managed_page_count() */
+  adjustManagedPageCount(pfn: number, count: number): void {
+    this.zoneOfPfn(pfn).managedPages += count;
+    this.totalramPages += count;
+  }
+
+  /**
+   * mm/page_alloc.c: free_reserved_area() / free_reserved_page() for
+   * PS_RESERVED pages: each is freed as an order-0 page (head of the lists)
+   * and counted managed. Returns the pages freed.
+   */
+  freeReservedArea(startPfn: number, nrPages: number): number {
+    for (let pfn = startPfn; pfn < startPfn + nrPages; pfn++) {
+      if (this.memmap.state(pfn) !== PS_RESERVED)
+        throw new Error(`free_reserved_page: pfn ${pfn.toString(16)} is not reserved`);
+      const zone = this.zoneOfPfn(pfn);
+      zone.nrPages[PS_RESERVED]--;
+      this.markFreeBlock(pfn, 1);
+      this.freeOnePage(zone, pfn, 0, this.memmap.pageblockMigratetype(pfn), false);
+      this.adjustManagedPageCount(pfn, 1);
+      this.work.add("pagesToBuddy");
+    }
+    return nrPages;
+  }
+
+  /**
+   * Change the memmap state of pages that are neither free nor uninitialised
+   * (e.g. a driver's __SetPageOffline() on PS_RESERVED pages, or dropping its
+   * reference: PS_OFFLINE → PS_OFFLINE_FREE), keeping the zone counts. Managed
+   * pages are not touched: call adjustManagedPageCount() as the driver does.
+   */
+  setPageState(startPfn: number, nrPages: number, state: number): void {
+    if (state === PS_UNINIT || isFreeState(state) || state >= NR_PAGE_STATES)
+      throw new Error(`setPageState: cannot set ${PAGE_STATE_NAMES[state] ?? state}`);
+    for (let pfn = startPfn; pfn < startPfn + nrPages; pfn++) {
+      const s = this.memmap.state(pfn);
+      if (s === PS_UNINIT || isFreeState(s))
+        throw new Error(`setPageState: pfn ${pfn.toString(16)} is ${PAGE_STATE_NAMES[s]}`);
+      const zone = this.zoneOfPfn(pfn);
+      zone.nrPages[s]--;
+      zone.nrPages[state]++;
+      this.memmap.setState(pfn, state);
+      if (!isAllocatedState(state)) this.memmap.setOrder(pfn, 0);
+    }
+  }
+
+  /**
+   * compound_head() for allocated pages: the first PFN of the allocation that
+   * contains pfn, or -1 when pfn is not an allocated page.
+   */
+  allocationHead(pfn: number): number {
+    const m = this.memmap;
+    if (!isAllocatedState(m.state(pfn))) return -1;
+    if (m.order(pfn) !== ORDER_TAIL) return pfn;
+    for (let k = 1; k < MAX_ORDER; k++) {
+      const c = pfn - (pfn % (1 << k));
+      const o = m.order(c);
+      if (o !== ORDER_TAIL && o >= k && isAllocatedState(m.state(c))) return c;
+    }
+    return -1;
+  }
+
+  // ---------------------------------------------------------------------------
+  // Isolation helpers (mm/page_alloc.c; zone->lock held)
+  // ---------------------------------------------------------------------------
+
+  /**
+   * mm/page_alloc.c: __isolate_free_page(): take a free block off the buddy
+   * (obeying the min watermark unless its pageblock is isolated). Returns the
+   * pages taken, 0 when refused. The pages stay PS_FREE, on no list.
+   */
+  isolateFreePage(pfn: number, order: number): number {
+    const zone = this.zoneOfPfn(pfn);
+    const mt = this.memmap.pageblockMigratetype(pfn);
+    if (mt !== MIGRATE_ISOLATE) {
+      const watermark = zone.watermark[WMARK_MIN] + (1 << order);
+      if (!this.zoneWatermarkOk(zone, 0, watermark, 0, ALLOC_CMA)) return 0;
+      this.modFreepageState(zone, -(1 << order), mt);
+    }
+    this.delPageFromFreeList(zone, pfn, order);
+    if (order >= PAGEBLOCK_ORDER - 1) {
+      const end = pfn + (1 << order) - 1;
+      for (let p = pfn; p < end; p += PAGEBLOCK_NR_PAGES) {
+        const pmt = this.memmap.pageblockMigratetype(p);
+        if (migratetypeIsMergeable(pmt)) this.memmap.setPageblockMigratetype(p, MIGRATE_MOVABLE);
+      }
+    }
+    return 1 << order;
+  }
+
+  /** mm/page_alloc.c: __putback_isolated_page(): back to the tail of free_list[mt]. */
+  putbackIsolatedPage(pfn: number, order: number, mt: number): void {
+    this.freeOnePage(this.zoneOfPfn(pfn), pfn, order, mt, true);
+  }
+
+  /**
+   * mm/page_alloc.c: split_free_page(): split the free block at pfn so that the
+   * part before pfn + splitPfnOffset and the part after go to the lists of
+   * their own pageblocks. 0, or -ENOENT when pfn is not a free block of order.
+   */
+  splitFreePage(pfn: number, order: number, splitPfnOffset: number): number {
+    if (splitPfnOffset === 0) return 0;
+    const m = this.memmap;
+    if (m.state(pfn) !== PS_BUDDY || m.order(pfn) !== order) return -ENOENT;
+    const zone = this.zoneOfPfn(pfn);
+    const mt = m.pageblockMigratetype(pfn);
+    if (mt !== MIGRATE_ISOLATE) this.modFreepageState(zone, -(1 << order), mt);
+    this.delPageFromFreeList(zone, pfn, order);
+    let off = splitPfnOffset;
+    for (let p = pfn; p < pfn + (1 << order);) {
+      const pmt = m.pageblockMigratetype(p);
+      const o = Math.min(p ? ffs(p) : order, fls(off));
+      this.freeOnePage(zone, p, o, pmt, false);
+      p += 1 << o;
+      off -= 1 << o;
+      if (off === 0) off = (1 << order) - (p - pfn);
+    }
+    return 0;
+  }
+
+  // ---------------------------------------------------------------------------
+  // Zones and hotplug (mm/memory_hotplug.c, mm/page_alloc.c)
+  // ---------------------------------------------------------------------------
+
+  /** mm/page_alloc.c: __pageblock_pfn_to_page(): [start, end) is valid, online, all in zone. */
+  pageblockPfnToPage(startPfn: number, endPfn: number, zone: Zone): boolean {
+    const last = endPfn - 1;
+    if (!this.sections.pfnValid(startPfn) || !this.sections.pfnValid(last)) return false;
+    if (!pfnToOnlinePage(this.sections, startPfn)) return false;
+    const z = this.memmap.zone(startPfn);
+    if (z !== zone.idx) return false;
+    return this.memmap.zone(last) === z;
+  }
+
+  /**
+   * mm/page_alloc.c: set_zone_contiguous(): check every pageblock of the span
+   * with __pageblock_pfn_to_page() (stopping at the first failure) and set
+   * zone->contiguous when none failed. Counts pageblocksScanned.
+   */
+  setZoneContiguous(zoneIdx: number): void {
+    const zone = this.pgdat.zones[zoneIdx];
+    this.work.withPhase("set_zone_contiguous", () => {
+      const zoneEnd = zone.zoneEndPfn();
+      let blockStart = zone.zoneStartPfn;
+      let blockEnd = pageblockEndPfn(blockStart);
+      for (; blockStart < zoneEnd; blockStart = blockEnd, blockEnd += PAGEBLOCK_NR_PAGES) {
+        blockEnd = Math.min(blockEnd, zoneEnd);
+        this.work.add("pageblocksScanned");
+        if (!this.pageblockPfnToPage(blockStart, blockEnd, zone)) return;
+      }
+      zone.contiguous = true;
+    });
+  }
+
+  /** mm/page_alloc.c: clear_zone_contiguous() */
+  clearZoneContiguous(zoneIdx: number): void {
+    this.pgdat.zones[zoneIdx].contiguous = false;
+  }
+
+  // mm/memory_hotplug.c: resize_zone_range()
+  private resizeZoneRange(zone: Zone, startPfn: number, nrPages: number): void {
+    const oldEnd = zone.zoneEndPfn();
+    if (zone.zoneIsEmpty() || startPfn < zone.zoneStartPfn) zone.zoneStartPfn = startPfn;
+    zone.spannedPages = Math.max(startPfn + nrPages, oldEnd) - zone.zoneStartPfn;
+  }
+
+  // mm/memory_hotplug.c: resize_pgdat_range()
+  private resizePgdatRange(startPfn: number, nrPages: number): void {
+    const pgdat = this.pgdat;
+    const oldEnd = pgdat.nodeEndPfn();
+    if (!pgdat.nodeSpannedPages || startPfn < pgdat.nodeStartPfn) pgdat.nodeStartPfn = startPfn;
+    pgdat.nodeSpannedPages = Math.max(startPfn + nrPages, oldEnd) - pgdat.nodeStartPfn;
+  }
+
+  /**
+   * mm/memory_hotplug.c: move_pfn_range_to_zone(): grow the zone and node
+   * spans to cover the range, initialise its memmap (memmap_init_range(),
+   * MEMINIT_HOTPLUG: every page PS_RESERVED in this zone, every aligned
+   * pageblock `migratetype`), and recompute zone->contiguous. The pages must be
+   * PS_UNINIT. Counts memmapPagesInit, zoneSpanUpdates, pageblocksScanned.
+   */
+  movePfnRangeToZone(zoneIdx: number, startPfn: number, nrPages: number, migratetype: number): void {
+    const zone = this.pgdat.zones[zoneIdx];
+    this.work.withPhase("move_pfn_range_to_zone", () => {
+      this.clearZoneContiguous(zoneIdx);
+      if (zone.zoneIsEmpty()) {
+        // init_currently_empty_zone()
+        zone.zoneStartPfn = startPfn;
+        zone.initialized = true;
+      }
+      this.resizeZoneRange(zone, startPfn, nrPages);
+      this.resizePgdatRange(startPfn, nrPages);
+      this.work.add("zoneSpanUpdates");
+      this.work.withPhase("memmap_init_range", () => {
+        const counts = new Float64Array(NR_PAGE_STATES);
+        this.memmap.countStates(startPfn, nrPages, counts);
+        if (counts[PS_UNINIT] !== nrPages)
+          throw new Error(
+            `move_pfn_range_to_zone: [${startPfn.toString(16)}+${nrPages}) has initialised pages`,
+          );
+        this.initPagesAs(startPfn, nrPages, zoneIdx, PS_RESERVED, migratetype);
+      });
+      this.setZoneContiguous(zoneIdx);
+    });
+  }
+
+  /**
+   * mm/memory_hotplug.c: remove_pfn_range_from_zone(): poison the memmap of
+   * the range (every page PS_UNINIT, no zone), shrink the zone span
+   * (shrink_zone_span(): scans subsections for the new first/last online page
+   * of the zone, counted as pageblocksScanned) and the node span
+   * (update_pgdat_span()), and recompute zone->contiguous. Pages still free or
+   * allocated here are a kernel BUG: this throws.
+   */
+  removePfnRangeFromZone(zoneIdx: number, startPfn: number, nrPages: number): void {
+    const zone = this.pgdat.zones[zoneIdx];
+    this.work.withPhase("remove_pfn_range_from_zone", () => {
+      // page_init_poison()
+      const m = this.memmap;
+      for (let pfn = startPfn; pfn < startPfn + nrPages; pfn++) {
+        const s = m.state(pfn);
+        if (s === PS_UNINIT) continue;
+        if (isFreeState(s) || isAllocatedState(s))
+          throw new Error(`remove_pfn_range_from_zone: pfn ${pfn.toString(16)} is ${PAGE_STATE_NAMES[s]}`);
+        this.pgdat.zones[m.zone(pfn)].nrPages[s]--;
+      }
+      m.fillState(startPfn, nrPages, PS_UNINIT);
+      m.fillOrder(startPfn, nrPages, 0);
+      m.fillZone(startPfn, nrPages, ZONE_NONE);
+      this.clearZoneContiguous(zoneIdx);
+      this.work.withPhase("shrink_zone_span", () => this.shrinkZoneSpan(zone, startPfn, startPfn + nrPages));
+      this.updatePgdatSpan();
+      this.work.add("zoneSpanUpdates");
+      this.setZoneContiguous(zoneIdx);
+    });
+  }
+
+  // mm/memory_hotplug.c: find_smallest_section_pfn()
+  private findSmallestSectionPfn(zone: Zone, startPfn: number, endPfn: number): number {
+    for (; startPfn < endPfn; startPfn += PAGES_PER_SUBSECTION) {
+      this.work.add("pageblocksScanned");
+      if (!pfnToOnlinePage(this.sections, startPfn)) continue;
+      if (this.memmap.zone(startPfn) !== zone.idx) continue;
+      return startPfn;
+    }
+    return 0;
+  }
+
+  // mm/memory_hotplug.c: find_biggest_section_pfn()
+  private findBiggestSectionPfn(zone: Zone, startPfn: number, endPfn: number): number {
+    for (let pfn = endPfn - 1; pfn >= startPfn; pfn -= PAGES_PER_SUBSECTION) {
+      this.work.add("pageblocksScanned");
+      if (!pfnToOnlinePage(this.sections, pfn)) continue;
+      if (this.memmap.zone(pfn) !== zone.idx) continue;
+      return pfn;
+    }
+    return 0;
+  }
+
+  // mm/memory_hotplug.c: shrink_zone_span()
+  private shrinkZoneSpan(zone: Zone, startPfn: number, endPfn: number): void {
+    if (zone.zoneStartPfn === startPfn) {
+      const pfn = this.findSmallestSectionPfn(zone, endPfn, zone.zoneEndPfn());
+      if (pfn) {
+        zone.spannedPages = zone.zoneEndPfn() - pfn;
+        zone.zoneStartPfn = pfn;
+      } else {
+        zone.zoneStartPfn = 0;
+        zone.spannedPages = 0;
+      }
+    } else if (zone.zoneEndPfn() === endPfn) {
+      const pfn = this.findBiggestSectionPfn(zone, zone.zoneStartPfn, startPfn);
+      if (pfn) zone.spannedPages = pfn - zone.zoneStartPfn + 1;
+      else {
+        zone.zoneStartPfn = 0;
+        zone.spannedPages = 0;
+      }
+    }
+  }
+
+  // mm/memory_hotplug.c: update_pgdat_span()
+  private updatePgdatSpan(): void {
+    let nodeStart = 0;
+    let nodeEnd = 0;
+    for (const zone of this.pgdat.zones) {
+      const end = zone.zoneEndPfn();
+      if (!zone.spannedPages) continue;
+      if (!nodeEnd) {
+        nodeStart = zone.zoneStartPfn;
+        nodeEnd = end;
+        continue;
+      }
+      if (end > nodeEnd) nodeEnd = end;
+      if (zone.zoneStartPfn < nodeStart) nodeStart = zone.zoneStartPfn;
+    }
+    this.pgdat.nodeStartPfn = nodeStart;
+    this.pgdat.nodeSpannedPages = nodeEnd - nodeStart;
+  }
+
+  /**
+   * mm/page_alloc.c: build_all_zonelists() → build_zonelists() →
+   * build_zonerefs_node(): node0's fallback list is its populated zones,
+   * highest first. Counts zonelistRebuilds.
+   */
+  buildAllZonelists(): void {
+    const list: number[] = [];
+    for (let zi = MAX_NR_ZONES - 1; zi >= 0; zi--) if (this.pgdat.zones[zi].populated()) list.push(zi);
+    this.pgdat.zonelist = list;
+    this.work.add("zonelistRebuilds");
+  }
+
+  // ---------------------------------------------------------------------------
+  // Watermarks (mm/page_alloc.c)
+  // ---------------------------------------------------------------------------
+
+  /** nr_free_buffer_pages(): managed pages above the high watermark in the zones GFP_USER may use. */
+  nrFreeBufferPages(): number {
+    let sum = 0;
+    for (const zi of this.pgdat.zonelist) {
+      if (zi > ZONE_NORMAL) continue;
+      const zone = this.pgdat.zones[zi];
+      const high = zone.highWmarkPages();
+      if (zone.managedPages > high) sum += zone.managedPages - high;
+    }
+    return sum;
+  }
+
+  /** calculate_min_free_kbytes() */
+  calculateMinFreeKbytes(): void {
+    const lowmemKbytes = this.nrFreeBufferPages() * (1 << (PAGE_SHIFT - 10));
+    const v = intSqrt(lowmemKbytes * 16);
+    if (v > this.userMinFreeKbytes) this.minFreeKbytes = Math.min(Math.max(v, 128), 262144);
+  }
+
+  /** __setup_per_zone_wmarks() (no highmem: every zone is lowmem; no boost) */
+  setupPerZoneWmarks(): void {
+    const pagesMin = this.minFreeKbytes >> (PAGE_SHIFT - 10);
+    let lowmemPages = 0;
+    for (const zone of this.pgdat.zones) lowmemPages += zone.managedPages;
+    for (const zone of this.pgdat.zones) {
+      const tmp = lowmemPages ? Math.floor((pagesMin * zone.managedPages) / lowmemPages) : 0;
+      zone.watermark[WMARK_MIN] = tmp;
+      const step = Math.max(
+        Math.floor(tmp / 4),
+        multFrac(zone.managedPages, this.watermarkScaleFactor, 10000),
+      );
+      zone.watermarkBoost = 0;
+      zone.watermark[WMARK_LOW] = zone.watermark[WMARK_MIN] + step;
+      zone.watermark[WMARK_HIGH] = zone.watermark[WMARK_LOW] + step;
+      zone.watermark[WMARK_PROMO] = zone.watermark[WMARK_HIGH] + step;
+    }
+    this.calculateTotalreservePages();
+  }
+
+  /** setup_per_zone_lowmem_reserve() */
+  setupPerZoneLowmemReserve(): void {
+    const zones = this.pgdat.zones;
+    for (let i = 0; i < MAX_NR_ZONES - 1; i++) {
+      const zone = zones[i];
+      const ratio = this.lowmemReserveRatio[i];
+      const clear = !ratio || !zone.managedPages;
+      let managed = 0;
+      for (let j = i + 1; j < MAX_NR_ZONES; j++) {
+        managed += zones[j].managedPages;
+        zone.lowmemReserve[j] = clear ? 0 : Math.floor(managed / ratio);
+      }
+    }
+    this.calculateTotalreservePages();
+  }
+
+  /** calculate_totalreserve_pages() */
+  calculateTotalreservePages(): void {
+    let total = 0;
+    for (const zone of this.pgdat.zones) {
+      let max = 0;
+      for (let j = zone.idx; j < MAX_NR_ZONES; j++)
+        if (zone.lowmemReserve[j] > max) max = zone.lowmemReserve[j];
+      max += zone.highWmarkPages();
+      if (max > zone.managedPages) max = zone.managedPages;
+      total += max;
+    }
+    this.pgdat.totalreservePages = total;
+    this.totalreservePages = total;
+  }
+
+  /** init_per_zone_wmark_min(): at boot and after every online/offline. */
+  initPerZoneWmarkMin(): void {
+    this.calculateMinFreeKbytes();
+    this.setupPerZoneWmarks();
+    this.setupPerZoneLowmemReserve();
+  }
+
+  /** The vm.min_free_kbytes sysctl (min_free_kbytes_sysctl_handler()). */
+  setMinFreeKbytes(kbytes: number): void {
+    this.minFreeKbytes = kbytes;
+    this.userMinFreeKbytes = kbytes;
+    this.setupPerZoneWmarks();
+  }
+
+  // ---------------------------------------------------------------------------
+  // Statistics
+  // ---------------------------------------------------------------------------
+
+  /** global_zone_page_state(NR_FREE_PAGES): MemFree in pages. */
+  globalFreePages(): number {
+    let sum = 0;
+    for (const zone of this.pgdat.zones) sum += zone.vmStat[NR_FREE_PAGES];
+    return sum;
+  }
+
+  /** mm/show_mem.c: si_meminfo(): MemTotal (totalram) and MemFree, in pages. */
+  siMeminfo(): { totalram: number; freeram: number } {
+    return { totalram: this.totalramPages, freeram: this.globalFreePages() };
+  }
+
+  /** The numbers /proc/zoneinfo prints for a zone (mm/vmstat.c: zoneinfo_show_print()). */
+  zoneInfo(idx: number): ZoneInfo {
+    const z = this.pgdat.zones[idx];
+    const vmStat: Record<string, number> = {};
+    ZONE_STAT_NAMES.forEach((n, i) => (vmStat[n] = z.vmStat[i]));
+    return {
+      name: ZONE_NAMES[idx],
+      nid: z.nid,
+      free: z.vmStat[NR_FREE_PAGES],
+      boost: z.watermarkBoost,
+      min: z.minWmarkPages(),
+      low: z.lowWmarkPages(),
+      high: z.highWmarkPages(),
+      promo: z.wmarkPages(WMARK_PROMO),
+      spanned: z.spannedPages,
+      present: z.presentPages,
+      managed: z.managedPages,
+      cma: z.cmaPages,
+      protection: Array.from(z.lowmemReserve),
+      startPfn: z.zoneStartPfn,
+      nrFree: Array.from(z.freeArea.nrFree),
+      vmStat,
+    };
+  }
+
+  // ---------------------------------------------------------------------------
+  // Invariants
+  // ---------------------------------------------------------------------------
+
+  /**
+   * Every check the model can make of its page-level state; [] when all hold.
+   * Walks every page of every section with a memmap (O(pages)): for tests and
+   * debugging, not for each operation.
+   */
+  checkInvariants(): string[] {
+    const out: string[] = [];
+    const m = this.memmap;
+    const zones = this.pgdat.zones;
+    const stateCount = zones.map(() => new Float64Array(NR_PAGE_STATES));
+    const freeCount = new Float64Array(MAX_NR_ZONES);
+    const headCount = new Float64Array(MAX_NR_ZONES);
+    const isoBlocks = new Float64Array(MAX_NR_ZONES);
+    // page-level findings are capped (one corruption can touch many pages); the
+    // zone-level ones are all reported after them
+    let pageErrs = 0;
+    const perr = (s: string): void => {
+      if (pageErrs++ < 20) out.push(s);
+    };
+    const err = (s: string): void => {
+      out.push(s);
+    };
+    for (const nr of m.activeSectionNrs()) {
+      const a = m.sectionArrays(nr);
+      if (a === undefined) continue;
+      const base = nr * a.state.length;
+      const online = this.sections.onlineSectionNr(nr);
+      let freeUntil = -1; // end of the free block being walked
+      let allocUntil = -1;
+      let allocState = -1;
+      let freeZone = -1;
+      for (let i = 0; i < a.state.length; i++) {
+        const pfn = base + i;
+        const s = a.state[i];
+        const o = a.order[i];
+        const zi = a.zone[i];
+        if (i % PAGEBLOCK_NR_PAGES === 0 && a.pageblockMt[i / PAGEBLOCK_NR_PAGES] === MIGRATE_ISOLATE) {
+          if (s !== PS_UNINIT && zi < MAX_NR_ZONES) isoBlocks[zi]++;
+        }
+        if (s >= NR_PAGE_STATES) {
+          perr(`pfn ${hex(pfn)}: state byte ${s} is no state`);
+          continue;
+        }
+        if (s === PS_UNINIT) {
+          if (online) perr(`pfn ${hex(pfn)}: uninitialised page in an online section`);
+          if (zi !== ZONE_NONE) perr(`pfn ${hex(pfn)}: uninitialised page with zone ${zi}`);
+          if (pfn < freeUntil || pfn < allocUntil) perr(`pfn ${hex(pfn)}: uninitialised page inside a block`);
+          continue;
+        }
+        if (zi >= MAX_NR_ZONES) {
+          perr(`pfn ${hex(pfn)}: ${PAGE_STATE_NAMES[s]} page without a zone`);
+          continue;
+        }
+        const zone = zones[zi];
+        if (s !== PS_HOLE && !zone.spansPfn(pfn))
+          perr(`pfn ${hex(pfn)}: ${PAGE_STATE_NAMES[s]} page outside the span of zone ${zone.name}`);
+        if (isFreeState(s)) freeCount[zi]++;
+        else stateCount[zi][s]++;
+        if (s === PS_BUDDY) {
+          if (pfn < freeUntil || pfn < allocUntil) perr(`pfn ${hex(pfn)}: buddy head inside another block`);
+          headCount[zi]++;
+          if (o >= MAX_ORDER) perr(`pfn ${hex(pfn)}: buddy with order ${o}`);
+          else {
+            if (pfn % (1 << o)) perr(`pfn ${hex(pfn)}: order-${o} buddy not aligned`);
+            const lo = zone.freeArea.listOrder(pfn);
+            if (lo !== o) perr(`pfn ${hex(pfn)}: order-${o} buddy on the order-${lo} list of ${zone.name}`);
+            const lmt = zone.freeArea.listMigratetype(pfn);
+            const pbmt = a.pageblockMt[i >> PAGEBLOCK_ORDER];
+            if (lmt >= 0 && (lmt === MIGRATE_ISOLATE) !== (pbmt === MIGRATE_ISOLATE))
+              perr(`pfn ${hex(pfn)}: free block on list ${lmt} in a pageblock of type ${pbmt}`);
+            freeUntil = pfn + (1 << o);
+            freeZone = zi;
+          }
+        } else if (s === PS_FREE) {
+          if (pfn >= freeUntil) perr(`pfn ${hex(pfn)}: free page outside any free block`);
+          if (o !== ORDER_TAIL) perr(`pfn ${hex(pfn)}: free tail with order byte ${o}`);
+          if (zi !== freeZone) perr(`pfn ${hex(pfn)}: zone changes inside a free block`);
+        } else if (isAllocatedState(s)) {
+          if (o !== ORDER_TAIL) {
+            if (pfn < allocUntil || pfn < freeUntil)
+              perr(`pfn ${hex(pfn)}: allocation head inside another block`);
+            if (o >= MAX_ORDER || pfn % (1 << o)) perr(`pfn ${hex(pfn)}: allocation of order ${o} misplaced`);
+            allocUntil = pfn + (1 << o);
+            allocState = s;
+          } else {
+            if (pfn >= allocUntil) perr(`pfn ${hex(pfn)}: allocated tail outside an allocation`);
+            else if (s !== allocState)
+              perr(`pfn ${hex(pfn)}: allocation tail ${PAGE_STATE_NAMES[s]} differs from head`);
+          }
+        } else {
+          if (pfn < freeUntil || pfn < allocUntil)
+            perr(`pfn ${hex(pfn)}: ${PAGE_STATE_NAMES[s]} page inside a free or allocated block`);
+        }
+      }
+    }
+    if (pageErrs > 20) out.push(`... ${pageErrs - 20} more page-level findings`);
+    let managedSum = 0;
+    for (const zone of zones) {
+      const zi = zone.idx;
+      const w = `zone ${zone.name}`;
+      for (const e of zone.freeArea.checkLists(w)) err(e);
+      const listed = zone.freeArea.freePages(true);
+      if (zone.vmStat[NR_FREE_PAGES] !== listed)
+        err(`${w}: NR_FREE_PAGES ${zone.vmStat[NR_FREE_PAGES]} != ${listed} on the non-isolate free lists`);
+      let cmaFree = 0;
+      for (let o = 0; o < MAX_ORDER; o++) cmaFree += zone.freeArea.count(o, MIGRATE_CMA) * 2 ** o;
+      if (zone.vmStat[NR_FREE_CMA_PAGES] !== cmaFree) err(`${w}: NR_FREE_CMA_PAGES wrong`);
+      const all = zone.freeArea.freePages(false);
+      if (freeCount[zi] !== all) err(`${w}: ${freeCount[zi]} free pages in the memmap, ${all} on the lists`);
+      if (headCount[zi] !== zone.freeArea.nrBlocks)
+        err(`${w}: ${headCount[zi]} buddy heads in the memmap, ${zone.freeArea.nrBlocks} listed`);
+      for (let s = 0; s < NR_PAGE_STATES; s++) {
+        if (s === PS_UNINIT || isFreeState(s)) continue;
+        if (zone.nrPages[s] !== stateCount[zi][s])
+          err(
+            `${w}: ${zone.nrPages[s]} ${PAGE_STATE_NAMES[s]} pages counted, ${stateCount[zi][s]} in the memmap`,
+          );
+      }
+      let present = all;
+      for (let s = 0; s < NR_PAGE_STATES; s++)
+        if (s !== PS_UNINIT && s !== PS_HOLE && !isFreeState(s)) present += stateCount[zi][s];
+      if (zone.presentPages !== present)
+        err(`${w}: present_pages ${zone.presentPages} != ${present} pages in the zone`);
+      const expectManaged =
+        zone.presentPages -
+        stateCount[zi][PS_RESERVED] -
+        stateCount[zi][PS_OFFLINE] -
+        stateCount[zi][PS_OFFLINE_FREE];
+      if (zone.managedPages !== expectManaged)
+        err(`${w}: managed_pages ${zone.managedPages} != present - reserved - offline = ${expectManaged}`);
+      managedSum += zone.managedPages;
+      if (zone.nrIsolatePageblock !== isoBlocks[zi])
+        err(`${w}: nr_isolate_pageblock ${zone.nrIsolatePageblock} != ${isoBlocks[zi]} isolated pageblocks`);
+      if (zone.spannedPages < 0 || (zone.spannedPages === 0 && zone.presentPages !== 0))
+        err(`${w}: spanned ${zone.spannedPages} with ${zone.presentPages} present`);
+      if (zone.spannedPages && this.pgdat.nodeSpannedPages) {
+        if (zone.zoneStartPfn < this.pgdat.nodeStartPfn || zone.zoneEndPfn() > this.pgdat.nodeEndPfn())
+          err(`${w}: span outside the node span`);
+      }
+      if (zone.populated() !== this.pgdat.zonelist.includes(zi))
+        err(`${w}: populated ${zone.populated()} but zonelist ${this.pgdat.zonelist.join(",")}`);
+    }
+    if (managedSum !== this.totalramPages)
+      err(`totalram_pages ${this.totalramPages} != sum of managed ${managedSum}`);
+    let nodePresent = 0;
+    for (const zone of zones) nodePresent += zone.presentPages;
+    if (this.pgdat.nodePresentPages !== nodePresent)
+      err(`node_present_pages ${this.pgdat.nodePresentPages} != sum of zones ${nodePresent}`);
+    return out;
+  }
+}
+
+const hex = (n: number): string => "0x" + n.toString(16);
+
+/** Sort and merge PFN ranges, dropping empty ones. */
+export function normalizeRanges(ranges: readonly PfnSpan[]): PfnSpan[] {
+  const sorted = ranges
+    .filter((r) => r.endPfn > r.startPfn)
+    .map((r) => ({ startPfn: r.startPfn, endPfn: r.endPfn }))
+    .sort((a, b) => a.startPfn - b.startPfn);
+  const out: PfnSpan[] = [];
+  for (const r of sorted) {
+    const last = out[out.length - 1];
+    if (last !== undefined && r.startPfn <= last.endPfn) last.endPfn = Math.max(last.endPfn, r.endPfn);
+    else out.push(r);
+  }
+  return out;
+}
+
+/** mem minus res (both normalised): memblock's for_each_free_mem_range(). */
+export function subtractRanges(mem: readonly PfnSpan[], res: readonly PfnSpan[]): PfnSpan[] {
+  const out: PfnSpan[] = [];
+  for (const r of mem) {
+    let start = r.startPfn;
+    for (const x of res) {
+      if (x.endPfn <= start || x.startPfn >= r.endPfn) continue;
+      if (x.startPfn > start) out.push({ startPfn: start, endPfn: x.startPfn });
+      start = Math.max(start, x.endPfn);
+    }
+    if (start < r.endPfn) out.push({ startPfn: start, endPfn: r.endPfn });
+  }
+  return out;
+}

@@ -1,0 +1,336 @@
+// mm/sparse.c: the SPARSEMEM section table (struct mem_section): which 128 MiB
+// sections are present, have a memmap, are online, came from boot; the 2 MiB
+// subsection map of each; and the creation and teardown of the memmap through the
+// vmemmap (sparse_add_section(), sparse_remove_section()).
+//
+// In Linux: struct mem_section with section_mem_map flag bits and usage->subsection_map.
+// In memhp: one byte of flags and a 64-bit subsection map (two Uint32 words) per
+// section, in typed arrays indexed by section number.
+
+import type { ArchMm, VmemAltmap } from "../arch/arch.js";
+import { EEXIST, EINVAL } from "../errno.js";
+import type { Work } from "../kernel/work.js";
+import {
+  PAGES_PER_SECTION,
+  PAGES_PER_SUBSECTION,
+  PFN_SUBSECTION_SHIFT,
+  SUBSECTIONS_PER_SECTION,
+  pfnToSectionNr,
+  sectionNrToPfn,
+} from "./constants.js";
+
+/** include/linux/mmzone.h: section_mem_map flag bits. */
+export const SECTION_MARKED_PRESENT = 1 << 0;
+export const SECTION_HAS_MEM_MAP = 1 << 1;
+export const SECTION_IS_ONLINE = 1 << 2;
+export const SECTION_IS_EARLY = 1 << 3;
+
+/** What sparse needs from the owner of the memmap's contents (struct page state). */
+export interface MemmapStore {
+  /** The section's struct pages now exist (vmemmap populated). */
+  activateSection(sectionNr: number): void;
+  /** The section's struct pages are gone. */
+  deactivateSection(sectionNr: number): void;
+}
+
+export class Sparse {
+  readonly nrSections: number;
+  private readonly flags: Uint8Array;
+  /** usage->subsection_map: bit i of section s is word [2s + (i >> 5)], bit (i & 31). */
+  private readonly subsectionMap: Uint32Array;
+  /** ms->usage allocated */
+  private readonly hasUsage: Uint8Array;
+  private readonly nid: Int16Array;
+  /** The arch hooks (vmemmap_populate()/vmemmap_free()); attached once the page tables exist. */
+  private arch!: ArchMm;
+
+  constructor(
+    private readonly memmap: MemmapStore,
+    private readonly work: Work,
+    maxPhysAddr: number,
+  ) {
+    this.nrSections = Math.ceil(maxPhysAddr / (PAGES_PER_SECTION * 4096));
+    this.flags = new Uint8Array(this.nrSections);
+    this.subsectionMap = new Uint32Array(this.nrSections * 2);
+    this.hasUsage = new Uint8Array(this.nrSections);
+    this.nid = new Int16Array(this.nrSections).fill(-1);
+  }
+
+  // --- predicates (include/linux/mmzone.h) ---
+
+  presentSectionNr(nr: number): boolean {
+    return nr < this.nrSections && (this.flags[nr] & SECTION_MARKED_PRESENT) !== 0;
+  }
+  validSectionNr(nr: number): boolean {
+    return nr < this.nrSections && (this.flags[nr] & SECTION_HAS_MEM_MAP) !== 0;
+  }
+  onlineSectionNr(nr: number): boolean {
+    return nr < this.nrSections && (this.flags[nr] & SECTION_IS_ONLINE) !== 0;
+  }
+  earlySectionNr(nr: number): boolean {
+    return nr < this.nrSections && (this.flags[nr] & SECTION_IS_EARLY) !== 0;
+  }
+  sectionNid(nr: number): number {
+    return this.nid[nr];
+  }
+  /** The raw flag byte, for the debug views and invariants. */
+  sectionFlags(nr: number): number {
+    return this.flags[nr];
+  }
+
+  /** include/linux/mmzone.h: pfn_section_valid() — the subsection of pfn is populated. */
+  pfnSectionValid(pfn: number): boolean {
+    const nr = pfnToSectionNr(pfn);
+    if (this.earlySectionNr(nr)) return true;
+    const idx = (pfn % PAGES_PER_SECTION) >> PFN_SUBSECTION_SHIFT;
+    return this.testSubsection(nr, idx);
+  }
+
+  /** include/linux/mmzone.h: pfn_valid() — pfn has a struct page. */
+  pfnValid(pfn: number): boolean {
+    const nr = pfnToSectionNr(pfn);
+    return this.validSectionNr(nr) && this.pfnSectionValid(pfn);
+  }
+
+  /** The number of populated subsections of a section. */
+  subsectionCount(nr: number): number {
+    return popcount(this.subsectionMap[2 * nr]) + popcount(this.subsectionMap[2 * nr + 1]);
+  }
+
+  testSubsection(nr: number, idx: number): boolean {
+    return (this.subsectionMap[2 * nr + (idx >> 5)] & (1 << (idx & 31))) !== 0;
+  }
+
+  // --- boot (mm/sparse.c: memory_present(), subsection_map_init(), sparse_init()) ---
+
+  /** memory_present() + subsection_map_init() for one boot RAM range [startPfn, endPfn). */
+  memoryPresent(nid: number, startPfn: number, endPfn: number): void {
+    for (let nr = pfnToSectionNr(startPfn); nr <= pfnToSectionNr(endPfn - 1); nr++) {
+      this.nid[nr] = nid;
+      if (!(this.flags[nr] & SECTION_MARKED_PRESENT))
+        this.flags[nr] = SECTION_MARKED_PRESENT | SECTION_IS_ONLINE;
+      this.hasUsage[nr] = 1;
+    }
+    this.setSubsectionBits(startPfn, endPfn - startPfn, true);
+  }
+
+  attachArch(arch: ArchMm): void {
+    this.arch = arch;
+  }
+
+  /**
+   * sparse_init(), first half: every present section gets its memmap and is
+   * marked early. The kernel allocates the memmap from memblock before the page
+   * allocator exists; the model creates the struct pages here and maps them in
+   * the vmemmap with populateBootVmemmap() once the allocator and the page
+   * tables are up (the order differs, the result is the same).
+   */
+  sparseInit(): void {
+    for (let nr = 0; nr < this.nrSections; nr++) {
+      if (!this.presentSectionNr(nr)) continue;
+      this.memmap.activateSection(nr);
+      this.flags[nr] |= SECTION_HAS_MEM_MAP | SECTION_IS_EARLY;
+    }
+  }
+
+  /**
+   * sparse_init(), second half: __populate_section_memmap() of every boot section
+   * (the vmemmap of boot sections always covers all PAGES_PER_SECTION struct pages).
+   */
+  populateBootVmemmap(): number {
+    for (let nr = 0; nr < this.nrSections; nr++) {
+      if (!this.earlySectionNr(nr)) continue;
+      const err = this.arch.vmemmapPopulate(sectionNrToPfn(nr), PAGES_PER_SECTION, this.nid[nr], undefined);
+      if (err) return err;
+    }
+    return 0;
+  }
+
+  // --- hotplug ---
+
+  // mm/sparse.c: fill_subsection_map()
+  private fillSubsectionMap(pfn: number, nrPages: number): number {
+    const nr = pfnToSectionNr(pfn);
+    const [lo, hi] = subsectionMask(pfn, nrPages);
+    if (lo === 0 && hi === 0) return -EINVAL;
+    if ((this.subsectionMap[2 * nr] & lo) !== 0 || (this.subsectionMap[2 * nr + 1] & hi) !== 0)
+      return -EEXIST;
+    this.subsectionMap[2 * nr] |= lo;
+    this.subsectionMap[2 * nr + 1] |= hi;
+    return 0;
+  }
+
+  // mm/sparse.c: clear_subsection_map()
+  private clearSubsectionMap(pfn: number, nrPages: number): number {
+    const nr = pfnToSectionNr(pfn);
+    const [lo, hi] = subsectionMask(pfn, nrPages);
+    if (!this.hasUsage[nr]) return -EINVAL;
+    const curLo = this.subsectionMap[2 * nr];
+    const curHi = this.subsectionMap[2 * nr + 1];
+    if ((curLo & lo) >>> 0 !== lo >>> 0 || (curHi & hi) >>> 0 !== hi >>> 0) return -EINVAL;
+    this.subsectionMap[2 * nr] = curLo ^ lo;
+    this.subsectionMap[2 * nr + 1] = curHi ^ hi;
+    return 0;
+  }
+
+  private setSubsectionBits(pfn: number, nrPages: number, value: boolean): void {
+    let p = pfn;
+    const end = pfn + nrPages;
+    while (p < end) {
+      const nr = pfnToSectionNr(p);
+      const secEnd = Math.min(end, sectionNrToPfn(nr + 1));
+      const [lo, hi] = subsectionMask(p, secEnd - p);
+      if (value) {
+        this.subsectionMap[2 * nr] |= lo;
+        this.subsectionMap[2 * nr + 1] |= hi;
+      } else {
+        this.subsectionMap[2 * nr] &= ~lo;
+        this.subsectionMap[2 * nr + 1] &= ~hi;
+      }
+      p = secEnd;
+    }
+  }
+
+  // mm/sparse.c: section_activate() — returns 0 or -errno (the kernel returns the memmap).
+  private sectionActivate(nid: number, pfn: number, nrPages: number, altmap: VmemAltmap | undefined): number {
+    const nr = pfnToSectionNr(pfn);
+    const newUsage = !this.hasUsage[nr];
+    if (newUsage) this.hasUsage[nr] = 1;
+    const rc = this.fillSubsectionMap(pfn, nrPages);
+    if (rc) {
+      if (newUsage) this.hasUsage[nr] = 0;
+      return rc;
+    }
+    // A partial add to an early section reuses the boot memmap.
+    if (nrPages < PAGES_PER_SECTION && this.earlySectionNr(nr)) return 0;
+    const err = this.arch.vmemmapPopulate(pfn, nrPages, nid, altmap);
+    if (err) {
+      // Like the kernel, undo through section_deactivate(): vmemmap_free() of
+      // the range frees whatever part of it was populated.
+      this.sectionDeactivate(pfn, nrPages, altmap);
+      return err;
+    }
+    return 0;
+  }
+
+  // mm/sparse.c: section_deactivate()
+  private sectionDeactivate(pfn: number, nrPages: number, altmap: VmemAltmap | undefined): void {
+    const nr = pfnToSectionNr(pfn);
+    const early = this.earlySectionNr(nr);
+    const hadMemmap = this.validSectionNr(nr);
+    if (this.clearSubsectionMap(pfn, nrPages)) return;
+    const empty = this.subsectionCount(nr) === 0;
+    if (empty) {
+      this.flags[nr] &= ~SECTION_HAS_MEM_MAP;
+      this.hasUsage[nr] = 0;
+    }
+    if (!early) this.arch.vmemmapFree(pfn, nrPages, altmap);
+    // free_map_bootmem(): a boot section's memmap goes only with its last subsection.
+    else if (empty) this.arch.vmemmapFree(sectionNrToPfn(nr), PAGES_PER_SECTION, undefined);
+    if (empty) {
+      if (hadMemmap) {
+        this.memmap.deactivateSection(nr);
+        this.work.add("sectionsDeactivated");
+      }
+      this.flags[nr] = 0;
+      this.nid[nr] = -1;
+    }
+  }
+
+  /** mm/sparse.c: sparse_add_section() — one call per section-bounded piece. */
+  sparseAddSection(nid: number, startPfn: number, nrPages: number, altmap: VmemAltmap | undefined): number {
+    const nr = pfnToSectionNr(startPfn);
+    if (nr >= this.nrSections) return -EINVAL;
+    const hadMemmap = this.validSectionNr(nr);
+    const err = this.sectionActivate(nid, startPfn, nrPages, altmap);
+    if (err) return err;
+    this.nid[nr] = nid;
+    this.flags[nr] |= SECTION_MARKED_PRESENT | SECTION_HAS_MEM_MAP;
+    if (!hadMemmap) {
+      this.memmap.activateSection(nr);
+      this.work.add("sectionsActivated");
+    }
+    return 0;
+  }
+
+  /** mm/sparse.c: sparse_remove_section() */
+  sparseRemoveSection(pfn: number, nrPages: number, altmap: VmemAltmap | undefined): void {
+    this.sectionDeactivate(pfn, nrPages, altmap);
+  }
+
+  /** mm/sparse.c: online_mem_sections() */
+  onlineMemSections(startPfn: number, endPfn: number): void {
+    for (let pfn = startPfn; pfn < endPfn; pfn += PAGES_PER_SECTION) {
+      const nr = pfnToSectionNr(pfn);
+      if (this.validSectionNr(nr)) this.flags[nr] |= SECTION_IS_ONLINE;
+    }
+  }
+
+  /** mm/sparse.c: offline_mem_sections() */
+  offlineMemSections(startPfn: number, endPfn: number): void {
+    for (let pfn = startPfn; pfn < endPfn; pfn += PAGES_PER_SECTION) {
+      const nr = pfnToSectionNr(pfn);
+      if (this.validSectionNr(nr)) this.flags[nr] &= ~SECTION_IS_ONLINE;
+    }
+  }
+
+  /** Highest present section number, or -1 (__highest_present_section_nr). */
+  highestPresentSectionNr(): number {
+    for (let nr = this.nrSections - 1; nr >= 0; nr--) if (this.presentSectionNr(nr)) return nr;
+    return -1;
+  }
+
+  checkInvariants(): string[] {
+    const out: string[] = [];
+    for (let nr = 0; nr < this.nrSections; nr++) {
+      const f = this.flags[nr];
+      const subs = this.subsectionCount(nr);
+      if (f & SECTION_HAS_MEM_MAP && !(f & SECTION_MARKED_PRESENT))
+        out.push(`section ${nr}: memmap without present`);
+      if (f & SECTION_MARKED_PRESENT && !(f & SECTION_HAS_MEM_MAP))
+        out.push(`section ${nr}: present without a memmap`);
+      if (f & SECTION_MARKED_PRESENT && subs === 0)
+        out.push(`section ${nr}: present with an empty subsection map`);
+      if (!(f & SECTION_MARKED_PRESENT) && subs !== 0)
+        out.push(`section ${nr}: subsections set but not present`);
+      if (f & SECTION_HAS_MEM_MAP) {
+        // The vmemmap must map every struct page of the populated part.
+        const first = sectionNrToPfn(nr);
+        for (let i = 0; i < SUBSECTIONS_PER_SECTION; i++) {
+          if (!(f & SECTION_IS_EARLY) && !this.testSubsection(nr, i)) continue;
+          const pfn = first + i * PAGES_PER_SUBSECTION;
+          const va = this.arch.pfnToPageVa(pfn);
+          if (this.arch.pgtable.lookup(va) === undefined) {
+            out.push(`section ${nr}: struct page of pfn ${pfn.toString(16)} not mapped in the vmemmap`);
+            break;
+          }
+        }
+      }
+    }
+    return out;
+  }
+}
+
+/** mm/sparse.c: subsection_mask_set() for a range inside one section, as two 32-bit words. */
+function subsectionMask(pfn: number, nrPages: number): [number, number] {
+  if (nrPages <= 0) return [0, 0];
+  const first = (pfn % PAGES_PER_SECTION) >> PFN_SUBSECTION_SHIFT;
+  const last = ((pfn + nrPages - 1) % PAGES_PER_SECTION) >> PFN_SUBSECTION_SHIFT;
+  let lo = 0;
+  let hi = 0;
+  for (let i = first; i <= last; i++) {
+    if (i < 32) lo |= 1 << i;
+    else hi |= 1 << (i - 32);
+  }
+  return [lo >>> 0, hi >>> 0];
+}
+
+function popcount(x: number): number {
+  let v = x >>> 0;
+  let c = 0;
+  while (v) {
+    v &= v - 1;
+    c++;
+  }
+  return c;
+}

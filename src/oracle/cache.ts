@@ -1,0 +1,144 @@
+// Where the oracle's downloaded kernel lives: a cache folder outside git,
+// $MEMHP_CACHE, else $XDG_CACHE_HOME/memhp, else ~/.cache/memhp. Filled by
+// scripts/oracle-setup.sh, which unpacks Debian's cloud kernel package there
+// (dpkg -x); the files are found by glob because the ABI number in the release
+// (6.1.0-NN-cloud-amd64) changes with every security update.
+
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import type { Arch } from "../scenario/ast.js";
+
+export function cacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.MEMHP_CACHE) return env.MEMHP_CACHE;
+  const xdg = env.XDG_CACHE_HOME || path.join(env.HOME || os.homedir(), ".cache");
+  return path.join(xdg, "memhp");
+}
+
+export interface KernelFiles {
+  arch: Arch;
+  /** uname -r, e.g. "6.1.0-56-cloud-amd64" */
+  release: string;
+  vmlinuz: string;
+  config: string;
+  /** lib/modules/RELEASE */
+  modulesDir: string;
+}
+
+/** Debian's flavour suffix of the cloud kernel per arch. */
+const FLAVOUR: Record<Arch, string> = { x86_64: "cloud-amd64", arm64: "cloud-arm64" };
+
+/** Compares releases such as 6.1.0-9-cloud-amd64 < 6.1.0-56-cloud-amd64 (numeric parts as numbers). */
+export function compareReleases(a: string, b: string): number {
+  const pa = a.split(/(\d+)/);
+  const pb = b.split(/(\d+)/);
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const x = pa[i] ?? "";
+    const y = pb[i] ?? "";
+    if (x === y) continue;
+    const nx = Number(x);
+    const ny = Number(y);
+    if (x !== "" && y !== "" && Number.isFinite(nx) && Number.isFinite(ny)) return nx - ny;
+    return x < y ? -1 : 1;
+  }
+  return 0;
+}
+
+/** The newest kernel of `arch` in the cache (boot/vmlinuz-* with its modules), or undefined. */
+export function findKernel(arch: Arch, dir: string = cacheDir()): KernelFiles | undefined {
+  const root = path.join(dir, `linux-${arch}`);
+  const boot = path.join(root, "boot");
+  let names: string[];
+  try {
+    names = fs.readdirSync(boot);
+  } catch {
+    return undefined;
+  }
+  const releases = names
+    .filter((n) => n.startsWith("vmlinuz-") && n.endsWith(`-${FLAVOUR[arch]}`))
+    .map((n) => n.slice("vmlinuz-".length))
+    .filter((r) => fs.existsSync(path.join(root, "lib", "modules", r)))
+    .sort(compareReleases);
+  const release = releases.at(-1);
+  if (release === undefined) return undefined;
+  return {
+    arch,
+    release,
+    vmlinuz: path.join(boot, `vmlinuz-${release}`),
+    config: path.join(boot, `config-${release}`),
+    modulesDir: path.join(root, "lib", "modules", release),
+  };
+}
+
+/** The virtio-mem modules in load order (shared/docs/oracle-notes.md), relative to the modules dir. */
+export const VIRTIO_MEM_MODULES: readonly string[] = [
+  "kernel/drivers/virtio/virtio_ring.ko",
+  "kernel/drivers/virtio/virtio.ko",
+  "kernel/drivers/virtio/virtio_pci_modern_dev.ko",
+  "kernel/drivers/virtio/virtio_pci_legacy_dev.ko",
+  "kernel/drivers/virtio/virtio_pci.ko",
+  "kernel/drivers/virtio/virtio_mem.ko",
+];
+
+/** arm64's protocol port: a virtio console (hvc0) on a virtio-mmio transport. */
+export const VIRTIO_CONSOLE_MODULES: readonly string[] = [
+  "kernel/drivers/virtio/virtio_ring.ko",
+  "kernel/drivers/virtio/virtio.ko",
+  "kernel/drivers/virtio/virtio_mmio.ko",
+  "kernel/drivers/char/virtio_console.ko",
+];
+
+/**
+ * The modules the guest loads, in order. The virtio-mem stack comes first:
+ * virtio device numbers (virtioN, the name of virtio-mem's /proc/iomem
+ * resource) are handed out as transports register devices, so with virtio_pci
+ * loaded before virtio_mmio the virtio-mem device is virtio0, as in a guest
+ * without the arm64 protocol console.
+ */
+export function guestModuleList(arch: Arch, withVirtioMem: boolean): string[] {
+  const list = withVirtioMem ? [...VIRTIO_MEM_MODULES] : [];
+  if (arch === "arm64") for (const m of VIRTIO_CONSOLE_MODULES) if (!list.includes(m)) list.push(m);
+  return list;
+}
+
+/** ELF e_machine of each arch (EM_X86_64, EM_AARCH64). */
+const ELF_MACHINE: Record<Arch, number> = { x86_64: 62, arm64: 183 };
+
+/**
+ * A static busybox for the guest: x86_64 the host's (package busybox-static;
+ * the plain `busybox` package installs a dynamically linked one at the same
+ * path, useless in the guest); arm64 the one oracle-setup.sh unpacked from
+ * Debian's arm64 busybox-static into the cache (linux-arm64/bin/busybox).
+ */
+export function findBusybox(arch: Arch = "x86_64", dir: string = cacheDir()): string | undefined {
+  const candidates =
+    arch === "x86_64"
+      ? ["/bin/busybox", "/usr/bin/busybox"]
+      : [
+          path.join(dir, `linux-${arch}`, "bin", "busybox"),
+          path.join(dir, `linux-${arch}`, "usr", "bin", "busybox"),
+        ];
+  for (const p of candidates) {
+    if (!fs.existsSync(p)) continue;
+    const b = fs.readFileSync(p);
+    if (elfMachine(b) === ELF_MACHINE[arch] && !isDynamicElf(b)) return p;
+  }
+  return undefined;
+}
+
+/** e_machine of a 64-bit little-endian ELF, or undefined. */
+export function elfMachine(b: Buffer): number | undefined {
+  if (b.length < 64 || b.readUInt32BE(0) !== 0x7f454c46 || b[4] !== 2 || b[5] !== 1) return undefined;
+  return b.readUInt16LE(0x12);
+}
+
+/** An ELF with a PT_INTERP program header (needs a dynamic loader). */
+export function isDynamicElf(b: Buffer): boolean {
+  if (b.length < 64 || b.readUInt32BE(0) !== 0x7f454c46) return false;
+  if (b[4] !== 2) return false; // 64-bit only (x86_64, arm64)
+  const phoff = Number(b.readBigUInt64LE(0x20));
+  const phentsize = b.readUInt16LE(0x36);
+  const phnum = b.readUInt16LE(0x38);
+  for (let i = 0; i < phnum; i++) if (b.readUInt32LE(phoff + i * phentsize) === 3) return true;
+  return false;
+}

@@ -1,0 +1,133 @@
+// Reading the running guest's kernel page tables from the host, for the
+// `ptdump` statement (the Debian cloud kernels have no CONFIG_PTDUMP_DEBUGFS).
+// Per statement:
+//   1. QMP `stop` pauses the guest (no table changes under us);
+//   2. a fresh connection to QEMU's gdbstub (-gdb chardev:...): the root
+//      register is read with `p` (x86_64 CR3, arm64 TTBR1_EL1, numbered from
+//      the target description; gdb-target.ts), `Qqemu.PhyMemMode:1` switches
+//      `m` to physical addresses and the table pages are read with pipelined
+//      `m` packets (about 2 KiB each);
+//   3. the tables are walked on the host (pagewalk.ts) and the record built
+//      (ptdump-runs.ts);
+//   4. the gdb connection is closed (QEMU 7.2 leaves the guest paused) and
+//      QMP `cont` resumes the guest.
+
+import type { Arch } from "../scenario/ast.js";
+import { GdbError, GdbRemote } from "./gdb-remote.js";
+import { findRegister, targetRegisters, type GdbRegister } from "./gdb-target.js";
+import { LEAF_NAME, TABLE_BYTES, WALK_SPECS, walkKernelTables, type PageReader } from "./pagewalk.js";
+import { KERNEL_LAYOUT, ptdumpRanges, ptdumpRecord, type OraclePtdumpRecord } from "./ptdump-runs.js";
+import type { QmpSession } from "./qmp.js";
+
+export interface RootRegister {
+  /** register name in the target description */
+  name: string;
+  /** the root table's physical address from the register's value */
+  rootPa(value: bigint): number;
+}
+
+/**
+ * x86_64 CR3: bits 51:12 the PGD, bits 11:0 the PCID. With page-table
+ * isolation the user PGD is the kernel PGD + 4 KiB (an order-1, 8 KiB aligned
+ * pair; CONFIG_PAGE_TABLE_ISOLATION=y in the cloud kernel), so bit 12 is
+ * cleared to get the kernel PGD wherever the guest was stopped.
+ * arm64 TTBR1_EL1: bits 63:48 the ASID (TCR_EL1.A1 = 1 in Linux), 47:1 the
+ * base address, 0 CnP; a 48-bit-VA 4K-granule root is 4 KiB aligned.
+ */
+export const ROOT_REGISTER: Readonly<Record<Arch, RootRegister>> = {
+  x86_64: { name: "cr3", rootPa: (v) => Number(v & 0x000fffffffffe000n) },
+  arm64: { name: "TTBR1_EL1", rootPa: (v) => Number(v & 0x0000fffffffff000n) },
+};
+
+/** A little-endian register value. */
+export function registerValue(raw: Buffer): bigint {
+  let v = 0n;
+  for (let i = raw.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(raw[i]);
+  return v;
+}
+
+/** Reads pages with up to `concurrency` in flight (each is two `m` packets in QEMU). */
+export function gdbPageReader(gdb: GdbRemote, concurrency = 16): PageReader {
+  return async (pas) => {
+    const out: Buffer[] = new Array<Buffer>(pas.length);
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < pas.length) {
+        const i = next++;
+        out[i] = await gdb.readMemory(BigInt(pas[i]), TABLE_BYTES, 2);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, pas.length) }, worker));
+    return out;
+  };
+}
+
+export interface GuestTablesStats {
+  rootPa: number;
+  /** table pages read over the gdbstub */
+  pagesRead: number;
+  /** leaves found in the asked ranges, by level, and how many carry the arm64 contiguous hint */
+  leaves: { pud: number; pmd: number; pte: number; cont: number };
+  ms: number;
+}
+
+/** The page-table reader of one running QEMU. */
+export class GuestTables {
+  private registers: GdbRegister[] | undefined;
+  /** figures of the last ptdump (for logs and docs) */
+  last: GuestTablesStats | undefined;
+
+  constructor(
+    private readonly arch: Arch,
+    private readonly gdbSocket: string,
+    private readonly qmp: QmpSession,
+  ) {}
+
+  /** Pauses the guest, runs `fn` with a gdbstub connection, resumes the guest. */
+  async paused<T>(fn: (gdb: GdbRemote) => Promise<T>): Promise<T> {
+    await this.qmp.execute("stop");
+    try {
+      const { gdb, socket } = await GdbRemote.connect(this.gdbSocket);
+      try {
+        return await fn(gdb);
+      } finally {
+        socket.destroy();
+      }
+    } finally {
+      await this.qmp.execute("cont");
+    }
+  }
+
+  /** The root table's physical address (the guest must be paused; see paused()). */
+  async rootPa(gdb: GdbRemote): Promise<number> {
+    const root = ROOT_REGISTER[this.arch];
+    // QEMU answers `p` only after the client read target.xml on this connection
+    // (gdb_has_xml), so it is read every time; its includes only once.
+    const targetXml = await gdb.qXfer("features", "target.xml");
+    this.registers ??= await targetRegisters((annex) =>
+      annex === "target.xml" ? Promise.resolve(targetXml) : gdb.qXfer("features", annex),
+    );
+    const reg = findRegister(this.registers, root.name);
+    if (!reg) throw new GdbError(`the gdbstub's target description has no ${root.name}`);
+    return root.rootPa(registerValue(await gdb.readRegister(reg.regnum)));
+  }
+
+  /** The `ptdump START SIZE` record of the guest as it is now. */
+  async ptdump(line: number, start: bigint, size: bigint): Promise<OraclePtdumpRecord> {
+    const t0 = performance.now();
+    const spec = WALK_SPECS[this.arch];
+    const ranges = ptdumpRanges(KERNEL_LAYOUT[this.arch], start, size);
+    return this.paused(async (gdb) => {
+      const rootPa = await this.rootPa(gdb);
+      await gdb.physicalMemoryMode();
+      const walk = await walkKernelTables(spec, rootPa, gdbPageReader(gdb), [ranges.linear, ranges.vmemmap]);
+      const leaves = { pud: 0, pmd: 0, pte: 0, cont: 0 };
+      for (const l of walk.leaves) {
+        leaves[LEAF_NAME[l.level] as "pud" | "pmd" | "pte"]++;
+        if (l.cont) leaves.cont++;
+      }
+      this.last = { rootPa, pagesRead: walk.pagesRead, leaves, ms: performance.now() - t0 };
+      return ptdumpRecord(line, spec, ranges, start, size, walk, KERNEL_LAYOUT[this.arch]);
+    });
+  }
+}

@@ -1,0 +1,92 @@
+// The host end of the guest protocol (protocol.ts): one request at a time over
+// the unix socket of the guest's ttyS1, each answered by one framed reply.
+
+import type net from "node:net";
+import { connectUnix } from "./qmp.js";
+import { encodeRequest, ReplyParser, type GuestCommand, type Reply } from "./protocol.js";
+
+export class GuestChannel {
+  private readonly parser: ReplyParser;
+  private waiting: { seq: number; resolve: (r: Reply) => void } | undefined;
+  private readonly early = new Map<number, Reply>();
+  private seq = 1;
+  private closed: Error | undefined;
+  private readonly closeListeners = new Set<(e: Error) => void>();
+
+  private constructor(private readonly socket: net.Socket) {
+    this.parser = new ReplyParser((r) => {
+      if (this.waiting && this.waiting.seq === r.seq) {
+        const w = this.waiting;
+        this.waiting = undefined;
+        w.resolve(r);
+      } else this.early.set(r.seq, r);
+    });
+    socket.on("data", (d) => this.parser.feed(d));
+    socket.on("error", () => undefined);
+    socket.on("close", () => {
+      this.closed = new Error("guest protocol port closed");
+      for (const l of this.closeListeners) l(this.closed);
+    });
+  }
+
+  static async connect(path: string, timeoutMs = 10_000): Promise<GuestChannel> {
+    return new GuestChannel(await connectUnix(path, timeoutMs));
+  }
+
+  /** Lines the guest sent outside any frame. */
+  get noise(): readonly string[] {
+    return this.parser.noise;
+  }
+
+  /** Waits for reply `seq`, failing after `timeoutMs` or when the port closes. */
+  private wait(seq: number, timeoutMs: number, what: string): Promise<Reply> {
+    const early = this.early.get(seq);
+    if (early) {
+      this.early.delete(seq);
+      return Promise.resolve(early);
+    }
+    if (this.closed) return Promise.reject(this.closed);
+    return new Promise<Reply>((resolve, reject) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.closeListeners.delete(onClose);
+      };
+      const onClose = (e: Error): void => {
+        done();
+        this.waiting = undefined;
+        reject(e);
+      };
+      const timer = setTimeout(() => {
+        done();
+        this.waiting = undefined;
+        reject(new Error(`guest did not answer ${what} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.closeListeners.add(onClose);
+      this.waiting = {
+        seq,
+        resolve: (r) => {
+          done();
+          resolve(r);
+        },
+      };
+    });
+  }
+
+  /** The guest's hello (reply 0): its `uname -r` and `uname -v`. */
+  async ready(timeoutMs: number): Promise<{ release: string; build: string }> {
+    const r = await this.wait(0, timeoutMs, "the boot hello");
+    return { release: r.fields.get("release") ?? "", build: r.fields.get("build") ?? "" };
+  }
+
+  async request(cmd: GuestCommand, args: readonly string[] = [], timeoutMs = 60_000): Promise<Reply> {
+    if (this.waiting) throw new Error("guest request already in flight");
+    const seq = this.seq++;
+    const reply = this.wait(seq, timeoutMs, `${cmd} ${args.join(" ")}`);
+    this.socket.write(encodeRequest(seq, cmd, args));
+    return reply;
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}

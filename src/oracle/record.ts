@@ -1,0 +1,46 @@
+// Recording the oracle corpus: runs each scenario file on the real kernel and
+// saves the trace next to it as NAME.linux-<arch>.jsonl (the traces the model is
+// held to). Usage:
+//   node --import tsx src/oracle/record.ts scenarios/oracle/*.mhp
+
+import fs from "node:fs";
+import { pathToFileURL } from "node:url";
+import { parseScenario } from "../scenario/parse.js";
+import { formatTrace } from "../scenario/trace.js";
+import { runOracle, type OracleOptions } from "./run.js";
+
+/** Where the recorded trace of `file` goes: x86-vmem.mhp -> x86-vmem.linux-x86_64.jsonl. */
+export function recordedTracePath(file: string, arch: string): string {
+  return `${file.replace(/\.mhp$/, "")}.linux-${arch}.jsonl`;
+}
+
+export async function recordScenarioFile(file: string, opts: OracleOptions = {}): Promise<string> {
+  const scenario = parseScenario(fs.readFileSync(file, "utf8"), file);
+  const trace = await runOracle(scenario, opts);
+  const out = recordedTracePath(file, scenario.machine.arch);
+  fs.writeFileSync(out, formatTrace(trace));
+  return out;
+}
+
+async function main(files: string[]): Promise<number> {
+  if (files.length === 0) {
+    process.stderr.write("usage: node --import tsx src/oracle/record.ts FILE.mhp...\n");
+    return 2;
+  }
+  for (const f of files) {
+    const t0 = performance.now();
+    const out = await recordScenarioFile(f, { log: (l) => process.stderr.write(l + "\n") });
+    process.stderr.write(`recorded ${out} in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
+  }
+  return 0;
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (e: Error & { console?: string }) => {
+      process.stderr.write(`${e.message}\n${e.console ? e.console.slice(-4000) : ""}\n`);
+      process.exit(1);
+    },
+  );
+}

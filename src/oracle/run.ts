@@ -1,0 +1,343 @@
+// `memhp oracle`: run a scenario on Debian's Linux 6.1 cloud kernel under QEMU
+// (TCG) and return its trace, in the format `memhp run` gives for the model
+// (shared/docs/scenario-format.md). docs/oracle.md describes the set-up, the
+// choices and the facts the real kernel showed.
+
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import type { Located, RunStatement, Scenario } from "../scenario/ast.js";
+import type { Trace, TraceHeader, TraceRecord } from "../scenario/trace.js";
+import { cacheDir, findBusybox, findKernel, guestModuleList, type KernelFiles } from "./cache.js";
+import { errnoFromErrorText } from "./errnos.js";
+import { GuestChannel } from "./guest.js";
+import { guestInitScript, DEFAULT_GUEST_INIT } from "./guest-init.js";
+import { GuestTables } from "./guest-tables.js";
+import { dimmAdd, dimmDel, vmemResize, type HostEventContext, type HostEventOutcome } from "./host-events.js";
+import { buildInitramfs } from "./initramfs.js";
+import { fileOpResult, lsNames, pickFields, snapshotOf, type FileOpResult } from "./protocol.js";
+import {
+  ARM64_FIRMWARE,
+  machineSlots,
+  PROTOCOL_TTY,
+  QEMU_BINARY,
+  QemuProcess,
+  qemuArgs,
+  shellQuote,
+} from "./qemu.js";
+import { connectQmp, type QmpSession } from "./qmp.js";
+import { DEFAULT_SETTLE, realClock, type Clock, type SettleOptions } from "./settle.js";
+
+export interface OracleOptions {
+  /** where scripts/oracle-setup.sh put the kernel (default: cache.ts cacheDir()) */
+  cacheDir?: string;
+  /** the QEMU binary (default qemu-system-x86_64 / qemu-system-aarch64 from PATH) */
+  qemuBinary?: string;
+  settle?: Partial<SettleOptions>;
+  /** from QEMU start to the guest's hello (default 120 s) */
+  bootTimeoutMs?: number;
+  /** one guest request (default 60 s; a write is interrupted in the guest after 30 s) */
+  requestTimeoutMs?: number;
+  /** progress and diagnostics (e.g. process.stderr.write) */
+  log?: (line: string) => void;
+  /** also write the guest console (ttyS0) and QEMU's messages to this file */
+  consoleLog?: string;
+  /** called with each record as soon as it is known */
+  onRecord?: (rec: TraceRecord) => void;
+  clock?: Clock;
+}
+
+export class OracleError extends Error {
+  constructor(
+    message: string,
+    /** the tail of the guest console, for the diagnosis */
+    readonly console = "",
+  ) {
+    super(message);
+  }
+}
+
+/** Why the oracle cannot run here, or undefined when it can (for skipping tests and CLI messages). */
+export function oracleUnavailable(
+  arch: Scenario["machine"]["arch"] = "x86_64",
+  opts: OracleOptions = {},
+): string | undefined {
+  const dir = opts.cacheDir ?? cacheDir();
+  const setup = `scripts/oracle-setup.sh ${arch}`;
+  if (!findKernel(arch, dir)) return `no ${arch} kernel in ${dir} (run ${setup})`;
+  if (!findBusybox(arch, dir)) {
+    return arch === "x86_64"
+      ? "no static busybox (apt-get install busybox-static)"
+      : `no static ${arch} busybox in ${dir} (run ${setup})`;
+  }
+  const bin = opts.qemuBinary ?? QEMU_BINARY[arch];
+  if (!onPath(bin)) return `${bin} not found (run ${setup})`;
+  if (arch === "arm64" && !fs.existsSync(ARM64_FIRMWARE)) return `no ${ARM64_FIRMWARE} (run ${setup})`;
+  return undefined;
+}
+
+function onPath(bin: string): boolean {
+  if (bin.includes("/")) return fs.existsSync(bin);
+  return (process.env.PATH ?? "").split(":").some((d) => d !== "" && fs.existsSync(path.join(d, bin)));
+}
+
+/**
+ * The kernel modules the guest loads: virtio-mem and its stack when the
+ * scenario has a `vmem`; on arm64 also the virtio console of the protocol port.
+ */
+function guestModules(s: Scenario, k: KernelFiles): Array<[string, Buffer]> {
+  return guestModuleList(s.machine.arch, s.vmems.length > 0).map((m) => [
+    path.basename(m),
+    fs.readFileSync(path.join(k.modulesDir, m)),
+  ]);
+}
+
+/**
+ * A booted oracle guest: run statements on it one by one, then close it.
+ * runOracle() is the whole-scenario form; tests and explorations use this.
+ */
+export class OracleSession {
+  private constructor(
+    readonly header: TraceHeader,
+    private readonly guest: GuestChannel,
+    private readonly qmp: QmpSession,
+    private readonly ctx: HostEventContext,
+    private readonly requestTimeoutMs: number,
+    private readonly cleanup: () => Promise<void>,
+    private readonly orDeath: <T>(p: Promise<T>) => Promise<T>,
+    private readonly qemu: QemuProcess,
+    /** the guest's page tables, read through QEMU's gdbstub (ptdump) */
+    readonly tables: GuestTables,
+  ) {}
+
+  /** The tail of the guest console and QEMU's messages. */
+  get console(): string {
+    return this.qemu.console;
+  }
+
+  /** Starts QEMU with the scenario's machine and waits for the guest's hello. */
+  static async start(scenario: Scenario, opts: OracleOptions = {}): Promise<OracleSession> {
+    const arch = scenario.machine.arch;
+    const why = oracleUnavailable(arch, opts);
+    if (why) throw new OracleError(why);
+    const kernel = findKernel(arch, opts.cacheDir ?? cacheDir()) as KernelFiles;
+    const log = opts.log ?? (() => undefined);
+    const clock = opts.clock ?? realClock;
+
+    const work = fs.mkdtempSync(path.join(os.tmpdir(), "memhp-oracle-"));
+    const paths = {
+      vmlinuz: kernel.vmlinuz,
+      initrd: path.join(work, "initrd.gz"),
+      qmpSocket: path.join(work, "qmp.sock"),
+      guestSocket: path.join(work, "guest.sock"),
+      gdbSocket: path.join(work, "gdb.sock"),
+    };
+    const dir = opts.cacheDir ?? cacheDir();
+    fs.writeFileSync(
+      paths.initrd,
+      buildInitramfs({
+        busybox: fs.readFileSync(findBusybox(arch, dir) as string),
+        init: guestInitScript({ ...DEFAULT_GUEST_INIT, tty: PROTOCOL_TTY[arch] }),
+        modules: guestModules(scenario, kernel),
+      }),
+    );
+    const binary = opts.qemuBinary ?? QEMU_BINARY[arch];
+    const args = qemuArgs(scenario, paths);
+    const consoleFd = opts.consoleLog ? fs.openSync(opts.consoleLog, "w") : undefined;
+    const t0 = clock.now();
+    log(`oracle: starting ${binary} (kernel ${kernel.release})`);
+    const qemu = new QemuProcess(binary, args, undefined, (t) => {
+      if (consoleFd !== undefined) fs.writeSync(consoleFd, t);
+    });
+    let guest: GuestChannel | undefined;
+    let qmpSocket: { destroy(): void } | undefined;
+    let qmp: QmpSession | undefined;
+    const cleanup = async (): Promise<void> => {
+      if (qmp) await shutdown(qmp, qemu);
+      guest?.close();
+      qmpSocket?.destroy();
+      await qemu.kill();
+      if (consoleFd !== undefined) fs.closeSync(consoleFd);
+      fs.rmSync(work, { recursive: true, force: true });
+    };
+    const died = qemu.exited.then((code) => {
+      throw new OracleError(`QEMU exited (code ${code})`, qemu.console);
+    });
+    died.catch(() => undefined);
+    const orDeath = <T>(p: Promise<T>): Promise<T> => Promise.race([p, died]);
+    try {
+      const q = await orDeath(connectQmp(paths.qmpSocket));
+      qmpSocket = q.socket;
+      qmp = q.session;
+      guest = await orDeath(GuestChannel.connect(paths.guestSocket));
+      const version = await orDeath(
+        qmp.execute<{ qemu: { major: number; minor: number; micro: number }; package: string }>(
+          "query-version",
+        ),
+      );
+      const hello = await orDeath(guest.ready(opts.bootTimeoutMs ?? 120_000)).catch((e: Error) => {
+        throw new OracleError(`guest did not come up: ${e.message}`, qemu.console);
+      });
+      log(`oracle: guest up after ${Math.round(clock.now() - t0)} ms`);
+      const header: TraceHeader = {
+        op: "system",
+        system: "linux",
+        version: hello.release,
+        arch,
+        build: hello.build,
+        qemu: `${version.qemu.major}.${version.qemu.minor}.${version.qemu.micro} (${version.package.trim()})`,
+        commandLine: shellQuote([binary, ...args]),
+        machine: {
+          memBytes: scenario.machine.memBytes,
+          maxmemBytes: scenario.machine.maxmemBytes,
+          slots: machineSlots(scenario.machine),
+        },
+        cmdline: scenario.cmdline,
+      };
+      const g = guest;
+      const requestTimeoutMs = opts.requestTimeoutMs ?? 60_000;
+      const ctx: HostEventContext = {
+        qmp,
+        probe: async () => snapshotOf(await orDeath(g.request("S", [], requestTimeoutMs))),
+        clock,
+        settle: { ...DEFAULT_SETTLE, ...opts.settle },
+      };
+      const tables = new GuestTables(arch, paths.gdbSocket, qmp);
+      return new OracleSession(header, g, qmp, ctx, requestTimeoutMs, cleanup, orDeath, qemu, tables);
+    } catch (e) {
+      await cleanup();
+      if (e instanceof OracleError) throw e;
+      throw new OracleError((e as Error).message, qemu.console);
+    }
+  }
+
+  /** Runs one statement after `boot` and returns its record. */
+  run(st: Located<RunStatement>): Promise<TraceRecord> {
+    return this.orDeath(runStatement(st, this.guest, this.ctx, this.requestTimeoutMs, this.tables));
+  }
+
+  /** Runs a shell script in the guest (diagnostics: dmesg, cat of several files). */
+  async exec(script: string): Promise<FileOpResult> {
+    return fileOpResult(await this.orDeath(this.guest.request("X", [script], this.requestTimeoutMs)));
+  }
+
+  /** The QMP session (for explorations: query-memory-devices, qom-get ...). */
+  get monitor(): QmpSession {
+    return this.qmp;
+  }
+
+  /** Quits QEMU and removes the work folder. */
+  close(): Promise<void> {
+    return this.cleanup();
+  }
+}
+
+/** Runs the whole scenario on the real kernel and returns its trace. */
+export async function runOracle(scenario: Scenario, opts: OracleOptions = {}): Promise<Trace> {
+  const log = opts.log ?? (() => undefined);
+  const clock = opts.clock ?? realClock;
+  const t0 = clock.now();
+  const session = await OracleSession.start(scenario, opts);
+  try {
+    const records: TraceRecord[] = [];
+    for (const st of scenario.body) {
+      const ts = clock.now();
+      const rec = await session.run(st);
+      const t = session.tables.last;
+      const detail =
+        st.op === "ptdump" && t
+          ? `: root 0x${t.rootPa.toString(16)}, ${t.pagesRead} table pages read, leaves ${JSON.stringify(t.leaves)}`
+          : "";
+      log(`oracle: line ${st.loc.line} ${st.op} (${Math.round(clock.now() - ts)} ms)${detail}`);
+      records.push(rec);
+      opts.onRecord?.(rec);
+    }
+    log(`oracle: done in ${Math.round(clock.now() - t0)} ms`);
+    return { header: session.header, records };
+  } catch (e) {
+    if (e instanceof OracleError) throw e;
+    throw new OracleError((e as Error).message, session.console);
+  } finally {
+    await session.close();
+  }
+}
+
+async function shutdown(qmp: QmpSession, qemu: QemuProcess): Promise<void> {
+  if (qemu.exitCode !== undefined) return;
+  await qmp.execute("quit").catch(() => undefined);
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([qemu.exited, new Promise((r) => (timer = setTimeout(r, 5000)))]);
+  clearTimeout(timer);
+}
+
+/** The errno name of a failed guest file operation. */
+export function failure(r: FileOpResult): string {
+  if (r.rc === 130) return "EINTR"; // interrupted by the guest's write time limit (SIGINT)
+  return errnoFromErrorText(r.err) ?? `E?(${r.err.trim()})`;
+}
+
+function hostRecord(st: { loc: { line: number }; op: string; id: string }, o: HostEventOutcome): TraceRecord {
+  const rec: TraceRecord = { line: st.loc.line, op: st.op, id: st.id, result: o.result, blocks: o.blocks };
+  if (!o.settled) rec.settled = false;
+  return rec;
+}
+
+/** What runStatement needs of the guest channel (a fake in tests). */
+export type GuestRequester = Pick<GuestChannel, "request">;
+/** What runStatement needs for `ptdump` (a fake in tests). */
+export type PtdumpSource = Pick<GuestTables, "ptdump">;
+
+/** One statement after `boot`, on the running guest. */
+export async function runStatement(
+  st: Located<RunStatement>,
+  g: GuestRequester,
+  ctx: HostEventContext,
+  timeoutMs: number,
+  tables?: PtdumpSource,
+): Promise<TraceRecord> {
+  const line = st.loc.line;
+  switch (st.op) {
+    case "dimm-add":
+      return hostRecord(st, await dimmAdd(ctx, st.id, st.sizeBytes));
+    case "dimm-del":
+      return hostRecord(st, await dimmDel(ctx, st.id));
+    case "vmem-resize":
+      return hostRecord(st, await vmemResize(ctx, st.id, st.sizeBytes));
+    case "write": {
+      const r = fileOpResult(await g.request("W", [st.path, st.value], timeoutMs));
+      return { line, op: "write", path: st.path, value: st.value, result: r.rc === 0 ? "ok" : failure(r) };
+    }
+    case "read": {
+      const r = fileOpResult(await g.request("R", [st.path], timeoutMs));
+      if (r.rc !== 0) return { line, op: "read", path: st.path, result: failure(r) };
+      const value = r.out.endsWith("\n") ? r.out.slice(0, -1) : r.out;
+      if (st.fields.length === 0) return { line, op: "read", path: st.path, value };
+      return { line, op: "read", path: st.path, fields: pickFields(value, st.fields) };
+    }
+    case "ls": {
+      const r = fileOpResult(await g.request("L", [st.path], timeoutMs));
+      if (r.rc !== 0) return { line, op: "ls", path: st.path, result: failure(r) };
+      return { line, op: "ls", path: st.path, names: lsNames(r.out) };
+    }
+    case "ptdump":
+      // The cloud kernel has no CONFIG_PTDUMP_DEBUGFS: the host reads the guest's
+      // tables through QEMU's gdbstub (guest-tables.ts). Without one: ENOSYS.
+      if (tables) return tables.ptdump(line, st.start, st.sizeBytes);
+      return {
+        line,
+        op: "ptdump",
+        start: "0x" + st.start.toString(16),
+        size: "0x" + st.sizeBytes.toString(16),
+        result: "ENOSYS",
+      };
+    case "call":
+      // Kernel-function calls need the patched kernel's test module; a stock kernel has none.
+      return { line, op: "call", fn: st.fn, args: st.args, result: "ENOSYS" };
+    case "workload":
+      return { line, op: "workload", steps: st.steps, result: "ENOSYS" };
+    default: {
+      const never: never = st;
+      throw new Error(`unknown statement ${JSON.stringify(never)}`);
+    }
+  }
+}

@@ -1,0 +1,643 @@
+// `memhp diff A B`: compare two traces of one scenario
+// (../shared/docs/scenario-format.md, "Comparing two traces"; details in
+// docs/scenario-format.md, "How two traces are compared").
+//
+// Records are matched by their scenario line, in order. Everything is compared
+// exactly, except the numbers of /proc/meminfo, /proc/vmstat and /proc/zoneinfo
+// and ptdump's tablePages, which are compared as changes since their first reading
+// in the same trace, and /proc/iomem, of which only the System RAM lines and their
+// parents count. The header objects name different systems and are not compared.
+
+import type { Scenario } from "./ast.js";
+import type { Trace, TraceHeader, TraceRecord } from "./trace.js";
+
+export type DiffRule =
+  | "missing"
+  | "op"
+  | "scenario"
+  | "exact"
+  | "meminfo-delta"
+  | "vmstat-delta"
+  | "zoneinfo-delta"
+  | "iomem-system-ram"
+  | "tablePages-delta";
+
+export interface Difference {
+  /** The scenario line of the statement. */
+  line: number;
+  op: string;
+  path?: string;
+  rule: DiffRule;
+  /** Which part of the record: "result", "names", a meminfo field, "Node 0, zone Normal: nr_free_pages", ... */
+  item: string;
+  /** The two values as the traces have them (undefined: absent). */
+  a: unknown;
+  b: unknown;
+  /** Delta rules: the change since the first reading in each trace. */
+  deltaA?: number;
+  deltaB?: number;
+  message: string;
+}
+
+/** A malformed trace file; `line` is the JSON Lines line (1-based). */
+export class TraceFormatError extends Error {
+  constructor(
+    readonly line: number,
+    message: string,
+  ) {
+    super(`trace line ${line}: ${message}`);
+    this.name = "TraceFormatError";
+  }
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** JSON Lines: the first object is the header (op "system"), then one record per statement. */
+export function readTrace(text: string): Trace {
+  let header: TraceHeader | undefined;
+  const records: TraceRecord[] = [];
+  const lines = text.split("\n");
+  for (let i = 0; i < lines.length; i++) {
+    const src = lines[i].trim();
+    if (src === "") continue;
+    let obj: unknown;
+    try {
+      obj = JSON.parse(src);
+    } catch (e) {
+      throw new TraceFormatError(i + 1, `not JSON: ${(e as Error).message}`);
+    }
+    if (!isObject(obj)) throw new TraceFormatError(i + 1, "expected a JSON object");
+    if (header === undefined) {
+      if (obj.op !== "system")
+        throw new TraceFormatError(i + 1, 'the first object must be the header (op "system")');
+      header = obj as TraceHeader;
+      continue;
+    }
+    if (typeof obj.line !== "number" || !Number.isInteger(obj.line) || typeof obj.op !== "string") {
+      throw new TraceFormatError(i + 1, 'a record needs an integer "line" and a string "op"');
+    }
+    records.push(obj as TraceRecord);
+  }
+  if (header === undefined) throw new TraceFormatError(1, "empty trace: no header");
+  return { header, records };
+}
+
+// ---------------------------------------------------------------------------
+// Counter files: numbers compared as changes since the first reading.
+
+const COUNTER_RULE: ReadonlyMap<string, DiffRule> = new Map<string, DiffRule>([
+  ["/proc/meminfo", "meminfo-delta"],
+  ["/proc/vmstat", "vmstat-delta"],
+  ["/proc/zoneinfo", "zoneinfo-delta"],
+]);
+const IOMEM = "/proc/iomem";
+
+/** A counter file reduced to its numbers (by key) and its layout (each line with numbers as '#'). */
+interface Counters {
+  nums: Map<string, number>;
+  layout: string[];
+}
+
+/** Whole numbers standing alone: after start, space, '(', ',' or ':'; before end, space, ')' or ','. */
+const NUMBER_RE = /(?<=^|[\s(,:])-?\d+(?=$|[\s),])/g;
+const ZONE_HEADER_RE = /^Node\s+(\d+),\s+zone\s+(\S+)$/;
+
+function templateOf(line: string): { template: string; nums: number[] } {
+  const norm = line.trim().replace(/\s+/g, " ");
+  const nums: number[] = [];
+  const template = norm.replace(NUMBER_RE, (m) => {
+    nums.push(Number(m));
+    return "#";
+  });
+  return { template, nums };
+}
+
+/**
+ * /proc/meminfo ("MemFree:  123 kB": key MemFree) and /proc/vmstat ("nr_free_pages 123":
+ * key nr_free_pages); the same keys `read PATH FIELD...` records use.
+ */
+function flatCounters(text: string): Counters {
+  const out: Counters = { nums: new Map(), layout: [] };
+  for (const line of text.split("\n")) {
+    if (line.trim() === "") continue;
+    const { template, nums } = templateOf(line);
+    out.layout.push(template);
+    if (nums.length !== 1) continue;
+    const name = template.split(" ")[0].replace(/:$/, "");
+    let key = name;
+    for (let n = 2; out.nums.has(key); n++) key = `${name} [${n}]`;
+    out.nums.set(key, nums[0]);
+  }
+  return out;
+}
+
+/**
+ * /proc/zoneinfo (mm/vmstat.c: zoneinfo_show_print()): one section per "Node N, zone NAME";
+ * each number is keyed by its section, its line's text and, where a line repeats (the
+ * per-cpu pagesets) or holds several numbers (protection), by position.
+ */
+function zoneinfoCounters(text: string): Counters {
+  const out: Counters = { nums: new Map(), layout: [] };
+  let section = "";
+  let seen = new Map<string, number>();
+  for (const line of text.split("\n")) {
+    if (line.trim() === "") continue;
+    const norm = line.trim().replace(/\s+/g, " ");
+    const hdr = ZONE_HEADER_RE.exec(norm);
+    if (hdr !== null) {
+      section = `Node ${hdr[1]}, zone ${hdr[2]}`;
+      seen = new Map();
+      out.layout.push(section);
+      continue;
+    }
+    const { template, nums } = templateOf(line);
+    const occurrence = (seen.get(template) ?? 0) + 1;
+    seen.set(template, occurrence);
+    const where = section === "" ? "" : `${section}: `;
+    out.layout.push(`${where}${template}`);
+    const single = nums.length === 1 && template.endsWith(" #");
+    const base = single ? template.slice(0, -2).replace(/:$/, "") : template;
+    const occ = occurrence > 1 ? ` [${occurrence}]` : "";
+    nums.forEach((v, i) => {
+      const idx = single ? "" : ` #${i + 1}`;
+      out.nums.set(`${where}${base}${occ}${idx}`, v);
+    });
+  }
+  return out;
+}
+
+function countersOf(path: string, text: string): Counters {
+  return path === "/proc/zoneinfo" ? zoneinfoCounters(text) : flatCounters(text);
+}
+
+/** The first reading of every number in one trace. */
+class Baselines {
+  private readonly base = new Map<string, number>();
+  private readonly readPaths = new Set<string>();
+
+  /**
+   * Records a reading and returns each number's change since its first reading. For
+   * /proc/zoneinfo a number missing from the first reading of the file (a zone that
+   * was not populated yet) has baseline 0; elsewhere its first appearance is its baseline.
+   */
+  deltas(path: string, nums: Map<string, number>): Map<string, number> {
+    const first = !this.readPaths.has(path);
+    this.readPaths.add(path);
+    const absentIsZero = path === "/proc/zoneinfo" && !first;
+    const out = new Map<string, number>();
+    for (const [k, v] of nums) {
+      const id = `${path}\u0000${k}`;
+      let b = this.base.get(id);
+      if (b === undefined) {
+        b = absentIsZero ? 0 : v;
+        this.base.set(id, b);
+      }
+      out.set(k, v - b);
+    }
+    return out;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// /proc/iomem: only System RAM lines and their parents.
+
+/** The lines naming System RAM and every line they nest under (kernel/resource.c: r_show() indents 2 per level). */
+export function iomemSystemRam(text: string): string[] {
+  const lines = text.split("\n").filter((l) => l.trim() !== "");
+  const keep = new Array<boolean>(lines.length).fill(false);
+  const stack: { indent: number; index: number }[] = [];
+  lines.forEach((line, index) => {
+    const indent = line.length - line.trimStart().length;
+    while (stack.length > 0 && stack[stack.length - 1].indent >= indent) stack.pop();
+    const sep = line.indexOf(" : ");
+    const name = sep < 0 ? "" : line.slice(sep + 3);
+    if (name.includes("System RAM")) {
+      keep[index] = true;
+      for (const s of stack) keep[s.index] = true;
+    }
+    stack.push({ indent, index });
+  });
+  return lines.filter((_, i) => keep[i]);
+}
+
+// ---------------------------------------------------------------------------
+// Helpers
+
+/** JSON with sorted keys: equal values give equal strings. */
+function canonical(v: unknown): string {
+  return JSON.stringify(v, (_k, x: unknown) => {
+    if (typeof x === "bigint") return x.toString();
+    if (!isObject(x)) return x;
+    return Object.fromEntries(
+      Object.keys(x)
+        .sort()
+        .map((k) => [k, x[k]]),
+    );
+  });
+}
+const same = (a: unknown, b: unknown): boolean => canonical(a) === canonical(b);
+
+function show(v: unknown, max = 160): string {
+  if (v === undefined) return "(absent)";
+  const s = typeof v === "string" ? JSON.stringify(v) : canonical(v);
+  return s.length > max ? `${s.slice(0, max - 3)}...` : s;
+}
+
+const signed = (n: number): string => (n > 0 ? `+${n}` : `${n}`);
+
+/** Lines only in a and only in b, by longest common subsequence (multiset difference when huge). */
+export function lineDiff(a: readonly string[], b: readonly string[]): { onlyA: string[]; onlyB: string[] } {
+  const n = a.length;
+  const m = b.length;
+  if (n * m > 4_000_000) {
+    const count = new Map<string, number>();
+    for (const x of b) count.set(x, (count.get(x) ?? 0) + 1);
+    const onlyA: string[] = [];
+    for (const x of a) {
+      const c = count.get(x) ?? 0;
+      if (c > 0) count.set(x, c - 1);
+      else onlyA.push(x);
+    }
+    const rest = new Map<string, number>();
+    for (const x of a) rest.set(x, (rest.get(x) ?? 0) + 1);
+    const onlyB: string[] = [];
+    for (const x of b) {
+      const c = rest.get(x) ?? 0;
+      if (c > 0) rest.set(x, c - 1);
+      else onlyB.push(x);
+    }
+    return { onlyA, onlyB };
+  }
+  // lcs[i][j] = LCS length of a[i..] and b[j..], row-major in one typed array.
+  const w = m + 1;
+  const lcs = new Uint32Array((n + 1) * w);
+  for (let i = n - 1; i >= 0; i--) {
+    for (let j = m - 1; j >= 0; j--) {
+      lcs[i * w + j] =
+        a[i] === b[j] ? lcs[(i + 1) * w + j + 1] + 1 : Math.max(lcs[(i + 1) * w + j], lcs[i * w + j + 1]);
+    }
+  }
+  const onlyA: string[] = [];
+  const onlyB: string[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < n && j < m) {
+    if (a[i] === b[j]) {
+      i++;
+      j++;
+    } else if (lcs[(i + 1) * w + j] >= lcs[i * w + j + 1]) onlyA.push(a[i++]);
+    else onlyB.push(b[j++]);
+  }
+  while (i < n) onlyA.push(a[i++]);
+  while (j < m) onlyB.push(b[j++]);
+  return { onlyA, onlyB };
+}
+
+function describeLines(onlyA: string[], onlyB: string[], limit = 8): string {
+  const part = (sign: string, xs: string[]): string[] => {
+    const shown = xs.slice(0, limit).map((x) => `${sign} ${x}`);
+    if (xs.length > limit) shown.push(`${sign} ... ${xs.length - limit} more`);
+    return shown;
+  };
+  return [...part("-a", onlyA), ...part("+b", onlyB)].join("; ");
+}
+
+// ---------------------------------------------------------------------------
+// Comparing records
+
+/** A record seen as plain JSON: line, op and any other keys. */
+type Rec = { line: number; op: string; [key: string]: unknown };
+const asRec = (r: TraceRecord): Rec => r as Rec;
+
+interface Side {
+  rec: Rec;
+  base: Baselines;
+}
+
+class Comparer {
+  readonly out: Difference[] = [];
+
+  private add(rec: Rec, d: Omit<Difference, "line" | "op" | "path">): void {
+    const path = typeof rec.path === "string" ? rec.path : undefined;
+    this.out.push({ line: rec.line, op: rec.op, ...(path === undefined ? {} : { path }), ...d });
+  }
+
+  /** A record only one trace has: still read for its baselines. */
+  missing(rec: Rec, base: Baselines, has: "a" | "b"): void {
+    this.observe(rec, base);
+    const other = has === "a" ? "b" : "a";
+    this.add(rec, {
+      rule: "missing",
+      item: "record",
+      a: has === "a" ? rec : undefined,
+      b: has === "b" ? rec : undefined,
+      message: `only trace ${has} has a record for this statement (none in ${other})`,
+    });
+  }
+
+  /** Feeds a record's readings to the baselines without comparing. */
+  private observe(rec: Rec, base: Baselines): void {
+    const path = typeof rec.path === "string" ? rec.path : "";
+    if (rec.op === "read" && COUNTER_RULE.has(path)) {
+      if (typeof rec.value === "string") base.deltas(path, countersOf(path, rec.value).nums);
+      if (isObject(rec.fields)) base.deltas(path, numbersOf(rec.fields));
+    }
+    if (rec.op === "ptdump" && typeof rec.tablePages === "number") {
+      base.deltas("ptdump", new Map([["tablePages", rec.tablePages]]));
+    }
+  }
+
+  compare(a: Side, b: Side): void {
+    const ra = a.rec;
+    const rb = b.rec;
+    if (ra.op !== rb.op) {
+      this.observe(ra, a.base);
+      this.observe(rb, b.base);
+      this.add(ra, { rule: "op", item: "op", a: ra.op, b: rb.op, message: `a has a ${ra.op}, b a ${rb.op}` });
+      return;
+    }
+    const samePath = ra.path === rb.path;
+    const path = samePath && typeof ra.path === "string" ? ra.path : "";
+    const keys = new Set([...Object.keys(ra), ...Object.keys(rb)]);
+    keys.delete("line");
+    const counterRule = ra.op === "read" && samePath ? COUNTER_RULE.get(path) : undefined;
+    for (const key of [...keys].sort()) {
+      if (key.startsWith("_")) continue; // annotations (timings, work counts) are not compared
+      const va = ra[key];
+      const vb = rb[key];
+      if (counterRule !== undefined && key === "value" && typeof va === "string" && typeof vb === "string") {
+        this.counterText(ra, counterRule, path, va, vb, a.base, b.base);
+      } else if (counterRule !== undefined && key === "fields" && isObject(va) && isObject(vb)) {
+        this.counterFields(ra, counterRule, path, va, vb, a.base, b.base);
+      } else if (
+        ra.op === "read" &&
+        path === IOMEM &&
+        key === "value" &&
+        typeof va === "string" &&
+        typeof vb === "string"
+      ) {
+        this.iomem(ra, va, vb);
+      } else if (
+        ra.op === "ptdump" &&
+        key === "tablePages" &&
+        typeof va === "number" &&
+        typeof vb === "number"
+      ) {
+        this.tablePages(ra, va, vb, a.base, b.base);
+      } else {
+        this.exact(ra, key, va, vb);
+      }
+    }
+    // A reading whose counterpart is absent or malformed still sets its trace's baselines.
+    if (counterRule !== undefined) {
+      for (const [side, other] of [
+        [a, b],
+        [b, a],
+      ] as const) {
+        const v = side.rec.value;
+        const f = side.rec.fields;
+        if (typeof v === "string" && typeof other.rec.value !== "string") {
+          side.base.deltas(path, countersOf(path, v).nums);
+        }
+        if (isObject(f) && !isObject(other.rec.fields)) side.base.deltas(path, numbersOf(f));
+      }
+    }
+    if (ra.op === "ptdump") {
+      for (const [side, other] of [
+        [a, b],
+        [b, a],
+      ] as const) {
+        const t = side.rec.tablePages;
+        if (typeof t === "number" && typeof other.rec.tablePages !== "number") {
+          side.base.deltas("ptdump", new Map([["tablePages", t]]));
+        }
+      }
+    }
+  }
+
+  private exact(rec: Rec, key: string, va: unknown, vb: unknown): void {
+    if (same(va, vb)) return;
+    let detail = `a ${show(va)}, b ${show(vb)}`;
+    if (Array.isArray(va) && Array.isArray(vb)) {
+      const { onlyA, onlyB } = lineDiff(
+        va.map((x) => canonical(x)),
+        vb.map((x) => canonical(x)),
+      );
+      detail =
+        onlyA.length + onlyB.length > 0 ? describeLines(onlyA, onlyB) : `same entries, different order`;
+    }
+    this.add(rec, { rule: "exact", item: key, a: va, b: vb, message: `${key}: ${detail}` });
+  }
+
+  private deltaCompare(
+    rec: Rec,
+    rule: DiffRule,
+    na: Map<string, number>,
+    nb: Map<string, number>,
+    da: Map<string, number>,
+    db: Map<string, number>,
+  ): void {
+    for (const k of na.keys()) {
+      if (!nb.has(k)) continue;
+      const x = da.get(k)!;
+      const y = db.get(k)!;
+      if (x === y) continue;
+      this.add(rec, {
+        rule,
+        item: k,
+        a: na.get(k),
+        b: nb.get(k),
+        deltaA: x,
+        deltaB: y,
+        message: `${k}: changed by ${signed(x)} in a (now ${na.get(k)}) but ${signed(y)} in b (now ${nb.get(k)})`,
+      });
+    }
+  }
+
+  private counterText(
+    rec: Rec,
+    rule: DiffRule,
+    path: string,
+    va: string,
+    vb: string,
+    baseA: Baselines,
+    baseB: Baselines,
+  ): void {
+    const ca = countersOf(path, va);
+    const cb = countersOf(path, vb);
+    const da = baseA.deltas(path, ca.nums);
+    const db = baseB.deltas(path, cb.nums);
+    const { onlyA, onlyB } = lineDiff(ca.layout, cb.layout);
+    if (onlyA.length + onlyB.length > 0) {
+      this.add(rec, {
+        rule,
+        item: "layout",
+        a: onlyA,
+        b: onlyB,
+        message: `lines differ (numbers as #): ${describeLines(onlyA, onlyB)}`,
+      });
+    }
+    this.deltaCompare(rec, rule, ca.nums, cb.nums, da, db);
+  }
+
+  private counterFields(
+    rec: Rec,
+    rule: DiffRule,
+    path: string,
+    fa: Record<string, unknown>,
+    fb: Record<string, unknown>,
+    baseA: Baselines,
+    baseB: Baselines,
+  ): void {
+    const na = numbersOf(fa);
+    const nb = numbersOf(fb);
+    const da = baseA.deltas(path, na);
+    const db = baseB.deltas(path, nb);
+    for (const k of new Set([...Object.keys(fa), ...Object.keys(fb)])) {
+      const x = fa[k];
+      const y = fb[k];
+      if (typeof x === "number" && typeof y === "number") continue;
+      if (same(x, y)) continue;
+      this.add(rec, { rule, item: k, a: x, b: y, message: `${k}: a ${show(x)}, b ${show(y)}` });
+    }
+    this.deltaCompare(rec, rule, na, nb, da, db);
+  }
+
+  private iomem(rec: Rec, va: string, vb: string): void {
+    const la = iomemSystemRam(va);
+    const lb = iomemSystemRam(vb);
+    const { onlyA, onlyB } = lineDiff(la, lb);
+    if (onlyA.length + onlyB.length === 0) return;
+    this.add(rec, {
+      rule: "iomem-system-ram",
+      item: "value",
+      a: la.join("\n"),
+      b: lb.join("\n"),
+      message: `System RAM lines differ: ${describeLines(onlyA, onlyB)}`,
+    });
+  }
+
+  private tablePages(rec: Rec, va: number, vb: number, baseA: Baselines, baseB: Baselines): void {
+    const x = baseA.deltas("ptdump", new Map([["tablePages", va]])).get("tablePages")!;
+    const y = baseB.deltas("ptdump", new Map([["tablePages", vb]])).get("tablePages")!;
+    if (x === y) return;
+    this.add(rec, {
+      rule: "tablePages-delta",
+      item: "tablePages",
+      a: va,
+      b: vb,
+      deltaA: x,
+      deltaB: y,
+      message: `tablePages: changed by ${signed(x)} in a (now ${va}) but ${signed(y)} in b (now ${vb})`,
+    });
+  }
+}
+
+function numbersOf(fields: Record<string, unknown>): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const [k, v] of Object.entries(fields)) if (typeof v === "number") out.set(k, v);
+  return out;
+}
+
+/** The statements after boot that neither trace has, and records whose op contradicts the file. */
+function scenarioDifferences(ra: TraceRecord[], rb: TraceRecord[], scenario: Scenario): Difference[] {
+  const opAt = (records: TraceRecord[]): Map<number, string> => {
+    const m = new Map<number, string>();
+    for (const r of records) if (!m.has(r.line)) m.set(r.line, r.op);
+    return m;
+  };
+  const opsA = opAt(ra);
+  const opsB = opAt(rb);
+  const out: Difference[] = [];
+  for (const s of scenario.body) {
+    const line = s.loc.line;
+    const where = "path" in s ? { path: s.path } : {};
+    const x = opsA.get(line);
+    const y = opsB.get(line);
+    if (x === undefined && y === undefined) {
+      out.push({
+        line,
+        op: s.op,
+        ...where,
+        rule: "missing",
+        item: "record",
+        a: undefined,
+        b: undefined,
+        message: "neither trace has a record for this statement (did both runs stop early?)",
+      });
+    } else if ((x !== undefined && x !== s.op) || (y !== undefined && y !== s.op)) {
+      out.push({
+        line,
+        op: s.op,
+        ...where,
+        rule: "scenario",
+        item: "op",
+        a: x,
+        b: y,
+        message: `the scenario has ${s.op} on this line, the traces ${show(x)} and ${show(y)}: traces of another file?`,
+      });
+    }
+  }
+  return out;
+}
+
+/**
+ * The differences between two traces of one scenario, in scenario-line order. With the
+ * scenario, statements neither trace reached and records that contradict the file are
+ * reported too.
+ */
+export function diffTraces(a: Trace, b: Trace, scenario?: Scenario): Difference[] {
+  const cmp = new Comparer();
+  const baseA = new Baselines();
+  const baseB = new Baselines();
+  const ra = a.records;
+  const rb = b.records;
+  let i = 0;
+  let j = 0;
+  while (i < ra.length || j < rb.length) {
+    const x = ra[i];
+    const y = rb[j];
+    if (y === undefined || (x !== undefined && x.line < y.line)) {
+      cmp.missing(asRec(x), baseA, "a");
+      i++;
+    } else if (x === undefined || y.line < x.line) {
+      cmp.missing(asRec(y), baseB, "b");
+      j++;
+    } else {
+      cmp.compare({ rec: asRec(x), base: baseA }, { rec: asRec(y), base: baseB });
+      i++;
+      j++;
+    }
+  }
+  const out = cmp.out;
+  if (scenario !== undefined) {
+    out.push(...scenarioDifferences(ra, rb, scenario));
+  }
+  // Stable: per line, in the order found.
+  return out
+    .map((d, k) => ({ d, k }))
+    .sort((p, q) => p.d.line - q.d.line || p.k - q.k)
+    .map((p) => p.d);
+}
+
+/**
+ * Human-readable report: each line's differences under the scenario statement they
+ * belong to ("" when there are none).
+ */
+export function formatDifferences(diffs: readonly Difference[], scenarioText?: string): string {
+  const src = scenarioText?.split("\n").map((l) => l.replace(/\r$/, ""));
+  const out: string[] = [];
+  let lastLine = -1;
+  for (const d of diffs) {
+    if (d.line !== lastLine) {
+      lastLine = d.line;
+      const text = src?.[d.line - 1]?.trim();
+      const head =
+        text !== undefined && text !== "" ? text : [d.op, d.path].filter((x) => x !== undefined).join(" ");
+      out.push(`line ${d.line}: ${head}`);
+    }
+    out.push(`  [${d.rule}] ${d.message}`);
+  }
+  return out.length === 0 ? "" : `${out.join("\n")}\n`;
+}

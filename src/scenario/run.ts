@@ -1,0 +1,182 @@
+// `memhp run`: execute a scenario on the model and produce its trace, one record per
+// statement after `boot`, in the format the oracle produces for the real kernel.
+
+import { errnoName } from "../errno.js";
+import { Kernel, MODEL_VERSION } from "../kernel/kernel.js";
+import { ptdumpRange } from "../mm/ptdump.js";
+import type { Located, RunStatement, Scenario } from "./ast.js";
+import type { BlockChanges, Trace, TraceRecord } from "./trace.js";
+import type { WorkCounts } from "../kernel/work.js";
+
+export interface RunOptions {
+  /** Add the work counts of each statement to its record (`memhp run --counts`). */
+  counts?: boolean;
+  /** Check every invariant after each statement; a violation throws. */
+  checkInvariants?: boolean;
+  /** Seed for every random choice (the workload). */
+  seed?: number;
+  /** Called after each statement (progress, the shell). */
+  onRecord?: (rec: TraceRecord, k: Kernel) => void;
+}
+
+export class InvariantError extends Error {
+  constructor(
+    readonly line: number,
+    readonly violations: string[],
+  ) {
+    super(
+      `after line ${line}: ${violations.length} invariant violation(s):\n  ${violations.slice(0, 20).join("\n  ")}`,
+    );
+  }
+}
+
+export function bootScenario(sc: Scenario, seed = 1): Kernel {
+  return Kernel.boot({
+    arch: sc.machine.arch,
+    memBytes: sc.machine.memBytes,
+    maxmemBytes: sc.machine.maxmemBytes,
+    slots: sc.machine.slots,
+    cmdline: sc.cmdline,
+    vmems: sc.vmems.map((v) => ({ id: v.id, sizeBytes: v.sizeBytes })),
+    seed,
+  });
+}
+
+export function runScenario(sc: Scenario, opts: RunOptions = {}): Trace {
+  const k = bootScenario(sc, opts.seed ?? 1);
+  const header = {
+    op: "system" as const,
+    system: "memhp-model",
+    version: MODEL_VERSION,
+    arch: sc.machine.arch,
+    machine: {
+      memBytes: sc.machine.memBytes,
+      maxmemBytes: sc.machine.maxmemBytes,
+      slots: k.board.config.slots,
+    },
+    cmdline: sc.cmdline,
+    seed: opts.seed ?? 1,
+  };
+  if (opts.checkInvariants) {
+    const v = k.checkInvariants();
+    if (v.length) throw new InvariantError(sc.machine.loc.line, v);
+  }
+  const records: TraceRecord[] = [];
+  for (const st of sc.body) {
+    const before = opts.counts ? k.work.snapshot() : undefined;
+    const rec = executeStatement(k, st);
+    if (before) (rec as Record<string, unknown>).counts = k.work.since(before) satisfies WorkCounts;
+    records.push(rec);
+    if (opts.checkInvariants) {
+      const v = k.checkInvariants();
+      if (v.length) throw new InvariantError(st.loc.line, v);
+    }
+    opts.onRecord?.(rec, k);
+  }
+  return { header, records };
+}
+
+function blockNames(k: Kernel): Set<string> {
+  return new Set([...k.memory.blocks.keys()].map((id) => `memory${id}`));
+}
+
+function blockDiff(before: Set<string>, after: Set<string>): BlockChanges {
+  const byNum = (a: string, b: string) => Number(a.slice(6)) - Number(b.slice(6));
+  return {
+    added: [...after].filter((n) => !before.has(n)).sort(byNum),
+    removed: [...before].filter((n) => !after.has(n)).sort(byNum),
+  };
+}
+
+const resultText = (err: number): string => (err === 0 ? "ok" : errnoName(err));
+
+/** Execute one statement after boot and describe what it did. */
+export function executeStatement(k: Kernel, st: Located<RunStatement>): TraceRecord {
+  const line = st.loc.line;
+  switch (st.op) {
+    case "dimm-add":
+    case "dimm-del":
+    case "vmem-resize": {
+      const before = blockNames(k);
+      const r =
+        st.op === "dimm-add"
+          ? k.host.dimmAdd(st.id, st.sizeBytes)
+          : st.op === "dimm-del"
+            ? k.host.dimmDel(st.id)
+            : k.host.vmemResize(st.id, st.sizeBytes);
+      const rec: TraceRecord = {
+        line,
+        op: st.op,
+        id: st.id,
+        result: resultText(r.err),
+        blocks: blockDiff(before, blockNames(k)),
+      };
+      return rec;
+    }
+    case "write": {
+      const err = k.kernfs.write(st.path, st.value);
+      return { line, op: "write", path: st.path, value: st.value, result: resultText(err) };
+    }
+    case "read": {
+      const text = k.kernfs.read(st.path);
+      if (typeof text === "number") return { line, op: "read", path: st.path, result: errnoName(text) };
+      const value = text.endsWith("\n") ? text.slice(0, -1) : text;
+      if (st.fields.length === 0) return { line, op: "read", path: st.path, value };
+      return { line, op: "read", path: st.path, fields: pickFields(value, st.fields) };
+    }
+    case "ls": {
+      const names = k.kernfs.list(st.path);
+      if (typeof names === "number") return { line, op: "ls", path: st.path, result: errnoName(names) };
+      return { line, op: "ls", path: st.path, names };
+    }
+    case "ptdump": {
+      const d = ptdumpRange(k.arch, st.start, st.sizeBytes);
+      return {
+        line,
+        op: "ptdump",
+        start: "0x" + st.start.toString(16),
+        size: "0x" + st.sizeBytes.toString(16),
+        linear: d.linear,
+        vmemmap: d.vmemmap,
+        tablePages: d.tablePages,
+      };
+    }
+    case "call": {
+      const r = k.calls.call(st.fn, st.args);
+      return { line, op: "call", fn: st.fn, args: st.args, result: resultText(r) };
+    }
+    case "workload": {
+      const r = k.runWorkload(st.steps, st.options);
+      return { line, op: "workload", steps: st.steps, result: resultText(r) };
+    }
+    default: {
+      const never: never = st;
+      throw new Error(`unknown statement ${JSON.stringify(never)}`);
+    }
+  }
+}
+
+/**
+ * The named fields of a `name: value` file (/proc/meminfo) or a `name value` file
+ * (/proc/vmstat), as numbers (meminfo in kB, as printed).
+ */
+export function pickFields(text: string, fields: string[]): Record<string, number> {
+  const all = new Map<string, number>();
+  for (const ln of text.split("\n")) {
+    const m = /^([A-Za-z0-9_()]+):?\s+(-?\d+)/.exec(ln);
+    if (m) all.set(m[1], Number(m[2]));
+  }
+  const out: Record<string, number> = {};
+  for (const f of fields) {
+    const v = all.get(f);
+    if (v !== undefined) out[f] = v;
+  }
+  return out;
+}
+
+/** Run every statement and hand back the model itself (for `memhp ptdump`, the shell, tests). */
+export function runScenarioKernel(sc: Scenario, seed = 1): Kernel {
+  const k = bootScenario(sc, seed);
+  for (const st of sc.body) executeStatement(k, st);
+  return k;
+}
