@@ -104,10 +104,11 @@ arm64_apt_opts=(
   "-oDir::State::Lists=$arm64_apt_dir/lists"
   "-oDir::Cache=$arm64_apt_dir/cache"
 )
+# As root, download as root: the _apt sandbox user cannot enter a cache under
+# root's home (apt would fall back with a warning anyway).
+if [ "$(id -u)" -eq 0 ]; then arm64_apt_opts+=(-oAPT::Sandbox::User=root); fi
 arm64_apt_update() {
   mkdir -p "$arm64_apt_dir/lists/partial" "$arm64_apt_dir/cache/archives/partial"
-  # apt drops to the _apt user for downloads: it must be able to write the lists.
-  if [ "$(id -u)" -eq 0 ] && id _apt >/dev/null 2>&1; then chown -R _apt "$arm64_apt_dir/lists"; fi
   say "apt-get update (arm64 lists in $arm64_apt_dir)"
   apt-get "${arm64_apt_opts[@]}" update -qq
 }
@@ -132,7 +133,7 @@ fetch_arm64() {
     fi
     say "downloading linux-image-cloud-arm64, $image and busybox-static (arm64)"
     tmp="$(mktemp -d)"
-    if [ "$(id -u)" -eq 0 ] && id _apt >/dev/null 2>&1; then chown _apt "$tmp"; else chmod 755 "$tmp"; fi
+    chmod 755 "$tmp"
     if (cd "$tmp" && apt-get "${arm64_apt_opts[@]}" download -qq linux-image-cloud-arm64 "$image" busybox-static); then
       mkdir -p "$dest"
       for deb in "$tmp"/*.deb; do dpkg -x "$deb" "$dest"; done

@@ -48,6 +48,24 @@ export interface ArchMm {
   pfnToPageVa(pfn: number): bigint;
   /** Boot: map the boot RAM in the linear map (x86 init_mem_mapping(), arm64 map_mem()). */
   mapBootMemory(ranges: readonly PfnRange[]): void;
+  /**
+   * arch_create_linear_mapping() (the name powerpc has used since 5.11; the RFC
+   * splits it out on x86_64 and arm64 too): map physical [start, start + size)
+   * in the linear map. 0 or -errno; nothing is left mapped on failure.
+   */
+  archCreateLinearMapping(nid: number, start: number, size: number, params: MhpParams): number;
+  /**
+   * arch_remove_linear_mapping(): unmap physical [start, start + size) from the
+   * linear map, flush the TLB and free the tables that became empty. The memmap
+   * (vmemmap) is not touched.
+   */
+  archRemoveLinearMapping(start: number, size: number): void;
+  /**
+   * Would removing the linear mapping of [start, start + size) split a leaf
+   * (an x86 2M/1G page, an arm64 block or contiguous run) at either edge? The
+   * vmemmap is not looked at (compare archMemoryRemovalSplitsLeaf()).
+   */
+  archLinearMappingSplitsLeaf(start: number, size: number): boolean;
   /** arch_add_memory(): map the range, then ctx.addPages(). 0 or -errno; nothing left on failure. */
   archAddMemory(ctx: ArchHotplugCtx, nid: number, start: number, size: number, params: MhpParams): number;
   /** arch_remove_memory(): ctx.removePages(), then unmap the range and free empty tables. */

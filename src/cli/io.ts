@@ -52,3 +52,43 @@ export function useColour(stream: NodeJS.WriteStream = process.stdout): boolean 
 export function paint(code: number, s: string, on: boolean): string {
   return on ? `\x1b[${code}m${s}\x1b[0m` : s;
 }
+
+/**
+ * Progress on stderr for work that can take more than a second: only on a
+ * terminal, on one line that is cleared when the work is done, and for a job of
+ * many steps only once it has run for a second (quick runs print nothing).
+ */
+export class Progress {
+  private readonly startMs = Date.now();
+  private shown = false;
+  private readonly on: boolean;
+  private readonly stream: NodeJS.WriteStream;
+
+  constructor(
+    private readonly label: string,
+    opts: { quiet?: boolean; stream?: NodeJS.WriteStream } = {},
+  ) {
+    this.stream = opts.stream ?? process.stderr;
+    this.on = Boolean(this.stream.isTTY) && !opts.quiet;
+  }
+
+  /** A step of a long job. */
+  update(text: string): void {
+    if (this.on && Date.now() - this.startMs >= 1000) this.show(text);
+  }
+
+  /** One long step that reports nothing inside: shown at once. */
+  step(text: string): void {
+    if (this.on) this.show(text);
+  }
+
+  private show(text: string): void {
+    this.stream.write(`\r\x1b[K${this.label}: ${text}`);
+    this.shown = true;
+  }
+
+  done(): void {
+    if (this.shown) this.stream.write("\r\x1b[K");
+    this.shown = false;
+  }
+}

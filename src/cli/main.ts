@@ -6,6 +6,8 @@ import { registerRun } from "./run.js";
 import { registerDiff } from "./diff.js";
 import { registerOracle } from "./oracle.js";
 import { registerPtdump } from "./ptdump.js";
+import { registerShell } from "./shell.js";
+import { registerServe } from "./serve.js";
 import { MODEL_VERSION } from "../kernel/kernel.js";
 
 export function buildProgram(): Command {
@@ -22,6 +24,8 @@ export function buildProgram(): Command {
   registerDiff(program);
   registerOracle(program);
   registerPtdump(program);
+  registerShell(program);
+  registerServe(program);
   program.addHelpText(
     "after",
     `

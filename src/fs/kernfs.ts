@@ -152,8 +152,10 @@ export class Kernfs {
   write(path: string, value: string): number {
     const r = this.resolve(path);
     if ("err" in r) {
-      // A missing last component: kernfs directories have no ->create.
-      if (r.err === -ENOENT && this.parentExists(path)) return -EACCES;
+      // A missing last component: kernfs directories have no ->create (fs/namei.c:
+      // lookup_open() → -EACCES); procfs lookups fail first (fs/proc/generic.c:
+      // proc_lookup_de() → -ENOENT), as the oracle shows for /proc/nonexistent.
+      if (r.err === -ENOENT && this.parentExists(path) && !path.startsWith("/proc/")) return -EACCES;
       return r.err;
     }
     const n = r.node;
@@ -249,4 +251,26 @@ export function kstrtoull(s: string, base = 0): bigint | number {
     if (v > 0xffffffffffffffffn) return -34; // -ERANGE
   }
   return v;
+}
+
+const KOBJECT_ACTIONS = ["add", "remove", "change", "move", "online", "offline", "bind", "unbind"];
+const UUID_RE = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}/;
+
+/**
+ * lib/kobject_uevent.c: kobject_synth_uevent() as a uevent attribute's store
+ * (drivers/base/core.c: uevent_store()): an action word (kobject_action_type()),
+ * optionally followed by " UUID[ KEY=VALUE...]" with alphanumeric keys and values
+ * (kobject_action_args()). 0 or -EINVAL; the event itself goes nowhere.
+ */
+export function kobjectSynthUevent(buf: string): number {
+  const s = buf.endsWith("\n") || buf.endsWith("\0") ? buf.slice(0, -1) : buf;
+  if (s === "") return -EINVAL;
+  const sp = s.indexOf(" ");
+  const action = sp < 0 ? s : s.slice(0, sp);
+  if (!KOBJECT_ACTIONS.includes(action)) return -EINVAL;
+  if (sp < 0) return 0;
+  const args = s.slice(sp + 1);
+  if (args === "" || !UUID_RE.test(args)) return -EINVAL;
+  const rest = args.slice(36);
+  return rest === "" || /^( [A-Za-z0-9]+=[A-Za-z0-9]+)+$/.test(rest) ? 0 : -EINVAL;
 }

@@ -7,7 +7,8 @@ import { EIO } from "../errno.js";
 import type { Kernel } from "../kernel/kernel.js";
 import { MAX_ORDER, PAGE_SIZE } from "../mm/constants.js";
 import { PS_KERNEL, PS_MOVABLE, PS_PGTABLE, PS_PINNED, PS_RECLAIMABLE } from "../mm/memmap.js";
-import { MAX_NR_ZONES, ZONE_NAMES } from "../mm/mmzone.js";
+import { MAX_NR_ZONES } from "../mm/mmzone.js";
+import { zoneinfoShow } from "./zoneinfo.js";
 
 const kB = (pages: number) => (pages * PAGE_SIZE) / 1024;
 
@@ -88,63 +89,6 @@ export function meminfoShow(k: Kernel): string {
     out += `${`${name}:`.padEnd(16)}${String(v).padStart(8)} kB\n`;
   void PS_PGTABLE;
   return out;
-}
-
-/** mm/vmstat.c: zoneinfo_show_print() for the zone fields memhp models. */
-export function zoneinfoShow(k: Kernel): string {
-  let out = "";
-  // The Debian kernels have CONFIG_ZONE_DEVICE: a fifth, always empty zone.
-  const names = [...ZONE_NAMES.slice(0, MAX_NR_ZONES), "Device"];
-  for (let i = 0; i < names.length; i++) {
-    out += `Node 0, zone ${names[i].padStart(8)}\n`;
-    if (i >= MAX_NR_ZONES) {
-      out += zoneBlock({
-        free: 0,
-        min: 0,
-        low: 0,
-        high: 0,
-        spanned: 0,
-        present: 0,
-        managed: 0,
-        cma: 0,
-        protection: new Array(names.length).fill(0),
-      });
-      continue;
-    }
-    const zi = k.alloc.zoneInfo(i);
-    const protection = [...zi.protection, zi.protection[zi.protection.length - 1] ?? 0];
-    out += zoneBlock({ ...zi, protection });
-    if (zi.present === 0) continue;
-    for (const [name, v] of Object.entries(zi.vmStat)) out += `      ${name.padEnd(12)} ${v}\n`;
-    out += `  pagesets\n    cpu: 0\n              count: 0\n              high:  0\n              batch: 1\n`;
-    out += `  vm stats threshold: 0\n  node_unreclaimable:  0\n  start_pfn:           ${zi.startPfn}\n`;
-  }
-  return out;
-}
-
-function zoneBlock(z: {
-  free: number;
-  min: number;
-  low: number;
-  high: number;
-  spanned: number;
-  present: number;
-  managed: number;
-  cma: number;
-  protection: number[];
-}): string {
-  return (
-    `  pages free     ${z.free}\n` +
-    `        boost    0\n` +
-    `        min      ${z.min}\n` +
-    `        low      ${z.low}\n` +
-    `        high     ${z.high}\n` +
-    `        spanned  ${z.spanned}\n` +
-    `        present  ${z.present}\n` +
-    `        managed  ${z.managed}\n` +
-    `        cma      ${z.cma}\n` +
-    `        protection: (${z.protection.join(", ")})\n`
-  );
 }
 
 /** mm/vmstat.c: the zone items of /proc/vmstat (summed over zones) and a few node/event items. */

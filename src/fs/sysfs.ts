@@ -7,7 +7,7 @@ import { EINVAL } from "../errno.js";
 import type { Kernel } from "../kernel/kernel.js";
 import { PAGE_SIZE } from "../mm/constants.js";
 import { kernelPageTablesText } from "../mm/ptdump.js";
-import { sysfsStreq } from "./kernfs.js";
+import { kstrtobool, sysfsStreq } from "./kernfs.js";
 
 const kB = (pages: number) => (pages * PAGE_SIZE) / 1024;
 
@@ -23,7 +23,19 @@ export function registerSysfs(k: Kernel): void {
   const node = "/sys/devices/system/node/node0";
   fs.mkdirs(node);
   fs.addFile(node, "meminfo", 0o444, { show: () => nodeMeminfo(k) });
-  fs.addFile(node, "online", 0o444, { show: () => "1\n" });
+  // The rest of a node device's directory (drivers/base/node.c), present so that
+  // `ls` agrees with the kernel; not modelled beyond that.
+  fs.addFile(node, "cpulist", 0o444, { show: () => "0\n" });
+  fs.addFile(node, "cpumap", 0o444, { show: () => "1\n" });
+  fs.addFile(node, "distance", 0o444, { show: () => "10\n" });
+  fs.addFile(node, "numastat", 0o444, { show: () => "" });
+  fs.addFile(node, "vmstat", 0o444, { show: () => "" });
+  fs.addFile(node, "compact", 0o200, { store: (buf) => buf.length });
+  fs.addFile(node, "uevent", 0o644, { show: () => "", store: (buf) => buf.length });
+  fs.addLink(node, "cpu0", "../../cpu/cpu0");
+  fs.addLink(node, "subsystem", "../../../../bus/node");
+  fs.mkdirs(`${node}/hugepages`);
+  fs.mkdirs(`${node}/power`);
 
   const params = "/sys/module/memory_hotplug/parameters";
   fs.addFile(params, "memmap_on_memory", 0o444, { show: () => (k.hotplug.memmapOnMemory ? "Y\n" : "N\n") });
@@ -56,6 +68,13 @@ export function registerSysfs(k: Kernel): void {
   });
   fs.addFile(params, "auto_movable_numa_aware", 0o644, {
     show: () => (k.params.autoMovableNumaAware ? "Y\n" : "N\n"),
+    store: (buf) => {
+      // kernel/params.c: param_set_bool() → kstrtobool()
+      const v = kstrtobool(buf);
+      if (typeof v === "number") return v;
+      k.params.autoMovableNumaAware = v;
+      return buf.length;
+    },
   });
 
   fs.addFile("/sys/kernel/debug", "kernel_page_tables", 0o400, { show: () => kernelPageTablesText(k.arch) });

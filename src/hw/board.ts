@@ -9,7 +9,14 @@ export interface FirmwareRange {
   start: number;
   /** exclusive */
   end: number;
-  kind: "ram" | "reserved";
+  /**
+   * ram: System RAM. nomap: memory the firmware keeps for itself (UEFI runtime
+   * services, the flash it reports as memory): in memblock.memory, so its sections
+   * are present and its struct pages exist (PageReserved), but MEMBLOCK_NOMAP keeps
+   * it out of the linear map and /proc/iomem calls it "reserved". reserved: not
+   * memory at all (an e820 hole the BIOS keeps).
+   */
+  kind: "ram" | "nomap" | "reserved";
 }
 
 export interface BoardConfig {
@@ -63,9 +70,17 @@ export function pcBoard(config: BoardConfig): Board {
  */
 export function virtBoard(config: BoardConfig): Board {
   const ramBase = GiB;
+  const end = ramBase + config.memBytes;
+  // EDK2 (ArmVirtQemu) keeps two runtime regions near the top of RAM; the oracle's
+  // 1 GiB guest shows them at 0x7c440000-0x7c72ffff and 0x7fc00000-0x7ffdffff,
+  // i.e. at fixed distances below the end of RAM.
   const map: FirmwareRange[] = [
-    { start: 0x04000000, end: 0x08000000, kind: "ram" },
-    { start: ramBase, end: ramBase + config.memBytes, kind: "ram" },
+    { start: 0x04000000, end: 0x08000000, kind: "nomap" },
+    { start: ramBase, end: end - 0x3bc0000, kind: "ram" },
+    { start: end - 0x3bc0000, end: end - 0x38d0000, kind: "nomap" },
+    { start: end - 0x38d0000, end: end - 0x400000, kind: "ram" },
+    { start: end - 0x400000, end: end - 0x20000, kind: "nomap" },
+    { start: end - 0x20000, end, kind: "ram" },
   ];
   const deviceMemoryBase = roundUp(ramBase + config.memBytes, GiB);
   const deviceMemorySize = config.maxmemBytes - config.memBytes + GiB * config.slots;

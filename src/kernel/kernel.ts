@@ -24,10 +24,11 @@ import { Sparse } from "../mm/sparse.js";
 import { Workload, parseWorkloadOptions } from "../mm/workload.js";
 import { EINVAL } from "../errno.js";
 import type { Arch } from "../scenario/ast.js";
+import { BackgroundActivity } from "./background.js";
 import { DriverCalls } from "./calls.js";
-import { FaultInjector } from "./fault_inject.js";
+import { FaultInjector, withFaultInjection } from "./fault_inject.js";
 import { parseKernelParams, type KernelParams } from "./params.js";
-import { insertFirmwareResources, kernelImageRange } from "./setup.js";
+import { bootReservations, insertFirmwareResources, kernelImageRange } from "./setup.js";
 import { ResourceTree } from "./resource.js";
 import { Work } from "./work.js";
 
@@ -68,6 +69,7 @@ export class Kernel {
   readonly calls: DriverCalls;
   readonly rng: Rng;
   readonly workload: Workload;
+  readonly background: BackgroundActivity;
   /** The highest physical address the machine can ever have (boot RAM and device memory). */
   readonly maxPhysAddr: number;
   /** Boot RAM as the firmware reported it (PFN ranges). */
@@ -80,8 +82,15 @@ export class Kernel {
     this.params = parseKernelParams(cfg.arch, cfg.cmdline ?? []);
     this.board = createBoard({ arch: cfg.arch, memBytes: cfg.memBytes, maxmemBytes: cfg.maxmemBytes, slots });
     this.rng = new Rng(cfg.seed ?? 1);
-    const ram = this.board.firmwareMap.filter((r) => r.kind === "ram");
-    this.bootRam = ram.map((r) => ({ startPfn: Math.ceil(r.start / PAGE_SIZE), endPfn: Math.floor(r.end / PAGE_SIZE) }));
+    const toPfns = (r: { start: number; end: number }) => ({
+      startPfn: Math.ceil(r.start / PAGE_SIZE),
+      endPfn: Math.floor(r.end / PAGE_SIZE),
+    });
+    // memblock.memory: RAM and NOMAP firmware memory; the linear map: RAM only.
+    const ram = this.board.firmwareMap.filter((r) => r.kind !== "reserved");
+    this.bootRam = ram.map(toPfns);
+    const mapped = this.board.firmwareMap.filter((r) => r.kind === "ram").map(toPfns);
+    const nomap = this.board.firmwareMap.filter((r) => r.kind === "nomap").map(toPfns);
     const ramEnd = Math.max(...ram.map((r) => r.end));
     const devEnd = this.board.deviceMemoryBase + this.board.deviceMemorySize;
     this.maxPhysAddr = Math.ceil(Math.max(ramEnd, devEnd) / SECTION_SIZE) * SECTION_SIZE;
@@ -92,7 +101,7 @@ export class Kernel {
     insertFirmwareResources(this.resources, this.board);
 
     // sparse_init(): present sections and their memmap.
-    this.sparse = new Sparse(this.memmap, this.work, this.maxPhysAddr);
+    this.sparse = new Sparse(this.memmap, this.work, this.maxPhysAddr, this.faults);
     for (const r of this.bootRam) this.sparse.memoryPresent(0, r.startPfn, r.endPfn);
     this.sparse.sparseInit();
 
@@ -100,19 +109,21 @@ export class Kernel {
     const minPfn = Math.min(...this.bootRam.map((r) => r.startPfn));
     this.pgdat = new PglistData(cfg.arch === "x86_64" ? zoneSizesInitX86(maxPfn) : zoneSizesInitArm64(minPfn, maxPfn));
     this.alloc = new BuddyAllocator(this.memmap, this.sparse, this.pgdat, this.work);
-    this.alloc.initBootMemory(this.bootRam, [kernelImageRange(cfg.arch)]);
+    const image = kernelImageRange(cfg.arch);
+    const imageInRam = mapped.some((r) => r.startPfn <= image.startPfn && image.endPfn <= r.endPfn);
+    this.alloc.initBootMemory(this.bootRam, [...(imageInRam ? [image] : []), ...nomap, ...bootReservations(this.board)]);
     this.isolation = new PageIsolation(this.alloc);
     this.migration = new Migration(this.alloc, this.rmap, this.work);
 
     // paging_init(): the kernel page tables, the linear map and the vmemmap of boot memory.
     this.arch = createArchMm({
       arch: cfg.arch,
-      alloc: this.alloc,
+      alloc: withFaultInjection(this.alloc, this.faults), // sites "pgtable", "vmemmap"
       work: this.work,
       rodataFull: this.params.rodataFull,
       memstartAddr: 0,
     });
-    this.arch.mapBootMemory(this.bootRam);
+    this.arch.mapBootMemory(mapped);
     this.sparse.attachArch(this.arch);
     const err = this.sparse.populateBootVmemmap();
     if (err) throw new Error(`boot: the vmemmap of boot memory could not be populated (${err})`);
@@ -123,7 +134,7 @@ export class Kernel {
     this.memory.memoryDevInit();
     for (const r of this.bootRam) this.memory.registerMemoryBlocksUnderNode(0, r.startPfn, r.endPfn - 1, true);
     if (cfg.arch === "arm64")
-      this.memory.registerMemoryNotifier("prevent_memory_remove", preventMemoryRemoveNotifier(this.arch, this.sparse));
+      this.memory.registerMemoryNotifier("prevent_memory_remove", preventMemoryRemoveNotifier(this.arch, this.sparse, this.params.rejectLeafSplit));
     this.acpi = new AcpiMemhotplug(this);
     this.calls = new DriverCalls(this);
     registerSysfs(this);
@@ -133,6 +144,15 @@ export class Kernel {
     this.host = new Host(this);
     for (const v of cfg.vmems ?? []) this.host.addBootVmem(v.id, v.sizeBytes);
     this.workload = new Workload(this.alloc, this.migration, this.rmap, { seed: cfg.seed ?? 1 });
+    // late_initcall: khugepaged starts and raises min_free_kbytes.
+    this.alloc.startKhugepaged();
+    this.background = new BackgroundActivity(this.alloc, this.migration, this.rmap, cfg.seed ?? 1);
+    this.background.tick();
+  }
+
+  /** The guest keeps running between statements (see background.ts). */
+  tick(): void {
+    this.background.tick();
   }
 
   static boot(cfg: MachineConfig): Kernel {

@@ -22,6 +22,12 @@ export interface KernelParams {
   movableNode: boolean;
   /** arm64: rodata_full (CONFIG_RODATA_FULL_DEFAULT_ENABLED=y in Debian's config) */
   rodataFull: boolean;
+  /**
+   * memhp.arm64_reject_leaf_split=1: apply upstream's 2026 rule ("arm64/mm: Reject
+   * memory removal that splits a kernel leaf mapping"), which 6.1 does not have.
+   * Off by default, so the model behaves as the oracle's 6.1 kernel.
+   */
+  rejectLeafSplit: boolean;
   /** every word, in order */
   words: string[];
 }
@@ -48,6 +54,7 @@ export function parseKernelParams(arch: Arch, words: readonly string[]): KernelP
     autoMovableNumaAware: true,
     movableNode: false,
     rodataFull: arch === "arm64",
+    rejectLeafSplit: false,
     words: [...words],
   };
   for (const w of words) {
@@ -75,6 +82,11 @@ export function parseKernelParams(arch: Arch, words: readonly string[]): KernelP
       case "memory_hotplug.auto_movable_numa_aware": {
         const b = parseBool(val);
         if (b !== undefined) p.autoMovableNumaAware = b;
+        break;
+      }
+      case "memhp.arm64_reject_leaf_split": {
+        const b = parseBool(val);
+        if (b !== undefined) p.rejectLeafSplit = b;
         break;
       }
       case "movable_node":

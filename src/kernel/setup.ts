@@ -23,9 +23,11 @@ const KERNEL_IMAGE: Record<Arch, { name: string; start: number; end: number }[]>
     { name: "Kernel data", start: 0x02a00000, end: 0x02c45dff },
     { name: "Kernel bss", start: 0x032b1000, end: 0x037fffff },
   ],
+  // The EFI stub places the image near the top of RAM; these are the oracle's
+  // addresses for a 1 GiB guest.
   arm64: [
-    { name: "Kernel code", start: 0x40210000, end: 0x4124ffff },
-    { name: "Kernel data", start: 0x41a10000, end: 0x41d3ffff },
+    { name: "Kernel code", start: 0x77410000, end: 0x7878ffff },
+    { name: "Kernel data", start: 0x78c10000, end: 0x78eaffff },
   ],
 };
 
@@ -51,6 +53,7 @@ const X86_FIXED: { name: string; start: number; end: number; children?: { name: 
 export function insertFirmwareResources(tree: ResourceTree, board: Board): void {
   const arch = board.config.arch;
   for (const r of board.firmwareMap) {
+    // arm64 request_standard_resources(): NOMAP memory shows as "reserved".
     const ram = r.kind === "ram";
     const res = new Resource(
       ram ? "System RAM" : "Reserved",
@@ -64,8 +67,36 @@ export function insertFirmwareResources(tree: ResourceTree, board: Board): void 
     for (const f of X86_FIXED)
       tree.insertResource(tree.root, new Resource(f.name, BigInt(f.start), BigInt(f.end), IORESOURCE_MEM));
   }
+  const inRam = (a: number) => board.firmwareMap.some((r) => r.kind === "ram" && r.start <= a && a < r.end);
   for (const k of KERNEL_IMAGE[arch]) {
+    if (!inRam(k.start)) continue;
     const res = new Resource(k.name, BigInt(k.start), BigInt(k.end), (IORESOURCE_SYSTEM_RAM | IORESOURCE_BUSY) >>> 0);
     tree.insertResource(tree.root, res);
   }
+}
+
+/**
+ * Boot-time memblock reservations the model does not model one by one (the
+ * swiotlb buffer, per-cpu areas, the early memmap and page tables, ACPI tables,
+ * the initrd until it is freed ...), as one range at the top of the first RAM
+ * bank, where memblock allocates top-down. Its size is calibrated so that a
+ * 1 GiB guest's managed pages equal the oracle's (x86_64: DMA32 managed 228740,
+ * arm64: DMA managed 248774); x86_64 also keeps the first 1 MiB, as 6.1 always
+ * does (setup_arch(): "reserve the first 1M").
+ */
+const CALIBRATED_RESERVED_PAGES: Record<Arch, number> = { x86_64: 19036, arm64: 4810 };
+
+export function bootReservations(board: Board): PfnSpan[] {
+  const out: PfnSpan[] = [];
+  const ram = board.firmwareMap.filter((r) => r.kind === "ram");
+  if (board.config.arch === "x86_64") {
+    const low = ram.find((r) => r.start < 0x100000);
+    if (low) out.push({ startPfn: Math.ceil(low.start / PAGE), endPfn: Math.floor(Math.min(low.end, 0x100000) / PAGE) });
+  }
+  // The bank that holds most of boot memory (x86: 1 MiB .. the low-memory split; arm64: from 1 GiB).
+  const bank = ram.reduce((a, b) => (b.end - b.start > a.end - a.start ? b : a));
+  const endPfn = Math.floor(bank.end / PAGE);
+  const n = Math.min(CALIBRATED_RESERVED_PAGES[board.config.arch], Math.floor((endPfn - Math.ceil(bank.start / PAGE)) / 4));
+  out.push({ startPfn: endPfn - n, endPfn });
+  return out;
 }

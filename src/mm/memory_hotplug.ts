@@ -97,7 +97,10 @@ export class MemoryHotplug implements ArchHotplugCtx {
     let flags = IORESOURCE_SYSTEM_RAM | IORESOURCE_BUSY;
     if (name !== "System RAM") flags |= IORESOURCE_SYSRAM_DRIVER_MANAGED;
     if (!this.mhpRangeAllowed(start, size)) return -E2BIG;
-    const res = this.k.resources.requestRegion(BigInt(start), BigInt(size), name, flags);
+    // __request_region() returns NULL on a conflict and when alloc_resource() fails: -EEXIST both ways
+    const res = this.k.faults.shouldFail("resource")
+      ? null
+      : this.k.resources.requestRegion(BigInt(start), BigInt(size), name, flags);
     if (!res) return -EEXIST;
     return res;
   }

@@ -1148,6 +1148,37 @@ export class BuddyAllocator implements PageAllocator {
     this.calculateMinFreeKbytes();
     this.setupPerZoneWmarks();
     this.setupPerZoneLowmemReserve();
+    // mm/khugepaged.c: khugepaged_min_free_kbytes_update()
+    if (this.khugepagedRunning) this.setRecommendedMinFreeKbytes();
+  }
+
+  /**
+   * Transparent hugepages are enabled (Debian: CONFIG_TRANSPARENT_HUGEPAGE with
+   * "madvise"), so khugepaged runs from late boot on and keeps min_free_kbytes at
+   * least at its recommendation.
+   */
+  khugepagedRunning = false;
+
+  /** mm/khugepaged.c: start_stop_khugepaged() at late_initcall time. */
+  startKhugepaged(): void {
+    this.khugepagedRunning = true;
+    this.setRecommendedMinFreeKbytes();
+  }
+
+  /**
+   * mm/khugepaged.c: set_recommended_min_free_kbytes(): two free pageblocks per
+   * populated zone up to ZONE_NORMAL, plus MIGRATE_PCPTYPES^2 pageblocks per zone
+   * for fallbacks, at most 5% of nr_free_buffer_pages(); then setup_per_zone_wmarks().
+   */
+  setRecommendedMinFreeKbytes(): void {
+    let nrZones = 0;
+    for (const zone of this.pgdat.zones) if (zone.populated() && zone.idx <= ZONE_NORMAL) nrZones++;
+    let recommended = PAGEBLOCK_NR_PAGES * nrZones * 2;
+    recommended += PAGEBLOCK_NR_PAGES * nrZones * MIGRATE_PCPTYPES * MIGRATE_PCPTYPES;
+    recommended = Math.min(recommended, Math.floor(this.nrFreeBufferPages() / 20));
+    recommended <<= PAGE_SHIFT - 10;
+    if (recommended > this.minFreeKbytes) this.minFreeKbytes = recommended;
+    this.setupPerZoneWmarks();
   }
 
   /** The vm.min_free_kbytes sysctl (min_free_kbytes_sysctl_handler()). */

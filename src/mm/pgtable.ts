@@ -188,8 +188,12 @@ export class KernelPageTable {
 
   // ---- table pages ----
 
+  /** Fault injection (src/kernel/fault_inject.ts, site "pgtable"); set by the kernel. */
+  faults: { shouldFail(site: string): boolean } | undefined;
+
   /** A new, empty table of `level` on a page from the allocator ("pgtable", order 0): id or -ENOMEM. */
   allocTable(level: PtLevel): number {
+    if (this.faults?.shouldFail("pgtable")) return -ENOMEM;
     const pfn = this.alloc.allocPages(0, "pgtable");
     if (pfn < 0) return -ENOMEM;
     this.work.add("tablePagesAllocated");

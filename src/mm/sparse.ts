@@ -8,7 +8,8 @@
 // section, in typed arrays indexed by section number.
 
 import type { ArchMm, VmemAltmap } from "../arch/arch.js";
-import { EEXIST, EINVAL } from "../errno.js";
+import { EEXIST, EINVAL, ENOMEM } from "../errno.js";
+import type { FaultSite } from "../kernel/fault_inject.js";
 import type { Work } from "../kernel/work.js";
 import {
   PAGES_PER_SECTION,
@@ -48,6 +49,8 @@ export class Sparse {
     private readonly memmap: MemmapStore,
     private readonly work: Work,
     maxPhysAddr: number,
+    /** Fault sites "section_usage" and "memmap" (src/kernel/fault_inject.ts). */
+    private readonly faults?: FaultSite,
   ) {
     this.nrSections = Math.ceil(maxPhysAddr / (PAGES_PER_SECTION * 4096));
     this.flags = new Uint8Array(this.nrSections);
@@ -195,6 +198,7 @@ export class Sparse {
   private sectionActivate(nid: number, pfn: number, nrPages: number, altmap: VmemAltmap | undefined): number {
     const nr = pfnToSectionNr(pfn);
     const newUsage = !this.hasUsage[nr];
+    if (newUsage && this.faults?.shouldFail("section_usage")) return -ENOMEM; // kzalloc() of ms->usage
     if (newUsage) this.hasUsage[nr] = 1;
     const rc = this.fillSubsectionMap(pfn, nrPages);
     if (rc) {
@@ -203,7 +207,10 @@ export class Sparse {
     }
     // A partial add to an early section reuses the boot memmap.
     if (nrPages < PAGES_PER_SECTION && this.earlySectionNr(nr)) return 0;
-    const err = this.arch.vmemmapPopulate(pfn, nrPages, nid, altmap);
+    // populate_section_memmap() → NULL: -ENOMEM, undone by section_deactivate()
+    const err = this.faults?.shouldFail("memmap")
+      ? -ENOMEM
+      : this.arch.vmemmapPopulate(pfn, nrPages, nid, altmap);
     if (err) {
       // Like the kernel, undo through section_deactivate(): vmemmap_free() of
       // the range frees whatever part of it was populated.

@@ -51,7 +51,7 @@ const OPTION_KEY_RE = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
 /** /proc/meminfo names include parentheses: Active(anon). */
 const FIELD_RE = /^[A-Za-z0-9_()]+$/;
 
-const USAGE: Readonly<Record<Statement["op"], string>> = {
+export const USAGE: Readonly<Record<Statement["op"], string>> = {
   machine: "machine ARCH mem=SIZE maxmem=SIZE [slots=N]",
   cmdline: "cmdline WORD...",
   vmem: "vmem ID size=SIZE",

@@ -65,6 +65,7 @@ export function runScenario(sc: Scenario, opts: RunOptions = {}): Trace {
   for (const st of sc.body) {
     const before = opts.counts ? k.work.snapshot() : undefined;
     const rec = executeStatement(k, st);
+    k.tick();
     if (before) (rec as Record<string, unknown>).counts = k.work.since(before) satisfies WorkCounts;
     records.push(rec);
     if (opts.checkInvariants) {
@@ -177,6 +178,9 @@ export function pickFields(text: string, fields: string[]): Record<string, numbe
 /** Run every statement and hand back the model itself (for `memhp ptdump`, the shell, tests). */
 export function runScenarioKernel(sc: Scenario, seed = 1): Kernel {
   const k = bootScenario(sc, seed);
-  for (const st of sc.body) executeStatement(k, st);
+  for (const st of sc.body) {
+    executeStatement(k, st);
+    k.tick();
+  }
   return k;
 }

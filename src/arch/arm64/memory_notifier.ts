@@ -3,8 +3,8 @@
 // mapping", which renamed the notifier prevent_memory_remove_notifier()): on
 // MEM_GOING_OFFLINE, boot memory and ranges whose removal would split a block or
 // contiguous leaf of the linear map or vmemmap are refused with NOTIFY_BAD, which
-// offline_pages() reports as -EPERM. The split check is a backport into the 6.1
-// model (docs/divergences.md); with rodata=full, the default, it never fires.
+// offline_pages() reports as -EPERM. The split check is not in 6.1: the model
+// applies it only with memhp.arm64_reject_leaf_split=1 on the command line.
 
 import { EPERM } from "../../errno.js";
 import { MEM_GOING_OFFLINE, type MemoryNotify } from "../../drivers/base/memory.js";
@@ -15,13 +15,17 @@ export interface EarlySections {
   earlySectionNr(nr: number): boolean;
 }
 
-export function preventMemoryRemoveNotifier(arch: ArchMm, sections: EarlySections) {
+export function preventMemoryRemoveNotifier(arch: ArchMm, sections: EarlySections, rejectLeafSplit: boolean) {
   return (action: number, arg: MemoryNotify): number => {
     if (action !== MEM_GOING_OFFLINE) return 0;
     const end = arg.startPfn + arg.nrPages;
     for (let pfn = arg.startPfn; pfn < end; pfn += PAGES_PER_SECTION)
       if (sections.earlySectionNr(pfnToSectionNr(pfn))) return -EPERM;
-    if (arch.archMemoryRemovalSplitsLeaf(arg.startPfn * PAGE_SIZE, arg.nrPages * PAGE_SIZE)) return -EPERM;
+    if (
+      rejectLeafSplit &&
+      arch.archMemoryRemovalSplitsLeaf(arg.startPfn * PAGE_SIZE, arg.nrPages * PAGE_SIZE)
+    )
+      return -EPERM;
     return 0;
   };
 }

@@ -315,26 +315,54 @@ export class Arm64Mm implements ArchMm {
   // ---- memory hotplug ----
 
   /**
-   * arch/arm64/mm/mmu.c: arch_add_memory(): map the range (page granular
-   * under rodata=full), then __add_pages(); on failure unmap again.
+   * arch_create_linear_mapping() for arm64 (the RFC's split of
+   * arch_add_memory(); powerpc's name): __create_pgd_mapping() of the range
+   * into the linear map, page granular (NO_BLOCK_MAPPINGS | NO_CONT_MAPPINGS)
+   * when can_set_direct_map(). 0, or -ENOMEM / -EEXIST with nothing left
+   * mapped (model: the kernel BUG()s when pgtable_alloc() fails; the model
+   * undoes the partial mapping with __remove_pgd_mapping()).
    */
-  archAddMemory(ctx: ArchHotplugCtx, nid: number, start: number, size: number, params: MhpParams): number {
+  archCreateLinearMapping(_nid: number, start: number, size: number, _params: MhpParams): number {
     const virt = this.linear48(start);
-    let ret = this.createPgdMapping(start, virt, size, this.linearFlags());
-    if (ret < 0) {
-      // model: the kernel BUG()s here; the model undoes the partial mapping
-      this.removePgdMapping(virt, size);
-      return ret;
-    }
-    ret = ctx.addPages(nid, start / PAGE, size / PAGE, params);
-    if (ret) this.removePgdMapping(virt, size);
+    const ret = this.createPgdMapping(start, virt, size, this.linearFlags());
+    if (ret < 0) this.removePgdMapping(virt, size);
     return ret;
   }
 
-  /** arch/arm64/mm/mmu.c: arch_remove_memory(): __remove_pages(), then __remove_pgd_mapping(). */
+  /**
+   * arch_remove_linear_mapping() for arm64: __remove_pgd_mapping() of the
+   * range (unmap_hotplug_range() without freeing what is mapped,
+   * flush_tlb_kernel_range(), free_empty_tables()).
+   */
+  archRemoveLinearMapping(start: number, size: number): void {
+    this.removePgdMapping(this.linear48(start), size);
+  }
+
+  /**
+   * addr_splits_kernel_leaf() at both edges of the range in the linear map
+   * only: 6.1's unmap_hotplug_*_range() would clear a partly covered block or
+   * contiguous run whole, unmapping memory outside the range.
+   */
+  archLinearMappingSplitsLeaf(start: number, size: number): boolean {
+    return this.addrSplitsKernelLeaf(this.linear48(start)) || this.addrSplitsKernelLeaf(this.linear48(start + size));
+  }
+
+  /**
+   * arch/arm64/mm/mmu.c: arch_add_memory(): arch_create_linear_mapping(),
+   * then __add_pages(); when that fails, arch_remove_linear_mapping().
+   */
+  archAddMemory(ctx: ArchHotplugCtx, nid: number, start: number, size: number, params: MhpParams): number {
+    let ret = this.archCreateLinearMapping(nid, start, size, params);
+    if (ret < 0) return ret;
+    ret = ctx.addPages(nid, start / PAGE, size / PAGE, params);
+    if (ret) this.archRemoveLinearMapping(start, size);
+    return ret;
+  }
+
+  /** arch/arm64/mm/mmu.c: arch_remove_memory(): __remove_pages(), then arch_remove_linear_mapping(). */
   archRemoveMemory(ctx: ArchHotplugCtx, start: number, size: number, altmap: VmemAltmap | undefined): void {
     ctx.removePages(start / PAGE, size / PAGE, altmap);
-    this.removePgdMapping(this.linear48(start), size);
+    this.archRemoveLinearMapping(start, size);
   }
 
   // __remove_pgd_mapping()

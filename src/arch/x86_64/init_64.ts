@@ -433,21 +433,55 @@ export class X86Mm implements ArchMm {
   }
 
   /**
-   * arch/x86/mm/init_64.c: arch_add_memory(): init_memory_mapping(), then
-   * add_pages(). As in the kernel, a failing add_pages() leaves the direct
-   * mapping in place (x86 has no undo there; a later add of the same range
-   * reuses it).
+   * arch_create_linear_mapping() for x86_64 (the RFC's split of
+   * arch_add_memory(); powerpc's name): init_memory_mapping() of the range.
+   * 0, or -ENOMEM with nothing left mapped (see initMemoryMapping()).
+   */
+  archCreateLinearMapping(_nid: number, start: number, size: number, _params: MhpParams): number {
+    return this.initMemoryMapping(start, start + size);
+  }
+
+  /**
+   * arch_remove_linear_mapping() for x86_64: kernel_physical_mapping_remove()
+   * (remove_pagetable(direct = true): leaves cleared, empty PTE and PMD tables
+   * freed, flush_tlb_all()).
+   */
+  archRemoveLinearMapping(start: number, size: number): void {
+    this.kernelPhysicalMappingRemove(start, start + size);
+  }
+
+  /**
+   * A direct-map leaf (2M or 1G page) across either edge of [start, start +
+   * size): remove_pud_table() would walk a partly covered 1G page as a PMD
+   * table, and remove_pmd_table() frees a partly covered 2M page as if it were
+   * memmap (see the "model:" notes there). A range added as a whole never has
+   * one; a part of what was added may.
+   */
+  archLinearMappingSplitsLeaf(start: number, size: number): boolean {
+    const edge = (pa: number): boolean => {
+      const va = PAGE_OFFSET48 + pa;
+      const hit = this.pgtable.lookup(va);
+      return hit !== undefined && hit.leafVa48 !== va;
+    };
+    return edge(start) || edge(start + size);
+  }
+
+  /**
+   * arch/x86/mm/init_64.c: arch_add_memory(): arch_create_linear_mapping()
+   * (init_memory_mapping()), then add_pages(). As in the kernel, a failing
+   * add_pages() leaves the direct mapping in place (x86 has no undo there; a
+   * later add of the same range reuses it).
    */
   archAddMemory(ctx: ArchHotplugCtx, nid: number, start: number, size: number, params: MhpParams): number {
-    const ret = this.initMemoryMapping(start, start + size);
+    const ret = this.archCreateLinearMapping(nid, start, size, params);
     if (ret < 0) return ret;
     return this.addPages(ctx, nid, start / PAGE, size / PAGE, params);
   }
 
-  /** arch/x86/mm/init_64.c: arch_remove_memory() */
+  /** arch/x86/mm/init_64.c: arch_remove_memory(): __remove_pages(), then arch_remove_linear_mapping(). */
   archRemoveMemory(ctx: ArchHotplugCtx, start: number, size: number, altmap: VmemAltmap | undefined): void {
     ctx.removePages(start / PAGE, size / PAGE, altmap);
-    this.kernelPhysicalMappingRemove(start, start + size);
+    this.archRemoveLinearMapping(start, size);
   }
 
   /**

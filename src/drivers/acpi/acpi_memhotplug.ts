@@ -52,7 +52,20 @@ export class AcpiMemhotplug {
     }
     dev.enabled = true;
     this.devices.set(id, dev);
+    this.acpiBindMemoryBlocks(dev);
     return 0;
+  }
+
+  /** The ACPI device's sysfs name: QEMU's DIMMs are PNP0C80 devices, numbered by slot. */
+  private acpiDeviceName(dev: AcpiMemoryDevice): string {
+    const idx = [...this.devices.keys()].indexOf(dev.id);
+    return `PNP0C80:${idx.toString(16).padStart(2, "0")}`;
+  }
+
+  /** acpi_bind_memory_blocks(): each block gets a firmware_node link to the ACPI device. */
+  private acpiBindMemoryBlocks(dev: AcpiMemoryDevice): void {
+    const target = `../../../LNXSYSTM:00/LNXSYBUS:00/PNP0A03:00/${this.acpiDeviceName(dev)}`;
+    for (const b of this.blocksOf(dev)) this.k.kernfs.addLink(`/sys/devices/system/memory/memory${b.id}`, "firmware_node", target);
   }
 
   private blocksOf(dev: AcpiMemoryDevice): MemoryBlock[] {

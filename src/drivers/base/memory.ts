@@ -6,10 +6,10 @@
 // in a Map keyed by block id — there are at most a few thousand, one per 128 MiB or
 // more, never one per page.
 
-import { EBUSY, EEXIST, EINVAL, ENOMEM } from "../../errno.js";
+import { EBUSY, EEXIST, EINVAL, ENOMEM, EOPNOTSUPP } from "../../errno.js";
 import type { Kernel } from "../../kernel/kernel.js";
 import { PAGES_PER_SECTION, pfnToSectionNr, sectionNrToPfn } from "../../mm/constants.js";
-import { kstrtobool, sysfsStreq } from "../../fs/kernfs.js";
+import { kobjectSynthUevent, kstrtobool, sysfsStreq } from "../../fs/kernfs.js";
 import { ZONE_NAMES } from "../../mm/mmzone.js";
 
 // include/linux/memory.h: block states and notifier actions.
@@ -75,6 +75,12 @@ export interface MemoryBlock {
   group: MemoryGroup | undefined;
   /** struct device.offline */
   devOffline: boolean;
+  /**
+   * memhp (the RFC, docs/rfc.md): the block's linear mapping was removed by
+   * depopulate_range_driver_managed(); written with device_hotplug_lock and
+   * mem_hotplug_lock held, so either one is enough to read it.
+   */
+  depopulated: boolean;
 }
 
 export const MEMORY_SYSFS = "/sys/devices/system/memory";
@@ -182,6 +188,7 @@ export class MemorySubsys {
       nrVmemmapPages,
       group,
       devOffline: state === MEM_OFFLINE,
+      depopulated: false,
     };
     this.blocks.set(blockId, mem);
     this.registerSysfs(mem);
@@ -293,9 +300,22 @@ export class MemorySubsys {
         return buf.length;
       },
     });
-    // The Debian cloud kernels have neither CONFIG_MEMORY_FAILURE nor
-    // CONFIG_ARCH_MEMORY_PROBE: no soft/hard_offline_page, no probe.
-    fs.addFile(MEMORY_SYSFS, "uevent", 0o200, { store: (buf) => buf.length });
+    // CONFIG_MEMORY_FAILURE is set in Debian's arm64 cloud config, not in the
+    // amd64 one (oracle: ls /sys/devices/system/memory); neither has
+    // CONFIG_ARCH_MEMORY_PROBE. The model lists the files but does not model
+    // memory failure: writes fail with -EOPNOTSUPP.
+    if (this.k.board.config.arch === "arm64") {
+      for (const name of ["hard_offline_page", "soft_offline_page"])
+        fs.addFile(MEMORY_SYSFS, name, 0o200, { store: () => -EOPNOTSUPP });
+    }
+    // drivers/base/core.c: uevent_show()/uevent_store() of the subsystem's root device
+    // (oracle x86-bad-writes: reads as "", refuses unknown actions with EINVAL)
+    fs.addFile(MEMORY_SYSFS, "uevent", 0o644, {
+      show: () => "",
+      store: (b) => kobjectSynthUevent(b) || b.length,
+    });
+    // bus_register() (subsys_system_register()): /sys/bus/memory, where each block's `subsystem` link points
+    fs.mkdirs("/sys/bus/memory/devices");
     fs.mkdirs(`${MEMORY_SYSFS}/power`);
     const highest = this.k.sparse.highestPresentSectionNr();
     for (let nr = 0; nr <= highest; nr += this.sectionsPerBlock) {
@@ -310,6 +330,7 @@ export class MemorySubsys {
 
   /** memory_block_online() */
   private memoryBlockOnline(mem: MemoryBlock): number {
+    if (mem.depopulated) return -EBUSY; // memhp RFC: no linear map to online (docs/rfc.md)
     const hp = this.k.hotplug;
     const startPfn = this.blockStartPfn(mem);
     const nrPages = this.pagesPerBlock();
@@ -493,7 +514,7 @@ export class MemorySubsys {
       show: () => `${mem.devOffline ? 0 : 1}\n`,
       store: (b) => this.onlineStore(mem, b),
     });
-    fs.addFile(dir, "uevent", 0o644, { show: () => "", store: (b) => b.length });
+    fs.addFile(dir, "uevent", 0o644, { show: () => "", store: (b) => kobjectSynthUevent(b) || b.length });
     fs.addLink(dir, "subsystem", "../../../../bus/memory");
     fs.mkdirs(`${dir}/power`);
     this.k.work.add("sysfsFiles", fs.nodesCreated - before);

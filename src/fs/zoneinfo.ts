@@ -1,0 +1,176 @@
+// mm/vmstat.c: /proc/zoneinfo as zoneinfo_show_print() prints it, for the Debian
+// 6.1 cloud configs (CONFIG_NUMA, CONFIG_SMP; amd64 also has CONFIG_ZONE_DEVICE: a
+// fifth, always empty zone, which arm64's does not). Per-node and event counters
+// the model does not track print 0.
+
+import type { Kernel } from "../kernel/kernel.js";
+import { PS_KERNEL, PS_MOVABLE, PS_PINNED, PS_RECLAIMABLE } from "../mm/memmap.js";
+import { MAX_NR_ZONES, ZONE_NAMES } from "../mm/mmzone.js";
+import type { ZoneInfo } from "../mm/page_alloc.js";
+
+/** mm/vmstat.c: vmstat_text[] node items of 6.1, in order. */
+const NODE_STAT_NAMES = [
+  "nr_inactive_anon",
+  "nr_active_anon",
+  "nr_inactive_file",
+  "nr_active_file",
+  "nr_unevictable",
+  "nr_slab_reclaimable",
+  "nr_slab_unreclaimable",
+  "nr_isolated_anon",
+  "nr_isolated_file",
+  "workingset_nodes",
+  "workingset_refault_anon",
+  "workingset_refault_file",
+  "workingset_activate_anon",
+  "workingset_activate_file",
+  "workingset_restore_anon",
+  "workingset_restore_file",
+  "workingset_nodereclaim",
+  "nr_anon_pages",
+  "nr_mapped",
+  "nr_file_pages",
+  "nr_dirty",
+  "nr_writeback",
+  "nr_writeback_temp",
+  "nr_shmem",
+  "nr_shmem_hugepages",
+  "nr_shmem_pmdmapped",
+  "nr_file_hugepages",
+  "nr_file_pmdmapped",
+  "nr_anon_transparent_hugepages",
+  "nr_vmscan_write",
+  "nr_vmscan_immediate_reclaim",
+  "nr_dirtied",
+  "nr_written",
+  "nr_throttled_written",
+  "nr_kernel_misc_reclaimable",
+  "nr_foll_pin_acquired",
+  "nr_foll_pin_released",
+  "nr_kernel_stack",
+  "nr_page_table_pages",
+  "nr_sec_page_table_pages",
+  "nr_swapcached",
+  "pgpromote_success",
+  "pgpromote_candidate",
+];
+
+/** NR_VM_NUMA_EVENT_ITEMS */
+const NUMA_EVENT_NAMES = [
+  "numa_hit",
+  "numa_miss",
+  "numa_foreign",
+  "numa_interleave",
+  "numa_local",
+  "numa_other",
+];
+
+/** The zones /proc/zoneinfo lists: ZONE_DEVICE only where the config has it (x86_64). */
+export function zoneinfoZoneNames(k: Kernel): string[] {
+  const names = ZONE_NAMES.slice(0, MAX_NR_ZONES);
+  return k.board.config.arch === "x86_64" ? [...names, "Device"] : names;
+}
+
+function stateSum(k: Kernel, state: number): number {
+  let n = 0;
+  for (const z of k.pgdat.zones) n += z.nrPages[state];
+  return n;
+}
+
+/** The node counters the model knows (the rest are 0). */
+export function nodeStats(k: Kernel): Map<string, number> {
+  const anon = stateSum(k, PS_MOVABLE) + stateSum(k, PS_PINNED);
+  return new Map([
+    ["nr_active_anon", anon],
+    ["nr_anon_pages", anon],
+    ["nr_slab_reclaimable", stateSum(k, PS_RECLAIMABLE)],
+    ["nr_slab_unreclaimable", stateSum(k, PS_KERNEL)],
+  ]);
+}
+
+/** mm/page_alloc.c: zone_batchsize() */
+function zoneBatchsize(managed: number): number {
+  let batch = Math.min(Math.floor(managed / 1024), (1 << 20) / 4096);
+  batch = Math.floor(batch / 4);
+  if (batch < 1) batch = 1;
+  const x = batch + Math.floor(batch / 2);
+  return 2 ** Math.floor(Math.log2(x)) - 1;
+}
+
+/** mm/page_alloc.c: zone_highsize() with percpu_pagelist_high_fraction 0 and one CPU. */
+function zoneHighsize(low: number, batch: number, cpus: number): number {
+  return Math.max(Math.floor(low / cpus), batch * 4);
+}
+
+/** mm/vmstat.c: calculate_normal_threshold() */
+function normalThreshold(managed: number, cpus: number): number {
+  const fls = (x: number) => (x <= 0 ? 0 : Math.floor(Math.log2(x)) + 1);
+  const mem = Math.floor(managed / 32768); // 128 MiB units
+  return Math.min(125, 2 * fls(cpus) * (1 + fls(mem)));
+}
+
+function zoneHeader(
+  z: Pick<ZoneInfo, "free" | "boost" | "min" | "low" | "high" | "spanned" | "present" | "managed" | "cma">,
+): string {
+  return (
+    `\n  pages free     ${z.free}` +
+    `\n        boost    ${z.boost}` +
+    `\n        min      ${z.min}` +
+    `\n        low      ${z.low}` +
+    `\n        high     ${z.high}` +
+    `\n        spanned  ${z.spanned}` +
+    `\n        present  ${z.present}` +
+    `\n        managed  ${z.managed}` +
+    `\n        cma      ${z.cma}`
+  );
+}
+
+/** zoneinfo_show() → zoneinfo_show_print() for every zone of node 0. */
+export function zoneinfoShow(k: Kernel): string {
+  let out = "";
+  const infos = Array.from({ length: MAX_NR_ZONES }, (_, i) => k.alloc.zoneInfo(i));
+  const firstPopulated = infos.findIndex((z) => z.present > 0);
+  const stats = nodeStats(k);
+  const names = zoneinfoZoneNames(k);
+  for (let i = 0; i < names.length; i++) {
+    out += `Node 0, zone ${names[i].padStart(8)}`;
+    if (i === firstPopulated) {
+      out += "\n  per-node stats";
+      for (const n of NODE_STAT_NAMES) out += `\n      ${n.padEnd(12)} ${stats.get(n) ?? 0}`;
+    }
+    if (i >= MAX_NR_ZONES) {
+      // ZONE_DEVICE: never populated, no lowmem_reserve of its own.
+      out += zoneHeader({
+        free: 0,
+        boost: 0,
+        min: 0,
+        low: 0,
+        high: 0,
+        spanned: 0,
+        present: 0,
+        managed: 0,
+        cma: 0,
+      });
+      out += `\n        protection: (${new Array(names.length).fill(0).join(", ")})\n`;
+      continue;
+    }
+    const z = infos[i];
+    out += zoneHeader(z);
+    // With ZONE_DEVICE, lowmem_reserve[] has a column for it: the reserve against it equals the one against ZONE_MOVABLE.
+    const prot =
+      names.length > MAX_NR_ZONES ? [...z.protection, z.protection[MAX_NR_ZONES - 1]] : [...z.protection];
+    out += `\n        protection: (${prot.join(", ")})`;
+    if (z.present === 0) {
+      out += "\n";
+      continue;
+    }
+    for (const [n, v] of Object.entries(z.vmStat)) out += `\n      ${n.padEnd(12)} ${v}`;
+    for (const n of NUMA_EVENT_NAMES) out += `\n      ${n.padEnd(12)} 0`;
+    const batch = zoneBatchsize(z.managed);
+    out += "\n  pagesets";
+    out += `\n    cpu: 0\n              count: 0\n              high:  ${zoneHighsize(z.low, batch, k.nrCpus)}\n              batch: ${batch}`;
+    out += `\n  vm stats threshold: ${normalThreshold(z.managed, k.nrCpus)}`;
+    out += `\n  node_unreclaimable:  0\n  start_pfn:           ${z.startPfn}\n`;
+  }
+  return out;
+}

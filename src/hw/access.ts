@@ -1,0 +1,98 @@
+// The hardware side of powering memory down: which physical ranges the CPU may
+// access right now. A driver declares a range inaccessible when it powers the
+// memory down (DRAM self-refresh off, a rank or segment switched off) or hands it
+// to another agent (a modem, a secure world, another VM), and accessible again
+// when it gets it back. Not kernel code: in Linux this knowledge lives in the
+// driver and the firmware; any access the kernel makes to such memory, even a
+// speculative one through a live mapping, is the fault the RFC wants to avoid.
+//
+// The exposure auditor (src/mm/exposure_audit.ts) reads this to find mappings of,
+// and accesses to, inaccessible memory. PFN ranges, kept sorted and disjoint.
+
+export interface PfnSpan {
+  startPfn: number;
+  endPfn: number;
+}
+
+export class HardwareAccess {
+  private spans: PfnSpan[] = [];
+  private readonly listeners: Array<() => void> = [];
+
+  /** Called after every change (the auditor arms or disarms its access checks). */
+  onChange(fn: () => void): void {
+    this.listeners.push(fn);
+  }
+
+  /** The memory of [startPfn, startPfn + nrPages) is powered down or handed away. */
+  setInaccessible(startPfn: number, nrPages: number): void {
+    if (nrPages <= 0) return;
+    this.spans = merge([...this.spans, { startPfn, endPfn: startPfn + nrPages }]);
+    this.changed();
+  }
+
+  /** The memory of [startPfn, startPfn + nrPages) can be accessed again. */
+  setAccessible(startPfn: number, nrPages: number): void {
+    if (nrPages <= 0) return;
+    const end = startPfn + nrPages;
+    const out: PfnSpan[] = [];
+    for (const s of this.spans) {
+      if (s.endPfn <= startPfn || s.startPfn >= end) out.push(s);
+      else {
+        if (s.startPfn < startPfn) out.push({ startPfn: s.startPfn, endPfn: startPfn });
+        if (s.endPfn > end) out.push({ startPfn: end, endPfn: s.endPfn });
+      }
+    }
+    this.spans = out;
+    this.changed();
+  }
+
+  /** The inaccessible ranges, sorted and disjoint. */
+  inaccessible(): readonly PfnSpan[] {
+    return this.spans;
+  }
+
+  get anyInaccessible(): boolean {
+    return this.spans.length > 0;
+  }
+
+  /** Is pfn inaccessible? (binary search) */
+  pfnInaccessible(pfn: number): boolean {
+    let lo = 0;
+    let hi = this.spans.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const s = this.spans[mid];
+      if (pfn < s.startPfn) hi = mid - 1;
+      else if (pfn >= s.endPfn) lo = mid + 1;
+      else return true;
+    }
+    return false;
+  }
+
+  /** Pages of [startPfn, startPfn + nrPages) that are inaccessible. */
+  inaccessiblePages(startPfn: number, nrPages: number): number {
+    const end = startPfn + nrPages;
+    let n = 0;
+    for (const s of this.spans) {
+      const a = Math.max(s.startPfn, startPfn);
+      const b = Math.min(s.endPfn, end);
+      if (b > a) n += b - a;
+    }
+    return n;
+  }
+
+  private changed(): void {
+    for (const fn of this.listeners) fn();
+  }
+}
+
+function merge(spans: PfnSpan[]): PfnSpan[] {
+  const sorted = spans.filter((s) => s.endPfn > s.startPfn).sort((a, b) => a.startPfn - b.startPfn);
+  const out: PfnSpan[] = [];
+  for (const s of sorted) {
+    const last = out[out.length - 1];
+    if (last && s.startPfn <= last.endPfn) last.endPfn = Math.max(last.endPfn, s.endPfn);
+    else out.push({ ...s });
+  }
+  return out;
+}

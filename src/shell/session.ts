@@ -1,0 +1,252 @@
+// The command interpreter of `memhp shell` (and of the web page's operations): one
+// booted model machine, a working directory, and a line at a time. A line is a
+// shell command (cat, echo … > FILE, ls, cd, pwd, tree, lsmem, work, help, exit) or
+// any run statement of the scenario language (dimm-add, vmem-resize, call …, and
+// whatever the parser learns later), parsed by the scenario parser itself against
+// the statements before it, so the host-side rules (free slots, maxmem, known
+// device ids) hold in the shell exactly as they do in a file.
+
+import { errnoName } from "../errno.js";
+import type { Kernel } from "../kernel/kernel.js";
+import type { WorkCounts } from "../kernel/work.js";
+import { kernelPageTablesText } from "../mm/ptdump.js";
+import type { Located, RunStatement, Scenario } from "../scenario/ast.js";
+import { parseScenario, ScenarioError, USAGE } from "../scenario/parse.js";
+import { bootScenario, executeStatement } from "../scenario/run.js";
+import type { BlockChanges } from "../scenario/trace.js";
+import { cat, cd, echo, fail, lsmem, ls, ok, tree, type Output, type ShellContext } from "./builtins.js";
+import { formatRecord } from "./format.js";
+import { LexError, lexLine, resolvePath } from "./lex.js";
+
+/** One operation that changed (or tried to change) the machine, with the work it did. */
+export interface TimelineEntry {
+  seq: number;
+  /** The command as typed. */
+  command: string;
+  /** The statement kind ("write" for `echo … > FILE`). */
+  op: string;
+  /** "ok" or the errno name. */
+  result: string;
+  /** Exact work counts (kernel/work.ts) of the operation, non-zero ones only. */
+  counts: WorkCounts;
+  blocks?: BlockChanges;
+}
+
+export interface CommandResult extends Output {
+  /** Set by `exit`: the shell should end with this status. */
+  exit?: number;
+  /** Set when the command was an operation on the machine. */
+  entry?: TimelineEntry;
+}
+
+export interface SessionOptions {
+  seed?: number;
+  /** Terminal width for `ls` columns; one name per line when unset. */
+  columns?: number;
+  colour?: boolean;
+}
+
+export const BUILTINS: Readonly<Record<string, string>> = {
+  cat: "cat FILE...",
+  echo: "echo VALUE [> FILE]",
+  ls: "ls [-l] [-1] [PATH...]",
+  cd: "cd [DIR]",
+  pwd: "pwd",
+  tree: "tree [-L DEPTH] [PATH]",
+  lsmem: "lsmem",
+  work: "work            (work counts of the last operation)",
+  help: "help",
+  exit: "exit [STATUS]",
+};
+
+/** Statements that only belong before `boot`. */
+const SETUP_OPS = new Set(["machine", "cmdline", "vmem", "boot"]);
+/** Statements whose parsing depends on nothing before them: not kept in the parse history. */
+const STATELESS_OPS = new Set(["write", "read", "ls", "ptdump", "call", "workload"]);
+/** Statements that only look: not operations on the timeline. */
+const LOOKING_OPS = new Set(["read", "ls", "ptdump"]);
+
+/** Run statements the scenario parser knows, in its order. */
+export function statementNames(): string[] {
+  return Object.keys(USAGE).filter((op) => !SETUP_OPS.has(op));
+}
+
+export class ShellSession {
+  readonly k: Kernel;
+  readonly scenario: Scenario;
+  cwd = "/";
+  readonly timeline: TimelineEntry[] = [];
+  lastStatus = 0;
+  columns: number | undefined;
+  colour: boolean;
+  /** Scenario text the next statement is parsed after (setup + stateful statements). */
+  private readonly history: string[];
+
+  /**
+   * Boot the machine a scenario describes and run its statements (they go on the
+   * timeline; their output is not printed). Throws ScenarioError for a bad file.
+   */
+  constructor(text: string, file: string, opts: SessionOptions = {}) {
+    this.scenario = parseScenario(text, file);
+    this.k = bootScenario(this.scenario, opts.seed ?? 1);
+    this.columns = opts.columns;
+    this.colour = opts.colour ?? false;
+    this.history = text.split("\n");
+    const lines = this.history;
+    for (const st of this.scenario.body) this.runStatement(st, (lines[st.loc.line - 1] ?? st.op).trim());
+  }
+
+  /** "x86_64 mem=1G maxmem=8G, 4 DIMM slots, virtio-mem vm0 2G" */
+  describeMachine(): string {
+    const m = this.scenario.machine;
+    const size = (b: number) => (b % 2 ** 30 === 0 ? `${b / 2 ** 30}G` : `${b / 2 ** 20}M`);
+    const slots = this.k.board.config.slots;
+    const vmems = this.scenario.vmems.map((v) => `, virtio-mem ${v.id} ${size(v.sizeBytes)}`).join("");
+    const cmdline = this.scenario.cmdline.length ? `, cmdline "${this.scenario.cmdline.join(" ")}"` : "";
+    return `${m.arch} mem=${size(m.memBytes)} maxmem=${size(m.maxmemBytes)}, ${slots} DIMM slot${slots === 1 ? "" : "s"}${vmems}${cmdline}`;
+  }
+
+  private get ctx(): ShellContext {
+    return { fs: this.k.kernfs, cwd: this.cwd, columns: this.columns, colour: this.colour };
+  }
+
+  get prompt(): string {
+    const p = `memhp:${this.cwd}# `;
+    return this.colour ? `\x1b[1;32mmemhp\x1b[0m:\x1b[1;34m${this.cwd}\x1b[0m# ` : p;
+  }
+
+  /** Execute one line. */
+  exec(line: string): CommandResult {
+    const res = this.dispatch(line);
+    this.lastStatus = res.status;
+    return res;
+  }
+
+  private dispatch(line: string): CommandResult {
+    let lexed;
+    try {
+      lexed = lexLine(line);
+    } catch (e) {
+      if (e instanceof LexError) return fail(`sh: ${e.message}`, 2);
+      throw e;
+    }
+    const { words, redirect } = lexed;
+    if (words.length === 0) return redirect ? fail("sh: syntax error: nothing to redirect", 2) : ok();
+    const [cmd, ...args] = words;
+    if (redirect && cmd !== "echo") return fail(`sh: ${cmd}: output redirection is only supported for echo`, 2);
+    const ctx = this.ctx;
+    switch (cmd) {
+      case "cat":
+        return this.ticking(cat(ctx, args));
+      case "echo": {
+        if (!redirect) return echo(ctx, args, undefined);
+        const before = this.k.work.snapshot();
+        const r = echo(ctx, args, redirect);
+        const entry = this.record(line.trim(), "write", r.errno ? errnoName(r.errno) : "ok", this.k.work.since(before));
+        return { out: r.out, err: r.err, status: r.status, entry: this.ticking(entry) };
+      }
+      case "ls":
+        return this.ticking(ls(ctx, args));
+      case "tree":
+        return tree(ctx, args);
+      case "lsmem":
+        return this.ticking(lsmem(ctx, args));
+      case "cd": {
+        const r = cd(ctx, args);
+        if (r.cwd !== undefined) this.cwd = r.cwd;
+        return { out: r.out, err: r.err, status: r.status };
+      }
+      case "pwd":
+        return ok(this.cwd + "\n");
+      case "work":
+        return this.work();
+      case "help":
+        return ok(helpText());
+      case "exit": {
+        const n = args.length ? Number(args[0]) : this.lastStatus;
+        if (!Number.isInteger(n)) return fail(`sh: exit: Illegal number: ${args[0]}`, 2);
+        return { ...ok(), exit: n & 0xff };
+      }
+      default:
+        return this.statement(cmd, args, line);
+    }
+  }
+
+  /** The guest keeps running between commands that start a process (kernel/background.ts). */
+  private ticking<T>(r: T): T {
+    this.k.tick();
+    return r;
+  }
+
+  private statement(cmd: string, args: string[], line: string): CommandResult {
+    if (SETUP_OPS.has(cmd)) return fail(`sh: ${cmd}: only a scenario file sets up the machine, before boot`, 2);
+    if (cmd === "ptdump" && args.length === 0) return ok(kernelPageTablesText(this.k.arch));
+    // Relative paths are the shell's idea: the scenario language takes absolute ones.
+    const words = [cmd, ...args];
+    if ((cmd === "read" || cmd === "write") && args[0] !== undefined) words[1] = resolvePath(this.cwd, args[0]);
+    const text = words.join(" ");
+    let st: Located<RunStatement> | undefined;
+    try {
+      const sc = parseScenario([...this.history, text].join("\n"), "<shell>");
+      const last = sc.body[sc.body.length - 1];
+      if (last && last.loc.line === this.history.length + 1) st = last;
+    } catch (e) {
+      if (!(e instanceof ScenarioError)) throw e;
+      if (e.message.startsWith("unknown statement")) return fail(`sh: ${cmd}: not found`, 127);
+      // Line numbers point into the session's hidden scenario text: leave them out.
+      return fail(`sh: ${cmd}: ${e.message.replace(/\s*\([^()]*\bline \d+\)/g, "")}`, 2);
+    }
+    if (st === undefined) return ok();
+    if (!STATELESS_OPS.has(st.op)) this.history.push(text);
+    const res = this.runStatement(st, line.trim());
+    return res;
+  }
+
+  private runStatement(st: Located<RunStatement>, command: string): CommandResult {
+    const before = this.k.work.snapshot();
+    const rec = executeStatement(this.k, st);
+    const counts = this.k.work.since(before);
+    this.k.tick();
+    const out = formatRecord(rec);
+    if (LOOKING_OPS.has(st.op)) return out;
+    const r = rec as { result?: unknown; blocks?: BlockChanges };
+    const result = typeof r.result === "string" ? r.result : "ok";
+    return { ...out, entry: this.record(command, st.op, result, counts, r.blocks) };
+  }
+
+  private record(command: string, op: string, result: string, counts: WorkCounts, blocks?: BlockChanges): TimelineEntry {
+    const entry: TimelineEntry = { seq: this.timeline.length + 1, command, op, result, counts };
+    if (blocks && (blocks.added.length || blocks.removed.length)) entry.blocks = blocks;
+    this.timeline.push(entry);
+    return entry;
+  }
+
+  private work(): CommandResult {
+    const last = this.timeline[this.timeline.length - 1];
+    if (!last) return ok("no operation yet\n");
+    const rows = Object.entries(last.counts);
+    const w = Math.max(0, ...rows.map(([k]) => k.length));
+    let out = `#${last.seq} ${last.command}  →  ${last.result}\n`;
+    for (const [k, v] of rows) out += `  ${k.padEnd(w)}  ${String(v).padStart(10)}\n`;
+    if (rows.length === 0) out += "  (no work counted)\n";
+    return ok(out);
+  }
+}
+
+export function helpText(): string {
+  const b = Object.values(BUILTINS)
+    .map((u) => `  ${u}`)
+    .join("\n");
+  const s = statementNames()
+    .map((op) => `  ${USAGE[op as keyof typeof USAGE]}`)
+    .join("\n");
+  return `Shell commands:
+${b}
+
+Scenario statements (docs/scenario-format.md), run on the model as in a file:
+${s}
+  ptdump            (no range: /sys/kernel/debug/kernel_page_tables)
+
+Paths are relative to the working directory; Tab completes commands and paths.
+`;
+}

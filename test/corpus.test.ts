@@ -1,0 +1,83 @@
+// The model against the real kernel: every corpus scenario (scenarios/oracle/)
+// runs on the model and is diffed against the kernel's trace; every difference must
+// be covered by an entry of docs/divergences.md. With MEMHP_ORACLE_LIVE=1 (as
+// .ci/run sets it) the kernel traces are recorded again on the real kernels under
+// QEMU first, so the comparison is with what the kernel does today.
+
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import {
+  compareEntry,
+  listCorpus,
+  loadCorpusDivergences,
+  recordedTrace,
+  summarize,
+  type CorpusResult,
+} from "../src/scenario/corpus.js";
+import { oracleUnavailable, runOracle } from "../src/oracle/run.js";
+import { diffTraces, readTrace } from "../src/scenario/diff.js";
+import type { Trace } from "../src/scenario/trace.js";
+import { formatTrace } from "../src/scenario/trace.js";
+
+const live = process.env.MEMHP_ORACLE_LIVE === "1";
+const divs = loadCorpusDivergences();
+const entries = listCorpus();
+const results: CorpusResult[] = [];
+
+describe(`oracle corpus (${live ? "recorded again on the real kernels" : "recorded traces"})`, () => {
+  for (const e of entries) {
+    it(e.name, async (t) => {
+      let kernel: Trace = recordedTrace(e);
+      if (live) {
+        const why = oracleUnavailable(e.scenario.machine.arch);
+        if (why) return t.skip(why);
+        kernel = await runOracle(e.scenario);
+      }
+      const r = compareEntry(e, kernel, divs);
+      results.push(r);
+      const lines = r.unexplained.map((d) => `  line ${d.line} [${d.rule}] ${d.message}`);
+      assert.equal(
+        r.unexplained.length,
+        0,
+        `${e.name}: differences not in docs/divergences.md:\n${lines.join("\n")}`,
+      );
+    });
+  }
+
+  it("every divergence entry covers something, and the figures are printed", (t) => {
+    const s = summarize(results);
+    t.diagnostic(
+      `corpus: ${s.scenarios} scenarios, ${s.statements} statements, ${s.agreeing} agree exactly; ` +
+        `${s.explainedDiffs} differences covered by docs/divergences.md (${[...s.byDivergence]
+          .map(([id, n]) => `${id} ${n}`)
+          .join(", ")}), ${s.unexplainedDiffs} not covered`,
+    );
+    if (results.length < entries.length) return; // a scenario was skipped: no staleness verdict
+    const stale = divs.filter((d) => !s.byDivergence.has(d.id)).map((d) => d.id);
+    assert.deepEqual(stale, [], "divergence entries that cover nothing");
+  });
+});
+
+describe("memhp diff catches a wrong model trace", () => {
+  const e = entries.find((x) => x.name === "x86-dimm-add-del");
+  it("a wrong errno and a missing System RAM line are reported", () => {
+    assert.ok(e, "corpus scenario x86-dimm-add-del");
+    const kernel = recordedTrace(e);
+    const wrong = readTrace(formatTrace(kernel));
+    const recs = wrong.records as Record<string, unknown>[];
+    const w = recs.find((r) => r.op === "write" && r.result === "EINVAL");
+    assert.ok(w);
+    w.result = "EBUSY";
+    const io = recs.find(
+      (r) => r.op === "read" && r.path === "/proc/iomem" && String(r.value).includes("100000000-13fffffff"),
+    );
+    assert.ok(io);
+    io.value = String(io.value)
+      .split("\n")
+      .filter((l) => !l.includes("100000000-13fffffff"))
+      .join("\n");
+    const diffs = diffTraces(wrong, kernel, e.scenario);
+    assert.ok(diffs.some((d) => d.line === w.line && d.item === "result"));
+    assert.ok(diffs.some((d) => d.line === io.line && d.rule === "iomem-system-ram"));
+  });
+});
