@@ -6,6 +6,7 @@ import { registerRun } from "./run.js";
 import { registerDiff } from "./diff.js";
 import { registerOracle } from "./oracle.js";
 import { registerPtdump } from "./ptdump.js";
+import { registerCorpus } from "./corpus.js";
 import { registerShell } from "./shell.js";
 import { registerServe } from "./serve.js";
 import { MODEL_VERSION } from "../kernel/kernel.js";
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   registerDiff(program);
   registerOracle(program);
   registerPtdump(program);
+  registerCorpus(program);
   registerShell(program);
   registerServe(program);
   program.addHelpText(
