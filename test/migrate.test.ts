@@ -46,6 +46,7 @@ function hotAddOnline(sys: Sys, startPfn: number, nrPages: number, zoneIdx: numb
   pa.movePfnRangeToZone(zoneIdx, startPfn, nrPages, MIGRATE_ISOLATE);
   zone.nrIsolatePageblock += nrPages / 512;
   const rebuild = !zone.populated();
+  if (rebuild) pa.setupZonePageset(zone);
   for (let pfn = startPfn; pfn < startPfn + nrPages;) {
     let order = MAX_ORDER - 1;
     while (pfn % (1 << order)) order--;

@@ -7,7 +7,15 @@ import { describe, it } from "node:test";
 import { ENOMEM } from "../src/errno.js";
 import { Work } from "../src/kernel/work.js";
 import { MAX_ORDER } from "../src/mm/constants.js";
-import { Memmap, MemmapSections, ORDER_TAIL, PS_BUDDY, PS_KERNEL, PS_RESERVED } from "../src/mm/memmap.js";
+import {
+  Memmap,
+  MemmapSections,
+  ORDER_TAIL,
+  PS_BUDDY,
+  PS_KERNEL,
+  PS_PCP,
+  PS_RESERVED,
+} from "../src/mm/memmap.js";
 import {
   MIGRATE_ISOLATE,
   MIGRATE_MOVABLE,
@@ -57,6 +65,7 @@ function hotAddOnline(sys: Sys, startPfn: number, nrPages: number, zoneIdx: numb
   pa.movePfnRangeToZone(zoneIdx, startPfn, nrPages, MIGRATE_ISOLATE);
   zone.nrIsolatePageblock += nrPages / 512;
   const rebuild = !zone.populated();
+  if (rebuild) pa.setupZonePageset(zone);
   for (let pfn = startPfn; pfn < startPfn + nrPages;) {
     let order = MAX_ORDER - 1;
     while (pfn % (1 << order)) order--;
@@ -75,16 +84,21 @@ function hotAddOnline(sys: Sys, startPfn: number, nrPages: number, zoneIdx: numb
 function offlineFree(sys: Sys, startPfn: number, nrPages: number): void {
   const { pa, secs, pgdat, iso } = sys;
   const zone = pa.zoneOfPfn(startPfn);
+  pa.zonePcpDisable(zone);
   assert.equal(iso.startIsolatePageRange(startPfn, startPfn + nrPages, MIGRATE_MOVABLE, 3), 0);
   assert.equal(iso.testPagesIsolated(startPfn, startPfn + nrPages, 1), 0);
   secs.offlineMemSections(startPfn, startPfn + nrPages);
   iso.offlineIsolatedPages(startPfn, startPfn + nrPages);
   zone.nrIsolatePageblock -= nrPages / 512;
+  pa.zonePcpEnable(zone);
   pa.adjustManagedPageCount(startPfn, -nrPages);
   zone.presentPages -= nrPages;
   pgdat.nodePresentPages -= nrPages;
   pa.initPerZoneWmarkMin();
-  if (!zone.populated()) pa.buildAllZonelists();
+  if (!zone.populated()) {
+    pa.zonePcpReset(zone);
+    pa.buildAllZonelists();
+  }
   pa.removePfnRangeFromZone(zone.idx, startPfn, nrPages);
 }
 
@@ -186,7 +200,13 @@ describe("buddy split and merge", () => {
     assert.equal(z.freeArea.nrFree[10], 0);
     assert.equal(z.vmStat[NR_FREE_PAGES], 1023);
     assert.deepEqual(sys.pa.checkInvariants(), []);
+    // the free goes to the per-cpu list (batch 1, high 40 in a 1024-page zone), not back to the buddy
     sys.pa.freePages(pfn, 0);
+    assert.equal(sys.memmap.state(0x8000), PS_PCP);
+    assert.equal(z.vmStat[NR_FREE_PAGES], 1023);
+    assert.equal(z.freeArea.nrFree[10], 0);
+    // drained, it merges back into the order-10 block
+    sys.pa.drainAllPages(z);
     assert.equal(z.freeArea.nrFree[10], 1);
     for (let o = 0; o < 10; o++) assert.equal(z.freeArea.nrFree[o], 0);
     assert.equal(sys.memmap.state(0x8000), PS_BUDDY);
@@ -273,7 +293,12 @@ describe("zone choice (get_page_from_freelist over the zonelist)", () => {
   it("kernel allocations use ZONE_NORMAL while it is above its low watermark, then DMA32", () => {
     const sys = boot(ranges, zoneSizesInitX86(0x108000));
     const normal = sys.pgdat.zones[ZONE_NORMAL];
-    const expectFromNormal = normal.vmStat[NR_FREE_PAGES] - normal.watermark[WMARK_LOW];
+    // The watermark is checked before each allocation; the pcp list is refilled 7 pages at a
+    // time (batch of a 32768-page zone), each refill lowering NR_FREE_PAGES by 7. The
+    // allocation whose refill brings it to the low watermark or below is the last from Normal.
+    assert.equal(sys.pa.pcpOf(normal).batch, 7);
+    const refills = Math.ceil((normal.vmStat[NR_FREE_PAGES] - normal.watermark[WMARK_LOW]) / 7);
+    const expectFromNormal = 7 * (refills - 1) + 1;
     let fromNormal = 0;
     for (;;) {
       const pfn = sys.pa.allocPages(0, "kernel");

@@ -7,7 +7,14 @@ import { describe, it } from "node:test";
 import { EBUSY } from "../src/errno.js";
 import { Work } from "../src/kernel/work.js";
 import { MAX_ORDER } from "../src/mm/constants.js";
-import { Memmap, MemmapSections, PS_ISOLATED, PS_OFFLINE, PS_OFFLINE_FREE } from "../src/mm/memmap.js";
+import {
+  Memmap,
+  MemmapSections,
+  PS_ISOLATED,
+  PS_OFFLINE,
+  PS_OFFLINE_FREE,
+  PS_PCP,
+} from "../src/mm/memmap.js";
 import {
   MIGRATE_ISOLATE,
   MIGRATE_MOVABLE,
@@ -56,6 +63,7 @@ function hotAddOnline(sys: Sys, startPfn: number, nrPages: number, zoneIdx: numb
   pa.movePfnRangeToZone(zoneIdx, start, nr, MIGRATE_ISOLATE);
   zone.nrIsolatePageblock += nr / 512;
   const rebuild = !zone.populated();
+  if (rebuild) pa.setupZonePageset(zone);
   for (let pfn = start; pfn < start + nr;) {
     let order = MAX_ORDER - 1;
     while (pfn % (1 << order)) order--;
@@ -166,6 +174,7 @@ describe("start_isolate_page_range()", () => {
     assert.deepEqual(sys.pa.checkInvariants(), []);
     const pb = o - (o % 512);
     assert.equal(sys.iso.hasUnmovablePages(pb, pb + 512, MIGRATE_MOVABLE, 0), -1); // ZONE_MOVABLE
+    sys.pa.zonePcpDisable(sys.pgdat.zones[ZONE_MOVABLE]); // offline_pages(): the refill's other pages leave the pcp list
     assert.equal(sys.iso.startIsolatePageRange(0x10000, 0x18000, MIGRATE_MOVABLE, OFFLINE_FLAGS), 0);
     assert.equal(sys.iso.testPagesIsolated(0x10000, 0x18000, MEMORY_OFFLINE), -EBUSY);
     sys.pa.setPageState(o, 1, PS_OFFLINE_FREE); // MEM_GOING_OFFLINE: the driver drops its reference
@@ -232,6 +241,9 @@ describe("set_migratetype_isolate() accounting", () => {
     const z = sys.pgdat.zones[ZONE_NORMAL];
     const a = sys.pa.allocPages(3, "user"); // 8 pages out of the first pageblock
     assert.equal(a, 0x8000);
+    // the pcp refill took max(batch 7 >> 3, 2) = 2 order-3 blocks: the second waits on the pcp list
+    assert.equal(sys.memmap.state(0x8008), PS_PCP);
+    sys.pa.drainAllPages(z);
     const free = z.vmStat[NR_FREE_PAGES];
     const before = sys.work.snapshot();
     assert.equal(sys.iso.setMigratetypeIsolate(0x8000, MIGRATE_MOVABLE, OFFLINE_FLAGS, 0x8000, 0x8200), 0);

@@ -49,6 +49,7 @@ function system(opts: WorkloadOptions): Sys {
   const zone = pgdat.zones[ZONE_MOVABLE];
   pa.movePfnRangeToZone(ZONE_MOVABLE, 0x18000, SEC, MIGRATE_ISOLATE);
   zone.nrIsolatePageblock += SEC / 512;
+  pa.setupZonePageset(zone); // the zone was not populated
   for (let pfn = 0x18000; pfn < 0x20000; pfn += 1 << (MAX_ORDER - 1))
     pa.genericOnlinePage(pfn, MAX_ORDER - 1);
   secs.onlineMemSections(0x18000, 0x20000);
@@ -158,7 +159,8 @@ describe("Workload", () => {
     };
     const moving = inMovable();
     assert.ok(moving > 0);
-    // the first steps of offline_pages() on ZONE_MOVABLE
+    // the first steps of offline_pages() on ZONE_MOVABLE (zone_pcp_disable() drains its per-cpu lists)
+    s.pa.zonePcpDisable(s.pgdat.zones[ZONE_MOVABLE]);
     assert.equal(s.iso.startIsolatePageRange(0x18000, 0x20000, MIGRATE_MOVABLE, MEMORY_OFFLINE), 0);
     const before = s.work.snapshot();
     const movedBefore = s.wl.pagesMovedByMigration; // pins already moved some out of ZONE_MOVABLE

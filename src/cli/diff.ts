@@ -2,7 +2,11 @@
 
 import type { Command } from "commander";
 import { diffTraces, formatDifferences, readTrace } from "../scenario/diff.js";
-import { EXIT_DIFF, ExitCode, readText, UsageError } from "./io.js";
+import { EXIT_DIFF, ExitCode, paint, readText, UsageError, useColour } from "./io.js";
+
+const RED = 31;
+const GREEN = 32;
+const BOLD = 1;
 
 export function registerDiff(program: Command): void {
   program
@@ -11,12 +15,15 @@ export function registerDiff(program: Command): void {
     .argument("<a>", "first trace (JSON Lines)")
     .argument("<b>", "second trace (JSON Lines)")
     .option("-s, --scenario <file>", "the scenario file, to print each difference with its line")
-    .option("--json", "print the differences as JSON")
+    .option("--json", "print the differences as JSON (an array; empty when the traces agree)")
     .addHelpText(
       "after",
       `
 Examples:
-  memhp diff model.jsonl kernel.jsonl --scenario x86-dimm.mhp`,
+  memhp run scenarios/oracle/x86-dimm-add-del.mhp --trace model.jsonl
+  memhp diff model.jsonl scenarios/oracle/x86-dimm-add-del.linux-x86_64.jsonl \\
+      --scenario scenarios/oracle/x86-dimm-add-del.mhp
+  memhp diff model.jsonl kernel.jsonl --json`,
     )
     .action((a: string, b: string, opts: { scenario?: string; json?: boolean }) => {
       const load = (f: string) => {
@@ -29,9 +36,16 @@ Examples:
       };
       const diffs = diffTraces(load(a), load(b));
       const scenarioText = opts.scenario ? readText(opts.scenario) : undefined;
+      const colour = useColour();
       if (opts.json) process.stdout.write(JSON.stringify(diffs, null, 2) + "\n");
-      else if (diffs.length) process.stdout.write(formatDifferences(diffs, scenarioText) + "\n");
-      else process.stdout.write("traces agree\n");
+      else if (diffs.length) {
+        const text = formatDifferences(diffs, scenarioText).replace(/^(line \d+:.*)$/gm, (l) =>
+          paint(BOLD, l, colour),
+        );
+        process.stdout.write(
+          text + paint(RED, `${diffs.length} difference${diffs.length === 1 ? "" : "s"}`, colour) + "\n",
+        );
+      } else process.stdout.write(paint(GREEN, "traces agree", colour) + "\n");
       if (diffs.length) throw new ExitCode(EXIT_DIFF);
     });
 }

@@ -1,6 +1,7 @@
 // Small helpers the CLI subcommands share: reading inputs, exit codes, colour.
 
 import { readFileSync, writeFileSync } from "node:fs";
+import { InvalidArgumentError } from "commander";
 import { parseScenario, ScenarioError } from "../scenario/parse.js";
 import type { Scenario } from "../scenario/ast.js";
 
@@ -91,4 +92,11 @@ export class Progress {
     if (this.shown) this.stream.write("\r\x1b[K");
     this.shown = false;
   }
+}
+
+/** commander argParser for --seed: a whole number (a bad one is a usage error, exit 2). */
+export function parseSeed(v: string): number {
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || !Number.isSafeInteger(n)) throw new InvalidArgumentError("a whole number");
+  return n;
 }

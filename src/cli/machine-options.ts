@@ -5,7 +5,7 @@ import { Option, type Command } from "commander";
 import { ScenarioError } from "../scenario/parse.js";
 import { ShellSession } from "../shell/session.js";
 import { DEFAULT_MACHINE, MachineOptionError, machineScenarioText } from "../shell/machine.js";
-import { Progress, readText, UsageError } from "./io.js";
+import { parseSeed, Progress, readText, UsageError } from "./io.js";
 
 export interface MachineCliOptions {
   arch?: string;
@@ -13,36 +13,45 @@ export interface MachineCliOptions {
   maxmem?: string;
   slots?: string;
   cmdline?: string;
-  vmem: string[];
+  vmem?: string[];
   scenario?: string;
-  seed: string;
+  seed: number;
   quiet?: boolean;
 }
 
-const collect = (v: string, prev: string[]) => [...prev, v];
+const collect = (v: string, prev: string[] | undefined) => [...(prev ?? []), v];
 const MACHINE_KEYS = ["arch", "mem", "maxmem", "slots", "cmdline", "vmem"];
 
 export function addMachineOptions(cmd: Command): Command {
   return cmd
     .addOption(new Option("--arch <arch>", `x86_64 or arm64 (default ${DEFAULT_MACHINE.arch})`))
     .addOption(new Option("--mem <size>", `boot memory (default ${DEFAULT_MACHINE.mem})`))
-    .addOption(new Option("--maxmem <size>", `memory the machine can grow to (default ${DEFAULT_MACHINE.maxmem})`))
-    .addOption(new Option("--slots <n>", "DIMM slots (default 4 when maxmem > mem)"))
-    .addOption(new Option("--cmdline <words>", 'kernel command line, e.g. "memhp_default_state=online_movable"'))
-    .addOption(new Option("--vmem <id:size>", "a virtio-mem device present from boot (repeatable)").argParser(collect).default([]))
     .addOption(
-      new Option("-s, --scenario <file>", "boot the machine of a scenario file and run its statements first").conflicts(
-        MACHINE_KEYS,
-      ),
+      new Option("--maxmem <size>", `memory the machine can grow to (default ${DEFAULT_MACHINE.maxmem})`),
     )
-    .option("--seed <n>", "seed for every random choice", "1")
+    .addOption(new Option("--slots <n>", "DIMM slots (default 4 when maxmem > mem)"))
+    .addOption(
+      new Option("--cmdline <words>", 'kernel command line, e.g. "memhp_default_state=online_movable"'),
+    )
+    .addOption(
+      new Option("--vmem <id:size>", "a virtio-mem device present from boot (repeatable)").argParser(collect),
+    )
+    .addOption(
+      new Option(
+        "-s, --scenario <file>",
+        "boot the machine of a scenario file and run its statements first",
+      ).conflicts(MACHINE_KEYS),
+    )
+    .option("--seed <n>", "seed for every random choice", parseSeed, 1)
     .option("-q, --quiet", "no progress on stderr");
 }
 
 /** Boot the machine the options describe; a bad option or scenario is a UsageError. */
-export function sessionFromOptions(o: MachineCliOptions, extra: { columns?: number; colour?: boolean } = {}): ShellSession {
-  const seed = Number(o.seed);
-  if (!Number.isSafeInteger(seed) || seed < 0) throw new UsageError(`--seed: not a whole number: ${o.seed}`);
+export function sessionFromOptions(
+  o: MachineCliOptions,
+  extra: { columns?: number; colour?: boolean } = {},
+): ShellSession {
+  const seed = o.seed;
   let text: string;
   let file: string;
   if (o.scenario !== undefined) {
@@ -58,7 +67,9 @@ export function sessionFromOptions(o: MachineCliOptions, extra: { columns?: numb
     file = "<options>";
   }
   const progress = new Progress("memhp", { quiet: o.quiet });
-  progress.step(o.scenario ? `booting the machine of ${o.scenario} and running its statements…` : "booting the model…");
+  progress.step(
+    o.scenario ? `booting the machine of ${o.scenario} and running its statements…` : "booting the model…",
+  );
   try {
     return new ShellSession(text, file, { seed, ...extra });
   } catch (e) {

@@ -6,9 +6,13 @@ import { registerRun } from "./run.js";
 import { registerDiff } from "./diff.js";
 import { registerOracle } from "./oracle.js";
 import { registerPtdump } from "./ptdump.js";
+import { registerDemo } from "./demo.js";
+import { registerBench } from "./bench.js";
 import { registerCorpus } from "./corpus.js";
 import { registerShell } from "./shell.js";
 import { registerServe } from "./serve.js";
+import { registerFuzz } from "./fuzz.js";
+import { registerSnapshot } from "./snapshot.js";
 import { MODEL_VERSION } from "../kernel/kernel.js";
 
 export function buildProgram(): Command {
@@ -25,16 +29,26 @@ export function buildProgram(): Command {
   registerDiff(program);
   registerOracle(program);
   registerPtdump(program);
+  registerDemo(program);
+  registerBench(program);
   registerCorpus(program);
   registerShell(program);
   registerServe(program);
+  registerFuzz(program);
+  registerSnapshot(program);
   program.addHelpText(
     "after",
     `
 Examples:
-  memhp run scenarios/x86-dimm.mhp            print the model's trace
-  memhp oracle scenarios/x86-dimm.mhp -t k.jsonl  the real kernel's trace
-  memhp diff model.jsonl k.jsonl              compare two traces (exit 1 on a difference)
+  memhp run scenarios/examples/x86-dimm.mhp -t m.jsonl     the model's trace
+  memhp oracle scenarios/examples/x86-dimm.mhp -t k.jsonl  the real kernel's trace
+  memhp diff m.jsonl k.jsonl                               compare them (exit 1 on a difference)
+  memhp shell                                              a root shell on a model machine
+  memhp serve                                              the memory map in a browser
+
+Every subcommand has --help; docs/cli/ has them all. Data comes out as JSON
+(--json, or JSON Lines traces); colour and progress only on a terminal
+(NO_COLOR=1 turns colour off).
 
 Exit codes: 0 ok, 1 a difference or a failed check, 2 bad usage or input.`,
   );

@@ -1,9 +1,9 @@
 // `memhp serve`: the web page over a model machine, on 127.0.0.1 only.
 
-import { existsSync, readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { InvalidArgumentError, type Command } from "commander";
+import { packagePath } from "../paths.js";
 import { HOST, MemhpServer } from "../web/server.js";
 import { readText, UsageError } from "./io.js";
 import { addMachineOptions, sessionFromOptions, type MachineCliOptions } from "./machine-options.js";
@@ -18,19 +18,9 @@ export const DEFAULT_PORT = 8061;
 
 function parsePort(v: string): number {
   const n = Number(v);
-  if (!/^\d+$/.test(v) || n > 65535) throw new InvalidArgumentError("a port number 0-65535 (0: any free port)");
+  if (!/^\d+$/.test(v) || n > 65535)
+    throw new InvalidArgumentError("a port number 0-65535 (0: any free port)");
   return n;
-}
-
-/** The checkout or installed package this file runs from (it holds package.json and web/dist). */
-export function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(join(dir, "package.json")) && existsSync(join(dir, "web"))) return dir;
-    const up = dirname(dir);
-    if (up === dir) return process.cwd();
-    dir = up;
-  }
 }
 
 export function registerServe(program: Command): void {
@@ -68,19 +58,23 @@ Examples:
       }
     }
     const newSession = () => sessionFromOptions(opts);
-    const webRoot = opts.webRoot ?? join(packageRoot(), "web", "dist");
+    const webRoot = opts.webRoot ?? packagePath("web", "dist");
     const server = new MemhpServer({ newSession, webRoot, demo });
     let url: string;
     try {
       url = await server.listen(opts.port);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      if (code === "EADDRINUSE") throw new UsageError(`port ${opts.port} is in use: choose another with --port`);
-      if (code === "EACCES") throw new UsageError(`port ${opts.port} needs privileges: choose another with --port`);
+      if (code === "EADDRINUSE")
+        throw new UsageError(`port ${opts.port} is in use: choose another with --port`);
+      if (code === "EACCES")
+        throw new UsageError(`port ${opts.port} needs privileges: choose another with --port`);
       throw e;
     }
     if (!existsSync(join(webRoot, "index.html")))
-      process.stderr.write(`memhp serve: no page in ${webRoot}: run \`npm run build:web\`; the API works without it\n`);
+      process.stderr.write(
+        `memhp serve: no page in ${webRoot}: run \`npm run build:web\`; the API works without it\n`,
+      );
     process.stdout.write(`memhp serve: ${url}  (${server.session.describeMachine()}); Ctrl-C stops\n`);
     await new Promise<void>((done) => {
       const stop = () => {

@@ -57,7 +57,8 @@ Examples:
   cmd.action(async (opts: ShellCliOptions) => {
     const scriptFile = opts.script;
     const interactive = scriptFile === undefined && Boolean(process.stdin.isTTY);
-    const script = scriptFile !== undefined ? readText(scriptFile) : interactive ? undefined : await readStdin();
+    const script =
+      scriptFile !== undefined ? readText(scriptFile) : interactive ? undefined : await readStdin();
     const session = sessionFromOptions(opts, {
       columns: interactive ? (process.stdout.columns ?? 80) : undefined,
       colour: interactive && useColour(),
@@ -88,7 +89,8 @@ export function runScript(
   let failed = false;
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i].replace(/\r$/, "");
-    if (opts.xtrace && line.trim() && !line.trim().startsWith("#")) process.stderr.write(`+ ${line.trim()}\n`);
+    if (opts.xtrace && line.trim() && !line.trim().startsWith("#"))
+      process.stderr.write(`+ ${line.trim()}\n`);
     const r = session.exec(line);
     process.stdout.write(r.out);
     if (r.err) {
@@ -151,6 +153,10 @@ function interactiveShell(session: ShellSession, opts: ShellCliOptions): Promise
     removeHistoryDuplicates: true,
     completer: (line: string) => complete(session.k.kernfs, session.cwd, commands, line),
   });
+  const onResize = () => {
+    session.columns = process.stdout.columns ?? session.columns;
+  };
+  process.stdout.on("resize", onResize);
   let history: string[] = [];
   rl.on("history", (h: string[]) => {
     history = h;
@@ -179,6 +185,7 @@ function interactiveShell(session: ShellSession, opts: ShellCliOptions): Promise
       prompt();
     });
     rl.on("close", () => {
+      process.stdout.off("resize", onResize);
       if (exitCode === undefined) process.stdout.write("\n");
       saveHistory(histFile, history);
       resolve(exitCode ?? session.lastStatus);

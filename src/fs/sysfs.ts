@@ -78,4 +78,6 @@ export function registerSysfs(k: Kernel): void {
   });
 
   fs.addFile("/sys/kernel/debug", "kernel_page_tables", 0o400, { show: () => kernelPageTablesText(k.arch) });
+  // memhp's own (not in any kernel; docs/rfc.md): the blocks depopulate_range_driver_managed() unmapped.
+  fs.addFile("/sys/kernel/debug/memhp", "depopulated", 0o400, { show: () => k.hotplug.depopulatedShow() });
 }

@@ -88,20 +88,6 @@ export function nodeStats(k: Kernel): Map<string, number> {
   ]);
 }
 
-/** mm/page_alloc.c: zone_batchsize() */
-function zoneBatchsize(managed: number): number {
-  let batch = Math.min(Math.floor(managed / 1024), (1 << 20) / 4096);
-  batch = Math.floor(batch / 4);
-  if (batch < 1) batch = 1;
-  const x = batch + Math.floor(batch / 2);
-  return 2 ** Math.floor(Math.log2(x)) - 1;
-}
-
-/** mm/page_alloc.c: zone_highsize() with percpu_pagelist_high_fraction 0 and one CPU. */
-function zoneHighsize(low: number, batch: number, cpus: number): number {
-  return Math.max(Math.floor(low / cpus), batch * 4);
-}
-
 /** mm/vmstat.c: calculate_normal_threshold() */
 function normalThreshold(managed: number, cpus: number): number {
   const fls = (x: number) => (x <= 0 ? 0 : Math.floor(Math.log2(x)) + 1);
@@ -166,9 +152,10 @@ export function zoneinfoShow(k: Kernel): string {
     }
     for (const [n, v] of Object.entries(z.vmStat)) out += `\n      ${n.padEnd(12)} ${v}`;
     for (const n of NUMA_EVENT_NAMES) out += `\n      ${n.padEnd(12)} 0`;
-    const batch = zoneBatchsize(z.managed);
+    // for_each_online_cpu(): the CPU's per_cpu_pages of the zone
     out += "\n  pagesets";
-    out += `\n    cpu: 0\n              count: 0\n              high:  ${zoneHighsize(z.low, batch, k.nrCpus)}\n              batch: ${batch}`;
+    for (const p of z.pagesets)
+      out += `\n    cpu: ${p.cpu}\n              count: ${p.count}\n              high:  ${p.high}\n              batch: ${p.batch}`;
     out += `\n  vm stats threshold: ${normalThreshold(z.managed, k.nrCpus)}`;
     out += `\n  node_unreclaimable:  0\n  start_pfn:           ${z.startPfn}\n`;
   }

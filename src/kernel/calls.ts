@@ -6,6 +6,8 @@ import { EINVAL, ENOSYS } from "../errno.js";
 import { parseSize } from "../scenario/size.js";
 import type { Kernel } from "./kernel.js";
 import { MHP_MEMMAP_ON_MEMORY, MHP_MERGE_RESOURCE, MHP_NONE } from "../mm/memory_hotplug.js";
+import { PAGE_SIZE } from "../mm/constants.js";
+import { isStrategyKind, strategyOf, type PowerStrategy } from "../drivers/memory/strategies.js";
 
 type CallFn = (k: Kernel, args: number[], words: string[]) => number;
 
@@ -28,7 +30,66 @@ const CALLS: Record<string, [number, CallFn]> = {
   ],
   remove_memory: [2, (k, [start, size]) => k.hotplug.removeMemory(start, size)],
   offline_and_remove_memory: [2, (k, [start, size]) => k.hotplug.offlineAndRemoveMemory(start, size)],
+  // memhp, the RFC (docs/rfc.md)
+  populate_range_driver_managed: [2, (k, [start, size]) => k.hotplug.populateRangeDriverManaged(start, size)],
+  depopulate_range_driver_managed: [2, (k, [start, size]) => k.hotplug.depopulateRangeDriverManaged(start, size)],
+  // mm/page_alloc.c, with a physical START SIZE instead of PFNs (page-aligned, else -EINVAL)
+  alloc_contig_range: [
+    2,
+    (k, [start, size]) =>
+      pageAligned(start, size) ? k.contig.allocContigRange(start / PAGE_SIZE, (start + size) / PAGE_SIZE) : -EINVAL,
+  ],
+  free_contig_range: [
+    2,
+    (k, [start, size]) =>
+      // model: memtrace maps a range again (arch_create_linear_mapping()) before it
+      // frees it; the kernel does not check, and would hand out pages the linear
+      // map does not cover. The model refuses that, as it refuses unheld ranges.
+      // (Found by memhp fuzz: scenarios/regressions/arm64-free-contig-unmapped.mhp.)
+      !pageAligned(start, size) || !linearMapped(k, start, size)
+        ? -EINVAL
+        : k.contig.freeContigRange(start / PAGE_SIZE, size / PAGE_SIZE),
+  ],
+  // The arch hooks (powerpc's names), as a driver like memtrace calls them.
+  arch_create_linear_mapping: [
+    2,
+    (k, [start, size]) =>
+      // model: as for the removal below, only pages a driver holds through alloc_contig_range()
+      pageAligned(start, size) && k.contig.holdsRange(start / PAGE_SIZE, size / PAGE_SIZE)
+        ? k.arch.archCreateLinearMapping(0, start, size, {})
+        : -EINVAL,
+  ],
+  arch_remove_linear_mapping: [
+    2,
+    (k, [start, size]) => {
+      // model: the kernel function returns nothing and checks nothing; the model
+      // only unmaps pages a driver holds through alloc_contig_range() (memtrace's
+      // rule), and never splits a leaf mapping.
+      if (!pageAligned(start, size) || !k.contig.holdsRange(start / PAGE_SIZE, size / PAGE_SIZE)) return -EINVAL;
+      if (k.arch.archLinearMappingSplitsLeaf(start, size)) return -EINVAL;
+      k.arch.archRemoveLinearMapping(start, size);
+      return 0;
+    },
+  ],
+  // The power-down driver of src/drivers/memory/strategies.ts: `call power_down START SIZE STRATEGY`.
+  power_down: [2, (k, [start, size], w) => powerCall(k, w[0], (s) => s.powerDown(start, size).err)],
+  power_up: [2, (k, [start, size], w) => powerCall(k, w[0], (s) => s.powerUp(start, size).err)],
 };
+
+function powerCall(k: Kernel, kind: string | undefined, fn: (s: PowerStrategy) => number): number {
+  return kind !== undefined && isStrategyKind(kind) ? fn(strategyOf(k, kind)) : -EINVAL;
+}
+
+/** Every page of [start, start + size) is in the linear map. */
+function linearMapped(k: Kernel, start: number, size: number): boolean {
+  for (let pa = start; pa < start + size; pa += PAGE_SIZE)
+    if (k.arch.pgtable.lookup(k.arch.physToVirt(pa)) === undefined) return false;
+  return true;
+}
+
+function pageAligned(start: number, size: number): boolean {
+  return size > 0 && start % PAGE_SIZE === 0 && size % PAGE_SIZE === 0;
+}
 
 export class DriverCalls {
   constructor(private readonly k: Kernel) {}

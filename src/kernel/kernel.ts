@@ -12,11 +12,14 @@ import { registerProcfs } from "../fs/procfs.js";
 import { registerSysfs } from "../fs/sysfs.js";
 import { createBoard, type Board } from "../hw/board.js";
 import { Host } from "../hw/host.js";
-import { PAGE_SIZE, SECTION_SIZE } from "../mm/constants.js";
+import { PAGEBLOCK_NR_PAGES, PAGE_SIZE, SECTION_SIZE } from "../mm/constants.js";
 import { Memmap, PS_PGTABLE } from "../mm/memmap.js";
 import { MemoryHotplug } from "../mm/memory_hotplug.js";
 import { Migration, Rmap } from "../mm/migrate.js";
-import { PglistData, zoneSizesInitArm64, zoneSizesInitX86 } from "../mm/mmzone.js";
+import { ExposureAuditor } from "../mm/exposure_audit.js";
+import { ContigAlloc } from "../mm/page_contig.js";
+import { HardwareAccess } from "../hw/access.js";
+import { MIGRATE_UNMOVABLE, PglistData, zoneSizesInitArm64, zoneSizesInitX86 } from "../mm/mmzone.js";
 import { BuddyAllocator, type PfnSpan } from "../mm/page_alloc.js";
 import { PageIsolation } from "../mm/page_isolation.js";
 import { Rng } from "../mm/random.js";
@@ -28,7 +31,7 @@ import { BackgroundActivity } from "./background.js";
 import { DriverCalls } from "./calls.js";
 import { FaultInjector, withFaultInjection } from "./fault_inject.js";
 import { parseKernelParams, type KernelParams } from "./params.js";
-import { bootReservations, insertFirmwareResources, kernelImageRange } from "./setup.js";
+import { bootReservationsWithInit, insertFirmwareResources, kernelImageRange, lateFreedRange } from "./setup.js";
 import { ResourceTree } from "./resource.js";
 import { Work } from "./work.js";
 
@@ -44,6 +47,8 @@ export interface MachineConfig {
   /** virtio-mem devices present from boot (requested size 0). */
   vmems?: readonly { id: string; sizeBytes: number }[];
   seed?: number;
+  /** Online CPUs (default 1, as QEMU -smp 1 in the oracle); the cost model's bench boots more. */
+  cpus?: number;
 }
 
 export class Kernel {
@@ -61,6 +66,12 @@ export class Kernel {
   readonly isolation: PageIsolation;
   readonly rmap = new Rmap();
   readonly migration: Migration;
+  /** alloc_contig_range() / free_contig_range() and the ranges handed out. */
+  readonly contig: ContigAlloc;
+  /** Which physical memory the CPU may access (powered down or handed away: not). */
+  readonly hw = new HardwareAccess();
+  /** Mappings of, and accesses to, inaccessible memory (src/mm/exposure_audit.ts). */
+  readonly auditor: ExposureAuditor;
   readonly arch: ArchMmImpl;
   readonly memory: MemorySubsys;
   readonly hotplug: MemoryHotplug;
@@ -74,10 +85,11 @@ export class Kernel {
   readonly maxPhysAddr: number;
   /** Boot RAM as the firmware reported it (PFN ranges). */
   readonly bootRam: readonly PfnSpan[];
-  /** CPUs (QEMU -smp 1). */
-  readonly nrCpus = 1;
+  /** Online CPUs (MachineConfig.cpus; QEMU -smp 1 by default). */
+  readonly nrCpus: number;
 
   private constructor(cfg: MachineConfig) {
+    this.nrCpus = cfg.cpus ?? 1;
     const slots = cfg.slots ?? (cfg.maxmemBytes > cfg.memBytes ? 4 : 0);
     this.params = parseKernelParams(cfg.arch, cfg.cmdline ?? []);
     this.board = createBoard({ arch: cfg.arch, memBytes: cfg.memBytes, maxmemBytes: cfg.maxmemBytes, slots });
@@ -108,12 +120,13 @@ export class Kernel {
     // free_area_init() + memblock_free_all()
     const minPfn = Math.min(...this.bootRam.map((r) => r.startPfn));
     this.pgdat = new PglistData(cfg.arch === "x86_64" ? zoneSizesInitX86(maxPfn) : zoneSizesInitArm64(minPfn, maxPfn));
-    this.alloc = new BuddyAllocator(this.memmap, this.sparse, this.pgdat, this.work);
+    this.alloc = new BuddyAllocator(this.memmap, this.sparse, this.pgdat, this.work, { nrCpus: this.nrCpus });
     const image = kernelImageRange(cfg.arch);
     const imageInRam = mapped.some((r) => r.startPfn <= image.startPfn && image.endPfn <= r.endPfn);
-    this.alloc.initBootMemory(this.bootRam, [...(imageInRam ? [image] : []), ...nomap, ...bootReservations(this.board)]);
+    this.alloc.initBootMemory(this.bootRam, [...(imageInRam ? [image] : []), ...nomap, ...bootReservationsWithInit(this.board)]);
     this.isolation = new PageIsolation(this.alloc);
     this.migration = new Migration(this.alloc, this.rmap, this.work);
+    this.contig = new ContigAlloc(this.alloc, this.isolation, this.migration, this.work, this.nrCpus);
 
     // paging_init(): the kernel page tables, the linear map and the vmemmap of boot memory.
     this.arch = createArchMm({
@@ -123,6 +136,7 @@ export class Kernel {
       rodataFull: this.params.rodataFull,
       memstartAddr: 0,
     });
+    this.arch.pgtable.faults = this.faults;
     this.arch.mapBootMemory(mapped);
     this.sparse.attachArch(this.arch);
     const err = this.sparse.populateBootVmemmap();
@@ -137,6 +151,7 @@ export class Kernel {
       this.memory.registerMemoryNotifier("prevent_memory_remove", preventMemoryRemoveNotifier(this.arch, this.sparse, this.params.rejectLeafSplit));
     this.acpi = new AcpiMemhotplug(this);
     this.calls = new DriverCalls(this);
+    this.auditor = new ExposureAuditor(this);
     registerSysfs(this);
     registerProcfs(this);
 
@@ -144,15 +159,23 @@ export class Kernel {
     this.host = new Host(this);
     for (const v of cfg.vmems ?? []) this.host.addBootVmem(v.id, v.sizeBytes);
     this.workload = new Workload(this.alloc, this.migration, this.rmap, { seed: cfg.seed ?? 1 });
-    // late_initcall: khugepaged starts and raises min_free_kbytes.
+    // late_initcall: khugepaged starts and raises min_free_kbytes; then
+    // free_initmem()/free_initrd_mem() give the init sections and the initramfs back.
     this.alloc.startKhugepaged();
+    // Their pageblocks hold the kernel's own early allocations, so the pages land
+    // on the unmovable per-cpu lists (the oracle's arm64 guest takes the 513
+    // page-table pages of a 1 GiB DIMM from there without MemFree moving).
+    const late = lateFreedRange(this.board);
+    for (let pfn = late.startPfn - (late.startPfn % PAGEBLOCK_NR_PAGES); pfn < late.endPfn; pfn += PAGEBLOCK_NR_PAGES)
+      this.memmap.setPageblockMigratetype(pfn, MIGRATE_UNMOVABLE);
+    this.alloc.freeReservedArea(late.startPfn, late.endPfn - late.startPfn);
     this.background = new BackgroundActivity(this.alloc, this.migration, this.rmap, cfg.seed ?? 1);
     this.background.tick();
   }
 
   /** The guest keeps running between statements (see background.ts). */
   tick(): void {
-    this.background.tick();
+    this.auditor.during("background activity", () => this.background.tick());
   }
 
   static boot(cfg: MachineConfig): Kernel {
@@ -184,6 +207,8 @@ export class Kernel {
     add("pgtable", this.arch.pgtable.checkInvariants());
     add("page_alloc", this.alloc.checkInvariants());
     add("kernel", this.crossCheck());
+    add("rfc", this.hotplug.checkDepopulateInvariants());
+    add("contig", this.contig.checkInvariants());
     return out;
   }
 
@@ -214,9 +239,15 @@ export class Kernel {
         if (this.sparse.pfnSectionValid(p) && this.isRam(p)) probe = p;
       }
       const va = this.arch.physToVirt(pfn * PAGE_SIZE);
-      if (present && probe >= 0 && this.arch.pgtable.lookup(this.arch.physToVirt(probe * PAGE_SIZE)) === undefined)
+      if (
+        present &&
+        probe >= 0 &&
+        this.arch.pgtable.lookup(this.arch.physToVirt(probe * PAGE_SIZE)) === undefined &&
+        !this.hotplug.linearMapMayLack(probe) // memhp RFC: depopulated, or held by alloc_contig_range()
+      )
         out.push(`section ${nr}: present memory at pfn ${probe.toString(16)} is not in the linear map`);
-      if (!present && this.arch.pgtable.lookup(va) !== undefined && !this.isBootMapped(pfn))
+      const leftover = this.hotplug.addFailureLeftovers.has(nr); // x86 arch_add_memory() failure
+      if (!present && this.arch.pgtable.lookup(va) !== undefined && !this.isBootMapped(pfn) && !leftover)
         out.push(`section ${nr}: not present but mapped in the linear map`);
     }
     return out;

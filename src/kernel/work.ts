@@ -41,15 +41,19 @@ export const WORK_KEYS = [
   "zoneSpanUpdates",
   "pageblocksScanned",
   "zonelistRebuilds",
-  "synchronizeRcu",
+  "synchronizeRcu", // synchronize_rcu(): a normal grace period, waited for
+  "synchronizeRcuExpedited", // synchronize_rcu_expedited() (lru_cache_disable())
   "lruAddDrainAll",
   "drainAllPages",
-  "cpusReached",
+  "cpusReached", // CPUs whose per-cpu lists a drain_all_pages()/lru_add_drain_all() reached
   "notifierCalls",
 ] as const;
 
 export type WorkKey = (typeof WORK_KEYS)[number];
 export type WorkCounts = Partial<Record<WorkKey, number>>;
+
+/** See Work.observe(). */
+export type WorkObserver = (key: WorkKey, n: number, phases: readonly string[]) => void;
 
 export class Work {
   /** Totals since creation. */
@@ -57,6 +61,9 @@ export class Work {
   /** Per phase (kernel function name) totals. */
   readonly byPhase = new Map<string, Record<WorkKey, number>>();
   private phase = "other";
+  /** The open phases, outermost first (for observers). */
+  private readonly stack: string[] = [];
+  private readonly observers: WorkObserver[] = [];
 
   constructor() {
     this.total = Work.zero();
@@ -77,17 +84,34 @@ export class Work {
       this.byPhase.set(this.phase, p);
     }
     p[key] += n;
+    for (const o of this.observers) o(key, n, this.stack);
   }
 
   /** Run fn with work attributed to `phase`; phases nest, the innermost wins. */
   withPhase<T>(phase: string, fn: () => T): T {
     const saved = this.phase;
     this.phase = phase;
+    this.stack.push(phase);
     try {
       return fn();
     } finally {
+      this.stack.pop();
       this.phase = saved;
     }
+  }
+
+  /**
+   * Call `o` on every add() with the phases open at that moment (outermost
+   * first; the array is live, copy it to keep it). Returns the function that
+   * stops observing. The cost model's bench attributes work to its own phases
+   * this way (src/cost/).
+   */
+  observe(o: WorkObserver): () => void {
+    this.observers.push(o);
+    return () => {
+      const i = this.observers.indexOf(o);
+      if (i >= 0) this.observers.splice(i, 1);
+    };
   }
 
   /** A copy of the totals, for taking differences around an operation. */

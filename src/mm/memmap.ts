@@ -49,7 +49,13 @@ export const PS_OFFLINE = 11;
 export const PS_OFFLINE_FREE = 12;
 /** Taken out of the buddy by __offline_isolated_pages(), waiting for remove_pfn_range_from_zone(). */
 export const PS_ISOLATED = 13;
-export const NR_PAGE_STATES = 14;
+/**
+ * Free, on a per-cpu page list (struct per_cpu_pages): refcount 0 but not
+ * PageBuddy, not counted in NR_FREE_PAGES. The head's order byte is the block's
+ * order, its other pages ORDER_TAIL.
+ */
+export const PS_PCP = 14;
+export const NR_PAGE_STATES = 15;
 
 export const PAGE_STATE_NAMES: readonly string[] = [
   "uninit",
@@ -66,6 +72,7 @@ export const PAGE_STATE_NAMES: readonly string[] = [
   "offline",
   "offline-free",
   "isolated",
+  "pcp",
 ];
 
 /** The order byte of a page inside a block (free or allocated) that is not its head. */

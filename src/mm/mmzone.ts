@@ -1,6 +1,7 @@
 // include/linux/mmzone.h: struct pglist_data (one node, node0) and struct zone
-// with its free_area[order].free_list[migratetype], watermarks, lowmem_reserve
-// and vm_stat; the zone and migratetype enums.
+// with its free_area[order].free_list[migratetype], per-cpu page lists (struct
+// per_cpu_pages), watermarks, lowmem_reserve and vm_stat; the zone and
+// migratetype enums.
 //
 // In Linux a free block is linked through page->buddy_list of its head page. In
 // memhp the lists live in FreeArea: a pool of list nodes in typed arrays (next,
@@ -303,6 +304,187 @@ export class FreeArea {
   }
 }
 
+// --- per-cpu page lists (include/linux/mmzone.h, mm/page_alloc.c) ---
+
+/** include/linux/mmzone.h: PAGE_ALLOC_COSTLY_ORDER */
+export const PAGE_ALLOC_COSTLY_ORDER = 3;
+/** NR_PCP_THP with CONFIG_TRANSPARENT_HUGEPAGE (set in both Debian configs): two pageblock-order lists. */
+export const NR_PCP_THP = 2;
+/** NR_LOWORDER_PCP_LISTS: one list per migratetype for each order up to PAGE_ALLOC_COSTLY_ORDER. */
+export const NR_LOWORDER_PCP_LISTS = MIGRATE_PCPTYPES * (PAGE_ALLOC_COSTLY_ORDER + 1);
+/** NR_PCP_LISTS */
+export const NR_PCP_LISTS = NR_LOWORDER_PCP_LISTS + NR_PCP_THP;
+/** mm/page_alloc.c: BOOT_PAGESET_HIGH, BOOT_PAGESET_BATCH: the boot pageset never keeps a page. */
+export const BOOT_PAGESET_HIGH = 0;
+export const BOOT_PAGESET_BATCH = 1;
+/** CONFIG_PCP_BATCH_SCALE_MAX (both Debian configs: the default, 5). */
+export const PCP_BATCH_SCALE_MAX = 5;
+
+/**
+ * struct per_cpu_pages of one CPU and zone: count, high, batch, free_factor and
+ * lists[NR_PCP_LISTS]. A page on a list is linked through page->pcp_list in
+ * Linux and remembers the migratetype it was freed or refilled with in
+ * page->index (get_pcppage_migratetype()); here the lists are a pool of nodes in
+ * typed arrays holding the head PFN and that migratetype. Pages leave a list
+ * only at its head (allocation) or tail (bulk free), so no PFN index is needed.
+ * Knows nothing of page states: the page allocator keeps them.
+ */
+export class PerCpuPages {
+  /** pcp->count: pages (not blocks) on all lists */
+  count = 0;
+  /** pcp->high: at or above it a free spills a batch to the buddy */
+  high = BOOT_PAGESET_HIGH;
+  /** pcp->batch */
+  batch = BOOT_PAGESET_BATCH;
+  /** pcp->free_factor: doubles the bulk-free size per consecutive spill, halved per allocation */
+  freeFactor = 0;
+  private readonly headNode = new Int32Array(NR_PCP_LISTS).fill(-1);
+  private readonly tailNode = new Int32Array(NR_PCP_LISTS).fill(-1);
+  private readonly listLen = new Float64Array(NR_PCP_LISTS);
+  private next = new Int32Array(16);
+  private prev = new Int32Array(16);
+  private pfnOf = new Float64Array(16);
+  private mtOf = new Uint8Array(16);
+  private listOf = new Uint8Array(16);
+  private freeNode = -1;
+  private used = 0;
+  private nodes = 0;
+
+  private allocNode(): number {
+    if (this.freeNode >= 0) {
+      const n = this.freeNode;
+      this.freeNode = this.next[n];
+      return n;
+    }
+    if (this.used === this.next.length) {
+      const cap = this.next.length * 2;
+      const n32 = new Int32Array(cap);
+      n32.set(this.next);
+      this.next = n32;
+      const p32 = new Int32Array(cap);
+      p32.set(this.prev);
+      this.prev = p32;
+      const pf = new Float64Array(cap);
+      pf.set(this.pfnOf);
+      this.pfnOf = pf;
+      const mt = new Uint8Array(cap);
+      mt.set(this.mtOf);
+      this.mtOf = mt;
+      const l = new Uint8Array(cap);
+      l.set(this.listOf);
+      this.listOf = l;
+    }
+    return this.used++;
+  }
+
+  /** list_add() (toTail false) or list_add_tail() of the block headed by pfn to lists[pindex]; mt is its page->index. */
+  add(pindex: number, pfn: number, mt: number, toTail: boolean): void {
+    const n = this.allocNode();
+    this.pfnOf[n] = pfn;
+    this.mtOf[n] = mt;
+    this.listOf[n] = pindex;
+    if (toTail) {
+      const t = this.tailNode[pindex];
+      this.prev[n] = t;
+      this.next[n] = -1;
+      if (t >= 0) this.next[t] = n;
+      else this.headNode[pindex] = n;
+      this.tailNode[pindex] = n;
+    } else {
+      const h = this.headNode[pindex];
+      this.next[n] = h;
+      this.prev[n] = -1;
+      if (h >= 0) this.prev[h] = n;
+      else this.tailNode[pindex] = n;
+      this.headNode[pindex] = n;
+    }
+    this.listLen[pindex]++;
+    this.nodes++;
+  }
+
+  /** list_first_entry(): the node at the head of lists[pindex], or -1 when empty. */
+  first(pindex: number): number {
+    return this.headNode[pindex];
+  }
+  /** list_last_entry(): the node at the tail of lists[pindex], or -1 when empty. */
+  last(pindex: number): number {
+    return this.tailNode[pindex];
+  }
+  /** The head PFN of the block of a node. */
+  nodePfn(n: number): number {
+    return this.pfnOf[n];
+  }
+  /** get_pcppage_migratetype() of the block of a node. */
+  nodeMigratetype(n: number): number {
+    return this.mtOf[n];
+  }
+
+  /** list_del() of a node (from first() or last()). */
+  del(n: number): void {
+    const li = this.listOf[n];
+    const p = this.prev[n];
+    const x = this.next[n];
+    if (p >= 0) this.next[p] = x;
+    else this.headNode[li] = x;
+    if (x >= 0) this.prev[x] = p;
+    else this.tailNode[li] = p;
+    this.listLen[li]--;
+    this.nodes--;
+    this.next[n] = this.freeNode;
+    this.freeNode = n;
+  }
+
+  /** list_empty(&lists[pindex]) */
+  isEmpty(pindex: number): boolean {
+    return this.headNode[pindex] < 0;
+  }
+  /** Blocks on lists[pindex]. */
+  length(pindex: number): number {
+    return this.listLen[pindex];
+  }
+  /** Blocks on all lists. */
+  get nrBlocks(): number {
+    return this.nodes;
+  }
+  /** The head PFNs of lists[pindex], head first. */
+  toArray(pindex: number): number[] {
+    const out: number[] = [];
+    for (let n = this.headNode[pindex]; n >= 0; n = this.next[n]) out.push(this.pfnOf[n]);
+    return out;
+  }
+  /** Each block of lists[pindex], head first: fn(pfn, migratetype). */
+  forEach(pindex: number, fn: (pfn: number, mt: number) => void): void {
+    for (let n = this.headNode[pindex]; n >= 0; n = this.next[n]) fn(this.pfnOf[n], this.mtOf[n]);
+  }
+
+  /** Structural self-check of the lists: links and lengths (pages per block come from the caller's pindex_to_order()). */
+  checkLists(where: string, pagesPerBlock: (pindex: number) => number): string[] {
+    const out: string[] = [];
+    let pages = 0;
+    let blocks = 0;
+    for (let li = 0; li < NR_PCP_LISTS; li++) {
+      let len = 0;
+      let prev = -1;
+      for (let n = this.headNode[li]; n >= 0; n = this.next[n]) {
+        if (this.prev[n] !== prev) out.push(`${where}: pcp list ${li} broken back link`);
+        if (this.listOf[n] !== li) out.push(`${where}: node on pcp list ${li} says list ${this.listOf[n]}`);
+        prev = n;
+        if (++len > this.used) {
+          out.push(`${where}: pcp list ${li} has a cycle`);
+          break;
+        }
+      }
+      if (this.tailNode[li] !== prev) out.push(`${where}: pcp list ${li} tail wrong`);
+      if (len !== this.listLen[li]) out.push(`${where}: pcp list ${li} length ${len} != ${this.listLen[li]}`);
+      pages += len * pagesPerBlock(li);
+      blocks += len;
+    }
+    if (blocks !== this.nodes) out.push(`${where}: ${blocks} blocks on the pcp lists, ${this.nodes} counted`);
+    if (pages !== this.count) out.push(`${where}: pcp count ${this.count} != ${pages} pages on the lists`);
+    return out;
+  }
+}
+
 /** struct zone (the fields memhp models). */
 export class Zone {
   readonly name: string;
@@ -336,6 +518,15 @@ export class Zone {
    */
   readonly nrPages: Float64Array;
   readonly freeArea = new FreeArea();
+  /**
+   * zone->per_cpu_pageset: one PerCpuPages per possible CPU. The boot pageset
+   * (shared by every zone until setup_zone_pageset(), and again after
+   * zone_pcp_reset()) until the page allocator gives the zone its own.
+   */
+  perCpuPageset: PerCpuPages[] = [];
+  /** zone->pageset_high, zone->pageset_batch: the values zone_set_pageset_high_and_batch() last set. */
+  pagesetHigh = BOOT_PAGESET_HIGH;
+  pagesetBatch = BOOT_PAGESET_BATCH;
 
   constructor(
     readonly idx: number,

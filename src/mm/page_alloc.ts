@@ -1,20 +1,35 @@
 // mm/page_alloc.c: the buddy allocator of node0 — boot (free_area_init(),
 // memmap_init(), memblock_free_all()), allocation (get_page_from_freelist(),
 // rmqueue(), __rmqueue_smallest(), __rmqueue_fallback(), expand()), freeing
-// (__free_one_page(), __free_pages_core()), watermarks and lowmem reserves
+// (__free_one_page(), __free_pages_core()), the per-cpu page lists
+// (free_unref_page(), rmqueue_pcplist(), free_pcppages_bulk(), drain_all_pages(),
+// the pagesets' high and batch), watermarks and lowmem reserves
 // (init_per_zone_wmark_min()), zonelists, zone->contiguous; and from
 // mm/memory_hotplug.c the zone-span side of onlining/offlining
 // (move_pfn_range_to_zone(), remove_pfn_range_from_zone(), generic_online_page()).
 //
+// Per-cpu page lists: a freed block of an order pcp_allowed_order() accepts
+// (0..PAGE_ALLOC_COSTLY_ORDER, and pageblock_order with THP) goes to the freeing
+// CPU's list of its zone (PS_PCP in the memmap), not to the buddy, and is not in
+// NR_FREE_PAGES (MemFree) until a free finds pcp->count >= pcp->high and spills
+// a batch, or the lists are drained (zone_pcp_disable() in offline_pages(),
+// alloc_contig_range()). Allocations of those orders take from the list first
+// and refill it from the buddy a batch at a time. Pages handed to the buddy by
+// onlining (__free_pages_core()) bypass the lists. memhp runs everything on CPU
+// 0 (smp_processor_id()); the other possible CPUs' lists stay empty.
+//
 // Locking: the kernel holds zone->lock around every free-list change; memhp is
 // single-threaded, so the functions below marked "zone->lock held" are simply
-// the inner steps, public for page_isolation.ts.
+// the inner steps, public for page_isolation.ts. The pcp locks never fail to be
+// taken (no free_one_page() fallback from a contended pcp).
 //
-// Not modelled: per-cpu page lists (every allocation and free goes straight to
-// the buddy lists, so an order-0 free lands at the head of its list at once),
-// page shuffling, watermark boosting (kswapd is not modelled), highatomic
-// reserves, CMA areas, reclaim/compaction/OOM (an allocation that fails the
-// min watermark in every allowed zone returns -ENOMEM), NUMA (one node).
+// Not modelled: page shuffling, watermark boosting (kswapd is not modelled),
+// highatomic reserves, CMA areas, reclaim/compaction/OOM (an allocation that
+// fails the min watermark in every allowed zone drains the per-cpu lists once,
+// as __alloc_pages_direct_reclaim() does after reclaim made progress, and then
+// returns -ENOMEM), ZONE_RECLAIM_ACTIVE (no reclaim: nr_pcp_high() is always
+// pcp->high), the NUMA remote-pageset expiry (drain_zone_pages(): one node),
+// NUMA (one node).
 
 import { ENOENT, ENOMEM } from "../errno.js";
 import type { Work } from "../kernel/work.js";
@@ -40,6 +55,7 @@ import {
   PS_MOVABLE,
   PS_OFFLINE,
   PS_OFFLINE_FREE,
+  PS_PCP,
   PS_PGTABLE,
   PS_PINNED,
   PS_RECLAIMABLE,
@@ -55,6 +71,8 @@ import {
 import {
   type PglistData,
   type Zone,
+  BOOT_PAGESET_BATCH,
+  BOOT_PAGESET_HIGH,
   MAX_NR_ZONES,
   MIGRATE_CMA,
   MIGRATE_HIGHATOMIC,
@@ -62,9 +80,15 @@ import {
   MIGRATE_MOVABLE,
   MIGRATE_PCPTYPES,
   MIGRATE_RECLAIMABLE,
+  MIGRATE_TYPES,
   MIGRATE_UNMOVABLE,
   NR_FREE_CMA_PAGES,
   NR_FREE_PAGES,
+  NR_LOWORDER_PCP_LISTS,
+  NR_PCP_LISTS,
+  PAGE_ALLOC_COSTLY_ORDER,
+  PCP_BATCH_SCALE_MAX,
+  PerCpuPages,
   WMARK_HIGH,
   WMARK_LOW,
   WMARK_MIN,
@@ -157,12 +181,42 @@ export interface ZoneInfo {
   nrFree: number[];
   /** the zone vm_stat items by name */
   vmStat: Record<string, number>;
+  /** "pagesets": each online CPU's per_cpu_pages count, high and batch */
+  pagesets: { cpu: number; count: number; high: number; batch: number }[];
 }
 
 export interface PageAllocOptions {
   /** Check watermarks in get_page_from_freelist() (default true). */
   watermarks?: boolean;
+  /** Possible (= online) CPUs, each with its per-cpu pagesets (default 1: QEMU -smp 1). */
+  nrCpus?: number;
 }
+
+/** mm/page_alloc.c: pcp_allowed_order() with CONFIG_TRANSPARENT_HUGEPAGE. */
+export function pcpAllowedOrder(order: number): boolean {
+  return order <= PAGE_ALLOC_COSTLY_ORDER || order === PAGEBLOCK_ORDER;
+}
+
+/**
+ * mm/page_alloc.c: order_to_pindex(): one list per migratetype for each order
+ * up to PAGE_ALLOC_COSTLY_ORDER; for pageblock_order one list for movable and
+ * one for the unmovable and reclaimable types.
+ */
+export function orderToPindex(migratetype: number, order: number): number {
+  if (order > PAGE_ALLOC_COSTLY_ORDER) {
+    if (order !== PAGEBLOCK_ORDER) throw new Error(`order_to_pindex: order ${order} has no pcp list`);
+    return NR_LOWORDER_PCP_LISTS + (migratetype === MIGRATE_MOVABLE ? 1 : 0);
+  }
+  return MIGRATE_PCPTYPES * order + migratetype;
+}
+
+/** mm/page_alloc.c: pindex_to_order() */
+export function pindexToOrder(pindex: number): number {
+  return pindex >= NR_LOWORDER_PCP_LISTS ? PAGEBLOCK_ORDER : Math.floor(pindex / MIGRATE_PCPTYPES);
+}
+
+/** The per-cpu list pages of each pcp list hold per block (2^pindex_to_order()). */
+const pcpPagesPerBlock = (pindex: number): number => 2 ** pindexToOrder(pindex);
 
 const pageblockStartPfn = (pfn: number): number => pfn - (pfn % PAGEBLOCK_NR_PAGES);
 /** include/linux/pageblock-flags.h: pageblock_end_pfn() = ALIGN(pfn + 1, pageblock_nr_pages) */
@@ -208,7 +262,15 @@ export class BuddyAllocator implements PageAllocator {
   readonly lowmemReserveRatio: number[] = [...DEFAULT_LOWMEM_RESERVE_RATIO];
   /** totalreserve_pages */
   totalreservePages = 0;
+  /** vm.percpu_pagelist_high_fraction (0: pcp->high follows the low watermark) */
+  percpuPagelistHighFraction = 0;
   readonly checkWatermarks: boolean;
+  /** nr_cpu_ids: the possible (and online) CPUs. */
+  readonly nrCpus: number;
+  /** smp_processor_id(): memhp runs on CPU 0. */
+  readonly cpu = 0;
+  /** boot_pageset: the per-cpu pagesets of every zone without its own (high 0: nothing stays on them). */
+  readonly bootPageset: PerCpuPages[];
 
   // out-parameters of the inner steps (the kernel's int *num_movable, bool *can_steal)
   private numMovable = 0;
@@ -222,6 +284,11 @@ export class BuddyAllocator implements PageAllocator {
     opts: PageAllocOptions = {},
   ) {
     this.checkWatermarks = opts.watermarks ?? true;
+    this.nrCpus = opts.nrCpus ?? 1;
+    if (!Number.isInteger(this.nrCpus) || this.nrCpus < 1) throw new RangeError(`nrCpus ${this.nrCpus}`);
+    // build_all_zonelists_init(): per_cpu_pages_init() of each CPU's boot_pageset
+    this.bootPageset = Array.from({ length: this.nrCpus }, () => new PerCpuPages());
+    for (const zone of pgdat.zones) this.zonePcpInit(zone);
   }
 
   zone(idx: number): Zone {
@@ -263,6 +330,7 @@ export class BuddyAllocator implements PageAllocator {
     this.work.withPhase("memmap_init", () => this.memmapInitBoot(mem));
     this.work.withPhase("memblock_free_all", () => this.memblockFreeAll(mem, res));
     this.buildAllZonelists();
+    this.setupPerCpuPageset();
     this.initPerZoneWmarkMin();
     // page_alloc_init_late(): for_each_populated_zone() set_zone_contiguous()
     for (const zone of this.pgdat.zones) if (zone.populated()) this.setZoneContiguous(zone.idx);
@@ -302,6 +370,7 @@ export class BuddyAllocator implements PageAllocator {
       zone.presentPages = spanned ? ram : 0;
       zone.presentEarlyPages = zone.presentPages;
       zone.managedPages = 0;
+      this.zonePcpInit(zone); // free_area_init_core() → zone_init_internals()
       // free_area_init_core(): only zones with pages are set up
       if (spanned) zone.initialized = true;
       presentTotal += zone.presentPages;
@@ -607,16 +676,40 @@ export class BuddyAllocator implements PageAllocator {
     return false;
   }
 
-  /** mm/page_alloc.c: rmqueue() → __rmqueue() (no pcp lists): the first pfn, or -1. */
-  rmqueue(zone: Zone, order: number, mt: number, allocFlags: number): number {
-    let pfn: number;
+  /**
+   * mm/page_alloc.c: __rmqueue() (zone->lock held; no CMA areas): take a block
+   * of free_list[mt], stealing from another migratetype when it is empty. The
+   * first pfn or -1; NR_FREE_PAGES is the caller's.
+   */
+  __rmqueue(zone: Zone, order: number, mt: number, allocFlags: number): number {
     for (;;) {
-      pfn = this.rmqueueSmallest(zone, order, mt);
-      if (pfn >= 0) break;
+      const pfn = this.rmqueueSmallest(zone, order, mt);
+      if (pfn >= 0) return pfn;
       if (!this.rmqueueFallback(zone, order, mt, allocFlags)) return -1;
     }
+  }
+
+  /** mm/page_alloc.c: rmqueue_buddy(): one block straight from the buddy. The first pfn, or -1. */
+  rmqueueBuddy(zone: Zone, order: number, mt: number, allocFlags: number): number {
+    const pfn = this.__rmqueue(zone, order, mt, allocFlags);
+    if (pfn < 0) return -1;
     this.modFreepageState(zone, -(1 << order), mt);
+    this.work.add("pagesFromBuddy", 1 << order);
     return pfn;
+  }
+
+  /**
+   * mm/page_alloc.c: rmqueue(): orders the per-cpu lists keep come from them
+   * (a movable request only when it may use CMA pages, ALLOC_CMA), the rest,
+   * or when the list cannot be refilled, from the buddy. The first pfn, or -1;
+   * the pages are the caller's to prepare (prep_new_page()).
+   */
+  rmqueue(zone: Zone, order: number, mt: number, allocFlags: number): number {
+    if (pcpAllowedOrder(order) && (allocFlags & ALLOC_CMA || mt !== MIGRATE_MOVABLE)) {
+      const pfn = this.rmqueuePcplist(zone, order, mt, allocFlags);
+      if (pfn >= 0) return pfn;
+    }
+    return this.rmqueueBuddy(zone, order, mt, allocFlags);
   }
 
   // ---------------------------------------------------------------------------
@@ -691,6 +784,13 @@ export class BuddyAllocator implements PageAllocator {
       flags = ALLOC_WMARK_MIN | cma; // __alloc_pages_slowpath(): gfp_to_alloc_flags()
       pfn = this.getPageFromFreelist(order, spec.highestZoneIdx, spec.migratetype, flags);
     }
+    if (pfn < 0) {
+      // __alloc_pages_direct_reclaim(): "pages are pinned on the per-cpu lists":
+      // drain_all_pages(NULL) and try once more (the kernel does so when
+      // reclaim made progress; memhp has no reclaim and assumes it did).
+      this.drainAllPages(undefined);
+      pfn = this.getPageFromFreelist(order, spec.highestZoneIdx, spec.migratetype, flags);
+    }
     if (pfn < 0) return -ENOMEM;
     this.prepNewPage(pfn, order, spec.state);
     return pfn;
@@ -702,7 +802,6 @@ export class BuddyAllocator implements PageAllocator {
     this.memmap.fillState(pfn, n, state);
     this.memmap.setOrder(pfn, order);
     this.zoneOfPfn(pfn).nrPages[state] += n;
-    this.work.add("pagesFromBuddy", n);
   }
 
   /** alloc_pages(): PageAllocator interface. nid is ignored (one node). */
@@ -712,8 +811,9 @@ export class BuddyAllocator implements PageAllocator {
 
   /**
    * __free_pages(): free an allocation of this order (the pfn and order it was
-   * allocated with). The block goes to the head of the list of its pageblock's
-   * migratetype (MIGRATE_ISOLATE lists for isolated pageblocks). Throws on a
+   * allocated with) through free_the_page(): to the freeing CPU's per-cpu list
+   * when pcp_allowed_order(), else (and for a page of an isolated pageblock)
+   * to the head of the buddy list of its pageblock's migratetype. Throws on a
    * page that is not the head of such an allocation (the kernel's bad_page()).
    */
   freePages(pfn: number, order: number): void {
@@ -724,18 +824,37 @@ export class BuddyAllocator implements PageAllocator {
         `bad page: freeing pfn ${pfn.toString(16)} order ${order}: ${PAGE_STATE_NAMES[s]} order ${m.order(pfn)}`,
       );
     if (s === PS_PINNED) throw new Error(`bad page: freeing pinned pfn ${pfn.toString(16)}`);
+    this.zoneOfPfn(pfn).nrPages[s] -= 1 << order;
+    this.freeThePage(pfn, order);
+  }
+
+  // mm/page_alloc.c: free_the_page() (the pages' state counts are already dropped)
+  private freeThePage(pfn: number, order: number): void {
+    if (pcpAllowedOrder(order)) this.freeUnrefPage(pfn, order);
+    else this.freePagesOk(pfn, order);
+  }
+
+  // mm/page_alloc.c: __free_pages_ok(page, order, FPI_NONE)
+  private freePagesOk(pfn: number, order: number): void {
     const zone = this.zoneOfPfn(pfn);
-    const n = 1 << order;
-    zone.nrPages[s] -= n;
-    this.markFreeBlock(pfn, n);
-    this.freeOnePage(zone, pfn, order, m.pageblockMigratetype(pfn), false);
-    this.work.add("pagesToBuddy", n);
+    this.markFreeBlock(pfn, 1 << order);
+    this.freeOnePage(zone, pfn, order, this.memmap.pageblockMigratetype(pfn), false);
+    this.work.add("pagesToBuddy", 1 << order);
+  }
+
+  // mm/page_alloc.c: free_one_page(): straight to the buddy, the pageblock's type when isolation is about
+  private freeOnePageDirect(zone: Zone, pfn: number, order: number, mt: number): void {
+    if (zone.nrIsolatePageblock > 0 || mt === MIGRATE_ISOLATE) mt = this.memmap.pageblockMigratetype(pfn);
+    this.markFreeBlock(pfn, 1 << order);
+    this.freeOnePage(zone, pfn, order, mt, false);
+    this.work.add("pagesToBuddy", 1 << order);
   }
 
   /**
    * mm/page_alloc.c: __free_pages_core(): hand never-used pages (PS_RESERVED
    * after memmap init) to the buddy at the TAIL of the free lists
-   * (FPI_TO_TAIL), and add them to the zone's managed pages.
+   * (FPI_TO_TAIL), bypassing the per-cpu lists, and add them to the zone's
+   * managed pages.
    */
   freePagesCore(pfn: number, order: number): void {
     const n = 1 << order;
@@ -766,19 +885,16 @@ export class BuddyAllocator implements PageAllocator {
 
   /**
    * mm/page_alloc.c: free_reserved_area() / free_reserved_page() for
-   * PS_RESERVED pages: each is freed as an order-0 page (head of the lists)
-   * and counted managed. Returns the pages freed.
+   * PS_RESERVED pages: each is freed as an order-0 page (__free_page(), so to
+   * the per-cpu list) and counted managed. Returns the pages freed.
    */
   freeReservedArea(startPfn: number, nrPages: number): number {
     for (let pfn = startPfn; pfn < startPfn + nrPages; pfn++) {
       if (this.memmap.state(pfn) !== PS_RESERVED)
         throw new Error(`free_reserved_page: pfn ${pfn.toString(16)} is not reserved`);
-      const zone = this.zoneOfPfn(pfn);
-      zone.nrPages[PS_RESERVED]--;
-      this.markFreeBlock(pfn, 1);
-      this.freeOnePage(zone, pfn, 0, this.memmap.pageblockMigratetype(pfn), false);
+      this.zoneOfPfn(pfn).nrPages[PS_RESERVED]--;
+      this.freeThePage(pfn, 0); // __free_page(): via the per-cpu list
       this.adjustManagedPageCount(pfn, 1);
-      this.work.add("pagesToBuddy");
     }
     return nrPages;
   }
@@ -818,6 +934,354 @@ export class BuddyAllocator implements PageAllocator {
       if (o !== ORDER_TAIL && o >= k && isAllocatedState(m.state(c))) return c;
     }
     return -1;
+  }
+
+  // ---------------------------------------------------------------------------
+  // Per-cpu page lists (mm/page_alloc.c)
+  // ---------------------------------------------------------------------------
+
+  /** zone->per_cpu_pageset of the running CPU. */
+  pcpOf(zone: Zone, cpu = this.cpu): PerCpuPages {
+    return zone.perCpuPageset[cpu];
+  }
+
+  /** Does the zone use the shared boot pagesets (no pageset of its own)? */
+  usesBootPageset(zone: Zone): boolean {
+    return zone.perCpuPageset === this.bootPageset;
+  }
+
+  // The memmap of a block that goes onto a per-cpu list: PS_PCP, order in the head.
+  private setPcpBlock(zone: Zone, pfn: number, order: number): void {
+    const n = 1 << order;
+    this.memmap.fillState(pfn, n, PS_PCP);
+    this.memmap.fillOrder(pfn, n, ORDER_TAIL);
+    this.memmap.setOrder(pfn, order);
+    zone.nrPages[PS_PCP] += n;
+  }
+
+  /**
+   * mm/page_alloc.c: free_unref_page(): the pages (their state counts already
+   * dropped) go to this CPU's list of their zone — at the head of
+   * lists[order_to_pindex()], remembering the pageblock's migratetype
+   * (free_unref_page_prepare()); HIGHATOMIC and CMA pages use the movable list,
+   * pages of an isolated pageblock go straight to the buddy (free_one_page()).
+   */
+  freeUnrefPage(pfn: number, order: number): void {
+    const zone = this.zoneOfPfn(pfn);
+    const mt = this.memmap.pageblockMigratetype(pfn);
+    let pcpMt = mt;
+    if (mt >= MIGRATE_PCPTYPES) {
+      if (mt === MIGRATE_ISOLATE) {
+        this.freeOnePageDirect(zone, pfn, order, mt);
+        return;
+      }
+      pcpMt = MIGRATE_MOVABLE;
+    }
+    this.freeUnrefPageCommit(zone, this.pcpOf(zone), pfn, pcpMt, mt, order);
+  }
+
+  /**
+   * mm/page_alloc.c: free_unref_page_commit(): list_add() and count the pages;
+   * at pcp->count >= nr_pcp_high() spill nr_pcp_free() pages to the buddy,
+   * starting with this page's list. A high-order page (1..3) freed while
+   * free_factor is set (frees without allocations between) spills everything.
+   */
+  private freeUnrefPageCommit(
+    zone: Zone,
+    pcp: PerCpuPages,
+    pfn: number,
+    pcpMt: number,
+    pageMt: number,
+    order: number,
+  ): void {
+    const pindex = orderToPindex(pcpMt, order);
+    pcp.add(pindex, pfn, pageMt, false);
+    this.setPcpBlock(zone, pfn, order);
+    pcp.count += 1 << order;
+    const freeHigh = pcp.freeFactor !== 0 && order > 0 && order <= PAGE_ALLOC_COSTLY_ORDER;
+    const high = this.nrPcpHigh(pcp, freeHigh);
+    if (pcp.count >= high)
+      this.freePcppagesBulk(zone, this.nrPcpFree(pcp, high, pcp.batch, freeHigh), pcp, pindex);
+  }
+
+  /**
+   * mm/page_alloc.c: nr_pcp_free(): how many pages a spill frees — everything
+   * for free_high, 1 when the pageset is disabled (high < batch), else
+   * batch << free_factor clamped to [batch, high - batch]; free_factor grows
+   * (up to CONFIG_PCP_BATCH_SCALE_MAX) while that is below high - batch.
+   */
+  nrPcpFree(pcp: PerCpuPages, high: number, batch: number, freeHigh: boolean): number {
+    if (freeHigh) return pcp.count;
+    if (high < batch) return 1;
+    const minNrFree = batch;
+    const maxNrFree = high - batch;
+    batch = batch * 2 ** pcp.freeFactor;
+    if (batch < maxNrFree && pcp.freeFactor < PCP_BATCH_SCALE_MAX) pcp.freeFactor++;
+    return Math.min(Math.max(batch, minNrFree), maxNrFree);
+  }
+
+  /** mm/page_alloc.c: nr_pcp_high(): 0 for a disabled pageset or free_high (ZONE_RECLAIM_ACTIVE never set). */
+  nrPcpHigh(pcp: PerCpuPages, freeHigh: boolean): number {
+    if (!pcp.high || freeHigh) return 0;
+    return pcp.high;
+  }
+
+  /**
+   * mm/page_alloc.c: free_pcppages_bulk(): free at least `count` pages
+   * (min(count, pcp->count)) from the lists to the buddy, the oldest (tail)
+   * block of each list first, going round the lists from `pindex`, skipping
+   * empty ones. Each block goes to the buddy list of the migratetype it was
+   * put on the pcp list with, or of its pageblock when the zone has isolated
+   * pageblocks.
+   */
+  freePcppagesBulk(zone: Zone, count: number, pcp: PerCpuPages, pindex: number): void {
+    count = Math.min(pcp.count, count);
+    let minPindex = 0;
+    let maxPindex = NR_PCP_LISTS - 1;
+    pindex = pindex - 1;
+    const isolatedPageblocks = zone.nrIsolatePageblock > 0; // has_isolate_pageblock()
+    let freed = 0;
+    while (count > 0) {
+      for (;;) {
+        if (++pindex > maxPindex) pindex = minPindex;
+        if (!pcp.isEmpty(pindex)) break;
+        if (pindex === maxPindex) maxPindex--;
+        if (pindex === minPindex) minPindex++;
+      }
+      const order = pindexToOrder(pindex);
+      const nrPages = 1 << order;
+      do {
+        const node = pcp.last(pindex);
+        const pfn = pcp.nodePfn(node);
+        let mt = pcp.nodeMigratetype(node);
+        pcp.del(node);
+        count -= nrPages;
+        pcp.count -= nrPages;
+        if (mt === MIGRATE_ISOLATE)
+          throw new Error(`free_pcppages_bulk: pfn ${hex(pfn)} on a pcp list as isolate`);
+        if (isolatedPageblocks) mt = this.memmap.pageblockMigratetype(pfn);
+        zone.nrPages[PS_PCP] -= nrPages;
+        this.markFreeBlock(pfn, nrPages);
+        this.freeOnePage(zone, pfn, order, mt, false);
+        freed += nrPages;
+      } while (count > 0 && !pcp.isEmpty(pindex));
+    }
+    this.work.add("pagesToBuddy", freed);
+  }
+
+  /**
+   * mm/page_alloc.c: rmqueue_bulk(): up to `count` blocks from the buddy
+   * (__rmqueue()) to the tail of lists[pindex], in the order they come (so in
+   * physical order after a split), each remembering `mt`. NR_FREE_PAGES drops
+   * by what was taken. Returns the blocks added.
+   */
+  rmqueueBulk(
+    zone: Zone,
+    order: number,
+    count: number,
+    pcp: PerCpuPages,
+    pindex: number,
+    mt: number,
+    allocFlags: number,
+  ): number {
+    let i = 0;
+    for (; i < count; i++) {
+      const pfn = this.__rmqueue(zone, order, mt, allocFlags);
+      if (pfn < 0) break;
+      pcp.add(pindex, pfn, mt, true);
+      this.setPcpBlock(zone, pfn, order);
+      if (mt === MIGRATE_CMA) zone.vmStat[NR_FREE_CMA_PAGES] -= 1 << order;
+    }
+    zone.vmStat[NR_FREE_PAGES] -= i << order;
+    this.work.add("pagesFromBuddy", i << order);
+    return i;
+  }
+
+  /**
+   * mm/page_alloc.c: __rmqueue_pcplist(): the head block of lists[pindex];
+   * an empty list is first refilled with max(batch >> order, 2) blocks
+   * (batch itself when it is 1: a boot or disabled pageset). -1 when the buddy
+   * had nothing. The block's pages stay PS_PCP for prep_new_page().
+   */
+  __rmqueuePcplist(
+    zone: Zone,
+    order: number,
+    mt: number,
+    allocFlags: number,
+    pcp: PerCpuPages,
+    pindex: number,
+  ): number {
+    if (pcp.isEmpty(pindex)) {
+      let batch = pcp.batch;
+      if (batch > 1) batch = Math.max(batch >> order, 2);
+      const alloced = this.rmqueueBulk(zone, order, batch, pcp, pindex, mt, allocFlags);
+      pcp.count += alloced << order;
+      if (pcp.isEmpty(pindex)) return -1;
+    }
+    const node = pcp.first(pindex);
+    const pfn = pcp.nodePfn(node);
+    pcp.del(node);
+    pcp.count -= 1 << order;
+    zone.nrPages[PS_PCP] -= 1 << order;
+    return pfn;
+  }
+
+  /** mm/page_alloc.c: rmqueue_pcplist(): an allocation halves free_factor, then takes from this CPU's list. */
+  rmqueuePcplist(zone: Zone, order: number, mt: number, allocFlags: number): number {
+    const pcp = this.pcpOf(zone);
+    pcp.freeFactor >>= 1;
+    return this.__rmqueuePcplist(zone, order, mt, allocFlags, pcp, orderToPindex(mt, order));
+  }
+
+  /** mm/page_alloc.c: drain_pages_zone(): empty one CPU's lists of a zone, batch << CONFIG_PCP_BATCH_SCALE_MAX at a time. */
+  drainPagesZone(cpu: number, zone: Zone): void {
+    const pcp = this.pcpOf(zone, cpu);
+    let count: number;
+    do {
+      count = pcp.count;
+      if (count) {
+        const toDrain = Math.min(count, pcp.batch * 2 ** PCP_BATCH_SCALE_MAX);
+        this.freePcppagesBulk(zone, toDrain, pcp, 0);
+        count -= toDrain;
+      }
+    } while (count);
+  }
+
+  /** mm/page_alloc.c: drain_pages(): every populated zone's lists of one CPU. */
+  drainPages(cpu: number): void {
+    for (const zone of this.pgdat.zones) if (zone.populated()) this.drainPagesZone(cpu, zone);
+  }
+
+  /** mm/page_alloc.c: drain_local_pages(): this CPU's lists of one zone, or of all. */
+  drainLocalPages(zone: Zone | undefined): void {
+    if (zone) this.drainPagesZone(this.cpu, zone);
+    else this.drainPages(this.cpu);
+  }
+
+  /**
+   * mm/page_alloc.c: __drain_all_pages(): drain the lists of one zone (or of
+   * every populated zone) on each CPU that has pages on them, or on every CPU
+   * with forceAllCpus. Counts drainAllPages and cpusReached.
+   */
+  __drainAllPages(zone: Zone | undefined, forceAllCpus: boolean): void {
+    this.work.add("drainAllPages");
+    for (let cpu = 0; cpu < this.nrCpus; cpu++) {
+      let hasPcps = forceAllCpus;
+      if (!hasPcps && zone) hasPcps = this.pcpOf(zone, cpu).count > 0;
+      else if (!hasPcps)
+        hasPcps = this.pgdat.zones.some((z) => z.populated() && this.pcpOf(z, cpu).count > 0);
+      if (!hasPcps) continue;
+      this.work.add("cpusReached");
+      if (zone) this.drainPagesZone(cpu, zone);
+      else this.drainPages(cpu);
+    }
+  }
+
+  /** mm/page_alloc.c: drain_all_pages(): spill every CPU's per-cpu pages of the zone (or of all zones) to the buddy. */
+  drainAllPages(zone: Zone | undefined): void {
+    this.__drainAllPages(zone, false);
+  }
+
+  /** mm/page_alloc.c: zone_batchsize(): ~0.1% of the zone or 1 MiB, a quarter of that, rounded to 2^n - 1. */
+  zoneBatchsize(zone: Zone): number {
+    let batch = Math.min(Math.floor(zone.managedPages / 1024), (1024 * 1024) >> PAGE_SHIFT);
+    batch = Math.floor(batch / 4);
+    if (batch < 1) batch = 1;
+    return 2 ** fls(batch + Math.floor(batch / 2)) - 1; // rounddown_pow_of_two(batch + batch/2) - 1
+  }
+
+  /**
+   * mm/page_alloc.c: zone_highsize(): the low watermark (or managed /
+   * percpu_pagelist_high_fraction) split over the node's CPUs (+ cpuOnline),
+   * at least 4 batches.
+   */
+  zoneHighsize(zone: Zone, batch: number, cpuOnline: number): number {
+    const totalPages = this.percpuPagelistHighFraction
+      ? Math.floor(zone.managedPages / this.percpuPagelistHighFraction)
+      : zone.lowWmarkPages();
+    let nrSplitCpus = this.nrCpus + cpuOnline; // cpumask_of_node(0): every CPU
+    if (!nrSplitCpus) nrSplitCpus = this.nrCpus;
+    const high = Math.floor(totalPages / nrSplitCpus);
+    return Math.max(high, batch * 4);
+  }
+
+  /** mm/page_alloc.c: pageset_update() */
+  pagesetUpdate(pcp: PerCpuPages, high: number, batch: number): void {
+    pcp.batch = batch;
+    pcp.high = high;
+  }
+
+  /** mm/page_alloc.c: __zone_set_pageset_high_and_batch(): every possible CPU's pageset of the zone. */
+  __zoneSetPagesetHighAndBatch(zone: Zone, high: number, batch: number): void {
+    for (let cpu = 0; cpu < this.nrCpus; cpu++) this.pagesetUpdate(this.pcpOf(zone, cpu), high, batch);
+  }
+
+  /**
+   * mm/page_alloc.c: zone_set_pageset_high_and_batch(): recompute batch and
+   * high from the zone's size; the pagesets are written only when they differ
+   * from zone->pageset_high/batch. (For a zone on the boot pagesets this writes
+   * the shared boot pagesets, as the kernel's for_each_zone() callers do.)
+   */
+  zoneSetPagesetHighAndBatch(zone: Zone, cpuOnline: number): void {
+    const newBatch = Math.max(1, this.zoneBatchsize(zone));
+    const newHigh = this.zoneHighsize(zone, newBatch, cpuOnline);
+    if (zone.pagesetHigh === newHigh && zone.pagesetBatch === newBatch) return;
+    zone.pagesetHigh = newHigh;
+    zone.pagesetBatch = newBatch;
+    this.__zoneSetPagesetHighAndBatch(zone, newHigh, newBatch);
+  }
+
+  /** mm/page_alloc.c: zone_pcp_init() (free_area_init_core()): the boot pagesets, high 0, batch 1. */
+  zonePcpInit(zone: Zone): void {
+    zone.perCpuPageset = this.bootPageset;
+    zone.pagesetHigh = BOOT_PAGESET_HIGH;
+    zone.pagesetBatch = BOOT_PAGESET_BATCH;
+  }
+
+  /** mm/page_alloc.c: setup_zone_pageset(): the zone's own empty pagesets (per_cpu_pages_init()), then sized. */
+  setupZonePageset(zone: Zone): void {
+    zone.perCpuPageset = Array.from({ length: this.nrCpus }, () => new PerCpuPages());
+    this.zoneSetPagesetHighAndBatch(zone, 0);
+  }
+
+  /** mm/page_alloc.c: setup_per_cpu_pageset() (start_kernel()): every populated zone gets its pagesets. */
+  setupPerCpuPageset(): void {
+    for (const zone of this.pgdat.zones) if (zone.populated()) this.setupZonePageset(zone);
+  }
+
+  /** mm/page_alloc.c: zone_pcp_update(): new managed pages or watermarks: recompute high and batch. */
+  zonePcpUpdate(zone: Zone, cpuOnline: number): void {
+    this.zoneSetPagesetHighAndBatch(zone, cpuOnline);
+  }
+
+  /**
+   * mm/page_alloc.c: zone_pcp_disable() (offline_pages()): high 0, batch 1 on
+   * every CPU, so that frees pass straight through, then drain every CPU's
+   * lists of the zone.
+   */
+  zonePcpDisable(zone: Zone): void {
+    this.__zoneSetPagesetHighAndBatch(zone, 0, 1);
+    this.__drainAllPages(zone, true);
+  }
+
+  /** mm/page_alloc.c: zone_pcp_enable(): back to zone->pageset_high/batch. */
+  zonePcpEnable(zone: Zone): void {
+    this.__zoneSetPagesetHighAndBatch(zone, zone.pagesetHigh, zone.pagesetBatch);
+  }
+
+  /**
+   * mm/page_alloc.c: zone_pcp_reset() (offline_pages() of a zone's last
+   * pages): the zone goes back to the boot pagesets. Its own must be empty
+   * (the kernel frees them with free_percpu(); pages still on them would leak).
+   */
+  zonePcpReset(zone: Zone): void {
+    if (this.usesBootPageset(zone)) return;
+    for (let cpu = 0; cpu < this.nrCpus; cpu++)
+      if (this.pcpOf(zone, cpu).count)
+        throw new Error(
+          `zone_pcp_reset: ${zone.name} cpu ${cpu} still has ${this.pcpOf(zone, cpu).count} pages`,
+        );
+    zone.perCpuPageset = this.bootPageset;
   }
 
   // ---------------------------------------------------------------------------
@@ -980,7 +1444,7 @@ export class BuddyAllocator implements PageAllocator {
       for (let pfn = startPfn; pfn < startPfn + nrPages; pfn++) {
         const s = m.state(pfn);
         if (s === PS_UNINIT) continue;
-        if (isFreeState(s) || isAllocatedState(s))
+        if (isFreeState(s) || isAllocatedState(s) || s === PS_PCP)
           throw new Error(`remove_pfn_range_from_zone: pfn ${pfn.toString(16)} is ${PAGE_STATE_NAMES[s]}`);
         this.pgdat.zones[m.zone(pfn)].nrPages[s]--;
       }
@@ -1092,7 +1556,10 @@ export class BuddyAllocator implements PageAllocator {
     if (v > this.userMinFreeKbytes) this.minFreeKbytes = Math.min(Math.max(v, 128), 262144);
   }
 
-  /** __setup_per_zone_wmarks() (no highmem: every zone is lowmem; no boost) */
+  /**
+   * setup_per_zone_wmarks(): __setup_per_zone_wmarks() (no highmem: every zone
+   * is lowmem; no boost), then zone_pcp_update() of every zone, populated or not.
+   */
   setupPerZoneWmarks(): void {
     const pagesMin = this.minFreeKbytes >> (PAGE_SHIFT - 10);
     let lowmemPages = 0;
@@ -1110,6 +1577,7 @@ export class BuddyAllocator implements PageAllocator {
       zone.watermark[WMARK_PROMO] = zone.watermark[WMARK_HIGH] + step;
     }
     this.calculateTotalreservePages();
+    for (const zone of this.pgdat.zones) this.zonePcpUpdate(zone, 0);
   }
 
   /** setup_per_zone_lowmem_reserve() */
@@ -1226,6 +1694,12 @@ export class BuddyAllocator implements PageAllocator {
       startPfn: z.zoneStartPfn,
       nrFree: Array.from(z.freeArea.nrFree),
       vmStat,
+      pagesets: z.perCpuPageset.map((pcp, cpu) => ({
+        cpu,
+        count: pcp.count,
+        high: pcp.high,
+        batch: pcp.batch,
+      })),
     };
   }
 
@@ -1245,6 +1719,7 @@ export class BuddyAllocator implements PageAllocator {
     const stateCount = zones.map(() => new Float64Array(NR_PAGE_STATES));
     const freeCount = new Float64Array(MAX_NR_ZONES);
     const headCount = new Float64Array(MAX_NR_ZONES);
+    const pcpHeads = new Float64Array(MAX_NR_ZONES);
     const isoBlocks = new Float64Array(MAX_NR_ZONES);
     // page-level findings are capped (one corruption can touch many pages); the
     // zone-level ones are all reported after them
@@ -1264,6 +1739,8 @@ export class BuddyAllocator implements PageAllocator {
       let allocUntil = -1;
       let allocState = -1;
       let freeZone = -1;
+      let pcpUntil = -1; // end of the per-cpu list block being walked
+      let pcpZone = -1;
       for (let i = 0; i < a.state.length; i++) {
         const pfn = base + i;
         const s = a.state[i];
@@ -1279,7 +1756,8 @@ export class BuddyAllocator implements PageAllocator {
         if (s === PS_UNINIT) {
           if (online) perr(`pfn ${hex(pfn)}: uninitialised page in an online section`);
           if (zi !== ZONE_NONE) perr(`pfn ${hex(pfn)}: uninitialised page with zone ${zi}`);
-          if (pfn < freeUntil || pfn < allocUntil) perr(`pfn ${hex(pfn)}: uninitialised page inside a block`);
+          if (pfn < freeUntil || pfn < allocUntil || pfn < pcpUntil)
+            perr(`pfn ${hex(pfn)}: uninitialised page inside a block`);
           continue;
         }
         if (zi >= MAX_NR_ZONES) {
@@ -1292,7 +1770,8 @@ export class BuddyAllocator implements PageAllocator {
         if (isFreeState(s)) freeCount[zi]++;
         else stateCount[zi][s]++;
         if (s === PS_BUDDY) {
-          if (pfn < freeUntil || pfn < allocUntil) perr(`pfn ${hex(pfn)}: buddy head inside another block`);
+          if (pfn < freeUntil || pfn < allocUntil || pfn < pcpUntil)
+            perr(`pfn ${hex(pfn)}: buddy head inside another block`);
           headCount[zi]++;
           if (o >= MAX_ORDER) perr(`pfn ${hex(pfn)}: buddy with order ${o}`);
           else {
@@ -1312,7 +1791,7 @@ export class BuddyAllocator implements PageAllocator {
           if (zi !== freeZone) perr(`pfn ${hex(pfn)}: zone changes inside a free block`);
         } else if (isAllocatedState(s)) {
           if (o !== ORDER_TAIL) {
-            if (pfn < allocUntil || pfn < freeUntil)
+            if (pfn < allocUntil || pfn < freeUntil || pfn < pcpUntil)
               perr(`pfn ${hex(pfn)}: allocation head inside another block`);
             if (o >= MAX_ORDER || pfn % (1 << o)) perr(`pfn ${hex(pfn)}: allocation of order ${o} misplaced`);
             allocUntil = pfn + (1 << o);
@@ -1322,9 +1801,20 @@ export class BuddyAllocator implements PageAllocator {
             else if (s !== allocState)
               perr(`pfn ${hex(pfn)}: allocation tail ${PAGE_STATE_NAMES[s]} differs from head`);
           }
+        } else if (s === PS_PCP) {
+          if (o !== ORDER_TAIL) {
+            if (pfn < allocUntil || pfn < freeUntil || pfn < pcpUntil)
+              perr(`pfn ${hex(pfn)}: pcp block head inside another block`);
+            if (!pcpAllowedOrder(o) || pfn % (1 << o))
+              perr(`pfn ${hex(pfn)}: pcp block of order ${o} misplaced`);
+            pcpUntil = pfn + (1 << o);
+            pcpZone = zi;
+            pcpHeads[zi]++;
+          } else if (pfn >= pcpUntil) perr(`pfn ${hex(pfn)}: pcp page outside a pcp block`);
+          else if (zi !== pcpZone) perr(`pfn ${hex(pfn)}: zone changes inside a pcp block`);
         } else {
-          if (pfn < freeUntil || pfn < allocUntil)
-            perr(`pfn ${hex(pfn)}: ${PAGE_STATE_NAMES[s]} page inside a free or allocated block`);
+          if (pfn < freeUntil || pfn < allocUntil || pfn < pcpUntil)
+            perr(`pfn ${hex(pfn)}: ${PAGE_STATE_NAMES[s]} page inside a free, allocated or pcp block`);
         }
       }
     }
@@ -1374,13 +1864,60 @@ export class BuddyAllocator implements PageAllocator {
       }
       if (zone.populated() !== this.pgdat.zonelist.includes(zi))
         err(`${w}: populated ${zone.populated()} but zonelist ${this.pgdat.zonelist.join(",")}`);
+      for (const e of this.checkPcpInvariants(zone, pcpHeads[zi])) err(e);
     }
+    this.bootPageset.forEach((pcp, cpu) => {
+      if (pcp.count || pcp.nrBlocks) err(`boot pageset of cpu ${cpu} holds ${pcp.count} pages`);
+    });
     if (managedSum !== this.totalramPages)
       err(`totalram_pages ${this.totalramPages} != sum of managed ${managedSum}`);
     let nodePresent = 0;
     for (const zone of zones) nodePresent += zone.presentPages;
     if (this.pgdat.nodePresentPages !== nodePresent)
       err(`node_present_pages ${this.pgdat.nodePresentPages} != sum of zones ${nodePresent}`);
+    return out;
+  }
+
+  /**
+   * The per-cpu lists of one zone against the memmap: every listed block is a
+   * PS_PCP head of its list's order in this zone, remembered with a mergeable
+   * (not isolate) migratetype; the counts add up; a zone on the boot pagesets
+   * has no pcp pages. heads: the PS_PCP heads the memmap walk found in the zone.
+   */
+  private checkPcpInvariants(zone: Zone, heads: number): string[] {
+    const out: string[] = [];
+    const w = `zone ${zone.name}`;
+    const m = this.memmap;
+    if (zone.perCpuPageset.length !== this.nrCpus)
+      out.push(`${w}: ${zone.perCpuPageset.length} pagesets for ${this.nrCpus} cpus`);
+    let pages = 0;
+    let blocks = 0;
+    if (!this.usesBootPageset(zone)) {
+      zone.perCpuPageset.forEach((pcp, cpu) => {
+        const wc = `${w} cpu ${cpu}`;
+        for (const e of pcp.checkLists(wc, pcpPagesPerBlock)) out.push(e);
+        for (let li = 0; li < NR_PCP_LISTS; li++) {
+          const order = pindexToOrder(li);
+          pcp.forEach(li, (pfn, mt) => {
+            if (out.length > 20) return;
+            if (m.state(pfn) !== PS_PCP || m.order(pfn) !== order)
+              out.push(
+                `${wc}: pfn ${hex(pfn)} on pcp list ${li} is ${PAGE_STATE_NAMES[m.state(pfn)]} order ${m.order(pfn)}`,
+              );
+            if (m.zone(pfn) !== zone.idx)
+              out.push(`${wc}: pfn ${hex(pfn)} on its pcp list is in zone ${m.zone(pfn)}`);
+            if (mt === MIGRATE_ISOLATE || mt >= MIGRATE_TYPES)
+              out.push(`${wc}: pfn ${hex(pfn)} on a pcp list with migratetype ${mt}`);
+          });
+        }
+        pages += pcp.count;
+        blocks += pcp.nrBlocks;
+      });
+    }
+    if (pages !== zone.nrPages[PS_PCP])
+      out.push(`${w}: ${pages} pages on the pcp lists, ${zone.nrPages[PS_PCP]} pcp pages counted`);
+    if (blocks !== heads)
+      out.push(`${w}: ${blocks} blocks on the pcp lists, ${heads} pcp heads in the memmap`);
     return out;
   }
 }

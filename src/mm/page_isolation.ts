@@ -22,6 +22,7 @@ import {
   PS_ISOLATED,
   PS_OFFLINE,
   PS_OFFLINE_FREE,
+  PS_PCP,
   PS_RESERVED,
   isAllocatedState,
   isLruState,
@@ -101,7 +102,8 @@ export class PageIsolation {
           pfn += (1 << m.order(pfn)) - 1;
           continue;
         }
-        if (s === PS_FREE || s === PS_ISOLATED || s === PS_OFFLINE_FREE) continue; // page_ref_count() == 0
+        // page_ref_count() == 0 (a block on a per-cpu list too: skipped page by page)
+        if (s === PS_FREE || s === PS_ISOLATED || s === PS_OFFLINE_FREE || s === PS_PCP) continue;
         if (flags & MEMORY_OFFLINE && s === PS_OFFLINE) continue;
         return pfn;
       }

@@ -335,6 +335,11 @@ export async function runStatement(
       return { line, op: "call", fn: st.fn, args: st.args, result: "ENOSYS" };
     case "workload":
       return { line, op: "workload", steps: st.steps, result: "ENOSYS" };
+    case "hw-off":
+    case "hw-on":
+    case "audit":
+      // memhp's hardware-access model and auditor exist only in the model.
+      return { line, op: st.op, result: "ENOSYS" };
     default: {
       const never: never = st;
       throw new Error(`unknown statement ${JSON.stringify(never)}`);

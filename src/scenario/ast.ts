@@ -74,6 +74,21 @@ export interface WorkloadStmt {
   options: Record<string, string>;
 }
 
+/**
+ * memhp addition (the hardware-access model, docs/rfc.md): the memory of
+ * physical [START, START+SIZE) becomes inaccessible (`hw-off`: powered down or
+ * handed to another agent) or accessible again (`hw-on`).
+ */
+export interface HwStmt {
+  op: "hw-off" | "hw-on";
+  start: number;
+  sizeBytes: number;
+}
+/** memhp addition: run the exposure auditor (`audit`). */
+export interface AuditStmt {
+  op: "audit";
+}
+
 export type SetupStatement = MachineStmt | CmdlineStmt | VmemStmt | BootStmt;
 export type RunStatement =
   | DimmAddStmt
@@ -84,7 +99,9 @@ export type RunStatement =
   | LsStmt
   | PtdumpStmt
   | CallStmt
-  | WorkloadStmt;
+  | WorkloadStmt
+  | HwStmt
+  | AuditStmt;
 export type Statement = SetupStatement | RunStatement;
 
 export type Located<S extends Statement = Statement> = S & { loc: Loc };

@@ -65,6 +65,9 @@ export const USAGE: Readonly<Record<Statement["op"], string>> = {
   ptdump: "ptdump START SIZE",
   call: "call FN [ARG...]",
   workload: "workload STEPS [KEY=VALUE...]",
+  "hw-off": "hw-off START SIZE",
+  "hw-on": "hw-on START SIZE",
+  audit: "audit",
 };
 const SETUP_OPS = new Set<string>(["machine", "cmdline", "vmem", "boot"]);
 const isOp = (s: string): s is Statement["op"] => Object.hasOwn(USAGE, s);
@@ -207,6 +210,13 @@ class Parser {
         return this.call();
       case "workload":
         return this.workload();
+      case "hw-off":
+      case "hw-on":
+        return this.hw(op);
+      case "audit":
+        this.arity(0, 0);
+        this.push({ op: "audit" });
+        return;
       default: {
         const never: never = op;
         throw new Error(`unhandled statement ${String(never)}`);
@@ -496,6 +506,22 @@ class Parser {
     const fnTok = this.toks[1];
     if (!FN_RE.test(fnTok.text)) this.fail(fnTok.col, `bad function name "${fnTok.text}"`);
     this.push({ op: "call", fn: fnTok.text, args: this.toks.slice(2).map((t) => t.text) });
+  }
+
+  /** `hw-off START SIZE` / `hw-on START SIZE`: whole pages, as `ptdump`. */
+  private hw(op: "hw-off" | "hw-on"): void {
+    this.arity(2, 2);
+    const [, startTok, sizeTok] = this.toks;
+    const start = this.size(startTok.text, startTok.col);
+    const sizeBytes = this.size(sizeTok.text, sizeTok.col);
+    if (start % Number(PTDUMP_ALIGN) !== 0)
+      this.fail(startTok.col, `START ${startTok.text} is not 4K-aligned`);
+    if (sizeBytes === 0) this.fail(sizeTok.col, "SIZE must be more than 0");
+    if (sizeBytes % Number(PTDUMP_ALIGN) !== 0)
+      this.fail(sizeTok.col, `SIZE ${sizeTok.text} is not a multiple of 4K`);
+    if (BigInt(start) + BigInt(sizeBytes) > PTDUMP_PHYS_LIMIT)
+      this.fail(sizeTok.col, `range ends beyond 2^52, past any physical address`);
+    this.push({ op, start, sizeBytes });
   }
 
   private workload(): void {

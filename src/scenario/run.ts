@@ -4,6 +4,7 @@
 import { errnoName } from "../errno.js";
 import { Kernel, MODEL_VERSION } from "../kernel/kernel.js";
 import { ptdumpRange } from "../mm/ptdump.js";
+import { PAGE_SIZE } from "../mm/constants.js";
 import type { Located, RunStatement, Scenario } from "./ast.js";
 import type { BlockChanges, Trace, TraceRecord } from "./trace.js";
 import type { WorkCounts } from "../kernel/work.js";
@@ -93,6 +94,11 @@ const resultText = (err: number): string => (err === 0 ? "ok" : errnoName(err));
 
 /** Execute one statement after boot and describe what it did. */
 export function executeStatement(k: Kernel, st: Located<RunStatement>): TraceRecord {
+  // The exposure auditor names accesses to inaccessible memory after the statement that made them.
+  return k.auditor.during(`line ${st.loc.line} ${st.op}`, () => execute(k, st));
+}
+
+function execute(k: Kernel, st: Located<RunStatement>): TraceRecord {
   const line = st.loc.line;
   switch (st.op) {
     case "dimm-add":
@@ -149,6 +155,23 @@ export function executeStatement(k: Kernel, st: Located<RunStatement>): TraceRec
     case "workload": {
       const r = k.runWorkload(st.steps, st.options);
       return { line, op: "workload", steps: st.steps, result: resultText(r) };
+    }
+    case "hw-off":
+    case "hw-on": {
+      const pfn = st.start / PAGE_SIZE;
+      if (st.op === "hw-off") k.hw.setInaccessible(pfn, st.sizeBytes / PAGE_SIZE);
+      else k.hw.setAccessible(pfn, st.sizeBytes / PAGE_SIZE);
+      return {
+        line,
+        op: st.op,
+        start: "0x" + st.start.toString(16),
+        size: "0x" + st.sizeBytes.toString(16),
+        result: "ok",
+      };
+    }
+    case "audit": {
+      const findings = k.auditor.audit();
+      return { line, op: "audit", clean: findings.length === 0, findings };
     }
     default: {
       const never: never = st;

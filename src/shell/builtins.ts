@@ -23,7 +23,11 @@ export interface Output {
 }
 
 export const ok = (out = ""): Output => ({ out, err: "", status: 0 });
-export const fail = (err: string, status = 1, out = ""): Output => ({ out, err: err.endsWith("\n") ? err : err + "\n", status });
+export const fail = (err: string, status = 1, out = ""): Output => ({
+  out,
+  err: err.endsWith("\n") ? err : err + "\n",
+  status,
+});
 
 const BLUE = "1;34";
 const CYAN = "1;36";
@@ -38,7 +42,10 @@ export function cat(ctx: ShellContext, args: string[]): Output {
   for (const a of args) {
     const text = ctx.fs.read(resolvePath(ctx.cwd, a));
     if (typeof text === "number") {
-      err += text === -EISDIR ? "cat: read error: Is a directory\n" : `cat: can't open '${a}': ${errnoMessage(text)}\n`;
+      err +=
+        text === -EISDIR
+          ? "cat: read error: Is a directory\n"
+          : `cat: can't open '${a}': ${errnoMessage(text)}\n`;
       status = 1;
     } else out += text;
   }
@@ -50,7 +57,11 @@ export function cat(ctx: ShellContext, args: string[]): Output {
  * the shell's open(O_WRONLY|O_CREAT|O_TRUNC) then write(VALUE "\n"): a failed open
  * prints "sh: can't create F: …", a failed write "sh: write error: …" (ash).
  */
-export function echo(ctx: ShellContext, args: string[], redirect: Redirect | undefined): Output & { errno?: number } {
+export function echo(
+  ctx: ShellContext,
+  args: string[],
+  redirect: Redirect | undefined,
+): Output & { errno?: number } {
   const words = args[0] === "-n" ? args.slice(1) : args;
   const text = words.join(" ");
   if (!redirect) return ok(args[0] === "-n" ? text : text + "\n");
@@ -74,7 +85,8 @@ function openForWrite(fs: Kernfs, path: string): number {
   }
   const n = r.node;
   if (n.kind === "dir") return -EISDIR;
-  if (n.kind === "file" && (!n.ops.store || (n.mode & 0o222) === 0) && n.noWriteErrno === EACCES) return -EACCES;
+  if (n.kind === "file" && (!n.ops.store || (n.mode & 0o222) === 0) && n.noWriteErrno === EACCES)
+    return -EACCES;
   return 0;
 }
 
@@ -166,7 +178,8 @@ export function ls(ctx: ShellContext, args: string[]): Output {
     const kids = [...node.children.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     if (many) out += `${out ? "\n" : ""}${p}:\n`;
     if (long) {
-      for (const n of kids) out += `${modeString(n)} ${decorate(ctx, n)}${n.kind === "link" ? ` -> ${n.target}` : ""}\n`;
+      for (const n of kids)
+        out += `${modeString(n)} ${decorate(ctx, n)}${n.kind === "link" ? ` -> ${n.target}` : ""}\n`;
     } else if (single) {
       for (const n of kids) out += `${decorate(ctx, n)}\n`;
     } else {
@@ -187,7 +200,8 @@ export function tree(ctx: ShellContext, args: string[]): Output {
   for (let i = 0; i < args.length; i++) {
     if (args[i] === "-L") {
       const n = Number(args[++i]);
-      if (!Number.isInteger(n) || n < 1) return fail("tree: -L needs a positive level\nusage: tree [-L DEPTH] [PATH]", 2);
+      if (!Number.isInteger(n) || n < 1)
+        return fail("tree: -L needs a positive level\nusage: tree [-L DEPTH] [PATH]", 2);
       depth = n;
     } else if (path === undefined) path = args[i];
     else return fail("usage: tree [-L DEPTH] [PATH]", 2);
@@ -266,7 +280,13 @@ export function lsmem(ctx: ShellContext, args: string[]): Output {
     if (state === "online") online += blockSize;
     else offline += blockSize;
     const prev = rows[rows.length - 1];
-    if (prev && prev.last === id - 1 && prev.state === state && prev.removable === removable && prev.zones === zones)
+    if (
+      prev &&
+      prev.last === id - 1 &&
+      prev.state === state &&
+      prev.removable === removable &&
+      prev.zones === zones
+    )
       prev.last = id;
     else rows.push({ first: id, last: id, state, removable, zones });
   }

@@ -10,7 +10,7 @@ import type { Output } from "./builtins.js";
 export function blockRanges(names: readonly string[]): string {
   const ids = names.map((n) => Number(n.slice(6))).sort((a, b) => a - b);
   const parts: string[] = [];
-  for (let i = 0; i < ids.length; ) {
+  for (let i = 0; i < ids.length;) {
     let j = i;
     while (j + 1 < ids.length && ids[j + 1] === ids[j] + 1) j++;
     parts.push(i === j ? `memory${ids[i]}` : `memory${ids[i]}-memory${ids[j]}`);
@@ -31,11 +31,29 @@ function runsTable(title: string, runs: readonly PtRun[]): string {
   const rows = [["va", "size", "level", last]];
   for (const r of runs) {
     const size = BigInt(r.size);
-    const human = size % (1n << 30n) === 0n ? `${size >> 30n}G` : size % (1n << 20n) === 0n ? `${size >> 20n}M` : `${size >> 10n}K`;
+    const human =
+      size % (1n << 30n) === 0n
+        ? `${size >> 30n}G`
+        : size % (1n << 20n) === 0n
+          ? `${size >> 20n}M`
+          : `${size >> 10n}K`;
     rows.push([r.va, human, r.level, r.pa ?? (r.inRange ? "in range (memmap_on_memory)" : "elsewhere")]);
   }
   const w = rows[0].map((_, c) => Math.max(...rows.map((row) => row[c].length)));
-  return `${title}:\n` + rows.map((row) => "  " + row.map((c, i) => c.padEnd(w[i])).join("  ").trimEnd()).join("\n") + "\n";
+  return (
+    `${title}:\n` +
+    rows
+      .map(
+        (row) =>
+          "  " +
+          row
+            .map((c, i) => c.padEnd(w[i]))
+            .join("  ")
+            .trimEnd(),
+      )
+      .join("\n") +
+    "\n"
+  );
 }
 
 /** Output for one executed statement. */
@@ -55,12 +73,21 @@ export function formatRecord(rec: TraceRecord): Output {
       return { out, err: "", status: 0 };
     }
     case "write":
-      return failed ? { out: "", err: `sh: write error: ${message(result)}\n`, status: 1 } : { out: "", err: "", status: 0 };
+      return failed
+        ? { out: "", err: `sh: write error: ${message(result)}\n`, status: 1 }
+        : { out: "", err: "", status: 0 };
     case "read": {
-      if (failed) return { out: "", err: `read: can't open '${String(r.path)}': ${message(result)}\n`, status: 1 };
+      if (failed)
+        return { out: "", err: `read: can't open '${String(r.path)}': ${message(result)}\n`, status: 1 };
       if (r.fields) {
         const fields = r.fields as Record<string, number>;
-        return { out: Object.entries(fields).map(([k, v]) => `${k}: ${v}\n`).join(""), err: "", status: 0 };
+        return {
+          out: Object.entries(fields)
+            .map(([k, v]) => `${k}: ${v}\n`)
+            .join(""),
+          err: "",
+          status: 0,
+        };
       }
       const value = String(r.value ?? "");
       return { out: value === "" ? "" : value + "\n", err: "", status: 0 };

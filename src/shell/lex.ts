@@ -42,7 +42,8 @@ export function lexLine(line: string): Lexed {
       break;
     } else if (c === ">") {
       endWord();
-      if (pendingRedirect !== undefined || redirect) throw new LexError("syntax error: unexpected redirection");
+      if (pendingRedirect !== undefined || redirect)
+        throw new LexError("syntax error: unexpected redirection");
       pendingRedirect = line[i + 1] === ">";
       if (pendingRedirect) i++;
     } else if (c === "'") {

@@ -20,7 +20,8 @@ export class MachineOptionError extends Error {}
 /** The setup part of a scenario (machine, cmdline, vmem, boot) for these options. */
 export function machineScenarioText(o: MachineOptions): string {
   for (const [name, v] of Object.entries({ arch: o.arch, mem: o.mem, maxmem: o.maxmem, slots: o.slots })) {
-    if (v !== undefined && !/^\S+$/.test(v)) throw new MachineOptionError(`--${name}: one word expected, got "${v}"`);
+    if (v !== undefined && !/^\S+$/.test(v))
+      throw new MachineOptionError(`--${name}: one word expected, got "${v}"`);
   }
   const slots = o.slots !== undefined ? ` slots=${o.slots}` : "";
   let text = `machine ${o.arch ?? DEFAULT_MACHINE.arch} mem=${o.mem ?? DEFAULT_MACHINE.mem} maxmem=${o.maxmem ?? DEFAULT_MACHINE.maxmem}${slots}\n`;

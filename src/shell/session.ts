@@ -133,7 +133,8 @@ export class ShellSession {
     const { words, redirect } = lexed;
     if (words.length === 0) return redirect ? fail("sh: syntax error: nothing to redirect", 2) : ok();
     const [cmd, ...args] = words;
-    if (redirect && cmd !== "echo") return fail(`sh: ${cmd}: output redirection is only supported for echo`, 2);
+    if (redirect && cmd !== "echo")
+      return fail(`sh: ${cmd}: output redirection is only supported for echo`, 2);
     const ctx = this.ctx;
     switch (cmd) {
       case "cat":
@@ -142,7 +143,12 @@ export class ShellSession {
         if (!redirect) return echo(ctx, args, undefined);
         const before = this.k.work.snapshot();
         const r = echo(ctx, args, redirect);
-        const entry = this.record(line.trim(), "write", r.errno ? errnoName(r.errno) : "ok", this.k.work.since(before));
+        const entry = this.record(
+          line.trim(),
+          "write",
+          r.errno ? errnoName(r.errno) : "ok",
+          this.k.work.since(before),
+        );
         return { out: r.out, err: r.err, status: r.status, entry: this.ticking(entry) };
       }
       case "ls":
@@ -179,11 +185,13 @@ export class ShellSession {
   }
 
   private statement(cmd: string, args: string[], line: string): CommandResult {
-    if (SETUP_OPS.has(cmd)) return fail(`sh: ${cmd}: only a scenario file sets up the machine, before boot`, 2);
+    if (SETUP_OPS.has(cmd))
+      return fail(`sh: ${cmd}: only a scenario file sets up the machine, before boot`, 2);
     if (cmd === "ptdump" && args.length === 0) return ok(kernelPageTablesText(this.k.arch));
     // Relative paths are the shell's idea: the scenario language takes absolute ones.
     const words = [cmd, ...args];
-    if ((cmd === "read" || cmd === "write") && args[0] !== undefined) words[1] = resolvePath(this.cwd, args[0]);
+    if ((cmd === "read" || cmd === "write") && args[0] !== undefined)
+      words[1] = resolvePath(this.cwd, args[0]);
     const text = words.join(" ");
     let st: Located<RunStatement> | undefined;
     try {
@@ -214,7 +222,13 @@ export class ShellSession {
     return { ...out, entry: this.record(command, st.op, result, counts, r.blocks) };
   }
 
-  private record(command: string, op: string, result: string, counts: WorkCounts, blocks?: BlockChanges): TimelineEntry {
+  private record(
+    command: string,
+    op: string,
+    result: string,
+    counts: WorkCounts,
+    blocks?: BlockChanges,
+  ): TimelineEntry {
     const entry: TimelineEntry = { seq: this.timeline.length + 1, command, op, result, counts };
     if (blocks && (blocks.added.length || blocks.removed.length)) entry.blocks = blocks;
     this.timeline.push(entry);

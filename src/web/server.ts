@@ -128,7 +128,10 @@ export class MemhpServer {
         return json(res, 200, this.session.timeline);
       case "/api/demo":
         if (this.opts.demo === undefined)
-          throw new HttpError(404, "no strategy comparison loaded: start memhp serve --demo FILE (FILE from memhp demo --json)");
+          throw new HttpError(
+            404,
+            "no strategy comparison loaded: start memhp serve --demo FILE (FILE from memhp demo --json)",
+          );
         return json(res, 200, this.opts.demo);
       case "/api/reset":
         await this.body(req);
@@ -170,7 +173,10 @@ export class MemhpServer {
   private staticFile(res: ServerResponse, path: string, head: boolean): void {
     const root = this.opts.webRoot;
     if (!root || !existsSync(join(root, "index.html")))
-      throw new HttpError(503, "the page is not built: run `npm run build:web` (or `npm run build`) in the memhp checkout");
+      throw new HttpError(
+        503,
+        "the page is not built: run `npm run build:web` (or `npm run build`) in the memhp checkout",
+      );
     let decoded: string;
     try {
       decoded = decodeURIComponent(path);
@@ -222,13 +228,19 @@ function commandOf(body: unknown): string {
     throw new HttpError(400, 'expected a JSON object {"command": "..."}');
   const command = (body as Record<string, unknown>).command;
   if (typeof command !== "string") throw new HttpError(400, '"command" must be a string');
-  if (command.length > MAX_COMMAND_CHARS) throw new HttpError(400, `"command" is longer than ${MAX_COMMAND_CHARS} characters`);
+  if (command.length > MAX_COMMAND_CHARS)
+    throw new HttpError(400, `"command" is longer than ${MAX_COMMAND_CHARS} characters`);
   if (/[\r\n]/.test(command)) throw new HttpError(400, '"command" must be one line');
   if (command.trim() === "") throw new HttpError(400, '"command" is empty');
   return command;
 }
 
-function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+function json(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   const text = JSON.stringify(body);
   res.writeHead(status, {
     ...SECURITY_HEADERS,

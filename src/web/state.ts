@@ -22,7 +22,14 @@ import {
 import { ZONE_NAMES } from "../mm/mmzone.js";
 import { ptdumpRange } from "../mm/ptdump.js";
 import type { ShellSession } from "../shell/session.js";
-import type { BlockView, DeviceView, LeafView, MachineView, ResourceView, VmemmapLeafView } from "./api-types.js";
+import type {
+  BlockView,
+  DeviceView,
+  LeafView,
+  MachineView,
+  ResourceView,
+  VmemmapLeafView,
+} from "./api-types.js";
 
 /** Count every page's state only up to this many pages (64 GiB): the page reads them all. */
 const MAX_COUNTED_PAGES = 1 << 24;
@@ -48,7 +55,10 @@ export function machineView(s: ShellSession): MachineView {
     vmemmap: vmemmapLeaves(k),
     tablePages: k.arch.pgtable.tablePages(),
     devices: deviceViews(k),
-    meminfo: { memTotalKb: (meminfo.totalram * PAGE_SIZE) / 1024, memFreeKb: (meminfo.freeram * PAGE_SIZE) / 1024 },
+    meminfo: {
+      memTotalKb: (meminfo.totalram * PAGE_SIZE) / 1024,
+      memFreeKb: (meminfo.freeram * PAGE_SIZE) / 1024,
+    },
     calls: DriverCalls.names(),
     autoOnline: read("/sys/devices/system/memory/auto_online_blocks"),
     timeline: s.timeline.map((e) => ({ ...e, counts: { ...e.counts } })),
@@ -73,7 +83,11 @@ function blockViews(k: Kernel): BlockView[] {
     if (online) {
       for (let z = 0; z < ZONE_NAMES.length; z++) {
         const zone = k.pgdat.zones[z];
-        if (zone.spannedPages && zone.zoneStartPfn < startPfn + pagesPerBlock && zone.zoneStartPfn + zone.spannedPages > startPfn)
+        if (
+          zone.spannedPages &&
+          zone.zoneStartPfn < startPfn + pagesPerBlock &&
+          zone.zoneStartPfn + zone.spannedPages > startPfn
+        )
           if (mem.zone === undefined || mem.zone === z) zones.push(ZONE_NAMES[z]);
       }
     }
@@ -99,7 +113,8 @@ function pageUse(k: Kernel, startPfn: number, nrPages: number): NonNullable<Bloc
   k.memmap.countStates(startPfn, nrPages, c);
   const free = c[PS_BUDDY] + c[PS_FREE];
   const movable = c[PS_MOVABLE];
-  const unmovable = c[PS_KERNEL] + c[PS_PGTABLE] + c[PS_VMEMMAP] + c[PS_RECLAIMABLE] + c[PS_PINNED] + c[PS_RESERVED];
+  const unmovable =
+    c[PS_KERNEL] + c[PS_PGTABLE] + c[PS_VMEMMAP] + c[PS_RECLAIMABLE] + c[PS_PINNED] + c[PS_RESERVED];
   return { free, movable, unmovable, other: nrPages - free - movable - unmovable };
 }
 
@@ -122,8 +137,9 @@ function linearLeaves(k: Kernel): LeafView[] {
 
 /**
  * The vmemmap leaves, block by block so that `selfHosted` says whether a leaf's
- * backing lies in the block it describes (memmap_on_memory); a leaf wider than a
- * block is reported once.
+ * backing lies in the memmap_on_memory block it describes (boot memory's memmap
+ * may happen to lie in its own block: that is not memmap_on_memory); a leaf wider
+ * than a block is reported once.
  */
 function vmemmapLeaves(k: Kernel): VmemmapLeafView[] {
   const base = k.arch.pfnToPageVa(0);
@@ -145,7 +161,7 @@ function vmemmapLeaves(k: Kernel): VmemmapLeafView[] {
         start: Number(firstPfn) * PAGE_SIZE,
         size: Number(pages) * PAGE_SIZE,
         level: r.level,
-        selfHosted: r.inRange === true,
+        selfHosted: r.inRange === true && m.blocks.get(id)!.nrVmemmapPages > 0,
       });
     }
   }
@@ -154,8 +170,16 @@ function vmemmapLeaves(k: Kernel): VmemmapLeafView[] {
 
 function deviceViews(k: Kernel): DeviceView[] {
   const out: DeviceView[] = [];
-  for (const d of k.acpi.devices.values()) out.push({ id: d.id, kind: "dimm", start: d.startAddr, size: d.length });
+  for (const d of k.acpi.devices.values())
+    out.push({ id: d.id, kind: "dimm", start: d.startAddr, size: d.length });
   for (const v of k.host.vmems.values())
-    out.push({ id: v.id, kind: "virtio-mem", start: v.addr, size: v.regionSize, requested: v.requestedSize, plugged: v.plugged });
+    out.push({
+      id: v.id,
+      kind: "virtio-mem",
+      start: v.addr,
+      size: v.regionSize,
+      requested: v.requestedSize,
+      plugged: v.plugged,
+    });
   return out.sort((a, b) => a.start - b.start);
 }

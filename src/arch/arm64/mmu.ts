@@ -64,6 +64,9 @@ const PGDIR_SIZE = LEVEL_SIZE[LEVEL_PGD];
 const CONT_PTE_SIZE = 16 * PAGE;
 const CONT_PMD_SIZE = 16 * PMD_SIZE;
 
+/** asm/tlbflush.h: MAX_TLBI_OPS = PTRS_PER_PTE */
+const MAX_TLBI_OPS = 512;
+
 /** arch/arm64/mm/mmu.c flags */
 const NO_BLOCK_MAPPINGS = 1;
 const NO_CONT_MAPPINGS = 2;
@@ -344,7 +347,10 @@ export class Arm64Mm implements ArchMm {
    * contiguous run whole, unmapping memory outside the range.
    */
   archLinearMappingSplitsLeaf(start: number, size: number): boolean {
-    return this.addrSplitsKernelLeaf(this.linear48(start)) || this.addrSplitsKernelLeaf(this.linear48(start + size));
+    return (
+      this.addrSplitsKernelLeaf(this.linear48(start)) ||
+      this.addrSplitsKernelLeaf(this.linear48(start + size))
+    );
   }
 
   /**
@@ -391,6 +397,7 @@ export class Arm64Mm implements ArchMm {
     altmap: VmemAltmap | undefined,
   ): void {
     const pt = this.pgtable;
+    const start = addr;
     if (!freeMapped && altmap) this.warnings.push("unmap_hotplug_range: altmap without free_mapped");
     do {
       const next = levelAddrEnd(addr, end, LEVEL_PGD);
@@ -398,7 +405,9 @@ export class Arm64Mm implements ArchMm {
       if (entryIsTable(e)) this.unmapHotplugPudRange(entryTable(e), addr, next, freeMapped, altmap);
       addr = next;
     } while (addr < end);
-    if (!freeMapped) this.work.add("tlbFlushRange"); // flush_tlb_kernel_range(start, end)
+    // flush_tlb_kernel_range(start, end): one TLBI per page up to MAX_TLBI_OPS
+    // (PTRS_PER_PTE) pages, flush_tlb_all() above (asm/tlbflush.h)
+    if (!freeMapped) this.work.add(end - start > MAX_TLBI_OPS * PAGE ? "tlbFlushAll" : "tlbFlushRange");
   }
 
   // unmap_hotplug_pud_range()

@@ -65,7 +65,10 @@ export class AcpiMemhotplug {
   /** acpi_bind_memory_blocks(): each block gets a firmware_node link to the ACPI device. */
   private acpiBindMemoryBlocks(dev: AcpiMemoryDevice): void {
     const target = `../../../LNXSYSTM:00/LNXSYBUS:00/PNP0A03:00/${this.acpiDeviceName(dev)}`;
-    for (const b of this.blocksOf(dev)) this.k.kernfs.addLink(`/sys/devices/system/memory/memory${b.id}`, "firmware_node", target);
+    for (const b of this.blocksOf(dev)) {
+      this.k.kernfs.addLink(`/sys/devices/system/memory/memory${b.id}`, "firmware_node", target);
+      this.k.work.add("sysfsFiles");
+    }
   }
 
   private blocksOf(dev: AcpiMemoryDevice): MemoryBlock[] {

@@ -208,7 +208,8 @@ export class MemorySubsys {
     this.k.kernfs.remove(`${MEMORY_SYSFS}/memory${mem.id}`);
     this.k.work.add("sysfsFiles", this.k.kernfs.nodesRemoved - removed);
     this.k.work.add("memoryBlocksUnregistered");
-    this.k.work.add("uevents");
+    this.k.work.add("kobjects"); // device_unregister(): kobject_del()
+    this.k.work.add("uevents"); // KOBJ_REMOVE
   }
 
   /** create_memory_block_devices(): one offline block per memory block of [start, start+size). */
@@ -279,8 +280,10 @@ export class MemorySubsys {
   /** drivers/base/node.c: unregister_memory_block_under_nodes() */
   private unregisterMemoryBlockUnderNodes(mem: MemoryBlock): void {
     if (mem.nid < 0) return;
+    const removed = this.k.kernfs.nodesRemoved;
     this.k.kernfs.remove(`/sys/devices/system/node/node${mem.nid}/memory${mem.id}`);
     this.k.kernfs.remove(`${MEMORY_SYSFS}/memory${mem.id}/node${mem.nid}`);
+    this.k.work.add("sysfsFiles", this.k.kernfs.nodesRemoved - removed);
   }
 
   /** memory_dev_init(): the subsystem, its root attributes and the boot blocks. */
@@ -405,23 +408,27 @@ export class MemorySubsys {
   /** drivers/base/core.c: device_online(): 1 when already online. */
   deviceOnline(mem: MemoryBlock): number {
     if (!mem.devOffline) return 1;
-    const ret = this.memorySubsysOnline(mem);
-    if (!ret) {
-      this.k.work.add("uevents");
-      mem.devOffline = false;
-    }
-    return ret;
+    return this.k.work.withPhase("device_online", () => {
+      const ret = this.memorySubsysOnline(mem);
+      if (!ret) {
+        this.k.work.add("uevents"); // KOBJ_ONLINE
+        mem.devOffline = false;
+      }
+      return ret;
+    });
   }
 
   /** drivers/base/core.c: device_offline(): 1 when already offline. */
   deviceOffline(mem: MemoryBlock): number {
     if (mem.devOffline) return 1;
-    const ret = this.memorySubsysOffline(mem);
-    if (!ret) {
-      this.k.work.add("uevents");
-      mem.devOffline = true;
-    }
-    return ret;
+    return this.k.work.withPhase("device_offline", () => {
+      const ret = this.memorySubsysOffline(mem);
+      if (!ret) {
+        this.k.work.add("uevents"); // KOBJ_OFFLINE
+        mem.devOffline = true;
+      }
+      return ret;
+    });
   }
 
   /** state_store() for `echo TYPE > memoryN/state`. Bytes consumed or -errno. */
@@ -535,7 +542,11 @@ export class MemorySubsys {
         out.push(`memory${mem.id}: offline with a zone`);
     }
     for (let nr = 0; nr < sparse.nrSections; nr++) {
-      if (sparse.presentSectionNr(nr) && !this.blocks.has(this.memoryBlockId(nr)))
+      if (
+        sparse.presentSectionNr(nr) &&
+        !this.blocks.has(this.memoryBlockId(nr)) &&
+        !this.k.hotplug.addFailureLeftovers.has(nr) // the kernel's own leftover (memory_hotplug.ts)
+      )
         out.push(`section ${nr}: present without a memory block device`);
     }
     return out;
