@@ -51,7 +51,7 @@ export interface ShardResult {
 function opKey(line: string): string {
   const [w, a = ""] = line.split(" ");
   if (w === "call") return `call ${a}`;
-  if (w === "write") return `write ${a.slice(a.lastIndexOf("/") + 1)}`;
+  if (w === "write") return `write ${a.slice(a.lastIndexOf("/") + 1).replace(/^memory\d+$/, "memoryN")}`;
   return w;
 }
 

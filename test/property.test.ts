@@ -48,7 +48,7 @@ describe("property: random machines and operations keep every invariant", () => 
       seed: PROPERTY_SEED + 1_000_003 * shard,
       steps: Math.ceil(PROPERTY_STEPS / SHARDS),
       runsPerRound: 40,
-      maxOps: 200,
+      maxOps: 300,
     }));
     const results = await Promise.all(tasks.map(runWorker));
     const steps = results.reduce((n, r) => n + r.steps, 0);

@@ -186,7 +186,7 @@ export class Resolver {
       }
       case "workload": {
         const opts = at(WORKLOAD_OPTIONS, op.b);
-        return `workload ${1 + (op.a % 16)}${opts ? " " + opts : ""}`;
+        return `workload ${1 + (op.a % 8)}${opts ? " " + opts : ""}`;
       }
       case "call":
         return this.callLine(k, op);

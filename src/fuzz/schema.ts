@@ -64,22 +64,24 @@ export interface MachineChoices {
 /**
  * The weight of each value of each machine choice (value i has weight w[i]).
  * Small machines dominate: the invariant checks after every step walk every
- * struct page of every present section, so a 128 MiB machine checks in a
- * third of a millisecond and a 1 GiB one in several.
+ * struct page of every section with a memmap (about a quarter of a millisecond
+ * per 128 MiB section) and, on arm64 with rodata=full, every page-table page, so
+ * a 128 MiB x86_64 machine with a little hot-plugged memory checks in about
+ * half a millisecond and a 1 GiB arm64 one in several.
  */
 export const MACHINE_WEIGHTS: Readonly<Record<keyof MachineChoices, readonly number[]>> = {
-  arch: [3, 2],
-  mem: [16, 3, 1, 1, 1],
-  extra: [3, 6, 4, 1, 2, 1],
+  arch: [4, 1],
+  mem: [40, 3, 1, 1, 1],
+  extra: [2, 8, 14, 1, 8, 2],
   slots: [4, 1, 1, 1, 1],
-  vmem0: [3, 3, 2, 1, 1, 1],
-  vmem1: [6, 1, 1, 1, 1, 1],
+  vmem0: [3, 3, 3, 1, 1, 1],
+  vmem1: [8, 1, 1, 1, 1, 1],
   defaultState: [3, 2, 1, 1, 1, 1],
   memmapOnMemory: [2, 1, 1],
   policy: [2, 1, 1],
   ratio: [3, 1, 1, 1, 1],
   movableNode: [4, 1],
-  rodata: [1, 2, 2, 1],
+  rodata: [1, 3, 3, 1],
 };
 
 export const ARCHES: readonly Arch[] = ["x86_64", "arm64"];

@@ -61,7 +61,9 @@ export function parseDivergences(text: string): Divergence[] {
       try {
         match = JSON.parse(body.join("\n")) as DivergenceMatch;
       } catch (e) {
-        throw new Error(`divergences.md:${i + 1}: ${cur.id}: bad match block: ${(e as Error).message}`, { cause: e });
+        throw new Error(`divergences.md:${i + 1}: ${cur.id}: bad match block: ${(e as Error).message}`, {
+          cause: e,
+        });
       }
       out.push({ ...cur, match });
       i = j;
