@@ -56,7 +56,19 @@ function continueFromFile(r: Restored, setup: readonly string[], file: string): 
 export function registerSnapshot(program: Command): void {
   const snap = program
     .command("snapshot")
-    .description("save a model machine's state to a file, or restore it (exactly, or not at all)");
+    .description("save a model machine's state to a file, or restore it (exactly, or not at all)")
+    .addHelpText(
+      "after",
+      `
+A snapshot is the machine's set-up, its seed and the journal of what was
+applied since boot, with a digest of the whole state; loading replays the
+journal and refuses the result unless the digest matches (docs/robustness.md).
+
+Examples:
+  memhp snapshot save s.snap --from scenarios/examples/x86-dimm.mhp
+  memhp snapshot info s.snap
+  memhp snapshot load s.snap --continue more.mhp --save s2.snap`,
+    );
 
   snap
     .command("save")

@@ -64,10 +64,10 @@ export interface MachineChoices {
 /**
  * The weight of each value of each machine choice (value i has weight w[i]).
  * Small machines dominate: the invariant checks after every step walk every
- * struct page of every section with a memmap (about a quarter of a millisecond
- * per 128 MiB section) and, on arm64 with rodata=full, every page-table page, so
- * a 128 MiB x86_64 machine with a little hot-plugged memory checks in about
- * half a millisecond and a 1 GiB arm64 one in several.
+ * struct page of every section with a memmap (about 0.4 ms per 128 MiB
+ * section) and, on arm64 with rodata=full, every page-table page, so a 128 MiB
+ * x86_64 machine with a little hot-plugged memory checks in under a
+ * millisecond and a 1 GiB arm64 one in several.
  */
 export const MACHINE_WEIGHTS: Readonly<Record<keyof MachineChoices, readonly number[]>> = {
   arch: [4, 1],
