@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { ENOMEM } from "../src/errno.js";
-import type { AllocPurpose, PageAllocator } from "../src/mm/gfp.js";
+import { FakeAlloc } from "./support/fake-alloc.js";
 import { Work } from "../src/kernel/work.js";
 import type { ArchHotplugCtx, MhpParams, PfnRange, VmemAltmap } from "../src/arch/arch.js";
 import { Arm64Mm } from "../src/arch/arm64/mmu.js";
@@ -9,31 +9,8 @@ import { createArchMm } from "../src/arch/index.js";
 import { createBoard } from "../src/hw/board.js";
 import { LEAF_CONT, LEVEL_PMD, LEVEL_PTE, LEVEL_PUD, toVa48 } from "../src/mm/pgtable.js";
 
-class FakeAlloc implements PageAllocator {
-  next = 0x60000; // inside boot RAM (1.5 GiB), away from hot-added ranges
-  readonly live = new Map<number, { order: number; purpose: AllocPurpose }>();
-  readonly freed: Array<[number, number]> = [];
-  failAfter = Infinity;
-  allocPages(order: number, purpose: AllocPurpose): number {
-    if (this.failAfter-- <= 0) return -ENOMEM;
-    const n = 1 << order;
-    this.next = Math.ceil(this.next / n) * n;
-    const pfn = this.next;
-    this.next += n;
-    this.live.set(pfn, { order, purpose });
-    return pfn;
-  }
-  freePages(pfn: number, order: number): void {
-    const a = this.live.get(pfn);
-    assert.ok(a, `free of pfn ${pfn} that is not allocated`);
-    assert.equal(a.order, order);
-    this.live.delete(pfn);
-    this.freed.push([pfn, order]);
-  }
-  snapshot(): string[] {
-    return [...this.live.keys()].sort((a, b) => a - b).map(String);
-  }
-}
+/** Page allocations start at PFN 0x60000 (inside boot RAM (1.5 GiB), away from hot-added ranges). */
+const FAKE_ALLOC_START = 0x60000;
 
 const SECTION_PAGES = 32768;
 
@@ -70,7 +47,7 @@ function bootRanges(): PfnRange[] {
 }
 
 function boot(rodataFull = true, vmemmap = true): { mm: Arm64Mm; alloc: FakeAlloc; work: Work } {
-  const alloc = new FakeAlloc();
+  const alloc = new FakeAlloc(FAKE_ALLOC_START);
   const work = new Work();
   const mm = createArchMm({ arch: "arm64", alloc, work, rodataFull }) as Arm64Mm;
   mm.mapBootMemory(bootRanges());
@@ -94,7 +71,7 @@ test("layout: linear map and vmemmap addresses of VA_BITS 48, memstart_addr 0 or
   assert.equal(mm.physToVirt(0x80000000), 0xffff000080000000n);
   assert.equal(mm.pfnToPageVa(0x80000), 0xfffffc0002000000n);
   assert.deepEqual(mm.archReportMeminfo(), []);
-  const m1 = new Arm64Mm({ alloc: new FakeAlloc(), work: new Work(), memstartAddr: G });
+  const m1 = new Arm64Mm({ alloc: new FakeAlloc(FAKE_ALLOC_START), work: new Work(), memstartAddr: G });
   assert.equal(m1.physToVirt(G), 0xffff000000000000n);
   assert.equal(m1.pfnToPageVa(G / 4096), 0xfffffc0000000000n);
 });

@@ -1,41 +1,15 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { ENOMEM } from "../src/errno.js";
-import type { AllocPurpose, PageAllocator } from "../src/mm/gfp.js";
+import { FakeAlloc } from "./support/fake-alloc.js";
 import { Work } from "../src/kernel/work.js";
 import type { ArchHotplugCtx, MhpParams, PfnRange, VmemAltmap } from "../src/arch/arch.js";
 import { X86Mm } from "../src/arch/x86_64/init_64.js";
 import { createBoard } from "../src/hw/board.js";
 import { LEVEL_PMD, LEVEL_PTE, LEVEL_PUD, toVa48 } from "../src/mm/pgtable.js";
 
-class FakeAlloc implements PageAllocator {
-  next = 0x20000; // 512 MiB: inside boot RAM, away from the hot-added ranges
-  readonly live = new Map<number, { order: number; purpose: AllocPurpose }>();
-  readonly freed: Array<[number, number]> = [];
-  failAfter = Infinity;
-  allocPages(order: number, purpose: AllocPurpose): number {
-    if (this.failAfter-- <= 0) return -ENOMEM;
-    const n = 1 << order;
-    this.next = Math.ceil(this.next / n) * n;
-    const pfn = this.next;
-    this.next += n;
-    this.live.set(pfn, { order, purpose });
-    return pfn;
-  }
-  freePages(pfn: number, order: number): void {
-    const a = this.live.get(pfn);
-    assert.ok(a, `free of pfn ${pfn} that is not allocated`);
-    assert.equal(a.order, order);
-    this.live.delete(pfn);
-    this.freed.push([pfn, order]);
-  }
-  count(purpose: AllocPurpose): number {
-    return [...this.live.values()].filter((a) => a.purpose === purpose).length;
-  }
-  snapshot(): string[] {
-    return [...this.live.keys()].sort((a, b) => a - b).map(String);
-  }
-}
+/** Page allocations start at PFN 0x20000 (512 MiB: inside boot RAM, away from the hot-added ranges). */
+const FAKE_ALLOC_START = 0x20000;
 
 class FakeCtx implements ArchHotplugCtx {
   readonly calls: string[] = [];
@@ -62,7 +36,7 @@ function bootRanges(memBytes = G): PfnRange[] {
 }
 
 function boot(opts: { gbpages?: boolean } = {}): { mm: X86Mm; alloc: FakeAlloc; work: Work } {
-  const alloc = new FakeAlloc();
+  const alloc = new FakeAlloc(FAKE_ALLOC_START);
   const work = new Work();
   const mm = new X86Mm({ alloc, work, gbpages: opts.gbpages });
   mm.mapBootMemory(bootRanges());
@@ -315,10 +289,10 @@ test("memmap_on_memory: the 2M block comes from the altmap (the hot-added range)
 
 test("memory block size: 128 MiB below 64 GiB of boot RAM, else the largest size up to 2 GiB dividing its end", () => {
   assert.equal(boot().mm.memoryBlockSizeBytes(), 128 * M);
-  const big = new X86Mm({ alloc: new FakeAlloc(), work: new Work() });
+  const big = new X86Mm({ alloc: new FakeAlloc(FAKE_ALLOC_START), work: new Work() });
   big.mapBootMemory([{ startPfn: 0x100, endPfn: (65 * G) / 4096 }]);
   assert.equal(big.memoryBlockSizeBytes(), G); // 65 GiB is 1 GiB aligned, not 2 GiB
-  const metal = new X86Mm({ alloc: new FakeAlloc(), work: new Work(), hypervisor: false });
+  const metal = new X86Mm({ alloc: new FakeAlloc(FAKE_ALLOC_START), work: new Work(), hypervisor: false });
   metal.mapBootMemory([{ startPfn: 0x100, endPfn: (65 * G) / 4096 }]);
   assert.equal(metal.memoryBlockSizeBytes(), 2 * G);
 });
