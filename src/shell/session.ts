@@ -17,6 +17,22 @@ import type { BlockChanges } from "../scenario/trace.js";
 import { cat, cd, echo, fail, lsmem, ls, ok, tree, type Output, type ShellContext } from "./builtins.js";
 import { formatRecord } from "./format.js";
 import { LexError, lexLine, resolvePath } from "./lex.js";
+import {
+  Journal,
+  SnapshotError,
+  TICK,
+  makeSnapshot,
+  readSnapshot,
+  restoreSnapshot,
+  saveSnapshot,
+  setupLines,
+} from "../snapshot/snapshot.js";
+
+/** A scenario line without its comment. */
+function stripComment(line: string): string {
+  const i = line.indexOf("#");
+  return (i < 0 ? line : line.slice(0, i)).trim();
+}
 
 /** One operation that changed (or tried to change) the machine, with the work it did. */
 export interface TimelineEntry {
@@ -55,6 +71,7 @@ export const BUILTINS: Readonly<Record<string, string>> = {
   tree: "tree [-L DEPTH] [PATH]",
   lsmem: "lsmem",
   work: "work            (work counts of the last operation)",
+  snapshot: "snapshot save FILE | snapshot load FILE",
   help: "help",
   exit: "exit [STATUS]",
 };
@@ -72,15 +89,19 @@ export function statementNames(): string[] {
 }
 
 export class ShellSession {
-  readonly k: Kernel;
-  readonly scenario: Scenario;
+  /** The machine; replaced by `snapshot load`. */
+  k: Kernel;
+  scenario: Scenario;
   cwd = "/";
   readonly timeline: TimelineEntry[] = [];
   lastStatus = 0;
   columns: number | undefined;
   colour: boolean;
   /** Scenario text the next statement is parsed after (setup + stateful statements). */
-  private readonly history: string[];
+  private history: string[];
+  /** Everything applied after boot, for `snapshot save` (src/snapshot/snapshot.ts). */
+  private journal = new Journal();
+  private readonly seed: number;
 
   /**
    * Boot the machine a scenario describes and run its statements (they go on the
@@ -88,12 +109,16 @@ export class ShellSession {
    */
   constructor(text: string, file: string, opts: SessionOptions = {}) {
     this.scenario = parseScenario(text, file);
-    this.k = bootScenario(this.scenario, opts.seed ?? 1);
+    this.seed = opts.seed ?? 1;
+    this.k = bootScenario(this.scenario, this.seed);
     this.columns = opts.columns;
     this.colour = opts.colour ?? false;
     this.history = text.split("\n");
     const lines = this.history;
-    for (const st of this.scenario.body) this.runStatement(st, (lines[st.loc.line - 1] ?? st.op).trim());
+    for (const st of this.scenario.body) {
+      const text = stripComment(lines[st.loc.line - 1] ?? st.op);
+      this.runStatement(st, text, text);
+    }
   }
 
   /** "x86_64 mem=1G maxmem=8G, 4 DIMM slots, virtio-mem vm0 2G" */
@@ -143,6 +168,10 @@ export class ShellSession {
         if (!redirect) return echo(ctx, args, undefined);
         const before = this.k.work.snapshot();
         const r = echo(ctx, args, redirect);
+        // What reached the file is a scenario `write` (a failed open writes nothing).
+        const value = (args[0] === "-n" ? args.slice(1) : args).join(" ");
+        if (!/^sh: can't create /.test(r.err ?? "") && value.trim() !== "")
+          this.journal.statement(`write ${resolvePath(this.cwd, redirect.path)} ${value}`);
         const entry = this.record(
           line.trim(),
           "write",
@@ -166,6 +195,8 @@ export class ShellSession {
         return ok(this.cwd + "\n");
       case "work":
         return this.work();
+      case "snapshot":
+        return this.snapshot(args);
       case "help":
         return ok(helpText());
       case "exit": {
@@ -181,6 +212,7 @@ export class ShellSession {
   /** The guest keeps running between commands that start a process (kernel/background.ts). */
   private ticking<T>(r: T): T {
     this.k.tick();
+    this.journal.tick();
     return r;
   }
 
@@ -206,20 +238,48 @@ export class ShellSession {
     }
     if (st === undefined) return ok();
     if (!STATELESS_OPS.has(st.op)) this.history.push(text);
-    const res = this.runStatement(st, line.trim());
+    const res = this.runStatement(st, line.trim(), text);
     return res;
   }
 
-  private runStatement(st: Located<RunStatement>, command: string): CommandResult {
+  private runStatement(st: Located<RunStatement>, command: string, scenarioText: string): CommandResult {
     const before = this.k.work.snapshot();
     const rec = executeStatement(this.k, st);
     const counts = this.k.work.since(before);
+    this.journal.statement(scenarioText);
     this.k.tick();
+    this.journal.tick();
     const out = formatRecord(rec);
     if (LOOKING_OPS.has(st.op)) return out;
     const r = rec as { result?: unknown; blocks?: BlockChanges };
     const result = typeof r.result === "string" ? r.result : "ok";
     return { ...out, entry: this.record(command, st.op, result, counts, r.blocks) };
+  }
+
+  /** `snapshot save FILE` / `snapshot load FILE` (the format of `memhp snapshot`). */
+  private snapshot(args: string[]): CommandResult {
+    const [verb, file] = args;
+    if ((verb !== "save" && verb !== "load") || !file || args.length !== 2)
+      return fail("usage: snapshot save FILE | snapshot load FILE", 2);
+    try {
+      if (verb === "save") {
+        saveSnapshot(file, makeSnapshot(this.k, setupLines(this.scenario), this.seed, this.journal.entries));
+        return ok(`saved ${file}\n`);
+      }
+      const r = restoreSnapshot(readSnapshot(file), file);
+      this.k = r.kernel;
+      this.scenario = r.scenario;
+      this.history = r.text.replace(/\n$/, "").split("\n");
+      this.journal = new Journal();
+      for (const e of r.journal) {
+        if (e === TICK) this.journal.tick();
+        else this.journal.statement(e);
+      }
+      return ok(`loaded ${file}: ${r.kernel.memory.blocks.size} memory blocks\n`);
+    } catch (e) {
+      if (e instanceof SnapshotError) return fail(`snapshot: ${e.message}`, 1);
+      throw e;
+    }
   }
 
   private record(
