@@ -29,9 +29,10 @@ export interface DivergenceMatch {
   /**
    * A named check that must pass instead: "tablePagesLinearVmemmap" — the model's
    * tablePages change equals the kernel's change counted over the linear map and
-   * the vmemmap only (the oracle's `_tablePages`).
+   * the vmemmap only (the oracle's `_tablePages`); "afterRemoval" — the reading
+   * comes after a statement that removed memory blocks.
    */
-  check?: "tablePagesLinearVmemmap";
+  check?: "tablePagesLinearVmemmap" | "afterRemoval";
 }
 
 export interface Divergence {
@@ -99,6 +100,14 @@ export function covers(d: Divergence, scenario: string, diff: Difference, a: Tra
     const gap = Math.abs(diff.deltaA - diff.deltaB);
     const allowed = Math.max(m.tolerance ?? 0, (m.relTolerance ?? 0) * Math.abs(diff.deltaB));
     if (gap > allowed) return false;
+  }
+  if (m.check === "afterRemoval") {
+    // The reading follows a statement of the kernel's trace that removed memory blocks.
+    const removed = b.records.some(
+      (r) =>
+        r.line < diff.line && ((r as { blocks?: { removed?: string[] } }).blocks?.removed?.length ?? 0) > 0,
+    );
+    if (!removed) return false;
   }
   if (m.check === "tablePagesLinearVmemmap") {
     // Kernel side: the change over linear map + vmemmap since the first ptdump.
