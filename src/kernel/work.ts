@@ -78,25 +78,35 @@ export class Work {
   add(key: WorkKey, n = 1): void {
     if (n === 0) return;
     this.total[key] += n;
-    let p = this.byPhase.get(this.phase);
+    // the current phase's record, looked up once per phase change (hot path)
+    let p = this.phaseCounts;
     if (p === undefined) {
-      p = Work.zero();
-      this.byPhase.set(this.phase, p);
+      p = this.byPhase.get(this.phase);
+      if (p === undefined) {
+        p = Work.zero();
+        this.byPhase.set(this.phase, p);
+      }
+      this.phaseCounts = p;
     }
     p[key] += n;
-    for (const o of this.observers) o(key, n, this.stack);
+    if (this.observers.length) for (const o of this.observers) o(key, n, this.stack);
   }
+
+  private phaseCounts: Record<WorkKey, number> | undefined;
 
   /** Run fn with work attributed to `phase`; phases nest, the innermost wins. */
   withPhase<T>(phase: string, fn: () => T): T {
     const saved = this.phase;
+    const savedCounts = this.phaseCounts;
     this.phase = phase;
+    this.phaseCounts = undefined;
     this.stack.push(phase);
     try {
       return fn();
     } finally {
       this.stack.pop();
       this.phase = saved;
+      this.phaseCounts = savedCounts;
     }
   }
 

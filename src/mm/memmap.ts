@@ -102,6 +102,8 @@ export interface SectionQuery {
   pfnValid(pfn: number): boolean;
   /** online_section_nr(): SECTION_IS_ONLINE. */
   onlineSectionNr(nr: number): boolean;
+  /** memhp: pfn_valid() holds for every PFN of the section (all subsections populated). */
+  sectionFullyValid(nr: number): boolean;
 }
 
 /** mm/memory_hotplug.c: pfn_to_online_page() != NULL. */
@@ -119,7 +121,19 @@ interface SectionMap {
   readonly order: Uint8Array;
   readonly zone: Uint8Array;
   readonly pageblockMt: Uint8Array;
+  /**
+   * memhp summary, not in struct page: the number of the section's pages in
+   * each state, kept by every state write, so scans can skip a section that has
+   * none of what they look for (docs/performance.md).
+   */
+  readonly stateCount: Int32Array;
+  /** memhp summary: the zone of every page when they all have the same one, ZONE_MIXED when not, ZONE_UNKNOWN when not yet computed. */
+  zoneAll: number;
 }
+
+/** zoneUniform(): the section's pages are in more than one zone. */
+export const ZONE_MIXED = -1;
+const ZONE_UNKNOWN = -2;
 
 const SECTION_MASK = PAGES_PER_SECTION - 1;
 
@@ -148,7 +162,10 @@ export class Memmap {
       order: new Uint8Array(buf, n, n),
       zone: new Uint8Array(buf, 2 * n, n).fill(ZONE_NONE),
       pageblockMt: new Uint8Array(buf, 3 * n, PAGEBLOCKS_PER_SECTION),
+      stateCount: new Int32Array(NR_PAGE_STATES),
+      zoneAll: ZONE_NONE,
     };
+    m.stateCount[PS_UNINIT] = n;
     this.sections[sectionNr] = m;
     this.nrActive++;
   }
@@ -161,7 +178,8 @@ export class Memmap {
     const m = this.sections[sectionNr];
     if (m === undefined) throw new Error(`memmap: section ${sectionNr} not active`);
     const st = m.state;
-    for (let i = 0; i < PAGES_PER_SECTION; i++) {
+    const idle = m.stateCount[PS_UNINIT] + m.stateCount[PS_HOLE] === PAGES_PER_SECTION;
+    for (let i = 0; !idle && i < PAGES_PER_SECTION; i++) {
       const s = st[i];
       if (s !== PS_UNINIT && s !== PS_HOLE)
         throw new Error(
@@ -211,7 +229,11 @@ export class Memmap {
     return m === undefined ? PS_UNINIT : m.state[pfn & SECTION_MASK];
   }
   setState(pfn: number, s: number): void {
-    this.sec(pfn).state[pfn & SECTION_MASK] = s;
+    const m = this.sec(pfn);
+    const i = pfn & SECTION_MASK;
+    m.stateCount[m.state[i]]--;
+    m.stateCount[s]++;
+    m.state[i] = s;
   }
   /** The order byte: buddy/allocation order of a head, ORDER_TAIL inside a block. */
   order(pfn: number): number {
@@ -227,7 +249,9 @@ export class Memmap {
     return m === undefined ? ZONE_NONE : m.zone[pfn & SECTION_MASK];
   }
   setZone(pfn: number, z: number): void {
-    this.sec(pfn).zone[pfn & SECTION_MASK] = z;
+    const m = this.sec(pfn);
+    m.zone[pfn & SECTION_MASK] = z;
+    if (m.zoneAll !== z) m.zoneAll = ZONE_UNKNOWN;
   }
 
   /** get_pageblock_migratetype() */
@@ -253,13 +277,109 @@ export class Memmap {
     }
   }
   fillState(pfn: number, nrPages: number, s: number): void {
-    this.fill(pfn, nrPages, (m) => m.state, s);
+    let p = pfn;
+    const end = pfn + nrPages;
+    while (p < end) {
+      const m = this.sec(p);
+      const off = p & SECTION_MASK;
+      const n = Math.min(end - p, PAGES_PER_SECTION - off);
+      const c = m.stateCount;
+      if (n === PAGES_PER_SECTION) c.fill(0);
+      else for (let i = off; i < off + n; i++) c[m.state[i]]--;
+      c[s] += n;
+      m.state.fill(s, off, off + n);
+      p += n;
+    }
   }
+  /**
+   * fillState() of a block known to be in `headState` at pfn and `tailState`
+   * after it, within one section (a buddy or an allocated block): the counts
+   * are adjusted without reading every page.
+   */
+  fillStateBlock(pfn: number, nrPages: number, s: number, headState: number, tailState: number): void {
+    const m = this.sec(pfn);
+    const off = pfn & SECTION_MASK;
+    if (off + nrPages > PAGES_PER_SECTION) throw new RangeError("fillStateBlock: block crosses a section");
+    const c = m.stateCount;
+    c[headState]--;
+    c[tailState] -= nrPages - 1;
+    c[s] += nrPages;
+    m.state.fill(s, off, off + nrPages);
+  }
+
   fillOrder(pfn: number, nrPages: number, o: number): void {
     this.fill(pfn, nrPages, (m) => m.order, o);
   }
   fillZone(pfn: number, nrPages: number, z: number): void {
     this.fill(pfn, nrPages, (m) => m.zone, z);
+    for (let nr = pfn >>> PFN_SECTION_SHIFT; nr <= (pfn + nrPages - 1) >>> PFN_SECTION_SHIFT; nr++) {
+      const m = this.sections[nr]!;
+      const whole = nr * PAGES_PER_SECTION >= pfn && (nr + 1) * PAGES_PER_SECTION <= pfn + nrPages;
+      if (whole) m.zoneAll = z;
+      else if (m.zoneAll !== z) m.zoneAll = ZONE_UNKNOWN;
+    }
+  }
+
+  /**
+   * The number of pages of [pfn, pfn + nrPages) in any state of `states`, when
+   * the range lies in one section with a memmap; whole-section ranges are
+   * answered from the section's counts, others by a scan.
+   */
+  countInSection(pfn: number, nrPages: number, states: readonly number[]): number {
+    const m = this.sec(pfn);
+    const off = pfn & SECTION_MASK;
+    if (off + nrPages > PAGES_PER_SECTION) throw new RangeError("countInSection: range crosses a section");
+    let total = 0;
+    for (const s of states) total += m.stateCount[s];
+    if (total === 0 || nrPages === PAGES_PER_SECTION) return total;
+    let n = 0;
+    const st = m.state;
+    for (let i = off; i < off + nrPages; i++) if (states.includes(st[i])) n++;
+    return n;
+  }
+
+  /** Every page of [pfn, pfn + nrPages) (one or more sections with a memmap) is in state s. */
+  rangeAllState(pfn: number, nrPages: number, s: number): boolean {
+    let p = pfn;
+    const end = pfn + nrPages;
+    while (p < end) {
+      const m = this.sec(p);
+      const off = p & SECTION_MASK;
+      const n = Math.min(end - p, PAGES_PER_SECTION - off);
+      if (m.stateCount[s] !== PAGES_PER_SECTION) {
+        const st = m.state;
+        for (let i = off; i < off + n; i++) if (st[i] !== s) return false;
+      }
+      p += n;
+    }
+    return true;
+  }
+
+  /** The number of the section's pages in state s (0 without a memmap). */
+  sectionStateCount(sectionNr: number, s: number): number {
+    const m = this.sections[sectionNr];
+    return m === undefined ? 0 : m.stateCount[s];
+  }
+
+  /**
+   * The zone of every page of the section when they share one (ZONE_NONE when
+   * all are poisoned), ZONE_MIXED otherwise or without a memmap.
+   */
+  zoneUniform(sectionNr: number): number {
+    const m = this.sections[sectionNr];
+    if (m === undefined) return ZONE_MIXED;
+    if (m.zoneAll === ZONE_UNKNOWN) {
+      const z = m.zone;
+      const z0 = z[0];
+      let all = z0;
+      for (let i = 1; i < PAGES_PER_SECTION; i++)
+        if (z[i] !== z0) {
+          all = ZONE_MIXED;
+          break;
+        }
+      m.zoneAll = all;
+    }
+    return m.zoneAll;
   }
 
   /** Count the pages of [pfn, pfn+nrPages) per state into out[state]. */
@@ -270,8 +390,11 @@ export class Memmap {
       const m = this.sec(p);
       const off = p & SECTION_MASK;
       const n = Math.min(end - p, PAGES_PER_SECTION - off);
-      const st = m.state;
-      for (let i = off; i < off + n; i++) out[st[i]]++;
+      if (n === PAGES_PER_SECTION) for (let s = 0; s < NR_PAGE_STATES; s++) out[s] += m.stateCount[s];
+      else {
+        const st = m.state;
+        for (let i = off; i < off + n; i++) out[st[i]]++;
+      }
       p += n;
     }
   }
@@ -320,6 +443,9 @@ export class MemmapSections implements SectionQuery {
   }
   pfnValid(pfn: number): boolean {
     return this.memmap.hasPage(pfn);
+  }
+  sectionFullyValid(nr: number): boolean {
+    return this.memmap.isSectionActive(nr);
   }
   onlineSectionNr(nr: number): boolean {
     return this.online.has(nr);

@@ -44,7 +44,7 @@ import {
   pfnToSectionNr,
 } from "./constants.js";
 import { MIGRATE_ISOLATE, MIGRATE_MOVABLE, MIGRATE_UNMOVABLE, ZONE_MOVABLE, ZONE_NORMAL } from "./mmzone.js";
-import { ZONE_NONE, pfnToOnlinePage } from "./memmap.js";
+import { PS_RESERVED, ZONE_NONE, pfnToOnlinePage } from "./memmap.js";
 import { MEMORY_OFFLINE, REPORT_FAILURE } from "./page_isolation.js";
 
 // include/linux/memory_hotplug.h: mhp_t flags.
@@ -517,10 +517,12 @@ export class MemoryHotplug implements ArchHotplugCtx {
   /** online_pages_range(): hand the range to the buddy in MAX_ORDER-1 chunks, then mark the sections online. */
   private onlinePagesRange(startPfn: number, nrPages: number): void {
     const end = startPfn + nrPages;
+    // model: every page must be PageReserved from memmap init (checked once for the range)
+    const checked = this.k.memmap.rangeAllState(startPfn, nrPages, PS_RESERVED);
     for (let pfn = startPfn; pfn < end;) {
       const order = Math.min(MAX_ORDER - 1, lowestSetBit(pfn));
       // online_page_callback = generic_online_page()
-      this.k.alloc.genericOnlinePage(pfn, order);
+      this.k.alloc.genericOnlinePage(pfn, order, checked);
       pfn += 1 << order;
     }
     this.k.sparse.onlineMemSections(startPfn, end);

@@ -14,7 +14,13 @@ import { EBUSY, EINVAL, ENOENT, ENOMEM } from "../errno.js";
 import type { Work } from "../kernel/work.js";
 import { PAGE_SIZE, PAGES_PER_SECTION } from "./constants.js";
 import {
+  PS_BUDDY,
+  PS_FREE,
   PS_HOLE,
+  PS_ISOLATED,
+  PS_OFFLINE_FREE,
+  PS_PCP,
+  PS_UNINIT,
   PS_MOVABLE,
   PS_OFFLINE,
   PS_PINNED,
@@ -128,6 +134,17 @@ export class Migration {
     let scanned = 0;
     try {
       for (let pfn = start; pfn < end; pfn++) {
+        // memhp: skip the rest of a fully valid section that holds no LRU or
+        // PageOffline page (counting the pages as scanned, as the kernel walks them)
+        if (pfn % PAGES_PER_SECTION === 0 || pfn === start) {
+          const nr = Math.floor(pfn / PAGES_PER_SECTION);
+          const n = Math.min(end, (nr + 1) * PAGES_PER_SECTION) - pfn;
+          if (sections.sectionFullyValid(nr) && m.countInSection(pfn, n, SCAN_STOP_STATES) === 0) {
+            scanned += n;
+            pfn += n - 1;
+            continue;
+          }
+        }
         if (!sections.pfnValid(pfn)) {
           if (!m.hasPage(pfn)) pfn = (Math.floor(pfn / PAGES_PER_SECTION) + 1) * PAGES_PER_SECTION - 1;
           continue;
@@ -223,6 +240,15 @@ export class Migration {
       let ret = 0;
       const source: number[] = [];
       for (let pfn = startPfn; pfn < endPfn; pfn++) {
+        // memhp: skip the rest of a section where every page is free, isolated or uninitialised
+        if (pfn % PAGES_PER_SECTION === 0 || pfn === startPfn) {
+          const nr = Math.floor(pfn / PAGES_PER_SECTION);
+          const n = Math.min(endPfn, (nr + 1) * PAGES_PER_SECTION) - pfn;
+          if (m.hasPage(pfn) && m.countInSection(pfn, n, IDLE_STATES) === n) {
+            pfn += n - 1;
+            continue;
+          }
+        }
         if (!pa.sections.pfnValid(pfn)) continue;
         const s = m.state(pfn);
         if (isLruState(s)) {
@@ -282,6 +308,11 @@ export class Migration {
 }
 
 /** page_count() != 0 for the model's states: an allocation head, reserved, or PageOffline with a reference. */
+/** States at which scan_movable_pages() stops: PageLRU, and PageOffline with a reference. */
+const SCAN_STOP_STATES: readonly number[] = [PS_MOVABLE, PS_PINNED, PS_OFFLINE];
+/** States do_migrate_range() passes over without effect: no reference, not LRU. */
+const IDLE_STATES: readonly number[] = [PS_BUDDY, PS_FREE, PS_PCP, PS_ISOLATED, PS_OFFLINE_FREE, PS_UNINIT];
+
 function hasReference(pa: BuddyAllocator, pfn: number, s: number): boolean {
   if (isAllocatedState(s)) return pa.allocationHead(pfn) === pfn;
   return s === PS_RESERVED || s === PS_HOLE || s === PS_OFFLINE;

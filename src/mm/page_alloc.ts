@@ -249,6 +249,19 @@ function fls(x: number): number {
   return Math.floor(Math.log2(x));
 }
 
+/** States in which a page must not be when its memmap is poisoned (free, allocated, on a pcp list). */
+const BUSY_STATES: readonly number[] = [
+  PS_BUDDY,
+  PS_FREE,
+  PS_PCP,
+  PS_KERNEL,
+  PS_PGTABLE,
+  PS_VMEMMAP,
+  PS_RECLAIMABLE,
+  PS_MOVABLE,
+  PS_PINNED,
+];
+
 export class BuddyAllocator implements PageAllocator {
   /** _totalram_pages (totalram_pages()): the sum of managed pages. */
   totalramPages = 0;
@@ -577,7 +590,9 @@ export class BuddyAllocator implements PageAllocator {
       const s = m.state(pfn);
       if (s !== PS_BUDDY) {
         if (countMovable && isLruState(s)) movable++;
-        pfn++;
+        // memhp: a free tail's block started before the range; its pages are all
+        // free tails, passed page by page in the kernel without effect
+        pfn = s === PS_FREE ? this.freeBlockEnd(pfn, endPfn + 1) : pfn + 1;
         continue;
       }
       const order = m.order(pfn);
@@ -856,24 +871,26 @@ export class BuddyAllocator implements PageAllocator {
    * (FPI_TO_TAIL), bypassing the per-cpu lists, and add them to the zone's
    * managed pages.
    */
-  freePagesCore(pfn: number, order: number): void {
+  freePagesCore(pfn: number, order: number, checked = false): void {
     const n = 1 << order;
     const zone = this.zoneOfPfn(pfn);
-    for (let p = pfn; p < pfn + n; p++)
-      if (this.memmap.state(p) !== PS_RESERVED)
-        throw new Error(
-          `__free_pages_core: pfn ${p.toString(16)} is ${PAGE_STATE_NAMES[this.memmap.state(p)]}`,
-        );
+    if (!checked)
+      for (let p = pfn; p < pfn + n; p++)
+        if (this.memmap.state(p) !== PS_RESERVED)
+          throw new Error(
+            `__free_pages_core: pfn ${p.toString(16)} is ${PAGE_STATE_NAMES[this.memmap.state(p)]}`,
+          );
     zone.nrPages[PS_RESERVED] -= n;
     zone.managedPages += n;
-    this.markFreeBlock(pfn, n);
+    this.memmap.fillStateBlock(pfn, n, PS_FREE, PS_RESERVED, PS_RESERVED);
+    this.memmap.fillOrder(pfn, n, ORDER_TAIL);
     this.freeOnePage(zone, pfn, order, this.memmap.pageblockMigratetype(pfn), true);
     this.work.add("pagesToBuddy", n);
   }
 
   /** mm/memory_hotplug.c: generic_online_page(): __free_pages_core() + totalram_pages_add(). */
-  genericOnlinePage(pfn: number, order: number): void {
-    this.freePagesCore(pfn, order);
+  genericOnlinePage(pfn: number, order: number, checked = false): void {
+    this.freePagesCore(pfn, order, checked);
     this.totalramPages += 1 << order;
   }
 
@@ -924,6 +941,19 @@ export class BuddyAllocator implements PageAllocator {
    * compound_head() for allocated pages: the first PFN of the allocation that
    * contains pfn, or -1 when pfn is not an allocated page.
    */
+  /**
+   * The end of the free block whose tail pfn is (PS_FREE), capped at `limit`;
+   * pfn + 1 when no buddy head covers it.
+   */
+  private freeBlockEnd(pfn: number, limit: number): number {
+    const m = this.memmap;
+    for (let k = 1; k < MAX_ORDER; k++) {
+      const c = pfn - (pfn % (1 << k));
+      if (m.state(c) === PS_BUDDY && m.order(c) >= k) return Math.min(limit, c + (1 << m.order(c)));
+    }
+    return pfn + 1;
+  }
+
   allocationHead(pfn: number): number {
     const m = this.memmap;
     if (!isAllocatedState(m.state(pfn))) return -1;
@@ -1365,14 +1395,37 @@ export class BuddyAllocator implements PageAllocator {
     const zone = this.pgdat.zones[zoneIdx];
     this.work.withPhase("set_zone_contiguous", () => {
       const zoneEnd = zone.zoneEndPfn();
+      let scanned = 0;
       let blockStart = zone.zoneStartPfn;
       let blockEnd = pageblockEndPfn(blockStart);
-      for (; blockStart < zoneEnd; blockStart = blockEnd, blockEnd += PAGEBLOCK_NR_PAGES) {
+      let ok = true;
+      while (blockStart < zoneEnd) {
+        // memhp: a whole section whose every pageblock passes is counted at once
+        // (valid, online, every page in this zone); the count stays the kernel's.
+        if (blockStart % PAGES_PER_SECTION === 0 && blockStart + PAGES_PER_SECTION <= zoneEnd) {
+          const nr = blockStart / PAGES_PER_SECTION;
+          if (
+            this.sections.sectionFullyValid(nr) &&
+            this.sections.onlineSectionNr(nr) &&
+            this.memmap.zoneUniform(nr) === zone.idx
+          ) {
+            scanned += PAGES_PER_SECTION / PAGEBLOCK_NR_PAGES;
+            blockStart += PAGES_PER_SECTION;
+            blockEnd = blockStart + PAGEBLOCK_NR_PAGES;
+            continue;
+          }
+        }
         blockEnd = Math.min(blockEnd, zoneEnd);
-        this.work.add("pageblocksScanned");
-        if (!this.pageblockPfnToPage(blockStart, blockEnd, zone)) return;
+        scanned++;
+        if (!this.pageblockPfnToPage(blockStart, blockEnd, zone)) {
+          ok = false;
+          break;
+        }
+        blockStart = blockEnd;
+        blockEnd += PAGEBLOCK_NR_PAGES;
       }
-      zone.contiguous = true;
+      this.work.add("pageblocksScanned", scanned);
+      if (ok) zone.contiguous = true;
     });
   }
 
@@ -1441,7 +1494,21 @@ export class BuddyAllocator implements PageAllocator {
     this.work.withPhase("remove_pfn_range_from_zone", () => {
       // page_init_poison()
       const m = this.memmap;
-      for (let pfn = startPfn; pfn < startPfn + nrPages; pfn++) {
+      const end = startPfn + nrPages;
+      for (let pfn = startPfn; pfn < end; pfn++) {
+        // memhp: a whole section in one zone is accounted from its state counts
+        if (pfn % PAGES_PER_SECTION === 0 && pfn + PAGES_PER_SECTION <= end) {
+          const nr = pfn / PAGES_PER_SECTION;
+          const z = m.zoneUniform(nr);
+          let busy = 0;
+          for (const st of BUSY_STATES) busy += m.sectionStateCount(nr, st);
+          if (z >= 0 && z !== ZONE_NONE && busy === 0) {
+            const counts = this.pgdat.zones[z].nrPages;
+            for (let st = PS_UNINIT + 1; st < NR_PAGE_STATES; st++) counts[st] -= m.sectionStateCount(nr, st);
+            pfn += PAGES_PER_SECTION - 1;
+            continue;
+          }
+        }
         const s = m.state(pfn);
         if (s === PS_UNINIT) continue;
         if (isFreeState(s) || isAllocatedState(s) || s === PS_PCP)

@@ -49,6 +49,8 @@ export interface UnmovableReport {
  * failure report; the functions are the kernel's, with the allocator in place
  * of the global zones.
  */
+const RESERVED_OR_HOLE: readonly number[] = [PS_RESERVED, PS_HOLE];
+
 export class PageIsolation {
   /** The unmovable page found by the last failed set_migratetype_isolate() with REPORT_FAILURE. */
   lastUnmovable: UnmovableReport | undefined;
@@ -86,6 +88,15 @@ export class PageIsolation {
     if (m.pageblockMigratetype(startPfn) === MIGRATE_CMA) return migratetype === MIGRATE_CMA ? -1 : startPfn;
     let scanned = 0;
     try {
+      // memhp: in ZONE_MOVABLE only a reserved page or a hole stops the walk;
+      // a pageblock without one is passed whole (every page counted as scanned)
+      if (
+        zone.idx === ZONE_MOVABLE &&
+        m.countInSection(startPfn, endPfn - startPfn, RESERVED_OR_HOLE) === 0
+      ) {
+        scanned = endPfn - startPfn;
+        return -1;
+      }
       for (let pfn = startPfn; pfn < endPfn; pfn++) {
         scanned++;
         const s = m.state(pfn);
@@ -350,7 +361,7 @@ export class PageIsolation {
         const order = m.order(pfn);
         const n = 1 << order;
         pa.delPageFromFreeList(zone, pfn, order);
-        m.fillState(pfn, n, PS_ISOLATED);
+        m.fillStateBlock(pfn, n, PS_ISOLATED, PS_BUDDY, PS_FREE);
         m.fillOrder(pfn, n, 0);
         zone.nrPages[PS_ISOLATED] += n;
         count += n;

@@ -100,6 +100,14 @@ export interface PtLookup {
 }
 
 export type LeafVisitor = (va48: number, level: PtLevel, pfn: number, flags: number) => void;
+/** `count` leaves of `level` from va48 mapping consecutive PFNs from pfn. */
+export type LeafRunVisitor = (
+  va48: number,
+  level: PtLevel,
+  pfn: number,
+  flags: number,
+  count: number,
+) => void;
 
 export interface KernelPageTableOptions {
   /**
@@ -116,8 +124,8 @@ export interface KernelPageTableOptions {
 }
 
 export class KernelPageTable {
+  // Per table id: metadata (typed arrays, grown together).
   private capacity = 0;
-  private entries = new Float64Array(0);
   private level = new Uint8Array(0);
   private pfn = new Float64Array(0);
   private used = new Uint16Array(0);
@@ -125,6 +133,20 @@ export class KernelPageTable {
   private freeIds = new Int32Array(0);
   private nFree = 0;
   private nLive = 0;
+  // The compact form of a table (slot -1): entries [runLo, runHi) are leaves
+  // mapping runBase + i * LEVEL_PAGES[level] with runFlags, the others none.
+  // Tables the kernel fills with one physically contiguous run (the whole
+  // linear map of hot-added memory) stay compact; any other write turns the
+  // table dense: a 512-entry slot of the `entries` pool.
+  private slot = new Int32Array(0);
+  private runBase = new Float64Array(0);
+  private runFlags = new Uint8Array(0);
+  private runLo = new Uint16Array(0);
+  private runHi = new Uint16Array(0);
+  private slotCapacity = 0;
+  private entries = new Float64Array(0);
+  private freeSlots = new Int32Array(0);
+  private nFreeSlots = 0;
   /** Table id of the root (PGD). */
   readonly root: number;
   /** See KernelPageTableOptions.upperHalfFrom48. */
@@ -152,24 +174,26 @@ export class KernelPageTable {
   private grow(min: number): void {
     let cap = Math.max(this.capacity * 2, 64);
     while (cap < min) cap *= 2;
-    const e = new Float64Array(cap * PTRS_PER_TABLE);
-    e.set(this.entries);
-    const lv = new Uint8Array(cap);
-    lv.set(this.level);
-    const pf = new Float64Array(cap);
-    pf.set(this.pfn);
-    const us = new Uint16Array(cap);
-    us.set(this.used);
-    const li = new Uint8Array(cap);
-    li.set(this.live);
+    const widen = <T extends Uint8Array | Uint16Array | Int32Array | Float64Array>(
+      a: T,
+      make: (n: number) => T,
+    ): T => {
+      const b = make(cap);
+      b.set(a);
+      return b;
+    };
+    this.level = widen(this.level, (n) => new Uint8Array(n));
+    this.pfn = widen(this.pfn, (n) => new Float64Array(n));
+    this.used = widen(this.used, (n) => new Uint16Array(n));
+    this.live = widen(this.live, (n) => new Uint8Array(n));
+    this.slot = widen(this.slot, (n) => new Int32Array(n));
+    this.runBase = widen(this.runBase, (n) => new Float64Array(n));
+    this.runFlags = widen(this.runFlags, (n) => new Uint8Array(n));
+    this.runLo = widen(this.runLo, (n) => new Uint16Array(n));
+    this.runHi = widen(this.runHi, (n) => new Uint16Array(n));
     const fr = new Int32Array(cap);
     fr.set(this.freeIds.subarray(0, this.nFree));
     for (let id = cap - 1; id >= this.capacity; id--) fr[this.nFree++] = id;
-    this.entries = e;
-    this.level = lv;
-    this.pfn = pf;
-    this.used = us;
-    this.live = li;
     this.freeIds = fr;
     this.capacity = cap;
   }
@@ -177,13 +201,47 @@ export class KernelPageTable {
   private takeSlot(level: PtLevel, pfn: number): number {
     if (this.nFree === 0) this.grow(this.capacity + 1);
     const id = this.freeIds[--this.nFree];
-    this.entries.fill(0, id * PTRS_PER_TABLE, (id + 1) * PTRS_PER_TABLE);
     this.level[id] = level;
     this.pfn[id] = pfn;
     this.used[id] = 0;
     this.live[id] = 1;
+    this.slot[id] = -1;
+    this.runLo[id] = 0;
+    this.runHi[id] = 0;
     this.nLive++;
     return id;
+  }
+
+  /** Give the table a dense 512-entry slot holding its current entries. */
+  private densify(id: number): void {
+    if (this.nFreeSlots === 0) {
+      const cap = Math.max(this.slotCapacity * 2, 64);
+      const e = new Float64Array(cap * PTRS_PER_TABLE);
+      e.set(this.entries);
+      const fr = new Int32Array(cap);
+      fr.set(this.freeSlots.subarray(0, this.nFreeSlots));
+      for (let sl = cap - 1; sl >= this.slotCapacity; sl--) fr[this.nFreeSlots++] = sl;
+      this.entries = e;
+      this.freeSlots = fr;
+      this.slotCapacity = cap;
+    }
+    const sl = this.freeSlots[--this.nFreeSlots];
+    const base = sl * PTRS_PER_TABLE;
+    this.entries.fill(0, base, base + PTRS_PER_TABLE);
+    const step = LEVEL_PAGES[this.level[id]];
+    for (let i = this.runLo[id]; i < this.runHi[id]; i++)
+      this.entries[base + i] = mkLeaf(this.runBase[id] + i * step, this.runFlags[id]);
+    this.slot[id] = sl;
+  }
+
+  private dropSlot(id: number): void {
+    const sl = this.slot[id];
+    if (sl >= 0) {
+      this.freeSlots[this.nFreeSlots++] = sl;
+      this.slot[id] = -1;
+    }
+    this.runLo[id] = 0;
+    this.runHi[id] = 0;
   }
 
   // ---- table pages ----
@@ -204,6 +262,7 @@ export class KernelPageTable {
   freeTable(id: number): void {
     if (!this.live[id] || id === this.root) throw new Error(`freeTable: bad table ${id}`);
     if (this.used[id] !== 0) throw new Error(`freeTable: table ${id} not empty`);
+    this.dropSlot(id);
     this.live[id] = 0;
     this.nLive--;
     this.freeIds[this.nFree++] = id;
@@ -223,19 +282,75 @@ export class KernelPageTable {
   tableUsed(id: number): number {
     return this.used[id];
   }
+  /** Tables kept dense (a 512-entry slot each) and compact: for docs/performance.md. */
+  storageStats(): { dense: number; compact: number; bytes: number } {
+    const dense = this.slotCapacity - this.nFreeSlots;
+    return {
+      dense,
+      compact: this.nLive - dense,
+      bytes: this.entries.byteLength + this.capacity * 37,
+    };
+  }
 
   // ---- entries ----
 
   get(id: number, idx: number): number {
-    return this.entries[id * PTRS_PER_TABLE + idx];
+    const sl = this.slot[id];
+    if (sl >= 0) return this.entries[sl * PTRS_PER_TABLE + idx];
+    if (idx < this.runLo[id] || idx >= this.runHi[id]) return 0;
+    return mkLeaf(this.runBase[id] + idx * LEVEL_PAGES[this.level[id]], this.runFlags[id]);
   }
 
   private put(id: number, idx: number, v: number): void {
-    const i = id * PTRS_PER_TABLE + idx;
+    if (this.slot[id] < 0 && !this.putCompact(id, idx, v)) this.densify(id);
+    const sl = this.slot[id];
+    if (sl < 0) return;
+    const i = sl * PTRS_PER_TABLE + idx;
     const old = this.entries[i];
     if (old === 0 && v !== 0) this.used[id]++;
     else if (old !== 0 && v === 0) this.used[id]--;
     this.entries[i] = v;
+  }
+
+  /** put() on a compact table when the result stays one run; false when it must become dense. */
+  private putCompact(id: number, idx: number, v: number): boolean {
+    const lo = this.runLo[id];
+    const hi = this.runHi[id];
+    if (v === 0) {
+      if (idx < lo || idx >= hi) return true;
+      if (idx === lo) this.runLo[id] = lo + 1;
+      else if (idx === hi - 1) this.runHi[id] = hi - 1;
+      else return false;
+      this.used[id]--;
+      if (this.used[id] === 0) this.runLo[id] = this.runHi[id] = 0;
+      return true;
+    }
+    if (v < 0) return false;
+    return this.extendRun(id, idx, entryLeafPfn(v), entryLeafFlags(v), 1);
+  }
+
+  /** Make [idx, idx + count) leaves from pfn in a compact table when it stays one run. */
+  private extendRun(id: number, idx: number, pfn: number, flags: number, count: number): boolean {
+    const step = LEVEL_PAGES[this.level[id]];
+    const base = pfn - idx * step;
+    if (this.used[id] === 0) {
+      this.runBase[id] = base;
+      this.runFlags[id] = flags;
+      this.runLo[id] = idx;
+      this.runHi[id] = idx + count;
+      this.used[id] = count;
+      return true;
+    }
+    const lo = this.runLo[id];
+    const hi = this.runHi[id];
+    if (base !== this.runBase[id] || flags !== this.runFlags[id] || idx > hi || idx + count < lo)
+      return false;
+    const nlo = Math.min(lo, idx);
+    const nhi = Math.max(hi, idx + count);
+    this.runLo[id] = nlo;
+    this.runHi[id] = nhi;
+    this.used[id] = nhi - nlo;
+    return true;
   }
 
   /** pXd_populate(): point entry idx of table id at table child. */
@@ -248,7 +363,8 @@ export class KernelPageTable {
   setLeaves(id: number, idx: number, pfn: number, flags: number, count = 1): void {
     const lv = this.level[id];
     const step = LEVEL_PAGES[lv];
-    for (let k = 0; k < count; k++) this.put(id, idx + k, mkLeaf(pfn + k * step, flags));
+    if (!(this.slot[id] < 0 && this.extendRun(id, idx, pfn, flags & LEAF_CONT, count)))
+      for (let k = 0; k < count; k++) this.put(id, idx + k, mkLeaf(pfn + k * step, flags));
     this.work.add(WRITTEN[lv], count);
   }
 
@@ -257,6 +373,38 @@ export class KernelPageTable {
     if (this.get(id, idx) === 0) return;
     this.put(id, idx, 0);
     this.work.add(CLEARED[this.level[id]]);
+  }
+
+  /**
+   * pXd_clear() of entries [idx, idx + count): the ones that are not none are
+   * cleared and counted, as a loop of clear() would. Returns how many.
+   */
+  clearRange(id: number, idx: number, count: number): number {
+    const end = idx + count;
+    let n = 0;
+    if (this.slot[id] < 0) {
+      const lo = this.runLo[id];
+      const hi = this.runHi[id];
+      const a = Math.max(lo, idx);
+      const b = Math.min(hi, end);
+      if (a >= b) return 0;
+      if (a === lo || b === hi) {
+        n = b - a;
+        if (a === lo && b === hi) this.runLo[id] = this.runHi[id] = 0;
+        else if (a === lo) this.runLo[id] = b;
+        else this.runHi[id] = a;
+        this.used[id] -= n;
+        this.work.add(CLEARED[this.level[id]], n);
+        return n;
+      }
+    }
+    for (let i = idx; i < end; i++)
+      if (this.get(id, i) !== 0) {
+        this.put(id, i, 0);
+        n++;
+      }
+    this.work.add(CLEARED[this.level[id]], n);
+    return n;
   }
 
   /** True when every entry of the table is none. */
@@ -364,17 +512,38 @@ export class KernelPageTable {
   }
 
   private leavesIn(id: number, base: number, start: number, end: number, visit: LeafVisitor): void {
+    this.runsIn(id, base, start, end, (va, lv, pfn, flags, count) => {
+      for (let k = 0; k < count; k++) visit(va + k * LEVEL_SIZE[lv], lv, pfn + k * LEVEL_PAGES[lv], flags);
+    });
+  }
+
+  /**
+   * forEachLeaf() by runs: consecutive leaves of one table that map
+   * consecutive PFNs with the same flags may come as one call with their
+   * number (a compact table's run always does). Same order and coverage.
+   */
+  forEachLeafRun(start: number, end: number, visit: LeafRunVisitor): void {
+    this.runsIn(this.root, 0, start, end, visit);
+  }
+
+  private runsIn(id: number, base: number, start: number, end: number, visit: LeafRunVisitor): void {
     const lv = this.level[id] as PtLevel;
     const size = LEVEL_SIZE[lv];
     const first = Math.max(0, Math.floor((start - base) / size));
     const last = Math.min(PTRS_PER_TABLE - 1, Math.ceil((end - base) / size) - 1);
     if (this.used[id] === 0) return;
+    if (this.slot[id] < 0) {
+      const a = Math.max(first, this.runLo[id]);
+      const b = Math.min(last + 1, this.runHi[id]);
+      if (a < b) visit(base + a * size, lv, this.runBase[id] + a * LEVEL_PAGES[lv], this.runFlags[id], b - a);
+      return;
+    }
     for (let i = first; i <= last; i++) {
       const e = this.get(id, i);
       if (e === 0) continue;
       const va = base + i * size;
-      if (e > 0) visit(va, lv, entryLeafPfn(e), entryLeafFlags(e));
-      else this.leavesIn(entryTable(e), va, start, end, visit);
+      if (e > 0) visit(va, lv, entryLeafPfn(e), entryLeafFlags(e), 1);
+      else this.runsIn(entryTable(e), va, start, end, visit);
     }
   }
 
@@ -470,21 +639,31 @@ export class KernelPageTable {
         pfns.add(this.pfn[id]);
       }
       let n = 0;
-      for (let i = 0; i < PTRS_PER_TABLE; i++) {
-        const e = this.get(id, i);
-        if (e === 0) continue;
-        n++;
-        const va = base + i * LEVEL_SIZE[lv];
-        if (e < 0) {
-          if (lv === LEVEL_PTE) errs.push(`PTE table ${id} entry ${i} points to a table`);
-          else visit(entryTable(e), lv + 1, va);
-        } else {
-          if (lv === LEVEL_PGD) errs.push(`PGD entry ${i} is a leaf`);
-          const pfn = entryLeafPfn(e);
-          if (pfn % LEVEL_PAGES[lv] !== 0)
-            errs.push(`leaf at va48 0x${va.toString(16)} maps unaligned pfn ${pfn}`);
+      if (this.slot[id] < 0) {
+        // compact: one run of leaves
+        const lo = this.runLo[id];
+        const hi = this.runHi[id];
+        if (hi > lo && lv === LEVEL_PGD) errs.push(`PGD entries ${lo}..${hi - 1} are leaves`);
+        if (hi > lo && this.runBase[id] % LEVEL_PAGES[lv] !== 0)
+          errs.push(`compact table ${id} maps unaligned pfn ${this.runBase[id]}`);
+        if (lo > hi || hi > PTRS_PER_TABLE) errs.push(`compact table ${id} has run ${lo}..${hi}`);
+        n = hi - lo;
+      } else
+        for (let i = 0; i < PTRS_PER_TABLE; i++) {
+          const e = this.get(id, i);
+          if (e === 0) continue;
+          n++;
+          const va = base + i * LEVEL_SIZE[lv];
+          if (e < 0) {
+            if (lv === LEVEL_PTE) errs.push(`PTE table ${id} entry ${i} points to a table`);
+            else visit(entryTable(e), lv + 1, va);
+          } else {
+            if (lv === LEVEL_PGD) errs.push(`PGD entry ${i} is a leaf`);
+            const pfn = entryLeafPfn(e);
+            if (pfn % LEVEL_PAGES[lv] !== 0)
+              errs.push(`leaf at va48 0x${va.toString(16)} maps unaligned pfn ${pfn}`);
+          }
         }
-      }
       if (n !== this.used[id]) errs.push(`table ${id} counts ${this.used[id]} used entries, has ${n}`);
     };
     visit(this.root, LEVEL_PGD, 0);

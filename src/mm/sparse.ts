@@ -95,6 +95,15 @@ export class Sparse {
     return this.validSectionNr(nr) && this.pfnSectionValid(pfn);
   }
 
+  /** memhp: pfn_valid() holds for every PFN of the section. */
+  sectionFullyValid(nr: number): boolean {
+    if (!this.validSectionNr(nr)) return false;
+    return (
+      this.earlySectionNr(nr) ||
+      (this.subsectionMap[2 * nr] === 0xffffffff && this.subsectionMap[2 * nr + 1] === 0xffffffff)
+    );
+  }
+
   /** The number of populated subsections of a section. */
   subsectionCount(nr: number): number {
     return popcount(this.subsectionMap[2 * nr]) + popcount(this.subsectionMap[2 * nr + 1]);

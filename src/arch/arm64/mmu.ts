@@ -270,6 +270,11 @@ export class Arm64Mm implements ArchMm {
       e = pt.get(pmd, mi);
     }
     const pte = entryTable(e);
+    if (flags & NO_CONT_MAPPINGS) {
+      // every CONT_PTE_SIZE step writes plain PTEs: one run (same entries, same count)
+      pt.setLeaves(pte, ptIndex(addr, LEVEL_PTE), phys / PAGE, prot, (end - addr) / PAGE);
+      return 0;
+    }
     do {
       const next = contAddrEnd(addr, end, CONT_PTE_SIZE);
       const cont =
@@ -469,6 +474,11 @@ export class Arm64Mm implements ArchMm {
     altmap: VmemAltmap | undefined,
   ): void {
     const pt = this.pgtable;
+    if (!freeMapped) {
+      // the linear map: clear every live entry of [addr, end) (each counted)
+      pt.clearRange(pte, ptIndex(addr, LEVEL_PTE), (end - addr) / PAGE);
+      return;
+    }
     do {
       const i = ptIndex(addr, LEVEL_PTE);
       const e = pt.get(pte, i);
@@ -581,7 +591,7 @@ export class Arm64Mm implements ArchMm {
   ): void {
     const pt = this.pgtable;
     const start = addr;
-    for (let a = addr; a < end; a += PAGE)
+    for (let a = addr; a < end && !pt.tableEmpty(pte); a += PAGE)
       if (!entryIsNone(pt.get(pte, ptIndex(a, LEVEL_PTE)))) {
         this.warnings.push(`free_empty_pte_table: live pte at ${hex(this.pgtable.vaOf(a))}`);
         break;

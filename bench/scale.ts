@@ -1,0 +1,139 @@
+// The scale targets of memhp (docs/performance.md): machines of up to 1 TiB at
+// page granularity. Each target is a scenario built here and run on the model
+// in a fresh process (so its resident memory is its own); the figures are host
+// time and peak resident set size.
+
+import { parseScenario } from "../src/scenario/parse.js";
+import { bootScenario, executeStatement } from "../src/scenario/run.js";
+import type { Kernel } from "../src/kernel/kernel.js";
+
+const GiB = 1024 ** 3;
+const BLOCK = 128 * 1024 ** 2;
+
+export interface TargetResult {
+  name: string;
+  /** what was measured, in `unit` */
+  value: number;
+  unit: "s" | "ms" | "MiB";
+  limit: number;
+  /** free-form details (phases, counts) */
+  detail: Record<string, number | string>;
+}
+
+const hex = (n: number): string => `0x${n.toString(16)}`;
+
+/** Run the statements after boot, timing each group of lines by its label. */
+function runTimed(k: Kernel, text: string, file: string): Record<string, number> {
+  const sc = parseScenario(text, file);
+  const times: Record<string, number> = {};
+  let label = "other";
+  const labels = labelLines(text);
+  for (const st of sc.body) {
+    label = labels.get(st.loc.line) ?? label;
+    const t0 = performance.now();
+    const rec = executeStatement(k, st);
+    k.tick();
+    times[label] = (times[label] ?? 0) + (performance.now() - t0);
+    const res = (rec as { result?: string }).result;
+    if (res !== undefined && res !== "ok") throw new Error(`${file}:${st.loc.line}: ${res}`);
+  }
+  return times;
+}
+
+/** `# phase: NAME` comment lines label the statements that follow. */
+function labelLines(text: string): Map<number, string> {
+  const m = new Map<number, string>();
+  text.split("\n").forEach((l, i) => {
+    const r = /^# phase: (\S+)/.exec(l);
+    if (r) m.set(i + 2, r[1]);
+  });
+  return m;
+}
+
+/**
+ * Driver-managed memory of `sizeBytes` at 64 GiB on a machine with 1/32 as much boot
+ * memory: add it, online every block movable (a workload step every 256
+ * blocks), run the workload, offline every block from the top, remove it.
+ */
+export function driverManagedCycleScenario(arch: "arm64" | "x86_64", sizeBytes: number): string {
+  // The memmap (64 bytes a page) and the linear map's tables of the added
+  // memory come from boot memory: 1 TiB needs 16 GiB + 2 GiB of it.
+  const bootGiB = Math.max(2, Math.ceil(sizeBytes / GiB / 32));
+  const base = 64 * GiB;
+  const first = base / BLOCK;
+  const n = sizeBytes / BLOCK;
+  // maxmem reaches past the added range: the model's physical address limit (as QEMU's device memory region)
+  const out = [`machine ${arch} mem=${bootGiB}G maxmem=${(base + sizeBytes) / GiB}G`];
+  if (arch === "arm64") out.push("cmdline rodata=full");
+  out.push(
+    "boot",
+    "# phase: add",
+    `call add_memory_driver_managed ${hex(base)} ${sizeBytes / GiB}G`,
+    "# phase: online",
+  );
+  for (let i = 0; i < n; i++) {
+    out.push(`write /sys/devices/system/memory/memory${first + i}/state online_movable`);
+    if (i % 256 === 255) out.push("workload 1 intensity=64");
+  }
+  out.push("# phase: workload", "workload 16 intensity=1024");
+  out.push("# phase: offline");
+  // from the top, as virtio-mem unplugs: ascending order would push the workload's
+  // pages into the next block at every step, as the kernel does (docs/performance.md)
+  for (let i = n - 1; i >= 0; i--)
+    out.push(`write /sys/devices/system/memory/memory${first + i}/state offline`);
+  out.push("# phase: remove", `call remove_memory ${hex(base)} ${sizeBytes / GiB}G`);
+  return out.join("\n") + "\n";
+}
+
+export function bootFor(text: string): Kernel {
+  const sc = parseScenario(text, "bench");
+  return bootScenario(sc, 1);
+}
+
+/** Target 1: arm64, 1 TiB driver-managed, rodata=full, the whole cycle. */
+export function arm64Cycle(sizeBytes: number): TargetResult {
+  const text = driverManagedCycleScenario("arm64", sizeBytes);
+  const t0 = performance.now();
+  const k = bootFor(text);
+  const tBoot = performance.now() - t0;
+  const times = runTimed(k, text, "arm64-cycle");
+  const total = Object.values(times).reduce((a, b) => a + b, 0);
+  return {
+    name: `arm64 ${sizeBytes / GiB} GiB driver-managed add/online/offline/remove (rodata=full, workload)`,
+    value: total / 1000,
+    unit: "s",
+    limit: 10,
+    detail: {
+      bootMs: Math.round(tBoot),
+      ...Object.fromEntries(Object.entries(times).map(([k2, v]) => [`${k2}Ms`, Math.round(v)])),
+      pagesMigrated: k.work.total.pagesMigrated,
+      pagesScanned: k.work.total.pagesScanned,
+      tablePagesAllocated: k.work.total.tablePagesAllocated,
+      pteWritten: k.work.total.pteWritten,
+    },
+  };
+}
+
+export function x86VirtioMem(sizeBytes: number): TargetResult {
+  const gib = sizeBytes / GiB;
+  const text = [
+    `machine x86_64 mem=2G maxmem=${gib + 2}G`,
+    "cmdline memhp_default_state=online_movable",
+    `vmem vm0 size=${gib}G`,
+    "boot",
+    "# phase: plug",
+    `vmem-resize vm0 ${gib}G`,
+    "# phase: unplug",
+    "vmem-resize vm0 0",
+  ].join("\n");
+  const k = bootFor(text);
+  const times = runTimed(k, text, "x86-vmem");
+  const total = Object.values(times).reduce((a, b) => a + b, 0);
+  return {
+    name: `x86_64 ${gib} GiB virtio-mem plug + unplug`,
+    value: total / 1000,
+    unit: "s",
+    limit: 2,
+    detail: Object.fromEntries(Object.entries(times).map(([k2, v]) => [`${k2}Ms`, Math.round(v)])),
+  };
+}
