@@ -23,7 +23,7 @@ export interface TargetResult {
 const hex = (n: number): string => `0x${n.toString(16)}`;
 
 /** Run the statements after boot, timing each group of lines by its label. */
-function runTimed(k: Kernel, text: string, file: string): Record<string, number> {
+function runTimed(k: Kernel, text: string, file: string, after?: () => void): Record<string, number> {
   const sc = parseScenario(text, file);
   const times: Record<string, number> = {};
   let label = "other";
@@ -34,6 +34,7 @@ function runTimed(k: Kernel, text: string, file: string): Record<string, number>
     const rec = executeStatement(k, st);
     k.tick();
     times[label] = (times[label] ?? 0) + (performance.now() - t0);
+    after?.();
     const res = (rec as { result?: string }).result;
     if (res !== undefined && res !== "ok") throw new Error(`${file}:${st.loc.line}: ${res}`);
   }
@@ -116,8 +117,9 @@ export function arm64Cycle(sizeBytes: number): TargetResult {
 
 export function x86VirtioMem(sizeBytes: number): TargetResult {
   const gib = sizeBytes / GiB;
+  const bootGiB = Math.max(2, Math.ceil(gib / 32)); // the memmap comes from boot memory
   const text = [
-    `machine x86_64 mem=2G maxmem=${gib + 2}G`,
+    `machine x86_64 mem=${bootGiB}G maxmem=${gib + bootGiB}G`,
     "cmdline memhp_default_state=online_movable",
     `vmem vm0 size=${gib}G`,
     "boot",
@@ -127,7 +129,14 @@ export function x86VirtioMem(sizeBytes: number): TargetResult {
     "vmem-resize vm0 0",
   ].join("\n");
   const k = bootFor(text);
-  const times = runTimed(k, text, "x86-vmem");
+  const bootPages = k.alloc.totalramPages;
+  let pluggedPages = 0;
+  const times = runTimed(k, text, "x86-vmem", () => {
+    pluggedPages = Math.max(pluggedPages, k.alloc.totalramPages - bootPages);
+  });
+  // the whole device must have been plugged and onlined, and all of it unplugged
+  if (pluggedPages * 4096 !== sizeBytes || k.alloc.totalramPages !== bootPages)
+    throw new Error(`x86-vmem: plugged ${pluggedPages * 4096} of ${sizeBytes} bytes`);
   const total = Object.values(times).reduce((a, b) => a + b, 0);
   return {
     name: `x86_64 ${gib} GiB virtio-mem plug + unplug`,
@@ -136,4 +145,81 @@ export function x86VirtioMem(sizeBytes: number): TargetResult {
     limit: 2,
     detail: Object.fromEntries(Object.entries(times).map(([k2, v]) => [`${k2}Ms`, Math.round(v)])),
   };
+}
+
+/**
+ * An arm64 machine (rodata=full) with `sizeBytes` of driver-managed memory at
+ * 64 GiB, all of it online movable, with a workload holding some of it.
+ */
+export function bigMachine(sizeBytes: number): { k: Kernel; first: number; n: number } {
+  const text = driverManagedCycleScenario("arm64", sizeBytes);
+  const upTo = text.indexOf("# phase: offline");
+  const k = bootFor(text);
+  runTimed(k, text.slice(0, upTo), "big-machine");
+  return { k, first: (64 * GiB) / BLOCK, n: sizeBytes / BLOCK };
+}
+
+/** Target 3: one block's offline + remove + add + online on a machine of `sizeBytes`, mean of `cycles`. */
+export function singleBlockCycle(big: { k: Kernel; first: number; n: number }, cycles: number): TargetResult {
+  const top = big.first + big.n - 1;
+  const start = hex(top * BLOCK);
+  const text =
+    "machine arm64 mem=2G maxmem=4G\nboot\n" +
+    `write /sys/devices/system/memory/memory${top}/state offline\n` +
+    `call remove_memory ${start} 128M\n` +
+    `call add_memory_driver_managed ${start} 128M\n` +
+    `write /sys/devices/system/memory/memory${top}/state online_movable\n`;
+  // warm up the JIT first (the first few cycles run interpreted code)
+  for (let i = 0; i < Math.min(50, cycles); i++) runTimed(big.k, text, "single-block");
+  const t0 = performance.now();
+  for (let i = 0; i < cycles; i++) runTimed(big.k, text, "single-block");
+  const ms = (performance.now() - t0) / cycles;
+  return {
+    name: `one block's offline/remove/add/online on a ${(big.n * BLOCK) / GiB} GiB machine`,
+    value: ms,
+    unit: "ms",
+    limit: 1,
+    detail: { cycles },
+  };
+}
+
+/** Target 4: a full invariant check, and the incremental check after one block's offline. */
+export function invariantChecks(big: { k: Kernel; first: number; n: number }): TargetResult[] {
+  const k = big.k;
+  const t0 = performance.now();
+  const v = k.checkInvariants();
+  const full = performance.now() - t0;
+  if (v.length) throw new Error(`invariants: ${v.slice(0, 3).join("; ")}`);
+  // then one operation (the top block offline) and the incremental check after it
+  const top = big.first + big.n - 1;
+  runTimed(
+    k,
+    `machine arm64 mem=2G maxmem=4G\nboot\nwrite /sys/devices/system/memory/memory${top}/state offline\n`,
+    "op",
+  );
+  const t1 = performance.now();
+  const vi = k.checkInvariants({ incremental: true });
+  const incr = performance.now() - t1;
+  const t2 = performance.now();
+  const vf = k.checkInvariants();
+  const full2 = performance.now() - t2;
+  if (vi.length || vf.length)
+    throw new Error(`invariants after the operation: ${[...vi, ...vf].slice(0, 3).join("; ")}`);
+  const gib = (big.n * BLOCK) / GiB;
+  return [
+    {
+      name: `full invariant check of a ${gib} GiB machine`,
+      value: full / 1000,
+      unit: "s",
+      limit: 1,
+      detail: {},
+    },
+    {
+      name: `incremental invariant check after one block's offline (${gib} GiB)`,
+      value: incr,
+      unit: "ms",
+      limit: 100,
+      detail: { fullCheckAfterMs: Math.round(full2) },
+    },
+  ];
 }

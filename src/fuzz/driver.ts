@@ -75,7 +75,8 @@ export function runCase(m: MachineSpec, ops: readonly FuzzOp[], opts: CaseOption
       const kind = e instanceof KernelBug ? "kernel-bug" : "exception";
       return { steps: lines.length, lines, failure: { kind, step: lines.length - 1, message: describe(e) } };
     }
-    const v = k.checkInvariants();
+    // incremental after each step (the sections the step changed), a full check at the end
+    const v = k.checkInvariants({ incremental: true });
     const extra = opts.afterStep?.(k, line);
     if (extra) v.push(extra);
     if (v.length) {
@@ -86,5 +87,12 @@ export function runCase(m: MachineSpec, ops: readonly FuzzOp[], opts: CaseOption
       };
     }
   }
+  const v = k.checkInvariants();
+  if (v.length)
+    return {
+      steps: lines.length,
+      lines,
+      failure: { kind: "invariant", step: lines.length - 1, message: v.slice(0, 20).join("\n") },
+    };
   return { steps: lines.length, lines };
 }

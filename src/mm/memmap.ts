@@ -129,6 +129,8 @@ interface SectionMap {
   readonly stateCount: Int32Array;
   /** memhp summary: the zone of every page when they all have the same one, ZONE_MIXED when not, ZONE_UNKNOWN when not yet computed. */
   zoneAll: number;
+  /** memhp: changes with every write to the section (Memmap.sectionVersion()), for incremental checks. */
+  version: number;
 }
 
 /** zoneUniform(): the section's pages are in more than one zone. */
@@ -140,6 +142,8 @@ const SECTION_MASK = PAGES_PER_SECTION - 1;
 export class Memmap {
   private readonly sections: (SectionMap | undefined)[] = [];
   private nrActive = 0;
+  /** source of section versions */
+  private clock = 0;
 
   /** Bytes of model memory per section's memmap. */
   static readonly BYTES_PER_SECTION = 3 * PAGES_PER_SECTION + PAGEBLOCKS_PER_SECTION;
@@ -164,6 +168,7 @@ export class Memmap {
       pageblockMt: new Uint8Array(buf, 3 * n, PAGEBLOCKS_PER_SECTION),
       stateCount: new Int32Array(NR_PAGE_STATES),
       zoneAll: ZONE_NONE,
+      version: ++this.clock,
     };
     m.stateCount[PS_UNINIT] = n;
     this.sections[sectionNr] = m;
@@ -230,6 +235,7 @@ export class Memmap {
   }
   setState(pfn: number, s: number): void {
     const m = this.sec(pfn);
+    m.version = ++this.clock;
     const i = pfn & SECTION_MASK;
     m.stateCount[m.state[i]]--;
     m.stateCount[s]++;
@@ -241,7 +247,9 @@ export class Memmap {
     return m === undefined ? ORDER_TAIL : m.order[pfn & SECTION_MASK];
   }
   setOrder(pfn: number, o: number): void {
-    this.sec(pfn).order[pfn & SECTION_MASK] = o;
+    const m = this.sec(pfn);
+    m.version = ++this.clock;
+    m.order[pfn & SECTION_MASK] = o;
   }
   /** page_zonenum(): the zone index, ZONE_NONE when poisoned or without memmap. */
   zone(pfn: number): number {
@@ -250,6 +258,7 @@ export class Memmap {
   }
   setZone(pfn: number, z: number): void {
     const m = this.sec(pfn);
+    m.version = ++this.clock;
     m.zone[pfn & SECTION_MASK] = z;
     if (m.zoneAll !== z) m.zoneAll = ZONE_UNKNOWN;
   }
@@ -260,7 +269,9 @@ export class Memmap {
   }
   /** set_pageblock_migratetype() */
   setPageblockMigratetype(pfn: number, mt: number): void {
-    this.sec(pfn).pageblockMt[(pfn & SECTION_MASK) >>> PAGEBLOCK_ORDER] = mt;
+    const m = this.sec(pfn);
+    m.version = ++this.clock;
+    m.pageblockMt[(pfn & SECTION_MASK) >>> PAGEBLOCK_ORDER] = mt;
   }
 
   // --- ranges (may cross sections; every section must have a memmap) ---
@@ -272,6 +283,7 @@ export class Memmap {
       const m = this.sec(p);
       const off = p & SECTION_MASK;
       const n = Math.min(end - p, PAGES_PER_SECTION - off);
+      m.version = ++this.clock;
       pick(m).fill(v, off, off + n);
       p += n;
     }
@@ -284,6 +296,7 @@ export class Memmap {
       const off = p & SECTION_MASK;
       const n = Math.min(end - p, PAGES_PER_SECTION - off);
       const c = m.stateCount;
+      m.version = ++this.clock;
       if (n === PAGES_PER_SECTION) c.fill(0);
       else for (let i = off; i < off + n; i++) c[m.state[i]]--;
       c[s] += n;
@@ -301,6 +314,7 @@ export class Memmap {
     const off = pfn & SECTION_MASK;
     if (off + nrPages > PAGES_PER_SECTION) throw new RangeError("fillStateBlock: block crosses a section");
     const c = m.stateCount;
+    m.version = ++this.clock;
     c[headState]--;
     c[tailState] -= nrPages - 1;
     c[s] += nrPages;
@@ -353,6 +367,20 @@ export class Memmap {
       p += n;
     }
     return true;
+  }
+
+  /**
+   * A number that changes whenever anything of the section's memmap is
+   * written (or touch()ed); -1 without a memmap. Incremental invariant checks
+   * reuse what they found in a section whose version did not change.
+   */
+  sectionVersion(sectionNr: number): number {
+    return this.sections[sectionNr]?.version ?? -1;
+  }
+
+  /** Mark the section of pfn changed without writing it (state kept elsewhere: free-list membership). */
+  touch(pfn: number): void {
+    this.sec(pfn).version = ++this.clock;
   }
 
   /** The number of the section's pages in state s (0 without a memmap). */

@@ -361,7 +361,7 @@ export class PageIsolation {
         const order = m.order(pfn);
         const n = 1 << order;
         pa.delPageFromFreeList(zone, pfn, order);
-        m.fillStateBlock(pfn, n, PS_ISOLATED, PS_BUDDY, PS_FREE);
+        m.fillStateBlock(pfn, n, PS_ISOLATED, PS_FREE, PS_FREE); // del_page_from_free_list() made the head PS_FREE
         m.fillOrder(pfn, n, 0);
         zone.nrPages[PS_ISOLATED] += n;
         count += n;

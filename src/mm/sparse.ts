@@ -11,6 +11,7 @@ import type { ArchMm, VmemAltmap } from "../arch/arch.js";
 import { EEXIST, EINVAL, ENOMEM } from "../errno.js";
 import type { FaultSite } from "../kernel/fault_inject.js";
 import type { Work } from "../kernel/work.js";
+import { LEVEL_SIZE, toVa48 } from "./pgtable.js";
 import {
   PAGES_PER_SECTION,
   PAGES_PER_SUBSECTION,
@@ -57,7 +58,13 @@ export class Sparse {
     this.subsectionMap = new Uint32Array(this.nrSections * 2);
     this.hasUsage = new Uint8Array(this.nrSections);
     this.nid = new Int16Array(this.nrSections).fill(-1);
+    this.checkedFlags = new Int16Array(this.nrSections).fill(-1);
+    this.checkedSubs = new Uint32Array(this.nrSections * 2);
   }
+
+  /** What the last checkInvariants() saw of each section (-1: not seen, or inconsistent). */
+  private readonly checkedFlags: Int16Array;
+  private readonly checkedSubs: Uint32Array;
 
   // --- predicates (include/linux/mmzone.h) ---
 
@@ -296,10 +303,22 @@ export class Sparse {
     return -1;
   }
 
-  checkInvariants(): string[] {
+  checkInvariants(incremental = false): string[] {
     const out: string[] = [];
     for (let nr = 0; nr < this.nrSections; nr++) {
       const f = this.flags[nr];
+      // incremental: a section whose flags and subsection map are those of the
+      // last check (which found it consistent) is not looked at again
+      const lo = this.subsectionMap[2 * nr];
+      const hi = this.subsectionMap[2 * nr + 1];
+      if (
+        incremental &&
+        this.checkedFlags[nr] === f &&
+        this.checkedSubs[2 * nr] === lo &&
+        this.checkedSubs[2 * nr + 1] === hi
+      )
+        continue;
+      const before = out.length;
       const subs = this.subsectionCount(nr);
       if (f & SECTION_HAS_MEM_MAP && !(f & SECTION_MARKED_PRESENT))
         out.push(`section ${nr}: memmap without present`);
@@ -311,17 +330,30 @@ export class Sparse {
         out.push(`section ${nr}: subsections set but not present`);
       if (f & SECTION_HAS_MEM_MAP) {
         // The vmemmap must map every struct page of the populated part.
+        // (the leaves over the section's struct pages, gathered as runs, then each
+        // populated subsection's first struct page looked up among them)
         const first = sectionNrToPfn(nr);
-        for (let i = 0; i < SUBSECTIONS_PER_SECTION; i++) {
+        const vs = toVa48(this.arch.pfnToPageVa(first));
+        const stride = toVa48(this.arch.pfnToPageVa(first + PAGES_PER_SUBSECTION)) - vs;
+        const runs: number[] = [];
+        this.arch.pgtable.forEachLeafRun(vs, vs + stride * SUBSECTIONS_PER_SECTION, (va, lv, _pfn, _f, n) =>
+          runs.push(va, va + n * LEVEL_SIZE[lv]),
+        );
+        for (let i = 0, r = 0; i < SUBSECTIONS_PER_SECTION; i++) {
           if (!(f & SECTION_IS_EARLY) && !this.testSubsection(nr, i)) continue;
-          const pfn = first + i * PAGES_PER_SUBSECTION;
-          const va = this.arch.pfnToPageVa(pfn);
-          if (this.arch.pgtable.lookup(va) === undefined) {
+          const va = vs + i * stride;
+          while (r < runs.length && runs[r + 1] <= va) r += 2;
+          if (r >= runs.length || runs[r] > va) {
+            const pfn = first + i * PAGES_PER_SUBSECTION;
             out.push(`section ${nr}: struct page of pfn ${pfn.toString(16)} not mapped in the vmemmap`);
             break;
           }
         }
       }
+      const ok = out.length === before;
+      this.checkedFlags[nr] = ok ? f : -1;
+      this.checkedSubs[2 * nr] = lo;
+      this.checkedSubs[2 * nr + 1] = hi;
     }
     return out;
   }
