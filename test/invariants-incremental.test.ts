@@ -60,7 +60,10 @@ describe("incremental invariant checks", () => {
     assert.deepEqual(k.checkInvariants(), []);
     k.pgdat.zones[ZONE_MOVABLE].nrPages[PS_KERNEL] += 1;
     const inc = k.checkInvariants({ incremental: true });
-    assert.ok(inc.some((e) => e.includes("kernel pages counted")), inc.join("\n"));
+    assert.ok(
+      inc.some((e) => e.includes("kernel pages counted")),
+      inc.join("\n"),
+    );
   });
 
   it("find a linear-map page table emptied behind the page table's back", () => {
@@ -74,6 +77,9 @@ describe("incremental invariant checks", () => {
     const id = pt.tableAt(hit.leafVa48, hit.level);
     pt.clear(id, Number((BigInt(hit.leafVa48) >> BigInt(12 + 9 * (3 - hit.level))) % 512n));
     const inc = k.checkInvariants({ incremental: true });
-    assert.ok(inc.some((e) => e.includes("not in the linear map")), inc.join("\n"));
+    assert.ok(
+      inc.some((e) => e.includes("not in the linear map")),
+      inc.join("\n"),
+    );
   });
 });
