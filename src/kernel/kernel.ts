@@ -225,17 +225,16 @@ export class Kernel {
     if (this.locks.memHotplug.held) out.push("mem_hotplug_lock still held");
     // Every table page is a page the allocator handed out for page tables (the
     // incremental check compares their numbers only).
-    const tablePfns = this.arch.pgtable.tablePfns();
     if (!incremental)
-      for (const pfn of tablePfns) {
+      for (const pfn of this.arch.pgtable.tablePfns()) {
         if (!this.memmap.hasPage(pfn) || this.memmap.state(pfn) !== PS_PGTABLE)
           out.push(`table page ${pfn.toString(16)} is not a page-table page of the allocator`);
       }
     let pgtablePages = 0;
     for (const z of this.pgdat.zones) pgtablePages += z.nrPages[PS_PGTABLE];
     // (a page allocated for page tables need not be linked yet: at most as many tables as pages)
-    if (pgtablePages < tablePfns.length)
-      out.push(`${tablePfns.length} table pages, only ${pgtablePages} page-table pages in the zones`);
+    const tables = this.arch.pgtable.allocatedTablePages();
+    if (pgtablePages < tables) out.push(`${tables} table pages, only ${pgtablePages} page-table pages in the zones`);
     // The linear map covers exactly the present memory.
     out.push(...this.checkLinearMap());
     return out;

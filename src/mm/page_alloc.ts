@@ -267,6 +267,43 @@ interface SectionFindings {
   errs: string[];
 }
 
+/**
+ * The first index in [from, until) where state, order byte or zone differ from
+ * (s, o, z), or `until`: four pages a step where the arrays allow (the
+ * memmap's arrays are views of one buffer at offsets that are multiples of 4).
+ */
+function sameRunEnd(
+  st: Uint8Array,
+  or: Uint8Array,
+  zo: Uint8Array,
+  from: number,
+  until: number,
+  s: number,
+  o: number,
+  z: number,
+): number {
+  let j = from;
+  while (j < until && j % 4 !== 0) {
+    if (st[j] !== s || or[j] !== o || zo[j] !== z) return j;
+    j++;
+  }
+  if (st.byteOffset % 4 === 0 && or.byteOffset % 4 === 0 && zo.byteOffset % 4 === 0) {
+    const w = (b: Uint8Array) => new Uint32Array(b.buffer, b.byteOffset, b.length >>> 2);
+    const sw = w(st);
+    const ow = w(or);
+    const zw = w(zo);
+    const S = (s * 0x01010101) >>> 0;
+    const O = (o * 0x01010101) >>> 0;
+    const Z = (z * 0x01010101) >>> 0;
+    let k = j >>> 2;
+    const kEnd = until >>> 2;
+    while (k < kEnd && sw[k] === S && ow[k] === O && zw[k] === Z) k++;
+    j = k << 2;
+  }
+  while (j < until && st[j] === s && or[j] === o && zo[j] === z) j++;
+  return j;
+}
+
 function newFindings(online: boolean): SectionFindings {
   return {
     version: -1,
@@ -1887,7 +1924,7 @@ export class BuddyAllocator implements PageAllocator {
           const or = a.order;
           const zo = a.zone;
           const tailOrder = s === PS_UNINIT ? o : ORDER_TAIL;
-          while (j < until && st[j] === s && or[j] === tailOrder && zo[j] === zi) j++;
+          j = sameRunEnd(st, or, zo, j, until, s, tailOrder, zi);
           // pages i .. j-1 share state, order byte and zone: account them at once
           const n = j - i;
           secCount[s] += n - 1;

@@ -616,6 +616,11 @@ export class KernelPageTable {
     return this.nLive;
   }
 
+  /** The number of table pages taken from the allocator (tablePfns().length). */
+  allocatedTablePages(): number {
+    return this.nLive - (this.pfn[this.root] >= 0 ? 0 : 1);
+  }
+
   /** PFNs of all table pages taken from the allocator (the static root excluded). */
   tablePfns(): number[] {
     const out: number[] = [];
