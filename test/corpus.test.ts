@@ -1,4 +1,5 @@
-// The model against the real kernel: every corpus scenario (scenarios/oracle/)
+// The model against the real kernel: every corpus scenario (scenarios/oracle/ on
+// Debian's kernels, scenarios/oracle-rfc/ on the RFC-patched kernel of kernel/)
 // runs on the model and is diffed against the kernel's trace; every difference must
 // be covered by an entry of docs/divergences.md. With MEMHP_ORACLE_LIVE=1 (as
 // .ci/run sets it) the kernel traces are recorded again on the real kernels under
@@ -8,7 +9,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import {
   compareEntry,
-  listCorpus,
+  listAllCorpus,
   loadCorpusDivergences,
   recordedTrace,
   summarize,
@@ -21,7 +22,7 @@ import { formatTrace } from "../src/scenario/trace.js";
 
 const live = process.env.MEMHP_ORACLE_LIVE === "1";
 const divs = loadCorpusDivergences();
-const entries = listCorpus();
+const entries = listAllCorpus();
 const results: CorpusResult[] = [];
 
 describe(`oracle corpus (${live ? "recorded again on the real kernels" : "recorded traces"})`, () => {
@@ -29,9 +30,9 @@ describe(`oracle corpus (${live ? "recorded again on the real kernels" : "record
     it(e.name, async (t) => {
       let kernel: Trace = recordedTrace(e);
       if (live) {
-        const why = oracleUnavailable(e.scenario.machine.arch);
+        const why = oracleUnavailable(e.scenario.machine.arch, { kernel: e.kernel });
         if (why) return t.skip(why);
-        kernel = await runOracle(e.scenario);
+        kernel = await runOracle(e.scenario, { kernel: e.kernel });
       }
       const r = compareEntry(e, kernel, divs);
       results.push(r);

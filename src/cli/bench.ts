@@ -33,6 +33,7 @@ import {
   type ValidationReport,
 } from "../cost/validate.js";
 import { profileForArch } from "../cost/demo-times.js";
+import { formatRfcValidation, measureRfcOnKernel, predictRfcCycle } from "../cost/validate-rfc.js";
 import { Progress, UsageError, parseSeed } from "./io.js";
 
 interface BenchCliOptions {
@@ -48,6 +49,7 @@ interface BenchCliOptions {
   svg: string | false;
   quiet?: boolean;
   validate?: string;
+  validateRfc?: string;
   reps: string;
 }
 
@@ -159,7 +161,11 @@ export function registerBench(program: Command): void {
       "--validate <archs>",
       "instead of the bench: time a 1 GiB DIMM cycle on the real kernel under QEMU (x86_64,arm64) and compare shares",
     )
-    .option("--reps <n>", "cycles timed on the real kernel with --validate", "2")
+    .option(
+      "--validate-rfc <archs>",
+      "instead of the bench: time the RFC cycle against remove + add on the RFC-patched kernel under QEMU (kernel/) and compare the ratio",
+    )
+    .option("--reps <n>", "cycles timed on the real kernel with --validate / --validate-rfc", "2")
     .addHelpText(
       "after",
       `
@@ -171,10 +177,12 @@ Examples:
   memhp bench --quick
   memhp bench --profile arm64-mobile --strategy remove,depopulate --cycles 10
   memhp bench --no-sweep --json > bench.json
-  memhp bench --validate x86_64,arm64          (needs the oracle: scripts/oracle-setup.sh)`,
+  memhp bench --validate x86_64,arm64          (needs the oracle: scripts/oracle-setup.sh)
+  memhp bench --validate-rfc x86_64 --reps 5   (needs the patched kernel: kernel/build.sh x86_64)`,
     )
     .action(async (opts: BenchCliOptions) => {
       if (opts.validate !== undefined) return runValidation(opts);
+      if (opts.validateRfc !== undefined) return runRfcValidation(opts);
       const plan = benchPlan(opts);
       for (const p of plan.profiles) {
         const miss = missingConstants(p);
@@ -227,4 +235,26 @@ async function runValidation(opts: BenchCliOptions): Promise<void> {
   process.stdout.write(
     opts.json ? JSON.stringify(reports, null, 2) + "\n" : reports.map((v) => formatValidation(v)).join("\n"),
   );
+}
+
+async function runRfcValidation(opts: BenchCliOptions): Promise<void> {
+  const reps = Number(opts.reps);
+  if (!Number.isInteger(reps) || reps < 1) throw new UsageError(`--reps: ${opts.reps}`);
+  const rows: Parameters<typeof formatRfcValidation>[0] = [];
+  for (const a of list(opts.validateRfc ?? "")) {
+    if (a !== "x86_64" && a !== "arm64") throw new UsageError(`--validate-rfc: unknown arch ${a}`);
+    const why = oracleUnavailable(a, { kernel: "patched" });
+    if (why) throw new UsageError(`--validate-rfc ${a}: ${why}`);
+    const progress = new Progress("memhp bench --validate-rfc", { quiet: opts.quiet });
+    progress.step(`${a}: ${reps} RFC and remove/add cycle(s) on the patched kernel under QEMU`);
+    let measured;
+    try {
+      measured = await measureRfcOnKernel(a, reps);
+    } finally {
+      progress.done();
+    }
+    const p = profileForArch(a);
+    rows.push({ arch: a, profile: p.name, predicted: predictRfcCycle(a, p), measured });
+  }
+  process.stdout.write(opts.json ? JSON.stringify(rows, null, 2) + "\n" : formatRfcValidation(rows) + "\n");
 }

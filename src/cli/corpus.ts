@@ -3,7 +3,7 @@
 import type { Command } from "commander";
 import {
   compareEntry,
-  listCorpus,
+  listAllCorpus,
   loadCorpusDivergences,
   recordedTrace,
   summarize,
@@ -27,12 +27,12 @@ Examples:
     )
     .action((opts: { json?: boolean; verbose?: boolean }) => {
       const divs = loadCorpusDivergences();
-      const results = listCorpus().map((e) => {
+      const results = listAllCorpus().map((e) => {
         const r = compareEntry(e, recordedTrace(e), divs);
         if (!opts.json) {
           const covered = [...r.explained.values()].reduce((n, l) => n + l.length, 0);
           process.stdout.write(
-            `${r.name.padEnd(32)} ${r.arch.padEnd(7)} ${String(r.agreeing).padStart(3)}/${r.statements} agree` +
+            `${(e.kernel === "patched" ? `${r.name} (patched)` : r.name).padEnd(32)} ${r.arch.padEnd(7)} ${String(r.agreeing).padStart(3)}/${r.statements} agree` +
               `  ${covered} covered  ${r.unexplained.length} not covered\n`,
           );
           for (const d of r.unexplained) process.stdout.write(`  line ${d.line} [${d.rule}] ${d.message}\n`);

@@ -1,8 +1,9 @@
 // `memhp oracle FILE`: the same scenario on the real Linux 6.1 kernel under QEMU.
 
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
 import { OracleError, oracleUnavailable, runOracle } from "../oracle/run.js";
 import { formatTrace } from "../scenario/trace.js";
+import type { OracleKernel } from "../oracle/cache.js";
 import { EXIT_DIFF, EXIT_USAGE, ExitCode, loadScenario, writeOut } from "./io.js";
 
 export function registerOracle(program: Command): void {
@@ -12,34 +13,47 @@ export function registerOracle(program: Command): void {
     .argument("<file>", "scenario file (.mhp)")
     .option("-t, --trace <out>", "write the trace to a file instead of stdout")
     .option("--console <log>", "also write the guest console to this file")
+    .addOption(
+      new Option("--kernel <which>", "stock: Debian's cloud kernel; patched: the RFC patch series (kernel/)")
+        .choices(["stock", "patched"])
+        .default("stock"),
+    )
     .option("-q, --quiet", "no progress on stderr")
     .addHelpText(
       "after",
       `
 Needs QEMU and the kernel: bash scripts/oracle-setup.sh (installs them, once).
+--kernel patched boots the RFC-patched build of kernel/build.sh ARCH; its test
+module carries out the scenario's \`call\` statements (kernel/README.md).
 
 Examples:
   memhp oracle scenarios/oracle/x86-dimm-add-del.mhp --trace kernel.jsonl
   memhp run scenarios/oracle/x86-dimm-add-del.mhp --trace model.jsonl
-  memhp diff model.jsonl kernel.jsonl -s scenarios/oracle/x86-dimm-add-del.mhp`,
+  memhp diff model.jsonl kernel.jsonl -s scenarios/oracle/x86-dimm-add-del.mhp
+  memhp oracle --kernel patched scenarios/oracle-rfc/x86-depopulate-path.mhp`,
     )
-    .action(async (file: string, opts: { trace?: string; console?: string; quiet?: boolean }) => {
-      const sc = loadScenario(file);
-      const why = oracleUnavailable(sc.machine.arch);
-      if (why) {
-        process.stderr.write(`memhp oracle: ${why}\n`);
-        throw new ExitCode(EXIT_USAGE);
-      }
-      const log = opts.quiet ? undefined : (l: string) => process.stderr.write(`${l}\n`);
-      try {
-        const trace = await runOracle(sc, { log, consoleLog: opts.console });
-        writeOut(formatTrace(trace), opts.trace);
-      } catch (e) {
-        if (e instanceof OracleError) {
-          process.stderr.write(`memhp oracle: ${e.message}\n${e.console}\n`);
-          throw new ExitCode(EXIT_DIFF);
+    .action(
+      async (
+        file: string,
+        opts: { trace?: string; console?: string; quiet?: boolean; kernel: OracleKernel },
+      ) => {
+        const sc = loadScenario(file);
+        const why = oracleUnavailable(sc.machine.arch, { kernel: opts.kernel });
+        if (why) {
+          process.stderr.write(`memhp oracle: ${why}\n`);
+          throw new ExitCode(EXIT_USAGE);
         }
-        throw e;
-      }
-    });
+        const log = opts.quiet ? undefined : (l: string) => process.stderr.write(`${l}\n`);
+        try {
+          const trace = await runOracle(sc, { log, consoleLog: opts.console, kernel: opts.kernel });
+          writeOut(formatTrace(trace), opts.trace);
+        } catch (e) {
+          if (e instanceof OracleError) {
+            process.stderr.write(`memhp oracle: ${e.message}\n${e.console}\n`);
+            throw new ExitCode(EXIT_DIFF);
+          }
+          throw e;
+        }
+      },
+    );
 }

@@ -23,6 +23,8 @@ export interface KernelFiles {
   config: string;
   /** lib/modules/RELEASE */
   modulesDir: string;
+  /** the RFC-patched build (kernel/build.sh): virtio built in, the test module its only module */
+  patched?: boolean;
 }
 
 /** Debian's flavour suffix of the cloud kernel per arch. */
@@ -68,6 +70,31 @@ export function findKernel(arch: Arch, dir: string = cacheDir()): KernelFiles | 
     config: path.join(boot, `config-${release}`),
     modulesDir: path.join(root, "lib", "modules", release),
   };
+}
+
+/** Which kernel the oracle boots: Debian's cloud kernel, or the RFC-patched build of kernel/build.sh. */
+export type OracleKernel = "stock" | "patched";
+
+/** The test module of the patched kernel (kernel/patches/0004), its only module. */
+export const PATCHED_MODULE = "test_memhp.ko";
+
+/**
+ * The patched kernel kernel/build.sh installed for `arch`
+ * (linux-patched-ARCH/: vmlinuz, release, modules/test_memhp.ko), or undefined.
+ * Everything else it needs is built in.
+ */
+export function findPatchedKernel(arch: Arch, dir: string = cacheDir()): KernelFiles | undefined {
+  const root = path.join(dir, `linux-patched-${arch}`);
+  const vmlinuz = path.join(root, "vmlinuz");
+  const modulesDir = path.join(root, "modules");
+  if (!fs.existsSync(vmlinuz) || !fs.existsSync(path.join(modulesDir, PATCHED_MODULE))) return undefined;
+  let release = "patched";
+  try {
+    release = fs.readFileSync(path.join(root, "release"), "utf8").trim();
+  } catch {
+    // an install without its release file still boots
+  }
+  return { arch, release, vmlinuz, config: path.join(root, "config"), modulesDir, patched: true };
 }
 
 /** The virtio-mem modules in load order (shared/docs/oracle-notes.md), relative to the modules dir. */

@@ -35,6 +35,8 @@ export interface RootRegister {
  * base address, 0 CnP; a 48-bit-VA 4K-granule root is 4 KiB aligned.
  */
 export const ROOT_REGISTER: Readonly<Record<Arch, RootRegister>> = {
+  // bit 12 cleared: with page-table isolation (Debian's kernel) CR3 may hold the
+  // user half of an 8 KiB PGD pair; the kernel half is the even page
   x86_64: { name: "cr3", rootPa: (v) => Number(v & 0x000fffffffffe000n) },
   arm64: { name: "TTBR1_EL1", rootPa: (v) => Number(v & 0x0000fffffffff000n) },
 };
@@ -81,6 +83,12 @@ export class GuestTables {
     private readonly arch: Arch,
     private readonly gdbSocket: string,
     private readonly qmp: QmpSession,
+    /**
+     * The kernel has no page-table isolation (the patched build: no
+     * CONFIG_PAGE_TABLE_ISOLATION): its PGD is one 4 KiB page, CR3's bit 12 is
+     * an address bit.
+     */
+    private readonly noPti = false,
   ) {}
 
   /** Pauses the guest, runs `fn` with a gdbstub connection, resumes the guest. */
@@ -109,7 +117,9 @@ export class GuestTables {
     );
     const reg = findRegister(this.registers, root.name);
     if (!reg) throw new GdbError(`the gdbstub's target description has no ${root.name}`);
-    return root.rootPa(registerValue(await gdb.readRegister(reg.regnum)));
+    const v = registerValue(await gdb.readRegister(reg.regnum));
+    if (this.arch === "x86_64" && this.noPti) return Number(v & 0x000ffffffffff000n);
+    return root.rootPa(v);
   }
 
   /** The `ptdump START SIZE` record of the guest as it is now. */

@@ -64,20 +64,51 @@ export const vmemBackendId = (id: string): string => `vmem${id}`;
 /** The QOM id of the memory backend of a hot-added DIMM. */
 export const dimmBackendId = (id: string): string => `mem${id}`;
 
-export function kernelAppend(s: Scenario): string {
-  return [...BASE_APPEND[s.machine.arch], ...s.cmdline].join(" ");
+/**
+ * The scenario calls add_memory*() itself (through the patched kernel's test
+ * module): the memory past `mem` must exist physically without any driver
+ * adding it. A cold-plugged pc-dimm fills the device-memory region (x86_64
+ * from 4 GiB, arm64 virt from the end of boot RAM rounded up to 1 GiB); it is
+ * not in the firmware's memory map, and `acpi_no_memhotplug` keeps the ACPI
+ * memory driver from adding it.
+ */
+export function needsRawMemory(s: Scenario): boolean {
+  return s.body.some((st) => st.op === "call" && st.fn.startsWith("add_memory"));
+}
+
+/** The raw memory's size: maxmem less boot memory and the virtio-mem devices. */
+export function rawMemoryBytes(s: Scenario): number {
+  return s.machine.maxmemBytes - s.machine.memBytes - s.vmems.reduce((n, v) => n + v.sizeBytes, 0);
+}
+
+export function kernelAppend(s: Scenario, rawMemory = false): string {
+  return [...BASE_APPEND[s.machine.arch], ...(rawMemory ? ["acpi_no_memhotplug"] : []), ...s.cmdline].join(
+    " ",
+  );
 }
 
 /** The arguments (without the binary) of the QEMU run for scenario `s`. */
-export function qemuArgs(s: Scenario, p: QemuPaths): string[] {
+export function qemuArgs(s: Scenario, p: QemuPaths, opts: { rawMemory?: boolean } = {}): string[] {
   const m = s.machine;
+  const raw = opts.rawMemory === true && rawMemoryBytes(s) > 0;
   const memory = memoryOption(m);
-  const devices = s.vmems.flatMap((v) => [
-    "-object",
-    `memory-backend-ram,id=${vmemBackendId(v.id)},size=${qemuSize(v.sizeBytes)}`,
-    "-device",
-    `virtio-mem-pci,id=${v.id},memdev=${vmemBackendId(v.id)},requested-size=0`,
-  ]);
+  const rawDimm = raw
+    ? [
+        "-object",
+        `memory-backend-ram,id=memhp-raw,size=${qemuSize(rawMemoryBytes(s))}`,
+        "-device",
+        "pc-dimm,id=memhp-raw,memdev=memhp-raw",
+      ]
+    : [];
+  const devices = [
+    ...rawDimm,
+    ...s.vmems.flatMap((v) => [
+      "-object",
+      `memory-backend-ram,id=${vmemBackendId(v.id)},size=${qemuSize(v.sizeBytes)}`,
+      "-device",
+      `virtio-mem-pci,id=${v.id},memdev=${vmemBackendId(v.id)},requested-size=0`,
+    ]),
+  ];
   const qmp = ["-qmp", `unix:${p.qmpSocket},server=on,wait=off`];
   const gdb = [
     "-chardev",
@@ -104,7 +135,7 @@ export function qemuArgs(s: Scenario, p: QemuPaths): string[] {
         "-initrd",
         p.initrd,
         "-append",
-        kernelAppend(s),
+        kernelAppend(s, raw),
         "-nographic",
         "-no-reboot",
         "-net",
@@ -141,7 +172,7 @@ export function qemuArgs(s: Scenario, p: QemuPaths): string[] {
         "-initrd",
         p.initrd,
         "-append",
-        kernelAppend(s),
+        kernelAppend(s, raw),
         "-display",
         "none",
         "-monitor",

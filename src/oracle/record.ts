@@ -1,23 +1,32 @@
 // Recording the oracle corpus: runs each scenario file on the real kernel and
 // saves the trace next to it as NAME.linux-<arch>.jsonl (the traces the model is
-// held to). Usage:
-//   node --import tsx src/oracle/record.ts scenarios/oracle/*.mhp
+// held to); files under scenarios/oracle-rfc/ run on the patched kernel of
+// kernel/ and go to NAME.linux-patched-<arch>.jsonl. Usage:
+//   node --import tsx src/oracle/record.ts scenarios/oracle/*.mhp scenarios/oracle-rfc/*.mhp
 
 import fs from "node:fs";
+import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseScenario } from "../scenario/parse.js";
 import { formatTrace } from "../scenario/trace.js";
 import { runOracle, type OracleOptions } from "./run.js";
+import type { OracleKernel } from "./cache.js";
 
 /** Where the recorded trace of `file` goes: x86-vmem.mhp -> x86-vmem.linux-x86_64.jsonl. */
-export function recordedTracePath(file: string, arch: string): string {
-  return `${file.replace(/\.mhp$/, "")}.linux-${arch}.jsonl`;
+export function recordedTracePath(file: string, arch: string, kernel: OracleKernel = "stock"): string {
+  return `${file.replace(/\.mhp$/, "")}.${kernel === "patched" ? "linux-patched" : "linux"}-${arch}.jsonl`;
+}
+
+/** The RFC corpus (scenarios/oracle-rfc/) is recorded on the patched kernel. */
+export function kernelFor(file: string): OracleKernel {
+  return path.basename(path.dirname(path.resolve(file))) === "oracle-rfc" ? "patched" : "stock";
 }
 
 export async function recordScenarioFile(file: string, opts: OracleOptions = {}): Promise<string> {
   const scenario = parseScenario(fs.readFileSync(file, "utf8"), file);
-  const trace = await runOracle(scenario, opts);
-  const out = recordedTracePath(file, scenario.machine.arch);
+  const kernel = opts.kernel ?? kernelFor(file);
+  const trace = await runOracle(scenario, { ...opts, kernel });
+  const out = recordedTracePath(file, scenario.machine.arch, kernel);
   fs.writeFileSync(out, formatTrace(trace));
   return out;
 }

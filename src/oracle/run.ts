@@ -6,10 +6,21 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import type { Located, RunStatement, Scenario } from "../scenario/ast.js";
-import type { Trace, TraceHeader, TraceRecord } from "../scenario/trace.js";
-import { cacheDir, findBusybox, findKernel, guestModuleList, type KernelFiles } from "./cache.js";
+import type { Arch, Located, RunStatement, Scenario } from "../scenario/ast.js";
+import type { PtdumpRecord, Trace, TraceHeader, TraceRecord } from "../scenario/trace.js";
+import {
+  PATCHED_MODULE,
+  cacheDir,
+  findBusybox,
+  findKernel,
+  findPatchedKernel,
+  guestModuleList,
+  type KernelFiles,
+  type OracleKernel,
+} from "./cache.js";
 import { errnoFromErrorText } from "./errnos.js";
+import { KERNEL_PTDUMP_PATH, compareWithKernelPtdump } from "./kernel-ptdump.js";
+import { KERNEL_LAYOUT } from "./ptdump-runs.js";
 import { GuestChannel } from "./guest.js";
 import { guestInitScript, DEFAULT_GUEST_INIT } from "./guest-init.js";
 import { GuestTables } from "./guest-tables.js";
@@ -22,6 +33,7 @@ import {
   PROTOCOL_TTY,
   QEMU_BINARY,
   QemuProcess,
+  needsRawMemory,
   qemuArgs,
   shellQuote,
 } from "./qemu.js";
@@ -45,6 +57,8 @@ export interface OracleOptions {
   /** called with each record as soon as it is known */
   onRecord?: (rec: TraceRecord) => void;
   clock?: Clock;
+  /** Debian's cloud kernel (default) or the RFC-patched build of kernel/build.sh */
+  kernel?: OracleKernel;
 }
 
 export class OracleError extends Error {
@@ -64,7 +78,10 @@ export function oracleUnavailable(
 ): string | undefined {
   const dir = opts.cacheDir ?? cacheDir();
   const setup = `scripts/oracle-setup.sh ${arch}`;
-  if (!findKernel(arch, dir)) return `no ${arch} kernel in ${dir} (run ${setup})`;
+  if (opts.kernel === "patched") {
+    if (!findPatchedKernel(arch, dir))
+      return `no patched ${arch} kernel in ${dir} (run kernel/build.sh ${arch})`;
+  } else if (!findKernel(arch, dir)) return `no ${arch} kernel in ${dir} (run ${setup})`;
   if (!findBusybox(arch, dir)) {
     return arch === "x86_64"
       ? "no static busybox (apt-get install busybox-static)"
@@ -86,10 +103,8 @@ function onPath(bin: string): boolean {
  * scenario has a `vmem`; on arm64 also the virtio console of the protocol port.
  */
 function guestModules(s: Scenario, k: KernelFiles): Array<[string, Buffer]> {
-  return guestModuleList(s.machine.arch, s.vmems.length > 0).map((m) => [
-    path.basename(m),
-    fs.readFileSync(path.join(k.modulesDir, m)),
-  ]);
+  const list = k.patched ? [PATCHED_MODULE] : guestModuleList(s.machine.arch, s.vmems.length > 0);
+  return list.map((m) => [path.basename(m), fs.readFileSync(path.join(k.modulesDir, m))]);
 }
 
 /**
@@ -108,6 +123,8 @@ export class OracleSession {
     private readonly qemu: QemuProcess,
     /** the guest's page tables, read through QEMU's gdbstub (ptdump) */
     readonly tables: GuestTables,
+    /** the RFC-patched kernel: `call` goes to its test module */
+    readonly patched: boolean,
   ) {}
 
   /** The tail of the guest console and QEMU's messages. */
@@ -120,7 +137,11 @@ export class OracleSession {
     const arch = scenario.machine.arch;
     const why = oracleUnavailable(arch, opts);
     if (why) throw new OracleError(why);
-    const kernel = findKernel(arch, opts.cacheDir ?? cacheDir()) as KernelFiles;
+    const kernel = (
+      opts.kernel === "patched"
+        ? findPatchedKernel(arch, opts.cacheDir ?? cacheDir())
+        : findKernel(arch, opts.cacheDir ?? cacheDir())
+    ) as KernelFiles;
     const log = opts.log ?? (() => undefined);
     const clock = opts.clock ?? realClock;
 
@@ -142,7 +163,10 @@ export class OracleSession {
       }),
     );
     const binary = opts.qemuBinary ?? QEMU_BINARY[arch];
-    const args = qemuArgs(scenario, paths);
+    // the patched kernel's test module adds memory itself: give it memory no driver adds
+    const args = qemuArgs(scenario, paths, {
+      rawMemory: kernel.patched === true && needsRawMemory(scenario),
+    });
     const consoleFd = opts.consoleLog ? fs.openSync(opts.consoleLog, "w") : undefined;
     const t0 = clock.now();
     log(`oracle: starting ${binary} (kernel ${kernel.release})`);
@@ -202,8 +226,19 @@ export class OracleSession {
         clock,
         settle: { ...DEFAULT_SETTLE, ...opts.settle },
       };
-      const tables = new GuestTables(arch, paths.gdbSocket, qmp);
-      return new OracleSession(header, g, qmp, ctx, requestTimeoutMs, cleanup, orDeath, qemu, tables);
+      const tables = new GuestTables(arch, paths.gdbSocket, qmp, kernel.patched === true);
+      return new OracleSession(
+        header,
+        g,
+        qmp,
+        ctx,
+        requestTimeoutMs,
+        cleanup,
+        orDeath,
+        qemu,
+        tables,
+        kernel.patched === true,
+      );
     } catch (e) {
       await cleanup();
       if (e instanceof OracleError) throw e;
@@ -211,10 +246,37 @@ export class OracleSession {
     }
   }
 
-  /** Runs one statement after `boot` and returns its record. */
-  run(st: Located<RunStatement>): Promise<TraceRecord> {
-    return this.orDeath(runStatement(st, this.guest, this.ctx, this.requestTimeoutMs, this.tables));
+  /**
+   * Runs one statement after `boot` and returns its record. On the patched
+   * kernel a ptdump is also read from the kernel's own dump
+   * (CONFIG_PTDUMP_DEBUGFS), which must agree with the host-side walk.
+   */
+  async run(st: Located<RunStatement>): Promise<TraceRecord> {
+    const rec = await this.orDeath(
+      runStatement(st, this.guest, this.ctx, this.requestTimeoutMs, this.tables, this.patched),
+    );
+    if (this.patched && st.op === "ptdump" && rec.op === "ptdump" && "linear" in rec) {
+      const arch = this.header.arch as Arch;
+      const dump = fileOpResult(
+        await this.orDeath(this.guest.request("R", [KERNEL_PTDUMP_PATH[arch]], this.requestTimeoutMs)),
+      );
+      if (dump.rc !== 0)
+        throw new OracleError(`ptdump: cannot read ${KERNEL_PTDUMP_PATH[arch]}: ${dump.err}`);
+      const layout = KERNEL_LAYOUT[arch];
+      const end = st.start + st.sizeBytes;
+      const sp = BigInt(layout.structPageBytes);
+      const diffs = compareWithKernelPtdump(rec as PtdumpRecord, dump.out, {
+        linear: [layout.pageOffset + st.start, layout.pageOffset + end],
+        vmemmap: [layout.vmemmap + (st.start >> 12n) * sp, layout.vmemmap + ((end + 4095n) >> 12n) * sp],
+      });
+      this.kernelPtdumpChecks++;
+      if (diffs.length) throw new OracleError(diffs.join("\n"), this.console);
+    }
+    return rec;
   }
+
+  /** ptdump records checked against the kernel's own dump (patched kernel). */
+  kernelPtdumpChecks = 0;
 
   /** Runs a shell script in the guest (diagnostics: dmesg, cat of several files). */
   async exec(script: string): Promise<FileOpResult> {
@@ -231,6 +293,9 @@ export class OracleSession {
     return this.cleanup();
   }
 }
+
+/** The patched kernel's test module's control file (kernel/patches/0004). */
+export const TEST_MODULE_CTL = "/sys/kernel/debug/memhp/ctl";
 
 /** Runs the whole scenario on the real kernel and returns its trace. */
 export async function runOracle(scenario: Scenario, opts: OracleOptions = {}): Promise<Trace> {
@@ -294,6 +359,7 @@ export async function runStatement(
   ctx: HostEventContext,
   timeoutMs: number,
   tables?: PtdumpSource,
+  patched = false,
 ): Promise<TraceRecord> {
   const line = st.loc.line;
   switch (st.op) {
@@ -330,9 +396,16 @@ export async function runStatement(
         size: "0x" + st.sizeBytes.toString(16),
         result: "ENOSYS",
       };
-    case "call":
+    case "call": {
       // Kernel-function calls need the patched kernel's test module; a stock kernel has none.
-      return { line, op: "call", fn: st.fn, args: st.args, result: "ENOSYS" };
+      if (!patched) return { line, op: "call", fn: st.fn, args: st.args, result: "ENOSYS" };
+      // kernel/patches/0004: `FN START SIZE [WORDS]` written to its debugfs file; the
+      // write fails with the function's errno
+      const r = fileOpResult(
+        await g.request("W", [TEST_MODULE_CTL, [st.fn, ...st.args].join(" ")], timeoutMs),
+      );
+      return { line, op: "call", fn: st.fn, args: st.args, result: r.rc === 0 ? "ok" : failure(r) };
+    }
     case "workload":
       return { line, op: "workload", steps: st.steps, result: "ENOSYS" };
     case "hw-off":

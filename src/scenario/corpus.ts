@@ -3,6 +3,7 @@
 // the model on every scenario, diff against the kernel's trace (recorded, or
 // recorded again live), and classify every difference with docs/divergences.md.
 
+import type { OracleKernel } from "../oracle/cache.js";
 import { readdirSync, readFileSync, existsSync } from "node:fs";
 import path from "node:path";
 import { diffTraces, readTrace } from "./diff.js";
@@ -15,12 +16,24 @@ import type { Scenario } from "./ast.js";
 import { packagePath } from "../paths.js";
 
 export const CORPUS_DIR = packagePath("scenarios", "oracle");
+/**
+ * The RFC corpus: scenarios that call the RFC's API, recorded on the patched
+ * kernel of kernel/ (NAME.linux-patched-ARCH.jsonl).
+ */
+export const RFC_CORPUS_DIR = packagePath("scenarios", "oracle-rfc");
 
 export interface CorpusEntry {
   name: string;
   file: string;
   scenario: Scenario;
   kernelTraceFile: string;
+  /** the kernel the trace comes from: Debian's (scenarios/oracle) or the patched one (scenarios/oracle-rfc) */
+  kernel: OracleKernel;
+}
+
+/** Both corpora: Debian's kernels, then the patched kernel's. */
+export function listAllCorpus(): CorpusEntry[] {
+  return [...listCorpus(CORPUS_DIR), ...listCorpus(RFC_CORPUS_DIR, "patched")];
 }
 
 export interface CorpusResult {
@@ -34,7 +47,7 @@ export interface CorpusResult {
   unexplained: Difference[];
 }
 
-export function listCorpus(dir = CORPUS_DIR): CorpusEntry[] {
+export function listCorpus(dir = CORPUS_DIR, kernel: OracleKernel = "stock"): CorpusEntry[] {
   const out: CorpusEntry[] = [];
   for (const f of readdirSync(dir)
     .filter((x) => x.endsWith(".mhp"))
@@ -42,8 +55,9 @@ export function listCorpus(dir = CORPUS_DIR): CorpusEntry[] {
     const name = f.slice(0, -4);
     const file = path.join(dir, f);
     const scenario = parseScenario(readFileSync(file, "utf8"), file);
-    const kernelTraceFile = path.join(dir, `${name}.linux-${scenario.machine.arch}.jsonl`);
-    if (existsSync(kernelTraceFile)) out.push({ name, file, scenario, kernelTraceFile });
+    const flavour = kernel === "patched" ? "linux-patched" : "linux";
+    const kernelTraceFile = path.join(dir, `${name}.${flavour}-${scenario.machine.arch}.jsonl`);
+    if (existsSync(kernelTraceFile)) out.push({ name, file, scenario, kernelTraceFile, kernel });
   }
   return out;
 }
