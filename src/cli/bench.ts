@@ -245,16 +245,18 @@ async function runRfcValidation(opts: BenchCliOptions): Promise<void> {
     if (a !== "x86_64" && a !== "arm64") throw new UsageError(`--validate-rfc: unknown arch ${a}`);
     const why = oracleUnavailable(a, { kernel: "patched" });
     if (why) throw new UsageError(`--validate-rfc ${a}: ${why}`);
-    const progress = new Progress("memhp bench --validate-rfc", { quiet: opts.quiet });
-    progress.step(`${a}: ${reps} RFC and remove/add cycle(s) on the patched kernel under QEMU`);
-    let measured;
-    try {
-      measured = await measureRfcOnKernel(a, reps);
-    } finally {
-      progress.done();
-    }
     const p = profileForArch(a);
-    rows.push({ arch: a, profile: p.name, predicted: predictRfcCycle(a, p), measured });
+    for (const full of [true, false]) {
+      const progress = new Progress("memhp bench --validate-rfc", { quiet: opts.quiet });
+      progress.step(`${a}: ${reps} RFC and remove/add cycle(s) on the patched kernel under QEMU`);
+      let measured;
+      try {
+        measured = await measureRfcOnKernel(a, reps, full);
+      } finally {
+        progress.done();
+      }
+      rows.push({ arch: a, profile: p.name, predicted: predictRfcCycle(a, p, full), measured });
+    }
   }
   process.stdout.write(opts.json ? JSON.stringify(rows, null, 2) + "\n" : formatRfcValidation(rows) + "\n");
 }
