@@ -276,33 +276,41 @@ export class Memmap {
 
   // --- ranges (may cross sections; every section must have a memmap) ---
 
-  private fill(pfn: number, nrPages: number, pick: (m: SectionMap) => Uint8Array, v: number): void {
+  /**
+   * Calls visit(section, offset, count) for the part of [pfn, pfn + nrPages)
+   * in each section, in order; stops early when visit returns false.
+   */
+  private eachPart(
+    pfn: number,
+    nrPages: number,
+    visit: (m: SectionMap, off: number, n: number) => boolean | void,
+  ): void {
     let p = pfn;
     const end = pfn + nrPages;
     while (p < end) {
       const m = this.sec(p);
       const off = p & SECTION_MASK;
       const n = Math.min(end - p, PAGES_PER_SECTION - off);
-      m.version = ++this.clock;
-      pick(m).fill(v, off, off + n);
+      if (visit(m, off, n) === false) return;
       p += n;
     }
   }
+
+  private fill(pfn: number, nrPages: number, pick: (m: SectionMap) => Uint8Array, v: number): void {
+    this.eachPart(pfn, nrPages, (m, off, n) => {
+      m.version = ++this.clock;
+      pick(m).fill(v, off, off + n);
+    });
+  }
   fillState(pfn: number, nrPages: number, s: number): void {
-    let p = pfn;
-    const end = pfn + nrPages;
-    while (p < end) {
-      const m = this.sec(p);
-      const off = p & SECTION_MASK;
-      const n = Math.min(end - p, PAGES_PER_SECTION - off);
+    this.eachPart(pfn, nrPages, (m, off, n) => {
       const c = m.stateCount;
       m.version = ++this.clock;
       if (n === PAGES_PER_SECTION) c.fill(0);
       else for (let i = off; i < off + n; i++) c[m.state[i]]--;
       c[s] += n;
       m.state.fill(s, off, off + n);
-      p += n;
-    }
+    });
   }
   /**
    * fillState() of a block known to be in `headState` at pfn and `tailState`
@@ -354,19 +362,14 @@ export class Memmap {
 
   /** Every page of [pfn, pfn + nrPages) (one or more sections with a memmap) is in state s. */
   rangeAllState(pfn: number, nrPages: number, s: number): boolean {
-    let p = pfn;
-    const end = pfn + nrPages;
-    while (p < end) {
-      const m = this.sec(p);
-      const off = p & SECTION_MASK;
-      const n = Math.min(end - p, PAGES_PER_SECTION - off);
-      if (m.stateCount[s] !== PAGES_PER_SECTION) {
-        const st = m.state;
-        for (let i = off; i < off + n; i++) if (st[i] !== s) return false;
-      }
-      p += n;
-    }
-    return true;
+    let all = true;
+    this.eachPart(pfn, nrPages, (m, off, n) => {
+      if (m.stateCount[s] === PAGES_PER_SECTION) return true;
+      const st = m.state;
+      for (let i = off; i < off + n; i++) if (st[i] !== s) return (all = false);
+      return true;
+    });
+    return all;
   }
 
   /**
@@ -412,19 +415,13 @@ export class Memmap {
 
   /** Count the pages of [pfn, pfn+nrPages) per state into out[state]. */
   countStates(pfn: number, nrPages: number, out: Float64Array): void {
-    let p = pfn;
-    const end = pfn + nrPages;
-    while (p < end) {
-      const m = this.sec(p);
-      const off = p & SECTION_MASK;
-      const n = Math.min(end - p, PAGES_PER_SECTION - off);
+    this.eachPart(pfn, nrPages, (m, off, n) => {
       if (n === PAGES_PER_SECTION) for (let s = 0; s < NR_PAGE_STATES; s++) out[s] += m.stateCount[s];
       else {
         const st = m.state;
         for (let i = off; i < off + n; i++) out[st[i]]++;
       }
-      p += n;
-    }
+    });
   }
 
   /**
