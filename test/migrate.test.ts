@@ -6,59 +6,21 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { EBUSY, ENOENT, ENOMEM } from "../src/errno.js";
-import { Work } from "../src/kernel/work.js";
-import { MAX_ORDER } from "../src/mm/constants.js";
-import { Memmap, MemmapSections, PS_MOVABLE, PS_PINNED } from "../src/mm/memmap.js";
+import { PS_MOVABLE, PS_PINNED } from "../src/mm/memmap.js";
 import { Migration, Rmap, type RmapClient } from "../src/mm/migrate.js";
-import { MIGRATE_ISOLATE, MIGRATE_MOVABLE, PglistData, ZONE_MOVABLE, ZONE_NORMAL } from "../src/mm/mmzone.js";
-import { BuddyAllocator } from "../src/mm/page_alloc.js";
-import { MEMORY_OFFLINE, PageIsolation, REPORT_FAILURE } from "../src/mm/page_isolation.js";
+import { MIGRATE_MOVABLE, ZONE_MOVABLE, ZONE_NORMAL } from "../src/mm/mmzone.js";
+import { MEMORY_OFFLINE, REPORT_FAILURE } from "../src/mm/page_isolation.js";
+import { SEC, bootAllocator, hotAddOnline, type AllocatorSys } from "./support/allocator-sys.js";
 
-const SEC = 32768;
-const LIMITS = [0x1000, 0x2000, 0x40000];
-
-interface Sys {
-  secs: MemmapSections;
-  pgdat: PglistData;
-  work: Work;
-  pa: BuddyAllocator;
-  iso: PageIsolation;
+interface Sys extends AllocatorSys {
   rmap: Rmap;
   mig: Migration;
 }
 
 function boot(): Sys {
-  const memmap = new Memmap();
-  const secs = new MemmapSections(memmap);
-  secs.addSections(0x8000, 0x10000, true);
-  const pgdat = new PglistData(LIMITS);
-  const work = new Work();
-  const pa = new BuddyAllocator(memmap, secs, pgdat, work);
-  pa.initBootMemory([{ startPfn: 0x8000, endPfn: 0x10000 }], []);
+  const sys = bootAllocator();
   const rmap = new Rmap();
-  return { secs, pgdat, work, pa, iso: new PageIsolation(pa), rmap, mig: new Migration(pa, rmap, work) };
-}
-
-function hotAddOnline(sys: Sys, startPfn: number, nrPages: number, zoneIdx: number): void {
-  const { pa, secs, pgdat } = sys;
-  secs.addSections(startPfn, startPfn + nrPages, false);
-  const zone = pgdat.zones[zoneIdx];
-  pa.movePfnRangeToZone(zoneIdx, startPfn, nrPages, MIGRATE_ISOLATE);
-  zone.nrIsolatePageblock += nrPages / 512;
-  const rebuild = !zone.populated();
-  if (rebuild) pa.setupZonePageset(zone);
-  for (let pfn = startPfn; pfn < startPfn + nrPages;) {
-    let order = MAX_ORDER - 1;
-    while (pfn % (1 << order)) order--;
-    pa.genericOnlinePage(pfn, order);
-    pfn += 1 << order;
-  }
-  secs.onlineMemSections(startPfn, startPfn + nrPages);
-  zone.presentPages += nrPages;
-  pgdat.nodePresentPages += nrPages;
-  if (rebuild) pa.buildAllZonelists();
-  sys.iso.undoIsolatePageRange(startPfn, startPfn + nrPages, MIGRATE_MOVABLE);
-  pa.initPerZoneWmarkMin();
+  return { ...sys, rmap, mig: new Migration(sys.pa, rmap, sys.work) };
 }
 
 /** An owner of pages: remembers where each slot's page is, as the workload does. */

@@ -5,23 +5,12 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { ENOMEM } from "../src/errno.js";
-import { Work } from "../src/kernel/work.js";
-import { MAX_ORDER } from "../src/mm/constants.js";
-import {
-  Memmap,
-  MemmapSections,
-  ORDER_TAIL,
-  PS_BUDDY,
-  PS_KERNEL,
-  PS_PCP,
-  PS_RESERVED,
-} from "../src/mm/memmap.js";
+import { ORDER_TAIL, PS_BUDDY, PS_KERNEL, PS_PCP, PS_RESERVED } from "../src/mm/memmap.js";
 import {
   MIGRATE_ISOLATE,
   MIGRATE_MOVABLE,
   MIGRATE_UNMOVABLE,
   NR_FREE_PAGES,
-  PglistData,
   WMARK_HIGH,
   WMARK_LOW,
   WMARK_MIN,
@@ -32,52 +21,13 @@ import {
   zoneSizesInitArm64,
   zoneSizesInitX86,
 } from "../src/mm/mmzone.js";
-import { BuddyAllocator, type PfnSpan } from "../src/mm/page_alloc.js";
-import { PageIsolation } from "../src/mm/page_isolation.js";
+import { type PfnSpan } from "../src/mm/page_alloc.js";
+import { SEC, bootAllocator, hotAddOnline, type AllocatorSys } from "./support/allocator-sys.js";
 
-const SEC = 32768;
-
-interface Sys {
-  memmap: Memmap;
-  secs: MemmapSections;
-  pgdat: PglistData;
-  work: Work;
-  pa: BuddyAllocator;
-  iso: PageIsolation;
-}
+type Sys = AllocatorSys;
 
 function boot(ranges: PfnSpan[], limits: number[], reserved: PfnSpan[] = [], watermarks = true): Sys {
-  const memmap = new Memmap();
-  const secs = new MemmapSections(memmap);
-  for (const r of ranges) secs.addSections(r.startPfn, r.endPfn, true);
-  const pgdat = new PglistData(limits);
-  const work = new Work();
-  const pa = new BuddyAllocator(memmap, secs, pgdat, work, { watermarks });
-  pa.initBootMemory(ranges, reserved);
-  return { memmap, secs, pgdat, work, pa, iso: new PageIsolation(pa) };
-}
-
-/** What online_pages() does around the allocator (the lead's memory_hotplug.ts does it for real). */
-function hotAddOnline(sys: Sys, startPfn: number, nrPages: number, zoneIdx: number): void {
-  const { pa, secs, pgdat } = sys;
-  secs.addSections(startPfn, startPfn + nrPages, false);
-  const zone = pgdat.zones[zoneIdx];
-  pa.movePfnRangeToZone(zoneIdx, startPfn, nrPages, MIGRATE_ISOLATE);
-  zone.nrIsolatePageblock += nrPages / 512;
-  const rebuild = !zone.populated();
-  if (rebuild) pa.setupZonePageset(zone);
-  for (let pfn = startPfn; pfn < startPfn + nrPages;) {
-    let order = MAX_ORDER - 1;
-    while (pfn % (1 << order)) order--;
-    pa.genericOnlinePage(pfn, order);
-    pfn += 1 << order;
-  }
-  secs.onlineMemSections(startPfn, startPfn + nrPages);
-  zone.presentPages += nrPages;
-  pgdat.nodePresentPages += nrPages;
-  if (rebuild) pa.buildAllZonelists();
-  sys.iso.undoIsolatePageRange(startPfn, startPfn + nrPages, MIGRATE_MOVABLE);
-  pa.initPerZoneWmarkMin();
+  return bootAllocator({ ranges, limits, reserved, watermarks });
 }
 
 /** offline_pages() for a range with only free pages. */

@@ -26,31 +26,16 @@ import {
   type Zone,
 } from "../src/mm/mmzone.js";
 import { BuddyAllocator, orderToPindex, pcpAllowedOrder, pindexToOrder } from "../src/mm/page_alloc.js";
-import { MEMORY_OFFLINE, PageIsolation } from "../src/mm/page_isolation.js";
+import { MEMORY_OFFLINE } from "../src/mm/page_isolation.js";
+import { LIMITS, SEC, bootAllocator, hotAddOnline, type AllocatorSys } from "./support/allocator-sys.js";
 
-const SEC = 32768;
-/** Boot RAM [0x8000, 0x10000) is ZONE_NORMAL; DMA and DMA32 end below it. */
-const LIMITS = [0x1000, 0x2000, 0x40000];
-
-interface Sys {
-  memmap: Memmap;
-  secs: MemmapSections;
-  pgdat: PglistData;
-  work: Work;
-  pa: BuddyAllocator;
-  iso: PageIsolation;
+interface Sys extends AllocatorSys {
   zone: Zone;
 }
 
 function boot(nrCpus = 1): Sys {
-  const memmap = new Memmap();
-  const secs = new MemmapSections(memmap);
-  secs.addSections(0x8000, 0x10000, true);
-  const pgdat = new PglistData(LIMITS);
-  const work = new Work();
-  const pa = new BuddyAllocator(memmap, secs, pgdat, work, { nrCpus });
-  pa.initBootMemory([{ startPfn: 0x8000, endPfn: 0x10000 }], []);
-  return { memmap, secs, pgdat, work, pa, iso: new PageIsolation(pa), zone: pgdat.zones[ZONE_NORMAL] };
+  const sys = bootAllocator({ nrCpus });
+  return { ...sys, zone: sys.pgdat.zones[ZONE_NORMAL] };
 }
 
 /**
@@ -62,25 +47,6 @@ function bootBigHigh(): Sys {
   sys.pa.setMinFreeKbytes(8192);
   assert.equal(sys.pa.pcpOf(sys.zone).high, 2560);
   return sys;
-}
-
-/** online_pages() around the allocator, with setup_zone_pageset() for a zone that was empty. */
-function hotAddOnline(sys: Sys, startPfn: number, nrPages: number, zoneIdx: number): void {
-  const { pa, secs, pgdat } = sys;
-  secs.addSections(startPfn, startPfn + nrPages, false);
-  const zone = pgdat.zones[zoneIdx];
-  pa.movePfnRangeToZone(zoneIdx, startPfn, nrPages, MIGRATE_ISOLATE);
-  zone.nrIsolatePageblock += nrPages / 512;
-  const rebuild = !zone.populated();
-  if (rebuild) pa.setupZonePageset(zone);
-  for (let pfn = startPfn; pfn < startPfn + nrPages; pfn += 1 << (MAX_ORDER - 1))
-    pa.genericOnlinePage(pfn, MAX_ORDER - 1);
-  secs.onlineMemSections(startPfn, startPfn + nrPages);
-  zone.presentPages += nrPages;
-  pgdat.nodePresentPages += nrPages;
-  if (rebuild) pa.buildAllZonelists();
-  sys.iso.undoIsolatePageRange(startPfn, startPfn + nrPages, MIGRATE_MOVABLE);
-  pa.initPerZoneWmarkMin();
 }
 
 const free = (z: Zone): number => z.vmStat[NR_FREE_PAGES];

@@ -5,81 +5,18 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { EBUSY } from "../src/errno.js";
-import { Work } from "../src/kernel/work.js";
-import { MAX_ORDER } from "../src/mm/constants.js";
-import {
-  Memmap,
-  MemmapSections,
-  PS_ISOLATED,
-  PS_OFFLINE,
-  PS_OFFLINE_FREE,
-  PS_PCP,
-} from "../src/mm/memmap.js";
+import { PS_ISOLATED, PS_OFFLINE, PS_OFFLINE_FREE, PS_PCP } from "../src/mm/memmap.js";
 import {
   MIGRATE_ISOLATE,
   MIGRATE_MOVABLE,
-  MIGRATE_UNMOVABLE,
   NR_FREE_PAGES,
-  PglistData,
   ZONE_MOVABLE,
   ZONE_NORMAL,
 } from "../src/mm/mmzone.js";
-import { BuddyAllocator } from "../src/mm/page_alloc.js";
-import { MEMORY_OFFLINE, PageIsolation, REPORT_FAILURE } from "../src/mm/page_isolation.js";
+import { MEMORY_OFFLINE, REPORT_FAILURE } from "../src/mm/page_isolation.js";
+import { SEC, bootAllocator as boot, hotAddOnline } from "./support/allocator-sys.js";
 
-const SEC = 32768;
 const OFFLINE_FLAGS = MEMORY_OFFLINE | REPORT_FAILURE;
-/** Boot RAM [0x8000, 0x10000) is ZONE_NORMAL; DMA and DMA32 end below it. */
-const LIMITS = [0x1000, 0x2000, 0x40000];
-
-interface Sys {
-  memmap: Memmap;
-  secs: MemmapSections;
-  pgdat: PglistData;
-  work: Work;
-  pa: BuddyAllocator;
-  iso: PageIsolation;
-}
-
-function boot(): Sys {
-  const memmap = new Memmap();
-  const secs = new MemmapSections(memmap);
-  secs.addSections(0x8000, 0x10000, true);
-  const pgdat = new PglistData(LIMITS);
-  const work = new Work();
-  const pa = new BuddyAllocator(memmap, secs, pgdat, work);
-  pa.initBootMemory([{ startPfn: 0x8000, endPfn: 0x10000 }], []);
-  return { memmap, secs, pgdat, work, pa, iso: new PageIsolation(pa) };
-}
-
-/** online_pages() around the allocator. With vmemmapPages, the first pages stay reserved (memmap_on_memory). */
-function hotAddOnline(sys: Sys, startPfn: number, nrPages: number, zoneIdx: number, vmemmapPages = 0): void {
-  const { pa, secs, pgdat } = sys;
-  secs.addSections(startPfn, startPfn + nrPages, false);
-  const zone = pgdat.zones[zoneIdx];
-  if (vmemmapPages) pa.movePfnRangeToZone(zoneIdx, startPfn, vmemmapPages, MIGRATE_UNMOVABLE);
-  const start = startPfn + vmemmapPages;
-  const nr = nrPages - vmemmapPages;
-  pa.movePfnRangeToZone(zoneIdx, start, nr, MIGRATE_ISOLATE);
-  zone.nrIsolatePageblock += nr / 512;
-  const rebuild = !zone.populated();
-  if (rebuild) pa.setupZonePageset(zone);
-  for (let pfn = start; pfn < start + nr;) {
-    let order = MAX_ORDER - 1;
-    while (pfn % (1 << order)) order--;
-    pa.genericOnlinePage(pfn, order);
-    pfn += 1 << order;
-  }
-  secs.onlineMemSections(startPfn, startPfn + nrPages);
-  zone.presentPages += nr;
-  pgdat.nodePresentPages += nr;
-  if (rebuild) pa.buildAllZonelists();
-  sys.iso.undoIsolatePageRange(start, start + nr, MIGRATE_MOVABLE);
-  pa.initPerZoneWmarkMin();
-  // memory_block_online(): the vmemmap pages count as present once onlining succeeded
-  zone.presentPages += vmemmapPages;
-  pgdat.nodePresentPages += vmemmapPages;
-}
 
 describe("start_isolate_page_range()", () => {
   it("isolates a range of free and movable pages: free pages leave NR_FREE_PAGES for the isolate lists", () => {
