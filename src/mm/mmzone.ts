@@ -10,6 +10,7 @@
 // is per free block, not per page, and list order (head/tail insertion, taking
 // from the head) is kept exactly.
 
+import { ListPool } from "./list_pool.js";
 import { MAX_ORDER, PAGE_SHIFT, PFN_SECTION_SHIFT } from "./constants.js";
 import { NR_PAGE_STATES } from "./memmap.js";
 
@@ -91,48 +92,13 @@ const listIndex = (order: number, mt: number): number => order * MIGRATE_TYPES +
 export class FreeArea {
   /** free_area[order].nr_free (all migratetypes, isolate included) */
   readonly nrFree = new Float64Array(MAX_ORDER);
-  private readonly headNode = new Int32Array(NR_LISTS).fill(-1);
-  private readonly tailNode = new Int32Array(NR_LISTS).fill(-1);
-  private readonly listLen = new Float64Array(NR_LISTS);
-  // the node pool
-  private next = new Int32Array(64);
-  private prev = new Int32Array(64);
-  private pfnOf = new Float64Array(64);
-  private listOf = new Int16Array(64);
-  private freeNode = -1;
-  private used = 0;
+  private readonly lists = new ListPool(NR_LISTS, 64);
   /** pfn → node, one Map per section */
   private readonly nodeOf: (Map<number, number> | undefined)[] = [];
-  private blocks = 0;
 
   /** Number of free blocks on all lists. */
   get nrBlocks(): number {
-    return this.blocks;
-  }
-
-  private allocNode(): number {
-    if (this.freeNode >= 0) {
-      const n = this.freeNode;
-      this.freeNode = this.next[n];
-      return n;
-    }
-    if (this.used === this.next.length) {
-      const cap = this.next.length * 2;
-      const grow32 = (a: Int32Array): Int32Array<ArrayBuffer> => {
-        const b = new Int32Array(cap);
-        b.set(a);
-        return b;
-      };
-      this.next = grow32(this.next);
-      this.prev = grow32(this.prev);
-      const p = new Float64Array(cap);
-      p.set(this.pfnOf);
-      this.pfnOf = p;
-      const l = new Int16Array(cap);
-      l.set(this.listOf);
-      this.listOf = l;
-    }
-    return this.used++;
+    return this.lists.size;
   }
 
   private lookup(pfn: number): number {
@@ -151,61 +117,22 @@ export class FreeArea {
       this.nodeOf[sec] = m;
     }
     if (m.has(pfn)) throw new Error(`free_area: pfn ${pfn.toString(16)} already on a free list`);
-    const n = this.allocNode();
-    m.set(pfn, n);
-    this.pfnOf[n] = pfn;
-    const li = listIndex(order, mt);
-    this.listOf[n] = li;
-    this.link(n, li, toTail);
+    m.set(pfn, this.lists.add(listIndex(order, mt), pfn, 0, toTail));
     this.nrFree[order]++;
-    this.blocks++;
-  }
-
-  private link(n: number, li: number, toTail: boolean): void {
-    if (toTail) {
-      const t = this.tailNode[li];
-      this.prev[n] = t;
-      this.next[n] = -1;
-      if (t >= 0) this.next[t] = n;
-      else this.headNode[li] = n;
-      this.tailNode[li] = n;
-    } else {
-      const h = this.headNode[li];
-      this.next[n] = h;
-      this.prev[n] = -1;
-      if (h >= 0) this.prev[h] = n;
-      else this.tailNode[li] = n;
-      this.headNode[li] = n;
-    }
-    this.listLen[li]++;
-  }
-
-  private unlink(n: number): void {
-    const li = this.listOf[n];
-    const p = this.prev[n];
-    const x = this.next[n];
-    if (p >= 0) this.next[p] = x;
-    else this.headNode[li] = x;
-    if (x >= 0) this.prev[x] = p;
-    else this.tailNode[li] = p;
-    this.listLen[li]--;
   }
 
   /** list_del() of the block headed by pfn; nr_free--. Returns the migratetype of the list it was on. */
   del(pfn: number, order: number): number {
     const n = this.lookup(pfn);
     if (n < 0) throw new Error(`free_area: pfn ${pfn.toString(16)} not on a free list`);
-    const li = this.listOf[n];
+    const li = this.lists.list(n);
     if (Math.floor(li / MIGRATE_TYPES) !== order)
       throw new Error(
         `free_area: pfn ${pfn.toString(16)} is on an order-${Math.floor(li / MIGRATE_TYPES)} list, not ${order}`,
       );
-    this.unlink(n);
+    this.lists.del(n);
     this.nodeOf[pfn >>> PFN_SECTION_SHIFT]?.delete(pfn);
-    this.next[n] = this.freeNode;
-    this.freeNode = n;
     this.nrFree[order]--;
-    this.blocks--;
     return li % MIGRATE_TYPES;
   }
 
@@ -213,44 +140,42 @@ export class FreeArea {
   moveTail(pfn: number, order: number, mt: number): void {
     const n = this.lookup(pfn);
     if (n < 0) throw new Error(`free_area: pfn ${pfn.toString(16)} not on a free list`);
-    this.unlink(n);
-    const li = listIndex(order, mt);
-    this.listOf[n] = li;
-    this.link(n, li, true);
+    this.lists.moveTail(n, listIndex(order, mt));
   }
 
   /** get_page_from_free_area(): the first block of free_list[mt] of this order, or -1. */
   first(order: number, mt: number): number {
-    const n = this.headNode[listIndex(order, mt)];
-    return n < 0 ? -1 : this.pfnOf[n];
+    const n = this.lists.first(listIndex(order, mt));
+    return n < 0 ? -1 : this.lists.pfn(n);
   }
 
   /** free_area_empty() */
   isEmpty(order: number, mt: number): boolean {
-    return this.headNode[listIndex(order, mt)] < 0;
+    return this.lists.first(listIndex(order, mt)) < 0;
   }
 
   /** Blocks on free_list[mt] of this order (/proc/pagetypeinfo). */
   count(order: number, mt: number): number {
-    return this.listLen[listIndex(order, mt)];
+    return this.lists.length(listIndex(order, mt));
   }
 
   /** The migratetype of the list holding the block headed by pfn, or -1 when it is on no list. */
   listMigratetype(pfn: number): number {
     const n = this.lookup(pfn);
-    return n < 0 ? -1 : this.listOf[n] % MIGRATE_TYPES;
+    return n < 0 ? -1 : this.lists.list(n) % MIGRATE_TYPES;
   }
 
   /** The order of the list holding the block headed by pfn, or -1. */
   listOrder(pfn: number): number {
     const n = this.lookup(pfn);
-    return n < 0 ? -1 : Math.floor(this.listOf[n] / MIGRATE_TYPES);
+    return n < 0 ? -1 : Math.floor(this.lists.list(n) / MIGRATE_TYPES);
   }
 
   /** The head PFNs of free_list[mt] of this order, head first. */
   toArray(order: number, mt: number): number[] {
     const out: number[] = [];
-    for (let n = this.headNode[listIndex(order, mt)]; n >= 0; n = this.next[n]) out.push(this.pfnOf[n]);
+    for (let n = this.lists.first(listIndex(order, mt)); n >= 0; n = this.lists.nextOf(n))
+      out.push(this.lists.pfn(n));
     return out;
   }
 
@@ -260,7 +185,7 @@ export class FreeArea {
     for (let o = 0; o < MAX_ORDER; o++)
       for (let mt = 0; mt < MIGRATE_TYPES; mt++) {
         if (excludeIsolate && mt === MIGRATE_ISOLATE) continue;
-        sum += this.listLen[listIndex(o, mt)] * 2 ** o;
+        sum += this.lists.length(listIndex(o, mt)) * 2 ** o;
       }
     return sum;
   }
@@ -273,24 +198,11 @@ export class FreeArea {
       let perOrder = 0;
       for (let mt = 0; mt < MIGRATE_TYPES; mt++) {
         const li = listIndex(o, mt);
-        let len = 0;
-        let prev = -1;
-        for (let n = this.headNode[li]; n >= 0; n = this.next[n]) {
-          if (this.prev[n] !== prev) out.push(`${where}: free_list[${o}][${mt}] broken back link`);
-          if (this.listOf[n] !== li)
-            out.push(`${where}: node on free_list[${o}][${mt}] says list ${this.listOf[n]}`);
-          if (this.lookup(this.pfnOf[n]) !== n)
-            out.push(`${where}: pfn ${this.pfnOf[n].toString(16)} not indexed`);
-          prev = n;
-          if (++len > this.used) {
-            out.push(`${where}: free_list[${o}][${mt}] has a cycle`);
-            break;
-          }
-        }
-        if (this.tailNode[li] !== prev) out.push(`${where}: free_list[${o}][${mt}] tail wrong`);
-        if (len !== this.listLen[li])
-          out.push(`${where}: free_list[${o}][${mt}] length ${len} != ${this.listLen[li]}`);
-        perOrder += len;
+        out.push(...this.lists.checkList(li, `${where}: free_list[${o}][${mt}]`));
+        for (let n = this.lists.first(li); n >= 0; n = this.lists.nextOf(n))
+          if (this.lookup(this.lists.pfn(n)) !== n)
+            out.push(`${where}: pfn ${this.lists.pfn(n).toString(16)} not indexed`);
+        perOrder += this.lists.length(li);
       }
       if (perOrder !== this.nrFree[o])
         out.push(`${where}: free_area[${o}].nr_free ${this.nrFree[o]} != ${perOrder}`);
@@ -298,8 +210,8 @@ export class FreeArea {
     }
     let mapped = 0;
     for (const m of this.nodeOf) if (m !== undefined) mapped += m.size;
-    if (mapped !== total || total !== this.blocks)
-      out.push(`${where}: ${mapped} indexed blocks, ${total} listed, ${this.blocks} counted`);
+    if (mapped !== total || total !== this.lists.size)
+      out.push(`${where}: ${mapped} indexed blocks, ${total} listed, ${this.lists.size} counted`);
     return out;
   }
 }
@@ -338,123 +250,58 @@ export class PerCpuPages {
   batch = BOOT_PAGESET_BATCH;
   /** pcp->free_factor: doubles the bulk-free size per consecutive spill, halved per allocation */
   freeFactor = 0;
-  private readonly headNode = new Int32Array(NR_PCP_LISTS).fill(-1);
-  private readonly tailNode = new Int32Array(NR_PCP_LISTS).fill(-1);
-  private readonly listLen = new Float64Array(NR_PCP_LISTS);
-  private next = new Int32Array(16);
-  private prev = new Int32Array(16);
-  private pfnOf = new Float64Array(16);
-  private mtOf = new Uint8Array(16);
-  private listOf = new Uint8Array(16);
-  private freeNode = -1;
-  private used = 0;
-  private nodes = 0;
-
-  private allocNode(): number {
-    if (this.freeNode >= 0) {
-      const n = this.freeNode;
-      this.freeNode = this.next[n];
-      return n;
-    }
-    if (this.used === this.next.length) {
-      const cap = this.next.length * 2;
-      const n32 = new Int32Array(cap);
-      n32.set(this.next);
-      this.next = n32;
-      const p32 = new Int32Array(cap);
-      p32.set(this.prev);
-      this.prev = p32;
-      const pf = new Float64Array(cap);
-      pf.set(this.pfnOf);
-      this.pfnOf = pf;
-      const mt = new Uint8Array(cap);
-      mt.set(this.mtOf);
-      this.mtOf = mt;
-      const l = new Uint8Array(cap);
-      l.set(this.listOf);
-      this.listOf = l;
-    }
-    return this.used++;
-  }
+  /** the lists; a node's tag is the block's migratetype (page->index) */
+  private readonly lists = new ListPool(NR_PCP_LISTS, 16);
 
   /** list_add() (toTail false) or list_add_tail() of the block headed by pfn to lists[pindex]; mt is its page->index. */
   add(pindex: number, pfn: number, mt: number, toTail: boolean): void {
-    const n = this.allocNode();
-    this.pfnOf[n] = pfn;
-    this.mtOf[n] = mt;
-    this.listOf[n] = pindex;
-    if (toTail) {
-      const t = this.tailNode[pindex];
-      this.prev[n] = t;
-      this.next[n] = -1;
-      if (t >= 0) this.next[t] = n;
-      else this.headNode[pindex] = n;
-      this.tailNode[pindex] = n;
-    } else {
-      const h = this.headNode[pindex];
-      this.next[n] = h;
-      this.prev[n] = -1;
-      if (h >= 0) this.prev[h] = n;
-      else this.tailNode[pindex] = n;
-      this.headNode[pindex] = n;
-    }
-    this.listLen[pindex]++;
-    this.nodes++;
+    this.lists.add(pindex, pfn, mt, toTail);
   }
 
   /** list_first_entry(): the node at the head of lists[pindex], or -1 when empty. */
   first(pindex: number): number {
-    return this.headNode[pindex];
+    return this.lists.first(pindex);
   }
   /** list_last_entry(): the node at the tail of lists[pindex], or -1 when empty. */
   last(pindex: number): number {
-    return this.tailNode[pindex];
+    return this.lists.last(pindex);
   }
   /** The head PFN of the block of a node. */
   nodePfn(n: number): number {
-    return this.pfnOf[n];
+    return this.lists.pfn(n);
   }
   /** get_pcppage_migratetype() of the block of a node. */
   nodeMigratetype(n: number): number {
-    return this.mtOf[n];
+    return this.lists.tag(n);
   }
 
   /** list_del() of a node (from first() or last()). */
   del(n: number): void {
-    const li = this.listOf[n];
-    const p = this.prev[n];
-    const x = this.next[n];
-    if (p >= 0) this.next[p] = x;
-    else this.headNode[li] = x;
-    if (x >= 0) this.prev[x] = p;
-    else this.tailNode[li] = p;
-    this.listLen[li]--;
-    this.nodes--;
-    this.next[n] = this.freeNode;
-    this.freeNode = n;
+    this.lists.del(n);
   }
 
   /** list_empty(&lists[pindex]) */
   isEmpty(pindex: number): boolean {
-    return this.headNode[pindex] < 0;
+    return this.lists.first(pindex) < 0;
   }
   /** Blocks on lists[pindex]. */
   length(pindex: number): number {
-    return this.listLen[pindex];
+    return this.lists.length(pindex);
   }
   /** Blocks on all lists. */
   get nrBlocks(): number {
-    return this.nodes;
+    return this.lists.size;
   }
   /** The head PFNs of lists[pindex], head first. */
   toArray(pindex: number): number[] {
     const out: number[] = [];
-    for (let n = this.headNode[pindex]; n >= 0; n = this.next[n]) out.push(this.pfnOf[n]);
+    this.forEach(pindex, (pfn) => out.push(pfn));
     return out;
   }
   /** Each block of lists[pindex], head first: fn(pfn, migratetype). */
   forEach(pindex: number, fn: (pfn: number, mt: number) => void): void {
-    for (let n = this.headNode[pindex]; n >= 0; n = this.next[n]) fn(this.pfnOf[n], this.mtOf[n]);
+    for (let n = this.lists.first(pindex); n >= 0; n = this.lists.nextOf(n))
+      fn(this.lists.pfn(n), this.lists.tag(n));
   }
 
   /** Structural self-check of the lists: links and lengths (pages per block come from the caller's pindex_to_order()). */
@@ -463,23 +310,12 @@ export class PerCpuPages {
     let pages = 0;
     let blocks = 0;
     for (let li = 0; li < NR_PCP_LISTS; li++) {
-      let len = 0;
-      let prev = -1;
-      for (let n = this.headNode[li]; n >= 0; n = this.next[n]) {
-        if (this.prev[n] !== prev) out.push(`${where}: pcp list ${li} broken back link`);
-        if (this.listOf[n] !== li) out.push(`${where}: node on pcp list ${li} says list ${this.listOf[n]}`);
-        prev = n;
-        if (++len > this.used) {
-          out.push(`${where}: pcp list ${li} has a cycle`);
-          break;
-        }
-      }
-      if (this.tailNode[li] !== prev) out.push(`${where}: pcp list ${li} tail wrong`);
-      if (len !== this.listLen[li]) out.push(`${where}: pcp list ${li} length ${len} != ${this.listLen[li]}`);
-      pages += len * pagesPerBlock(li);
-      blocks += len;
+      out.push(...this.lists.checkList(li, `${where}: pcp list ${li}`));
+      pages += this.lists.length(li) * pagesPerBlock(li);
+      blocks += this.lists.length(li);
     }
-    if (blocks !== this.nodes) out.push(`${where}: ${blocks} blocks on the pcp lists, ${this.nodes} counted`);
+    if (blocks !== this.lists.size)
+      out.push(`${where}: ${blocks} blocks on the pcp lists, ${this.lists.size} counted`);
     if (pages !== this.count) out.push(`${where}: pcp count ${this.count} != ${pages} pages on the lists`);
     return out;
   }
