@@ -18,10 +18,10 @@ import {
   ZONE_DMA32,
   ZONE_MOVABLE,
   ZONE_NORMAL,
-  zoneSizesInitArm64,
-  zoneSizesInitX86,
 } from "../src/mm/mmzone.js";
 import { type PfnSpan } from "../src/mm/page_alloc.js";
+import { zoneSizesInitX86 } from "../src/arch/x86_64/init.js";
+import { zoneSizesInitArm64 } from "../src/arch/arm64/init.js";
 import { SEC, bootAllocator, hotAddOnline, type AllocatorSys } from "./support/allocator-sys.js";
 
 type Sys = AllocatorSys;

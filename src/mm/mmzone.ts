@@ -11,7 +11,7 @@
 // from the head) is kept exactly.
 
 import { ListPool } from "./list_pool.js";
-import { MAX_ORDER, PAGE_SHIFT, PFN_SECTION_SHIFT } from "./constants.js";
+import { MAX_ORDER, PFN_SECTION_SHIFT } from "./constants.js";
 import { NR_PAGE_STATES } from "./memmap.js";
 
 // --- enum zone_type (x86_64 and arm64 with CONFIG_ZONE_DMA, CONFIG_ZONE_DMA32, no HIGHMEM, no DEVICE) ---
@@ -436,7 +436,7 @@ export class PglistData {
   /**
    * @param maxZonePfn the arch's zone limits as free_area_init() takes them:
    *   [DMA end, DMA32 end, NORMAL end (max_pfn), unused]; see zoneSizesInitX86()
-   *   and zoneSizesInitArm64().
+   *   (src/arch/x86_64/init.ts) and zoneSizesInitArm64() (src/arch/arm64/init.ts).
    */
   constructor(
     maxZonePfn: readonly number[],
@@ -451,45 +451,4 @@ export class PglistData {
   nodeEndPfn(): number {
     return this.nodeStartPfn + this.nodeSpannedPages;
   }
-}
-
-// --- the arch's zone limits (what zone_sizes_init() hands to free_area_init()) ---
-// These are the two arches' rules, kept beside the zones they size; the arch
-// layer (src/arch/<arch>/) calls the one of its arch.
-
-/**
- * arch/x86/mm/init.c: zone_sizes_init() on x86_64: ZONE_DMA below 16 MiB
- * (MAX_DMA_PFN), ZONE_DMA32 below 4 GiB (MAX_DMA32_PFN), ZONE_NORMAL up to
- * max_low_pfn, which init_mem_mapping() sets to max_pfn on 64-bit.
- */
-export function zoneSizesInitX86(maxPfn: number): number[] {
-  const MAX_DMA_PFN = (16 * 1024 * 1024) >> PAGE_SHIFT;
-  const MAX_DMA32_PFN = 2 ** (32 - PAGE_SHIFT);
-  return [Math.min(MAX_DMA_PFN, maxPfn), Math.min(MAX_DMA32_PFN, maxPfn), maxPfn, 0];
-}
-
-/**
- * arch/arm64/mm/init.c: zone_sizes_init() with max_zone_phys(). zone_dma_bits =
- * min3(32, fls64(DT dma-ranges limit), fls64(IORT limit)); on QEMU virt (UEFI +
- * ACPI, no DT dma-ranges, IORT root complex memory_address_limit 64) both limits
- * are PHYS_ADDR_MAX, so zone_dma_bits = 32. max_zone_phys(bits) is the end of
- * DRAM capped at 2^bits, except that when DRAM starts above that mask the cap is
- * 4 GiB (and none when DRAM starts above 4 GiB). With RAM at 0x40000000 the DMA
- * and DMA32 limits are therefore both min(4 GiB, end of boot DRAM): ZONE_DMA
- * holds all boot RAM below 4 GiB and ZONE_DMA32 is empty.
- *
- * @param dramStartPfn memblock_start_of_DRAM() as a PFN
- * @param dramEndPfn memblock_end_of_DRAM() as a PFN (also max_pfn)
- */
-export function zoneSizesInitArm64(dramStartPfn: number, dramEndPfn: number, zoneDmaBits = 32): number[] {
-  const maxZonePhysPfn = (bits: number): number => {
-    const maskPfnEnd = 2 ** (bits - PAGE_SHIFT); // (DMA_BIT_MASK(bits) + 1) >> PAGE_SHIFT
-    const u32EndPfn = 2 ** (32 - PAGE_SHIFT);
-    let capEnd: number;
-    if (dramStartPfn >= u32EndPfn) capEnd = Infinity;
-    else if (dramStartPfn >= maskPfnEnd) capEnd = u32EndPfn;
-    else capEnd = maskPfnEnd;
-    return Math.min(capEnd, dramEndPfn);
-  };
-  return [maxZonePhysPfn(zoneDmaBits), maxZonePhysPfn(32), dramEndPfn, 0];
 }
