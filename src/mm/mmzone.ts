@@ -11,7 +11,7 @@
 // from the head) is kept exactly.
 
 import { ListPool } from "./list_pool.js";
-import { MAX_ORDER, PFN_SECTION_SHIFT } from "./constants.js";
+import { MAX_ORDER, PAGEBLOCK_ORDER, PFN_SECTION_SHIFT } from "./constants.js";
 import { NR_PAGE_STATES } from "./memmap.js";
 
 // --- enum zone_type (x86_64 and arm64 with CONFIG_ZONE_DMA, CONFIG_ZONE_DMA32, no HIGHMEM, no DEVICE) ---
@@ -226,6 +226,10 @@ export const NR_PCP_THP = 2;
 export const NR_LOWORDER_PCP_LISTS = MIGRATE_PCPTYPES * (PAGE_ALLOC_COSTLY_ORDER + 1);
 /** NR_PCP_LISTS */
 export const NR_PCP_LISTS = NR_LOWORDER_PCP_LISTS + NR_PCP_THP;
+/** mm/page_alloc.c: pcp_allowed_order() with CONFIG_TRANSPARENT_HUGEPAGE: the orders the per-cpu lists take. */
+export function pcpAllowedOrder(order: number): boolean {
+  return order <= PAGE_ALLOC_COSTLY_ORDER || order === PAGEBLOCK_ORDER;
+}
 /** mm/page_alloc.c: BOOT_PAGESET_HIGH, BOOT_PAGESET_BATCH: the boot pageset never keeps a page. */
 export const BOOT_PAGESET_HIGH = 0;
 export const BOOT_PAGESET_BATCH = 1;
