@@ -56,8 +56,9 @@ async function onKernel(text: string): Promise<number> {
       .join("\n");
     // /proc/uptime: seconds with two decimals (the guest's busybox date has no %N)
     // centiseconds; "1${u#*.} - 100" keeps a fraction like .08 from reading as octal
-    const cs = "read u _ < /proc/uptime; echo $(( ${u%.*} * 100 + 1${u#*.} - 100 ))";
-    const r = await s.exec(`t0=$(${cs})\n${writes}\nt1=$(${cs})\necho $(( (t1 - t0) * 10 ))`);
+    const csFn = "cs() { read u _ < /proc/uptime; echo $(( ${u%.*} * 100 + 1${u#*.} - 100 )); }";
+    const cs = "cs";
+    const r = await s.exec(`${csFn}\nt0=$(${cs})\n${writes}\nt1=$(${cs})\necho $(( (t1 - t0) * 10 ))`);
     if (r.rc !== 0) throw new Error(`the writes on the kernel failed: ${r.err}`);
     return Number((r.out ?? "").trim());
   } finally {
