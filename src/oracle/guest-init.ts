@@ -35,7 +35,10 @@ while [ ! -e $T ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 stty -F $T raw -echo -ixon -ixoff clocal 115200 2>/dev/null || stty -F $T raw -echo
 exec 3<>$T
 
-d() { printf '%s' "\${1#b}" | base64 -d; }
+# an argument "f" is the one the host sent ahead in A chunks (protocol.ts)
+d() {
+  if [ "$1" = f ]; then base64 -d /tmp/arg; rm -f /tmp/arg; else printf '%s' "\${1#b}" | base64 -d; fi
+}
 field() { printf '%s %s\\n' "$1" "$(printf '%s' "$2" | base64 -w0)"; }
 ffield() { printf '%s ' "$1"; base64 -w0 < "$2"; printf '\\n'; }
 
@@ -82,6 +85,10 @@ while IFS= read -r line <&3; do
       ;;
     S)
       snapshot
+      ;;
+    A)
+      printf '%s' "\${3#b}" >> /tmp/arg
+      field rc 0
       ;;
     X)
       s=$(d "$3")

@@ -3,7 +3,12 @@
 
 import type net from "node:net";
 import { connectUnix } from "./qmp.js";
-import { encodeRequest, ReplyParser, type GuestCommand, type Reply } from "./protocol.js";
+import { encodeRequest, ReplyParser, type EncodeOptions, type GuestCommand, type Reply } from "./protocol.js";
+
+/** Longest argument (base64 characters) sent in the request line itself. */
+export const MAX_INLINE_ARG = 512;
+
+const encodedLength = (a: string): number => 4 * Math.ceil(Buffer.byteLength(a, "utf8") / 3);
 
 export class GuestChannel {
   private readonly parser: ReplyParser;
@@ -80,9 +85,28 @@ export class GuestChannel {
 
   async request(cmd: GuestCommand, args: readonly string[] = [], timeoutMs = 60_000): Promise<Reply> {
     if (this.waiting) throw new Error("guest request already in flight");
+    // A long argument goes ahead in chunks, each acknowledged: the guest's
+    // terminal (arm64's virtio console above all) drops input beyond what its
+    // 4 KiB buffer holds while the guest's shell reads it slowly.
+    const long = args.findIndex((a) => encodedLength(a) > MAX_INLINE_ARG);
+    if (long < 0) return this.send(cmd, args, timeoutMs, {});
+    const b64 = Buffer.from(args[long], "utf8").toString("base64");
+    for (let i = 0; i < b64.length; i += MAX_INLINE_ARG) {
+      const ack = await this.send("A", [b64.slice(i, i + MAX_INLINE_ARG)], timeoutMs, { raw: true });
+      if (ack.fields.get("rc") !== "0") throw new Error("the guest refused an argument chunk");
+    }
+    return this.send(cmd, args, timeoutMs, { fromFile: long });
+  }
+
+  private send(
+    cmd: GuestCommand,
+    args: readonly string[],
+    timeoutMs: number,
+    opts: EncodeOptions,
+  ): Promise<Reply> {
     const seq = this.seq++;
-    const reply = this.wait(seq, timeoutMs, `${cmd} ${args.join(" ")}`);
-    this.socket.write(encodeRequest(seq, cmd, args));
+    const reply = this.wait(seq, timeoutMs, `${cmd} ${args.join(" ").slice(0, 200)}`);
+    this.socket.write(encodeRequest(seq, cmd, args, opts));
     return reply;
   }
 

@@ -16,8 +16,13 @@
 //   L PATH        `ls -1a PATH`                -> rc, out, err
 //   S             memory-block snapshot        -> blocks ("32 33 ..."), sig
 //   X SCRIPT      `sh -c SCRIPT` (diagnostics) -> rc, out, err
+//   A CHUNK       append CHUNK (base64 text) to the guest's argument file -> rc
+// An argument longer than 512 base64 characters is sent ahead in A chunks
+// (each acknowledged) and written as "f" in the request: a guest terminal
+// holds 4 KiB of input, and arm64's virtio console drops what does not fit
+// while the guest's shell is slow to read it.
 
-export type GuestCommand = "W" | "R" | "L" | "S" | "X";
+export type GuestCommand = "W" | "R" | "L" | "S" | "X" | "A";
 
 export interface Reply {
   seq: number;
@@ -25,8 +30,22 @@ export interface Reply {
 }
 
 /** One request line, newline included. */
-export function encodeRequest(seq: number, cmd: GuestCommand, args: readonly string[]): string {
-  const enc = args.map((a) => "b" + Buffer.from(a, "utf8").toString("base64"));
+export interface EncodeOptions {
+  /** the arguments are base64 already (A chunks) */
+  raw?: boolean;
+  /** this argument was sent ahead in A chunks: it is written as "f" */
+  fromFile?: number;
+}
+
+export function encodeRequest(
+  seq: number,
+  cmd: GuestCommand,
+  args: readonly string[],
+  opts: EncodeOptions = {},
+): string {
+  const enc = args.map((a, i) =>
+    i === opts.fromFile ? "f" : "b" + (opts.raw ? a : Buffer.from(a, "utf8").toString("base64")),
+  );
   return [String(seq), cmd, ...enc].join(" ") + "\n";
 }
 
