@@ -6,6 +6,7 @@
 // in the guest in one go (so no serial round trips count), under QEMU TCG,
 // which emulates the CPU: the kernel runs many times slower than natively.
 
+import { GUEST_CENTISECONDS_FN } from "../src/oracle/guest-init.js";
 import { parseScenario } from "../src/scenario/parse.js";
 import { executeStatement, runScenarioKernel } from "../src/scenario/run.js";
 import { OracleSession, oracleUnavailable } from "../src/oracle/run.js";
@@ -55,8 +56,7 @@ async function onKernel(text: string): Promise<number> {
       })
       .join("\n");
     // /proc/uptime: seconds with two decimals (the guest's busybox date has no %N)
-    // centiseconds; "1${u#*.} - 100" keeps a fraction like .08 from reading as octal
-    const csFn = "cs() { read u _ < /proc/uptime; echo $(( ${u%.*} * 100 + 1${u#*.} - 100 )); }";
+    const csFn = GUEST_CENTISECONDS_FN; // defines `cs`: the guest's uptime in centiseconds
     const cs = "cs";
     const r = await s.exec(`${csFn}\nt0=$(${cs})\n${writes}\nt1=$(${cs})\necho $(( (t1 - t0) * 10 ))`);
     if (r.rc !== 0) throw new Error(`the writes on the kernel failed: ${r.err}`);

@@ -4,16 +4,15 @@
 import { Option, type Command } from "commander";
 import { ScenarioError } from "../scenario/parse.js";
 import { ShellSession } from "../shell/session.js";
-import { DEFAULT_MACHINE, MachineOptionError, machineScenarioText } from "../shell/machine.js";
+import {
+  DEFAULT_MACHINE,
+  MachineOptionError,
+  machineScenarioText,
+  type MachineOptions,
+} from "../shell/machine.js";
 import { parseSeed, Progress, readText, UsageError } from "./io.js";
 
-export interface MachineCliOptions {
-  arch?: string;
-  mem?: string;
-  maxmem?: string;
-  slots?: string;
-  cmdline?: string;
-  vmem?: string[];
+export interface MachineCliOptions extends MachineOptions {
   scenario?: string;
   seed: number;
   quiet?: boolean;

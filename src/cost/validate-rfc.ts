@@ -11,6 +11,7 @@
 // with /proc/uptime over `reps` cycles run in one shell script (no host round
 // trips), the kinds alternating.
 
+import { GUEST_CENTISECONDS_FN } from "../oracle/guest-init.js";
 import type { Arch } from "../scenario/ast.js";
 import { parseScenario } from "../scenario/parse.js";
 import { executeStatement, runScenarioKernel } from "../scenario/run.js";
@@ -144,8 +145,7 @@ export async function measureRfcOnKernel(
       if (rec.result !== undefined && rec.result !== "ok")
         throw new Error(`kernel set-up: line ${st.loc.line}: ${rec.result}`);
     }
-    // centiseconds; "1${u#*.} - 100" keeps a fraction like .08 from reading as octal
-    const csFn = "cs() { read u _ < /proc/uptime; echo $(( ${u%.*} * 100 + 1${u#*.} - 100 )); }";
+    const csFn = GUEST_CENTISECONDS_FN; // defines `cs`: the guest's uptime in centiseconds
     const cs = "cs";
     // each kind runs `reps` cycles back to back, timed as a whole (the clock
     // has 10 ms steps); in two rounds of reps/2, the second in the other order,

@@ -9,10 +9,9 @@
 // The exposure auditor (src/mm/exposure_audit.ts) reads this to find mappings of,
 // and accesses to, inaccessible memory. PFN ranges, kept sorted and disjoint.
 
-export interface PfnSpan {
-  startPfn: number;
-  endPfn: number;
-}
+import { mergePfnSpans, type PfnSpan } from "../mm/pfn_span.js";
+
+export type { PfnSpan };
 
 export class HardwareAccess {
   private spans: PfnSpan[] = [];
@@ -26,7 +25,7 @@ export class HardwareAccess {
   /** The memory of [startPfn, startPfn + nrPages) is powered down or handed away. */
   setInaccessible(startPfn: number, nrPages: number): void {
     if (nrPages <= 0) return;
-    this.spans = merge([...this.spans, { startPfn, endPfn: startPfn + nrPages }]);
+    this.spans = mergePfnSpans([...this.spans, { startPfn, endPfn: startPfn + nrPages }]);
     this.changed();
   }
 
@@ -84,15 +83,4 @@ export class HardwareAccess {
   private changed(): void {
     for (const fn of this.listeners) fn();
   }
-}
-
-function merge(spans: PfnSpan[]): PfnSpan[] {
-  const sorted = spans.filter((s) => s.endPfn > s.startPfn).sort((a, b) => a.startPfn - b.startPfn);
-  const out: PfnSpan[] = [];
-  for (const s of sorted) {
-    const last = out[out.length - 1];
-    if (last && s.startPfn <= last.endPfn) last.endPfn = Math.max(last.endPfn, s.endPfn);
-    else out.push({ ...s });
-  }
-  return out;
 }

@@ -31,6 +31,7 @@
 // pcp->high), the NUMA remote-pageset expiry (drain_zone_pages(): one node),
 // NUMA (one node).
 
+import type { PfnSpan } from "./pfn_span.js";
 import { MemmapWalk } from "./page_alloc_check.js";
 import { ENOENT, ENOMEM } from "../errno.js";
 import type { Work } from "../kernel/work.js";
@@ -114,11 +115,7 @@ export const ALLOC_NOFRAGMENT = 0x100;
 /** mm/page_alloc.c: sysctl_lowmem_reserve_ratio[] defaults (DMA, DMA32, NORMAL, MOVABLE). */
 export const DEFAULT_LOWMEM_RESERVE_RATIO: readonly number[] = [256, 256, 32, 0];
 
-/** A PFN range [startPfn, endPfn) (the same shape as src/arch/arch.ts PfnRange). */
-export interface PfnSpan {
-  startPfn: number;
-  endPfn: number;
-}
+export type { PfnSpan };
 
 /**
  * What a gfp mask decides for the model: gfp_zone() (the highest zone allowed),

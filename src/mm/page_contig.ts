@@ -35,7 +35,8 @@ import {
 } from "./memmap.js";
 import type { Migration } from "./migrate.js";
 import { MIGRATE_CMA, MIGRATE_MOVABLE } from "./mmzone.js";
-import type { BuddyAllocator, PfnSpan } from "./page_alloc.js";
+import type { BuddyAllocator } from "./page_alloc.js";
+import { mergePfnSpans, type PfnSpan } from "./pfn_span.js";
 import type { PageIsolation } from "./page_isolation.js";
 
 /** mm/page_alloc.c: __alloc_contig_migrate_range() gives up after this many passes without progress. */
@@ -90,7 +91,7 @@ export class ContigAlloc {
         // Free head and tail (if any).
         if (startPfn !== outerStart) this.freeOrder0(outerStart, startPfn - outerStart);
         if (endPfn !== outerEnd) this.freeOrder0(endPfn, outerEnd - endPfn);
-        this.spans = mergeSpans([...this.spans, { startPfn, endPfn }]);
+        this.spans = mergePfnSpans([...this.spans, { startPfn, endPfn }]);
         return 0;
       } finally {
         this.isolation.undoIsolatePageRange(startPfn, endPfn, migratetype);
@@ -247,17 +248,6 @@ export class ContigAlloc {
   private freeOrder0(pfn: number, nrPages: number): void {
     for (let p = pfn; p < pfn + nrPages; p++) this.pa.freePages(p, 0);
   }
-}
-
-function mergeSpans(spans: PfnSpan[]): PfnSpan[] {
-  const sorted = [...spans].sort((a, b) => a.startPfn - b.startPfn);
-  const out: PfnSpan[] = [];
-  for (const s of sorted) {
-    const last = out[out.length - 1];
-    if (last && s.startPfn <= last.endPfn) last.endPfn = Math.max(last.endPfn, s.endPfn);
-    else out.push({ ...s });
-  }
-  return out;
 }
 
 function subtractSpan(spans: PfnSpan[], start: number, end: number): PfnSpan[] {

@@ -286,15 +286,6 @@ export class KernelPageTable {
   tableUsed(id: number): number {
     return this.used[id];
   }
-  /** Tables kept dense (a 512-entry slot each) and compact: for docs/performance.md. */
-  storageStats(): { dense: number; compact: number; bytes: number } {
-    const dense = this.slotCapacity - this.nFreeSlots;
-    return {
-      dense,
-      compact: this.nLive - dense,
-      bytes: this.entries.byteLength + this.capacity * 37,
-    };
-  }
 
   // ---- entries ----
 

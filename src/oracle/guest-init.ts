@@ -5,6 +5,14 @@
 // modules are loaded). The kernel console stays on ttyS0 / ttyAMA0, so kernel
 // messages never reach the protocol port.
 
+/**
+ * A shell function `cs` for scripts run in the guest (the X command): prints
+ * the guest's uptime in centiseconds from /proc/uptime (its busybox `date` has
+ * no %N). "1${u#*.} - 100" keeps a fraction like .08 from reading as octal.
+ */
+export const GUEST_CENTISECONDS_FN =
+  "cs() { read u _ < /proc/uptime; echo $(( ${u%.*} * 100 + 1${u#*.} - 100 )); }";
+
 export interface GuestInitOptions {
   /** the serial device the protocol runs on */
   tty: string;
