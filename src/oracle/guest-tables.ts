@@ -22,8 +22,13 @@ import type { QmpSession } from "./qmp.js";
 export interface RootRegister {
   /** register name in the target description */
   name: string;
-  /** the root table's physical address from the register's value */
-  rootPa(value: bigint): number;
+  /**
+   * The root table's physical address from the register's value. `pti`: the
+   * kernel uses x86 page-table isolation (Debian's does), whose PGDs are 8 KiB
+   * pairs: CR3 may hold the user half, and the kernel half is the even page.
+   * Without it (the patched build) bit 12 is an address bit.
+   */
+  rootPa(value: bigint, pti: boolean): number;
 }
 
 /**
@@ -35,9 +40,7 @@ export interface RootRegister {
  * base address, 0 CnP; a 48-bit-VA 4K-granule root is 4 KiB aligned.
  */
 export const ROOT_REGISTER: Readonly<Record<Arch, RootRegister>> = {
-  // bit 12 cleared: with page-table isolation (Debian's kernel) CR3 may hold the
-  // user half of an 8 KiB PGD pair; the kernel half is the even page
-  x86_64: { name: "cr3", rootPa: (v) => Number(v & 0x000fffffffffe000n) },
+  x86_64: { name: "cr3", rootPa: (v, pti) => Number(v & (pti ? 0x000fffffffffe000n : 0x000ffffffffff000n)) },
   arm64: { name: "TTBR1_EL1", rootPa: (v) => Number(v & 0x0000fffffffff000n) },
 };
 
@@ -117,9 +120,7 @@ export class GuestTables {
     );
     const reg = findRegister(this.registers, root.name);
     if (!reg) throw new GdbError(`the gdbstub's target description has no ${root.name}`);
-    const v = registerValue(await gdb.readRegister(reg.regnum));
-    if (this.arch === "x86_64" && this.noPti) return Number(v & 0x000ffffffffff000n);
-    return root.rootPa(v);
+    return root.rootPa(registerValue(await gdb.readRegister(reg.regnum)), !this.noPti);
   }
 
   /** The `ptdump START SIZE` record of the guest as it is now. */
