@@ -2,7 +2,7 @@
 // hw/arm/virt.c) and the firmware tell the kernel. Not kernel code: this is the
 // model of the machine the oracle's QEMU command line describes.
 
-import type { Arch } from "../scenario/ast.js";
+import type { Arch } from "../arch/arch.js";
 
 /** A firmware memory-map entry (e820 on x86, the UEFI memory map on arm64). */
 export interface FirmwareRange {

@@ -28,7 +28,7 @@ import { Rng } from "../mm/random.js";
 import { Sparse } from "../mm/sparse.js";
 import { Workload, parseWorkloadOptions } from "../mm/workload.js";
 import { EINVAL } from "../errno.js";
-import type { Arch } from "../scenario/ast.js";
+import type { Arch } from "../arch/arch.js";
 import { BackgroundActivity } from "./background.js";
 import { DriverCalls } from "./calls.js";
 import { FaultInjector, withFaultInjection } from "./fault_inject.js";
