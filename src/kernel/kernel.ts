@@ -37,7 +37,7 @@ import { bootReservationsWithInit, insertFirmwareResources, kernelImageRange, la
 import { ResourceTree } from "./resource.js";
 import { Work } from "./work.js";
 
-export const MODEL_VERSION = "0.1.0";
+export { MODEL_VERSION } from "../version.js";
 
 export interface MachineConfig {
   arch: Arch;
