@@ -1,7 +1,8 @@
 // Layers that hold: the model (src/mm, src/kernel, src/drivers, src/fs, src/arch,
 // src/hw) never imports a front end or tool (src/scenario, src/cli, src/oracle,
 // src/cost, src/fuzz, src/shell, src/web, src/snapshot). Tools may import the
-// model; both may import the neutral modules (src/*.ts, src/lib/).
+// model; both may import the neutral modules (src/*.ts, src/lib/), which import
+// neither.
 //
 // The test reads every .ts file under src/, takes the specifier of every static
 // import and export-from, side-effect import and dynamic import(), resolves the
@@ -83,22 +84,29 @@ interface Edge {
   to: string;
 }
 
-function modelToToolEdges(): { edges: Edge[]; files: number; imports: number } {
+/** Imports from files of layer `from` into files of a layer in `into`. */
+function edgesBetween(
+  from: Layer,
+  into: readonly Layer[],
+): { edges: Edge[]; files: number; imports: number } {
   const edges: Edge[] = [];
   let imports = 0;
   const files = walk(SRC);
   for (const abs of files) {
-    const from = path.relative(SRC, abs).split(path.sep).join("/");
-    if (layerOf(from) !== "model") continue;
+    const rel = path.relative(SRC, abs).split(path.sep).join("/");
+    if (layerOf(rel) !== from) continue;
     for (const spec of importSpecifiers(readFileSync(abs, "utf8"))) {
       const to = resolveInSrc(abs, spec);
       if (to === undefined) continue;
       imports++;
-      if (layerOf(to) === "tool") edges.push({ from, to });
+      const l = layerOf(to);
+      if (l !== undefined && into.includes(l)) edges.push({ from: rel, to });
     }
   }
   return { edges, files: files.length, imports };
 }
+
+const modelToToolEdges = () => edgesBetween("model", ["tool"]);
 
 describe("layering: the model never imports the tools", () => {
   it("every top-level folder of src/ is assigned a layer", () => {
@@ -148,6 +156,15 @@ describe("layering: the model never imports the tools", () => {
       [],
       "the model (src/mm, kernel, drivers, fs, arch, hw) must not import the tools; " +
         "move the shared type or function into the model or src/lib/ and re-export it from the tool",
+    );
+  });
+
+  it("the neutral modules (src/*.ts, src/lib/) import neither the model nor the tools", () => {
+    const { edges, imports } = edgesBetween("neutral", ["model", "tool"]);
+    assert.ok(imports >= 1, `found ${imports} relative imports in the neutral modules`);
+    assert.deepEqual(
+      edges.map((e) => `${e.from} → ${e.to}`),
+      [],
     );
   });
 
