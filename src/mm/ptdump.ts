@@ -1,6 +1,6 @@
 // Two views of the kernel page tables:
 //  - ptdumpRange(): the `ptdump START SIZE` statement of the scenario format
-//    (shared/docs/scenario-format.md): the leaves that map physical
+//    (docs/scenario-format.md): the leaves that map physical
 //    [START, START+SIZE) in the linear map and in the vmemmap, plus the number
 //    of page-table pages.
 //  - kernelPageTablesText(): /sys/kernel/debug/kernel_page_tables, whose text

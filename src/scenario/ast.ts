@@ -1,5 +1,5 @@
-// The parsed form of a scenario file (docs: ../shared/docs/scenario-format.md and
-// docs/scenario-format.md for memhp's additions). One Statement per line.
+// The parsed form of a scenario file (docs/scenario-format.md: the fixed core
+// and memhp's additions). One Statement per line.
 
 import type { Arch } from "../arch/arch.js";
 

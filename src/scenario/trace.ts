@@ -1,5 +1,5 @@
 // Trace records: JSON Lines, one object per statement after a header object
-// (../shared/docs/scenario-format.md, "Trace"). `memhp run` and `memhp oracle`
+// (docs/scenario-format.md, "Trace"). `memhp run` and `memhp oracle`
 // both write these; `memhp diff` compares them.
 
 import type { PtLevelName, PtRun } from "../mm/ptdump.js";
