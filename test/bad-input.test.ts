@@ -1,4 +1,4 @@
-// Bad input everywhere (issue 9): scenario files a person could type wrongly, and
+// Bad input everywhere: scenario files a person could type wrongly, and
 // sysfs/procfs writes the kernel refuses.
 //
 // - `memhp run BAD.mhp` for each kind of mistake prints `file:line:column:
