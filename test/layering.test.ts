@@ -174,3 +174,14 @@ describe("layering: the model never imports the tools", () => {
     assert.deepEqual(stale, [], "remove these entries from EXCEPTIONS: the import is gone");
   });
 });
+
+describe("file headers", () => {
+  it("every file of src/ starts with a comment that says what it is (CONTRIBUTING.md)", () => {
+    const files = walk(SRC);
+    const bare = files
+      .filter((f) => !/^\s*(\/\/|\/\*)/.test(readFileSync(f, "utf8")))
+      .map((f) => path.relative(SRC, f));
+    assert.ok(files.length > 100);
+    assert.deepEqual(bare, [], "start these files with a comment naming what they model or do");
+  });
+});
