@@ -13,6 +13,25 @@ export default tseslint.config(
     },
   },
   {
+    // Layers that hold: the model never imports the tools (test/layering.test.ts
+    // checks the whole graph; this rule says it in the editor).
+    files: ["src/{mm,kernel,drivers,fs,arch,hw}/**/*.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            {
+              regex: "^(\\.\\./)+(scenario|cli|oracle|cost|fuzz|shell|web|snapshot)/",
+              message:
+                "The model (src/mm, kernel, drivers, fs, arch, hw) does not import the tools: move what it needs into the model or src/lib/.",
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ["bin/**/*.js", "scripts/**/*.js"],
     languageOptions: { globals: { process: "readonly", console: "readonly" } },
   },

@@ -1,4 +1,4 @@
-// Bad input everywhere (issue 9): scenario files a person could type wrongly, and
+// Bad input everywhere: scenario files a person could type wrongly, and
 // sysfs/procfs writes the kernel refuses.
 //
 // - `memhp run BAD.mhp` for each kind of mistake prints `file:line:column:
@@ -18,7 +18,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
-import { main } from "../src/cli/main.js";
+import { runMain } from "./support/capture.js";
 import { parseScenario, ScenarioError } from "../src/scenario/parse.js";
 import { runScenario } from "../src/scenario/run.js";
 import { diffTraces, readTrace } from "../src/scenario/diff.js";
@@ -31,27 +31,7 @@ import { EACCES, EINVAL, EIO, EISDIR, ENOENT, ENOTDIR } from "../src/errno.js";
 const figures = { cliFiles: 0, parserInputs: 0, writes: 0 };
 
 /** Run the CLI with stdout and stderr captured. */
-async function cli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = "";
-  let err = "";
-  const o = process.stdout.write.bind(process.stdout);
-  const e = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((s: string | Uint8Array) => (
-    (out += String(s)),
-    true
-  )) as typeof process.stdout.write;
-  process.stderr.write = ((s: string | Uint8Array) => (
-    (err += String(s)),
-    true
-  )) as typeof process.stderr.write;
-  try {
-    const code = await main(argv);
-    return { code, out, err };
-  } finally {
-    process.stdout.write = o;
-    process.stderr.write = e;
-  }
-}
+const cli = runMain;
 
 const dir = mkdtempSync(join(tmpdir(), "memhp-bad-"));
 const H = "machine x86_64 mem=1G maxmem=4G\n";

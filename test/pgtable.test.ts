@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { ENOMEM, EEXIST } from "../src/errno.js";
-import type { AllocPurpose, PageAllocator } from "../src/mm/gfp.js";
+import { FakeAlloc } from "./support/fake-alloc.js";
 import { Work } from "../src/kernel/work.js";
 import {
   KernelPageTable,
@@ -15,32 +15,8 @@ import {
   vmemmapPopulateBasepages,
 } from "../src/mm/pgtable.js";
 
-/** A bump allocator that records every page it hands out and takes back. */
-class FakeAlloc implements PageAllocator {
-  next = 0x100000;
-  readonly live = new Map<number, { order: number; purpose: AllocPurpose }>();
-  readonly freed: number[] = [];
-  failAfter = Infinity;
-  allocPages(order: number, purpose: AllocPurpose): number {
-    if (this.failAfter-- <= 0) return -ENOMEM;
-    const n = 1 << order;
-    this.next = Math.ceil(this.next / n) * n;
-    const pfn = this.next;
-    this.next += n;
-    this.live.set(pfn, { order, purpose });
-    return pfn;
-  }
-  freePages(pfn: number, order: number): void {
-    const a = this.live.get(pfn);
-    assert.ok(a, `free of pfn ${pfn} that is not allocated`);
-    assert.equal(a.order, order, `free of pfn ${pfn} with order ${order}, allocated with ${a.order}`);
-    this.live.delete(pfn);
-    this.freed.push(pfn);
-  }
-  livePfns(purpose?: AllocPurpose): number[] {
-    return [...this.live].filter(([, a]) => !purpose || a.purpose === purpose).map(([p]) => p);
-  }
-}
+/** The tests' allocator hands out pages from PFN 0x100000 (4 GiB) up. */
+const FAKE_BASE_PFN = 0x100000;
 
 const G = 2 ** 30;
 const M = 2 ** 20;
@@ -54,7 +30,7 @@ test("va48 conversion keeps the canonical address", () => {
 });
 
 test("mapping with each leaf size allocates exactly the tables the levels need", () => {
-  const alloc = new FakeAlloc();
+  const alloc = new FakeAlloc(FAKE_BASE_PFN);
   const work = new Work();
   const pt = new KernelPageTable(alloc, work);
   assert.equal(pt.tablePages(), 1); // the static root only
@@ -81,7 +57,7 @@ test("mapping with each leaf size allocates exactly the tables the levels need",
 });
 
 test("mapRange refuses misaligned requests and tables in the way", () => {
-  const pt = new KernelPageTable(new FakeAlloc(), new Work());
+  const pt = new KernelPageTable(new FakeAlloc(FAKE_BASE_PFN), new Work());
   assert.ok(pt.mapRange(BASE + M, M, 2 * M, LEVEL_PMD) < 0);
   assert.equal(pt.mapRange(BASE, 0, 4096, LEVEL_PTE), 0);
   // a 2 MiB leaf where a PTE table already is
@@ -89,7 +65,7 @@ test("mapRange refuses misaligned requests and tables in the way", () => {
 });
 
 test("forEachLeaf visits in address order, large leaves with their own start", () => {
-  const pt = new KernelPageTable(new FakeAlloc(), new Work());
+  const pt = new KernelPageTable(new FakeAlloc(FAKE_BASE_PFN), new Work());
   pt.mapRange(BASE + 2 * G, 0x40000000, G, LEVEL_PUD);
   pt.mapRange(BASE + 4 * M, 0x200000, 2 * M, LEVEL_PMD, LEAF_CONT);
   pt.mapRange(BASE + 4096, 0x7000, 8192, LEVEL_PTE);
@@ -108,7 +84,7 @@ test("forEachLeaf visits in address order, large leaves with their own start", (
 });
 
 test("clearLeaves leaves partly covered leaves; freeEmptyTables frees what emptied, bottom-up", () => {
-  const alloc = new FakeAlloc();
+  const alloc = new FakeAlloc(FAKE_BASE_PFN);
   const work = new Work();
   const pt = new KernelPageTable(alloc, work);
   pt.mapRange(BASE + G, G, 4 * M, LEVEL_PMD);
@@ -133,7 +109,7 @@ test("clearLeaves leaves partly covered leaves; freeEmptyTables frees what empti
 });
 
 test("a failing table allocation gives -ENOMEM and nothing leaks", () => {
-  const alloc = new FakeAlloc();
+  const alloc = new FakeAlloc(FAKE_BASE_PFN);
   const pt = new KernelPageTable(alloc, new Work());
   alloc.failAfter = 2; // PUD and PMD tables, not the PTE table
   assert.equal(pt.mapRange(BASE, 0, 4096, LEVEL_PTE), -ENOMEM);
@@ -142,13 +118,13 @@ test("a failing table allocation gives -ENOMEM and nothing leaks", () => {
 });
 
 test("checkInvariants reports a table that nothing points to", () => {
-  const pt = new KernelPageTable(new FakeAlloc(), new Work());
+  const pt = new KernelPageTable(new FakeAlloc(FAKE_BASE_PFN), new Work());
   assert.ok(pt.allocTable(LEVEL_PMD) >= 0);
   assert.equal(pt.checkInvariants().length, 1);
 });
 
 test("the pool grows past its first slab of tables", () => {
-  const alloc = new FakeAlloc();
+  const alloc = new FakeAlloc(FAKE_BASE_PFN);
   const pt = new KernelPageTable(alloc, new Work());
   // 200 PTE tables: 200 x 2 MiB of 4 KiB pages
   assert.equal(pt.mapRange(BASE, 0, 400 * M, LEVEL_PTE), 0);
@@ -171,7 +147,7 @@ test("altmap allocation aligns to the block size, from base + reserve + alloc + 
 });
 
 test("vmemmap base pages: one backing page per PTE, from the allocator as 'vmemmap'", () => {
-  const alloc = new FakeAlloc();
+  const alloc = new FakeAlloc(FAKE_BASE_PFN);
   const work = new Work();
   const pt = new KernelPageTable(alloc, work);
   const vm = toVa48(0xffffea0000000000n);

@@ -16,7 +16,7 @@ import { failureSignature, replayText, shrinkLines } from "../src/fuzz/shrink.js
 import { KNOWN_BUG, regressionText, saveRegression } from "../src/fuzz/regression.js";
 import { parseScenario } from "../src/scenario/parse.js";
 import { runScenario } from "../src/scenario/run.js";
-import { main } from "../src/cli/main.js";
+import { runMain } from "./support/capture.js";
 import { Kernel } from "../src/kernel/kernel.js";
 import { ZONE_MOVABLE } from "../src/mm/mmzone.js";
 import { machineArb, opsArb } from "./fuzz-arbitraries.js";
@@ -147,20 +147,7 @@ describe("fuzz machinery", () => {
 });
 
 describe("memhp fuzz", () => {
-  const io = async (argv: string[]) => {
-    let out = "";
-    let err = "";
-    const o = process.stdout.write.bind(process.stdout);
-    const e = process.stderr.write.bind(process.stderr);
-    process.stdout.write = ((s: string) => ((out += s), true)) as typeof process.stdout.write;
-    process.stderr.write = ((s: string) => ((err += s), true)) as typeof process.stderr.write;
-    try {
-      return { code: await main(argv), out, err };
-    } finally {
-      process.stdout.write = o;
-      process.stderr.write = e;
-    }
-  };
+  const io = runMain;
 
   it("runs the steps asked, prints its seed and result, exits 0 when nothing is found", async () => {
     const r = await io(["fuzz", "--steps", "150", "--seed", "5", "--ops", "50", "--no-save"]);

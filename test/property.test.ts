@@ -1,4 +1,4 @@
-// Property-based testing of the whole model (issue 9): random machines (both
+// Property-based testing of the whole model: random machines (both
 // arches, sizes, command lines) and random operation sequences — host events,
 // sysfs writes valid and invalid, driver calls (the RFC's populate/depopulate
 // among them), workload runs, reads — after every step of which no exception

@@ -522,7 +522,7 @@ test("region_intersects: DISJOINT, INTERSECTS, MIXED", () => {
 
 test("/proc/iomem text of a small x86 guest with a hot-added DIMM (r_show format)", () => {
   const { tree } = x86Tree();
-  // add_memory() of a 1 GiB DIMM at 4 GiB, as in shared/docs/oracle-notes.md.
+  // add_memory() of a 1 GiB DIMM at 4 GiB, as in docs/oracle-notes.md.
   assert.ok(tree.requestMemRegion(0x100000000n, SZ_1G, "System RAM", RAM_BUSY));
   // width 8 (iomem_resource ends above 0x10000), zero-padded, lower-case hex;
   // 4 GiB needs 9 digits; one level of nesting indents by 2 spaces.

@@ -1,5 +1,5 @@
 // Trace comparison (src/scenario/diff.ts) against the contract's "Comparing two
-// traces" (shared/docs/scenario-format.md) and docs/scenario-format.md: exact
+// traces" and "How two traces are compared" (docs/scenario-format.md): exact
 // matching by scenario line, except counter files and tablePages compared as
 // changes since their first reading, and /proc/iomem reduced to System RAM lines.
 

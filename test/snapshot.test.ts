@@ -36,7 +36,7 @@ import {
   setupLines,
   type SnapshotBody,
 } from "../src/snapshot/snapshot.js";
-import { main } from "../src/cli/main.js";
+import { runMain } from "./support/capture.js";
 
 const dir = mkdtempSync(join(tmpdir(), "memhp-snap-"));
 
@@ -247,20 +247,7 @@ describe("snapshot files", () => {
     const scen = join(dir, "cli.mhp");
     writeFileSync(scen, SCENARIOS.arm64);
     const snap = join(dir, "cli.snap");
-    const io = async (argv: string[]) => {
-      let out = "";
-      let err = "";
-      const o = process.stdout.write.bind(process.stdout);
-      const e = process.stderr.write.bind(process.stderr);
-      process.stdout.write = ((s: string) => ((out += s), true)) as typeof process.stdout.write;
-      process.stderr.write = ((s: string) => ((err += s), true)) as typeof process.stderr.write;
-      try {
-        return { code: await main(argv), out, err };
-      } finally {
-        process.stdout.write = o;
-        process.stderr.write = e;
-      }
-    };
+    const io = runMain;
     assert.equal((await io(["snapshot", "save", snap, "--from", scen])).code, 0);
     const info = await io(["snapshot", "info", snap]);
     assert.equal(info.code, 0);

@@ -2,8 +2,10 @@
 // architectures (src/arch/<arch>). Generic code never asks which arch it runs on;
 // it calls these hooks, as mm/memory_hotplug.c calls arch_add_memory() and friends.
 
-import type { Arch } from "../scenario/ast.js";
 import type { KernelPageTable } from "../mm/pgtable.js";
+
+/** The architectures memhp models (the `machine` statement's ARCH). */
+export type Arch = "x86_64" | "arm64";
 
 /** include/linux/memremap.h: struct vmem_altmap (PFNs, counts in pages). */
 export interface VmemAltmap {

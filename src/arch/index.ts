@@ -5,7 +5,7 @@
 
 import type { PageAllocator } from "../mm/gfp.js";
 import type { Work } from "../kernel/work.js";
-import type { Arch } from "../scenario/ast.js";
+import type { Arch } from "./arch.js";
 import { X86Mm } from "./x86_64/init_64.js";
 import { Arm64Mm } from "./arm64/mmu.js";
 

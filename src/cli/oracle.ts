@@ -30,7 +30,7 @@ Examples:
   memhp oracle scenarios/oracle/x86-dimm-add-del.mhp --trace kernel.jsonl
   memhp run scenarios/oracle/x86-dimm-add-del.mhp --trace model.jsonl
   memhp diff model.jsonl kernel.jsonl -s scenarios/oracle/x86-dimm-add-del.mhp
-  memhp oracle --kernel patched scenarios/oracle-rfc/x86-depopulate-path.mhp`,
+  memhp oracle --kernel patched scenarios/oracle-rfc/x86-rfc-path.mhp`,
     )
     .action(
       async (

@@ -2,7 +2,7 @@
 // hw/arm/virt.c) and the firmware tell the kernel. Not kernel code: this is the
 // model of the machine the oracle's QEMU command line describes.
 
-import type { Arch } from "../scenario/ast.js";
+import type { Arch } from "../arch/arch.js";
 
 /** A firmware memory-map entry (e820 on x86, the UEFI memory map on arm64). */
 export interface FirmwareRange {
@@ -66,7 +66,7 @@ export function pcBoard(config: BoardConfig): Board {
  * QEMU 7.2 `virt` with UEFI (hw/arm/virt.c): RAM at 1 GiB; device memory from
  * ROUND_UP(1 GiB + ram, 1 GiB). The firmware also reports the second flash bank
  * 0x04000000-0x07ffffff as RAM, which is why a real guest has a memory0
- * (shared/docs/oracle-notes.md).
+ * (docs/oracle-notes.md).
  */
 export function virtBoard(config: BoardConfig): Board {
   const ramBase = GiB;

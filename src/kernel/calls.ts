@@ -3,7 +3,7 @@
 // Each returns 0 or a negative errno, as the kernel function does.
 
 import { EINVAL, ENOSYS } from "../errno.js";
-import { parseSize } from "../scenario/size.js";
+import { parseSize } from "../lib/size.js";
 import type { Kernel } from "./kernel.js";
 import { MHP_MEMMAP_ON_MEMORY, MHP_MERGE_RESOURCE, MHP_NONE } from "../mm/memory_hotplug.js";
 import { PAGE_SIZE } from "../mm/constants.js";

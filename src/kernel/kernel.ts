@@ -28,7 +28,7 @@ import { Rng } from "../mm/random.js";
 import { Sparse } from "../mm/sparse.js";
 import { Workload, parseWorkloadOptions } from "../mm/workload.js";
 import { EINVAL } from "../errno.js";
-import type { Arch } from "../scenario/ast.js";
+import type { Arch } from "../arch/arch.js";
 import { BackgroundActivity } from "./background.js";
 import { DriverCalls } from "./calls.js";
 import { FaultInjector, withFaultInjection } from "./fault_inject.js";
@@ -37,7 +37,7 @@ import { bootReservationsWithInit, insertFirmwareResources, kernelImageRange, la
 import { ResourceTree } from "./resource.js";
 import { Work } from "./work.js";
 
-export const MODEL_VERSION = "0.1.0";
+export { MODEL_VERSION } from "../version.js";
 
 export interface MachineConfig {
   arch: Arch;

@@ -2,7 +2,7 @@
 // __setup() handlers, and module parameters given as `module.param=value`).
 // Unknown words are kept and ignored, as the kernel passes them on to init.
 
-import type { Arch } from "../scenario/ast.js";
+import type { Arch } from "../arch/arch.js";
 import { MMOP_OFFLINE, mhpOnlineTypeFromStr, type OnlineType } from "../drivers/base/memory.js";
 
 export type OnlinePolicy = "contig-zones" | "auto-movable";

@@ -4,7 +4,7 @@
 // holds it, and the range the kernel image occupies (memblock-reserved).
 
 import type { Board } from "../hw/board.js";
-import type { Arch } from "../scenario/ast.js";
+import type { Arch } from "../arch/arch.js";
 import type { PfnSpan } from "../mm/page_alloc.js";
 import { IORESOURCE_BUSY, IORESOURCE_MEM, IORESOURCE_SYSTEM_RAM, Resource, type ResourceTree } from "./resource.js";
 

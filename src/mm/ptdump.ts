@@ -1,6 +1,6 @@
 // Two views of the kernel page tables:
 //  - ptdumpRange(): the `ptdump START SIZE` statement of the scenario format
-//    (shared/docs/scenario-format.md): the leaves that map physical
+//    (docs/scenario-format.md): the leaves that map physical
 //    [START, START+SIZE) in the linear map and in the vmemmap, plus the number
 //    of page-table pages.
 //  - kernelPageTablesText(): /sys/kernel/debug/kernel_page_tables, whose text
@@ -9,7 +9,6 @@
 //    mm/ptdump.c + mm/pagewalk.c.
 
 import type { ArchMm } from "../arch/arch.js";
-import type { PtLevelName, PtRun } from "../scenario/trace.js";
 import {
   LEAF_LEVEL_NAME,
   LEVEL_PGD,
@@ -24,6 +23,16 @@ import {
   type KernelPageTable,
   type PtLevel,
 } from "./pgtable.js";
+
+/** A run of leaves: adjacent leaves of one level whose physical addresses continue. Hex strings. */
+export interface PtRun {
+  va: string;
+  size: string;
+  level: PtLevelName;
+  pa?: string;
+  inRange?: boolean;
+}
+export type PtLevelName = "pgd" | "p4d" | "pud" | "pmd" | "pte";
 
 /**
  * note_page(addr, depth, entry): depth as mm/ptdump.c counts it (0 pgd, 1 p4d,

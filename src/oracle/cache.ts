@@ -97,7 +97,7 @@ export function findPatchedKernel(arch: Arch, dir: string = cacheDir()): KernelF
   return { arch, release, vmlinuz, config: path.join(root, "config"), modulesDir, patched: true };
 }
 
-/** The virtio-mem modules in load order (shared/docs/oracle-notes.md), relative to the modules dir. */
+/** The virtio-mem modules in load order (docs/oracle-notes.md), relative to the modules dir. */
 export const VIRTIO_MEM_MODULES: readonly string[] = [
   "kernel/drivers/virtio/virtio_ring.ko",
   "kernel/drivers/virtio/virtio.ko",

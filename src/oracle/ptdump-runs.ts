@@ -1,5 +1,5 @@
 // The `ptdump START SIZE` record from walked guest tables
-// (shared/docs/scenario-format.md, "Trace"), built the way the model's
+// (docs/scenario-format.md, "Trace"), built the way the model's
 // src/mm/ptdump.ts ptdumpRange() builds it, so that `memhp diff` can compare
 // them exactly:
 //   linear   leaves overlapping the direct-map VAs of physical [START, END),

@@ -1,5 +1,5 @@
 // The QEMU command line for a scenario, and the QEMU process. TCG only: KVM does
-// not work on the project's machines (shared/docs/oracle-notes.md).
+// not work on the project's machines (docs/oracle-notes.md).
 
 import { spawn, type ChildProcess } from "node:child_process";
 import type { Arch, MachineStmt, Scenario } from "../scenario/ast.js";

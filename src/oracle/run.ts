@@ -1,6 +1,6 @@
 // `memhp oracle`: run a scenario on Debian's Linux 6.1 cloud kernel under QEMU
 // (TCG) and return its trace, in the format `memhp run` gives for the model
-// (shared/docs/scenario-format.md). docs/oracle.md describes the set-up, the
+// (docs/scenario-format.md). docs/oracle.md describes the set-up, the
 // choices and the facts the real kernel showed.
 
 import fs from "node:fs";

@@ -1,7 +1,10 @@
-// The parsed form of a scenario file (docs: ../shared/docs/scenario-format.md and
-// docs/scenario-format.md for memhp's additions). One Statement per line.
+// The parsed form of a scenario file (docs/scenario-format.md: the fixed core
+// and memhp's additions). One Statement per line.
 
-export type Arch = "x86_64" | "arm64";
+import type { Arch } from "../arch/arch.js";
+
+// The model owns the architecture names (src/arch/arch.ts); re-exported for the tools.
+export type { Arch };
 
 /** Where a statement came from, for `file:line:column: message`. */
 export interface Loc {

@@ -1,6 +1,6 @@
 // `memhp diff A B`: compare two traces of one scenario
-// (../shared/docs/scenario-format.md, "Comparing two traces"; details in
-// docs/scenario-format.md, "How two traces are compared").
+// (docs/scenario-format.md, "Comparing two traces" in the fixed core; details
+// in "How two traces are compared").
 //
 // Records are matched by their scenario line, in order. Everything is compared
 // exactly, except the numbers of /proc/meminfo, /proc/vmstat and /proc/zoneinfo

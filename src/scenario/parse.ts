@@ -1,6 +1,6 @@
 // The scenario-file parser: text to a Scenario (./ast.ts), or a ScenarioError on
 // the first malformed line, so nothing runs for a bad file. The language is the
-// fixed core of ../shared/docs/scenario-format.md plus memhp's additions; every
+// fixed core of docs/scenario-format.md plus memhp's additions; every
 // rule the parser enforces is listed in docs/scenario-format.md.
 //
 // Host-side rules mirror what QEMU 7.2 would refuse at start-up or at device_add

@@ -1,6 +1,8 @@
 // Trace records: JSON Lines, one object per statement after a header object
-// (../shared/docs/scenario-format.md, "Trace"). `memhp run` and `memhp oracle`
+// (docs/scenario-format.md, "Trace"). `memhp run` and `memhp oracle`
 // both write these; `memhp diff` compares them.
+
+import type { PtLevelName, PtRun } from "../mm/ptdump.js";
 
 export interface TraceHeader {
   op: "system";
@@ -12,15 +14,8 @@ export interface TraceHeader {
   [key: string]: unknown;
 }
 
-/** A run of leaves: adjacent leaves of one level whose physical addresses continue. Hex strings. */
-export interface PtRun {
-  va: string;
-  size: string;
-  level: PtLevelName;
-  pa?: string;
-  inRange?: boolean;
-}
-export type PtLevelName = "pgd" | "p4d" | "pud" | "pmd" | "pte";
+// The page-table runs belong to the model (src/mm/ptdump.ts); re-exported for the tools.
+export type { PtLevelName, PtRun };
 
 /** Memory-block changes a host event caused (after settling). */
 export interface BlockChanges {

@@ -1,4 +1,4 @@
-// A bump allocator for the architecture tests: hands out naturally aligned pages
+// A bump allocator for the page-table and architecture tests: hands out naturally aligned pages
 // from a start PFN inside boot RAM, records every page it hands out and takes
 // back, and can be told to fail (failAfter).
 
@@ -26,13 +26,18 @@ export class FakeAlloc implements PageAllocator {
   freePages(pfn: number, order: number): void {
     const a = this.live.get(pfn);
     assert.ok(a, `free of pfn ${pfn} that is not allocated`);
-    assert.equal(a.order, order);
+    assert.equal(a.order, order, `free of pfn ${pfn} with order ${order}, allocated with ${a.order}`);
     this.live.delete(pfn);
     this.freed.push([pfn, order]);
   }
 
   count(purpose: AllocPurpose): number {
     return [...this.live.values()].filter((a) => a.purpose === purpose).length;
+  }
+
+  /** The PFNs handed out and not freed, of one purpose or all. */
+  livePfns(purpose?: AllocPurpose): number[] {
+    return [...this.live].filter(([, a]) => !purpose || a.purpose === purpose).map(([p]) => p);
   }
 
   snapshot(): string[] {
