@@ -4,8 +4,12 @@
 #
 #   ${MEMHP_CACHE:-$HOME/.cache/memhp}/linux-patched-<arch>/
 #     vmlinuz  vmlinux  System.map  config  release  hash  modules/test_memhp.ko
+#     selftests/depopulate-test.sh
 #
-# Usage: kernel/build.sh [x86_64|arm64]    (default x86_64)
+# Usage: kernel/build.sh [x86_64|arm64] [normal|debug]    (default x86_64 normal)
+#
+# "debug" merges config/debug.config too (lockdep, DEBUG_VM, DEBUG_LIST, KASAN,
+# fault injection) and installs into linux-patched-<arch>-debug.
 #
 # Idempotent and cached: the output is reused when it was built from the same
 # patches, config fragments and this script (the "hash"); the unpacked, patched
@@ -17,6 +21,7 @@
 set -euo pipefail
 
 arch="${1:-x86_64}"
+variant="${2:-normal}"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cache="${MEMHP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/memhp}"
 tarball=/usr/src/linux-source-6.1.tar.xz
@@ -38,8 +43,14 @@ case "$arch" in
   *) die "unknown architecture '$arch' (x86_64 or arm64)" ;;
 esac
 
+case "$variant" in
+  normal) suffix="" ;;
+  debug) suffix=-debug ;;
+  *) die "unknown variant '$variant' (normal or debug)" ;;
+esac
 series="$here/patches/series"
 fragments=("$here/config/common.config" "$here/config/$arch.config")
+[ "$variant" = debug ] && fragments+=("$here/config/debug.config")
 [ -f "$series" ] || die "missing $series"
 for f in "${fragments[@]}"; do [ -f "$f" ] || die "missing $f"; done
 mapfile -t patches < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$series")
@@ -51,12 +62,13 @@ hash="$(
     cat "$here"/config/*.config "$here/build.sh"
   } | sha256sum | cut -c1-12
 )"
-dest="$cache/linux-patched-$arch"
+dest="$cache/linux-patched-$arch$suffix"
 tree="$cache/kbuild/linux-6.1-patched-$hash"
-out="$tree/out-$arch"
+out="$tree/out-$arch$suffix"
 
 if [ -f "$dest/hash" ] && [ "$(cat "$dest/hash")" = "$hash" ] &&
-  [ -f "$dest/vmlinuz" ] && [ -f "$dest/modules/test_memhp.ko" ]; then
+  [ -f "$dest/vmlinuz" ] && [ -f "$dest/modules/test_memhp.ko" ] &&
+  [ -f "$dest/selftests/depopulate-test.sh" ]; then
   say "reusing $dest (hash $hash, $(cat "$dest/release"))"
   exit 0
 fi
@@ -131,7 +143,7 @@ if [ ! -f "$out/.memhp-config" ]; then
 fi
 
 # --- build -----------------------------------------------------------------------
-say "building $arch in $out (make -j$jobs, ccache in $CCACHE_DIR)"
+say "building $arch $variant in $out (make -j$jobs, ccache in $CCACHE_DIR)"
 tb=$SECONDS
 nice -n "$nice_level" "${mk[@]}" -s -j"$jobs"
 nice -n "$nice_level" "${mk[@]}" -s -j"$jobs" modules
@@ -142,13 +154,14 @@ say "make took $((SECONDS - tb)) s"
 release="$("${mk[@]}" -s kernelrelease)"
 stage="$dest.tmp"
 rm -rf "$stage"
-mkdir -p "$stage/modules"
+mkdir -p "$stage/modules" "$stage/selftests"
 cp "$out/$image" "$stage/vmlinuz"
 cp "$out/vmlinux" "$stage/vmlinux"
 cp "$out/System.map" "$stage/System.map"
 cp "$out/.config" "$stage/config"
 printf '%s\n' "$release" >"$stage/release"
 cp "$out/lib/test_memhp.ko" "$stage/modules/test_memhp.ko"
+cp "$src/tools/testing/selftests/memory-hotplug/depopulate-test.sh" "$stage/selftests/"
 printf '%s\n' "$hash" >"$stage/hash"
 rm -rf "$dest"
 mv "$stage" "$dest"

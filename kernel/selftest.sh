@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Boots the patched kernel under QEMU TCG and runs the kselftest
+# tools/testing/selftests/memory-hotplug/depopulate-test.sh (from the series,
+# installed by kernel/build.sh) with the test module test_memhp.ko.
+#
+# Usage: kernel/selftest.sh [x86_64|arm64] [normal|debug] [-- EXTRA-CMDLINE...]
+#
+# Exits non-zero when a test fails, when the test does not finish, or when the
+# console shows a kernel complaint: WARNING:, BUG: (KASAN's too), Oops,
+# a lockdep report ("possible circular locking", "inconsistent lock state",
+# "possible recursive locking"), "Kernel panic", "Call Trace:".
+# Environment: MEMHP_CACHE, MEMHP_KDIR (a directory with vmlinuz,
+# modules/test_memhp.ko and selftests/depopulate-test.sh, instead of the
+# cache's), MEMHP_BUSYBOX, MEMHP_SELFTEST_LOG (keep the console log there),
+# MEMHP_SELFTEST_TIMEOUT (seconds, default 1800).
+set -euo pipefail
+
+arch="${1:-x86_64}"
+variant="${2:-normal}"
+shift $(($# > 2 ? 2 : $#))
+[ "${1:-}" = -- ] && shift
+extra=("$@")
+cache="${MEMHP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/memhp}"
+suffix=""
+[ "$variant" = debug ] && suffix=-debug
+[ "$variant" = normal ] || [ "$variant" = debug ] || { echo "selftest.sh: variant normal or debug" >&2; exit 2; }
+kdir="${MEMHP_KDIR:-$cache/linux-patched-$arch$suffix}"
+case "$arch" in
+  x86_64) busybox="${MEMHP_BUSYBOX:-/bin/busybox}" ;;
+  arm64)
+    busybox="${MEMHP_BUSYBOX:-}"
+    for b in "$cache/linux-arm64/bin/busybox" "$HOME/.cache/memhp/linux-arm64/bin/busybox"; do
+      [ -z "$busybox" ] && [ -f "$b" ] && busybox="$b"
+    done ;;
+  *) echo "selftest.sh: unknown architecture $arch" >&2; exit 2 ;;
+esac
+for f in vmlinuz modules/test_memhp.ko selftests/depopulate-test.sh; do
+  [ -f "$kdir/$f" ] || { echo "selftest.sh: no $kdir/$f (kernel/build.sh $arch${suffix:+ debug})" >&2; exit 2; }
+done
+[ -n "$busybox" ] && file -L "$busybox" | grep -q "statically linked" ||
+  { echo "selftest.sh: need a static $arch busybox (MEMHP_BUSYBOX; arm64: scripts/oracle-setup.sh arm64)" >&2; exit 2; }
+
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+root="$work/root"
+mkdir -p "$root"/{bin,dev,proc,sys,tmp}
+cp "$busybox" "$root/bin/busybox"
+cp "$kdir/modules/test_memhp.ko" "$kdir/selftests/depopulate-test.sh" "$root/"
+cat >"$root/init" <<'INIT'
+#!/bin/busybox sh
+/bin/busybox --install -s /bin
+export PATH=/bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mount -t debugfs debugfs /sys/kernel/debug
+insmod /test_memhp.ko
+MEMHP_MODULE=/test_memhp.ko sh /depopulate-test.sh
+echo "memhp-selftest: exit=$?"
+poweroff -f
+INIT
+chmod +x "$root/init"
+(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$work/initrd.gz"
+
+append="nokaslr acpi_no_memhotplug memory_hotplug.memmap_on_memory=1 panic=-1 ${extra[*]}"
+mem=(-m 2G,slots=4,maxmem=6G -object memory-backend-ram,id=m0,size=4G -device pc-dimm,id=d0,memdev=m0)
+case "$arch" in
+  x86_64)
+    qemu=(qemu-system-x86_64 -accel tcg -machine pc -cpu max,la57=off -smp 2 "${mem[@]}"
+      -kernel "$kdir/vmlinuz" -initrd "$work/initrd.gz" -append "console=ttyS0 $append"
+      -nographic -no-reboot -net none) ;;
+  arm64)
+    qemu=(qemu-system-aarch64 -machine virt -accel tcg -cpu max,pauth-impdef=on -smp 2 "${mem[@]}"
+      -bios /usr/share/qemu-efi-aarch64/QEMU_EFI.fd
+      -kernel "$kdir/vmlinuz" -initrd "$work/initrd.gz" -append "console=ttyAMA0 $append"
+      -nographic -no-reboot -net none) ;;
+esac
+
+log="${MEMHP_SELFTEST_LOG:-$work/console.log}"
+start=$SECONDS
+timeout "${MEMHP_SELFTEST_TIMEOUT:-1800}" "${qemu[@]}" </dev/null | tee "$log" |
+  grep -aE "^(ok|not ok|#|1\.\.|TAP)|memhp-selftest|WARNING:|BUG:|Oops|panic|circular|inconsistent lock|recursive locking" || true
+echo "selftest.sh: $arch $variant: QEMU ran $((SECONDS - start)) s"
+status=0
+grep -aq "memhp-selftest: exit=0" "$log" || { echo "selftest.sh: FAILED (tests failed or did not finish)" >&2; status=1; }
+if grep -aqE "WARNING:|BUG:|Oops|Kernel panic|possible circular locking|inconsistent lock state|possible recursive locking|Call Trace:" "$log"; then
+  echo "selftest.sh: the kernel complained:" >&2
+  grep -aE "WARNING:|BUG:|Oops|Kernel panic|possible circular locking|inconsistent lock state|possible recursive locking|Call Trace:" "$log" | head -5 >&2
+  status=1
+fi
+[ "$status" = 0 ] && echo "selftest.sh: $arch $variant: all passed ($(grep -ac '^ok ' "$log") ok, $(grep -ac '# SKIP' "$log") skipped)"
+exit "$status"
