@@ -75,7 +75,7 @@ export function findKernel(arch: Arch, dir: string = cacheDir()): KernelFiles | 
 /** Which kernel the oracle boots: Debian's cloud kernel, or the RFC-patched build of kernel/build.sh. */
 export type OracleKernel = "stock" | "patched";
 
-/** The test module of the patched kernel (kernel/patches/0004), its only module. */
+/** The test module of the patched kernel (kernel/patches/0008), its only module. */
 export const PATCHED_MODULE = "test_memhp.ko";
 
 /**

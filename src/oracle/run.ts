@@ -294,7 +294,7 @@ export class OracleSession {
   }
 }
 
-/** The patched kernel's test module's control file (kernel/patches/0004). */
+/** The patched kernel's test module's control file (kernel/patches/0008). */
 export const TEST_MODULE_CTL = "/sys/kernel/debug/memhp/ctl";
 
 /** Runs the whole scenario on the real kernel and returns its trace. */
@@ -399,7 +399,7 @@ export async function runStatement(
     case "call": {
       // Kernel-function calls need the patched kernel's test module; a stock kernel has none.
       if (!patched) return { line, op: "call", fn: st.fn, args: st.args, result: "ENOSYS" };
-      // kernel/patches/0004: `FN START SIZE [WORDS]` written to its debugfs file; the
+      // kernel/patches/0008: `FN START SIZE [WORDS]` written to its debugfs file; the
       // write fails with the function's errno
       const r = fileOpResult(
         await g.request("W", [TEST_MODULE_CTL, [st.fn, ...st.args].join(" ")], timeoutMs),
