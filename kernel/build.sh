@@ -8,8 +8,9 @@
 #
 # Usage: kernel/build.sh [x86_64|arm64] [normal|debug]    (default x86_64 normal)
 #
-# "debug" merges config/debug.config too (lockdep, DEBUG_VM, DEBUG_LIST, KASAN,
-# fault injection) and installs into linux-patched-<arch>-debug.
+# "debug" merges config/debug.config (lockdep, DEBUG_VM, DEBUG_LIST, KASAN,
+# fault injection) and config/<arch>-debug.config too, and installs into
+# linux-patched-<arch>-debug.
 #
 # Idempotent and cached: the output is reused when it was built from the same
 # patches, config fragments and this script (the "hash"); the unpacked, patched
@@ -50,7 +51,10 @@ case "$variant" in
 esac
 series="$here/patches/series"
 fragments=("$here/config/common.config" "$here/config/$arch.config")
-[ "$variant" = debug ] && fragments+=("$here/config/debug.config")
+if [ "$variant" = debug ]; then
+  fragments+=("$here/config/debug.config")
+  [ -f "$here/config/$arch-debug.config" ] && fragments+=("$here/config/$arch-debug.config")
+fi
 [ -f "$series" ] || die "missing $series"
 for f in "${fragments[@]}"; do [ -f "$f" ] || die "missing $f"; done
 mapfile -t patches < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$series")
