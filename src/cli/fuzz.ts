@@ -2,10 +2,14 @@
 // invariants (src/fuzz/). Exit 0 when nothing was found, 1 when something was
 // (each finding is shrunk and saved as a regression scenario), 2 on bad usage.
 
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
 import { runCampaign } from "../fuzz/campaign.js";
+import { DEFAULT_SAVE_DIR, formatFigures, runOracleCampaign } from "../fuzz/oracle-campaign.js";
+import { rfcV2Accepted } from "../fuzz/generate-rfc.js";
+import type { OracleKernel } from "../oracle/cache.js";
+import { oracleUnavailable } from "../oracle/run.js";
 import type { Arch } from "../scenario/ast.js";
-import { EXIT_DIFF, ExitCode, UsageError } from "./io.js";
+import { EXIT_DIFF, EXIT_USAGE, ExitCode, UsageError } from "./io.js";
 
 function intOption(name: string, text: string, min: number): number {
   if (!/^(0x[0-9a-f]+|\d+)$/i.test(text)) throw new UsageError(`${name}: not a number: ${text}`);
@@ -22,8 +26,78 @@ interface FuzzOpts {
   ops: string;
   caseSeed?: string;
   shrink: boolean;
-  save: boolean;
+  save?: string | false;
   out?: string;
+  oracle?: boolean;
+  kernel: OracleKernel;
+  count: string;
+  statements: string;
+  shrinkBudget: string;
+  quiet?: boolean;
+}
+
+/** `memhp fuzz --oracle`: random scenarios on the real kernel and the model. */
+async function oracleAction(opts: FuzzOpts): Promise<void> {
+  const count = intOption("--count", opts.count, 1);
+  const seed = intOption("--seed", opts.seed, 0);
+  const statements = intOption("--statements", opts.statements, 1);
+  const shrinkBudget = intOption("--shrink-budget", opts.shrinkBudget, 0);
+  if (opts.arch !== undefined && opts.arch !== "x86_64" && opts.arch !== "arm64")
+    throw new UsageError(`--arch: x86_64 or arm64, not ${opts.arch}`);
+  const arch = opts.arch as Arch | undefined;
+  for (const a of arch ? [arch] : (["x86_64", "arm64"] as const)) {
+    const why = oracleUnavailable(a, { kernel: opts.kernel });
+    if (why) {
+      process.stderr.write(`memhp fuzz --oracle: ${why}\n`);
+      throw new ExitCode(EXIT_USAGE);
+    }
+  }
+  const err = process.stderr;
+  const saveDir = opts.save === false ? false : (opts.save ?? DEFAULT_SAVE_DIR);
+  err.write(
+    `memhp fuzz --oracle: ${count} scenarios, seed ${seed}, kernel ${opts.kernel}` +
+      (opts.kernel === "patched" ? ` (RFC calls in ${rfcV2Accepted() ? "v2" : "v1"} form)` : "") +
+      (arch ? `, ${arch} only` : ", x86_64 and arm64 in turn") +
+      "\n",
+  );
+  const t0 = Date.now();
+  const r = await runOracleCampaign({
+    count,
+    seed,
+    arch,
+    kernel: opts.kernel,
+    statements,
+    saveDir,
+    shrink: opts.shrink,
+    shrinkBudget,
+    onScenario: (o, i) => {
+      if (opts.quiet) return;
+      const v = o.verdict;
+      err.write(
+        `  ${String(i).padStart(4)} ${o.name.padEnd(24)} ${v.agreeing}/${v.compared} agree, ${v.covered} covered, ` +
+          `${v.uncovered} not covered` +
+          (o.kernel.outcome !== "ok" ? `, kernel: ${o.kernel.outcome}` : "") +
+          (o.model.failure ? `, model: ${o.model.failure.kind}` : "") +
+          (o.kernel.warnings.length ? ", kernel warned" : "") +
+          ` (${Math.round((Date.now() - t0) / 1000)} s)\n`,
+      );
+    },
+    onFinding: (f) => {
+      process.stdout.write(
+        `FOUND ${f.problem.signature}\n  in ${f.found.name}: ${f.problem.message.split("\n").slice(0, 3).join("\n    ")}\n` +
+          `  minimal: ${f.minimal.split("\n").filter(Boolean).length - 1} lines after machine (shrunk in ${f.replays} oracle runs)` +
+          (f.file ? `, saved as ${f.file} with ${f.traceFile}` : "") +
+          "\n",
+      );
+    },
+  });
+  const secs = ((Date.now() - t0) / 1000).toFixed(0);
+  process.stdout.write(`${formatFigures(r.figures)}\n  ${secs} s, seed ${seed}\n`);
+  for (const [sig, e] of r.problems)
+    process.stdout.write(
+      `  ${e.listedAs ? `listed (${e.listedAs})` : e.problem.kind === "no-answer" ? "reported" : "NOT LISTED"}: ${sig} — ${e.names.length} scenario(s), first ${e.names[0]}\n`,
+    );
+  if (r.unlisted) throw new ExitCode(EXIT_DIFF);
 }
 
 export function registerFuzz(program: Command): void {
@@ -36,8 +110,19 @@ export function registerFuzz(program: Command): void {
     .option("--ops <n>", "operations drawn per case", "120")
     .option("--case-seed <n>", "run only the case with this case seed (printed with each finding)")
     .option("--no-shrink", "report failures as found, without shrinking them")
-    .option("--no-save", "do not write regression files")
+    .option("--save <dir>", `--oracle: where minimal scenarios and their kernel traces go (default ${DEFAULT_SAVE_DIR})`)
+    .option("--no-save", "do not write regression files (or, with --oracle, minimal scenarios)")
     .option("--out <dir>", "where regression files go (default scenarios/regressions)")
+    .option("--oracle", "random scenarios on the real kernel under QEMU and on the model, judged as memhp corpus judges")
+    .addOption(
+      new Option("--kernel <which>", "--oracle: stock (Debian's kernel) or patched (the RFC's calls on kernel/)")
+        .choices(["stock", "patched"])
+        .default("stock"),
+    )
+    .option("--count <n>", "--oracle: scenarios to run", "10")
+    .option("--statements <n>", "--oracle: statements per scenario", "14")
+    .option("--shrink-budget <n>", "--oracle: oracle runs one shrink may take", "30")
+    .option("-q, --quiet", "--oracle: no line per scenario on stderr")
     .addHelpText(
       "after",
       `
@@ -46,12 +131,23 @@ a workload run ...); after every step the model's invariants must hold and no
 exception may escape. A failure is shrunk to a short scenario, saved as
 scenarios/regressions/<arch>-<hash>.mhp and printed with its case seed.
 
+With --oracle, each case is a random valid scenario file (DIMMs, virtio-mem,
+online types, offlines, auto_online_blocks, reads, ptdump, bad writes; with
+--kernel patched the RFC's calls instead) run on the real kernel under QEMU and
+on the model; every difference must be covered by docs/divergences.md. A
+disagreement is shrunk to a minimal scenario (the kernel in the loop) and saved
+with the kernel's trace beside it. Exit 1 when a difference, a kernel crash or a
+model failure is not listed there.
+
 Examples:
   memhp fuzz --steps 100000 --seed 7
   memhp fuzz --arch arm64 --steps 20000
-  memhp fuzz --case-seed 3735928559       rerun one case`,
+  memhp fuzz --case-seed 3735928559       rerun one case
+  memhp fuzz --oracle --count 20 --seed 5
+  memhp fuzz --oracle --kernel patched --arch arm64 --count 10`,
     )
-    .action((opts: FuzzOpts) => {
+    .action(async (opts: FuzzOpts) => {
+      if (opts.oracle) return oracleAction(opts);
       const steps = intOption("--steps", opts.steps, 1);
       const seed = intOption("--seed", opts.seed, 0);
       const opsPerCase = intOption("--ops", opts.ops, 1);
@@ -72,7 +168,7 @@ Examples:
         opsPerCase,
         caseSeed,
         shrink: opts.shrink,
-        saveDir: opts.save ? opts.out : false,
+        saveDir: opts.save === false ? false : opts.out,
         onProgress: (p) => {
           const now = Date.now();
           if (now - lastReport < 2000) return;

@@ -1,0 +1,190 @@
+// One random scenario on both sides: the real kernel under QEMU (the oracle's
+// public API, as `memhp oracle` runs it) and the model (as `memhp run` does), and
+// the verdict `memhp corpus` would give: every difference diffTraces() finds,
+// covered by an entry of docs/divergences.md or not (./oracle-divergences.ts).
+//
+// The kernel side watches the guest console while each statement runs: a panic,
+// an oops or a BUG ends the run at once as a kernel crash (a result, not a
+// timeout), and a guest that stops answering without one is reported as such.
+// After the last statement the guest's dmesg is searched for warnings
+// (WARN_ON() prints below the console's `quiet` level).
+
+import { KernelBug } from "../kernel/bug.js";
+import { MODEL_VERSION } from "../kernel/kernel.js";
+import type { OracleKernel } from "../oracle/cache.js";
+import { OracleError, OracleSession } from "../oracle/run.js";
+import type { Scenario } from "../scenario/ast.js";
+import { diffTraces, type Difference } from "../scenario/diff.js";
+import { classify, type Divergence } from "../scenario/divergences.js";
+import { runScenario } from "../scenario/run.js";
+import type { Trace, TraceRecord } from "../scenario/trace.js";
+
+/** Console lines that mean the kernel crashed (oops, BUG(), panic). */
+export const CRASH_RE =
+  /Kernel panic|kernel BUG at|BUG: |Oops|Unable to handle kernel|general protection fault|Internal error: |Call trace:|Call Trace:/;
+/** dmesg lines that mean the kernel warned (WARN_ON() and friends). */
+export const WARNING_RE = /WARNING: CPU|------------\[ cut here \]|BUG: |Call trace:|Call Trace:/;
+
+export type KernelOutcome = "ok" | "crash" | "no-answer";
+
+export interface KernelRun {
+  trace: Trace;
+  outcome: KernelOutcome;
+  /** crash: the console lines around it; no-answer: what failed */
+  detail?: string;
+  /** the first dmesg lines matching WARNING_RE after a clean run */
+  warnings: string[];
+}
+
+export interface KernelRunOptions {
+  kernel?: OracleKernel;
+  log?: (line: string) => void;
+  /** one guest request (default 45 s) */
+  requestTimeoutMs?: number;
+}
+
+function crashLines(console: string): string | undefined {
+  const lines = console.split("\n");
+  const i = lines.findIndex((l) => CRASH_RE.test(l));
+  if (i < 0) return undefined;
+  return lines.slice(Math.max(0, i - 2), i + 18).join("\n");
+}
+
+/** Polls the session's console for a crash; stop() ends the polling. */
+function crashWatch(session: OracleSession): { crashed: Promise<string>; stop: () => void } {
+  let timer: NodeJS.Timeout | undefined;
+  const crashed = new Promise<string>((resolve) => {
+    timer = setInterval(() => {
+      const c = crashLines(session.console);
+      if (c !== undefined) resolve(c);
+    }, 250);
+  });
+  return { crashed, stop: () => clearInterval(timer) };
+}
+
+/** Runs `sc` on the real kernel; a crash or a silent guest is an outcome, not an exception. */
+export async function runOnKernel(sc: Scenario, opts: KernelRunOptions = {}): Promise<KernelRun> {
+  const records: TraceRecord[] = [];
+  let session: OracleSession;
+  try {
+    session = await OracleSession.start(sc, {
+      kernel: opts.kernel,
+      log: opts.log,
+      requestTimeoutMs: opts.requestTimeoutMs ?? 45_000,
+    });
+  } catch (e) {
+    if (!(e instanceof OracleError)) throw e;
+    const crash = crashLines(e.console);
+    const header = { op: "system" as const, system: "linux", version: "?", arch: sc.machine.arch };
+    return crash
+      ? { trace: { header, records }, outcome: "crash", detail: `at boot:\n${crash}`, warnings: [] }
+      : { trace: { header, records }, outcome: "no-answer", detail: `at boot: ${e.message}`, warnings: [] };
+  }
+  const trace: Trace = { header: session.header, records };
+  try {
+    for (const st of sc.body) {
+      const watch = crashWatch(session);
+      const running = session.run(st);
+      running.catch(() => undefined); // settled after close() when the guest crashed
+      let r: { rec: TraceRecord } | { crash: string };
+      try {
+        r = await Promise.race([running.then((rec) => ({ rec })), watch.crashed.then((crash) => ({ crash }))]);
+      } catch (e) {
+        const crash = crashLines(session.console);
+        if (crash) return { trace, outcome: "crash", detail: `line ${st.loc.line}:\n${crash}`, warnings: [] };
+        const msg = e instanceof Error ? e.message : String(e);
+        return { trace, outcome: "no-answer", detail: `line ${st.loc.line}: ${msg}`, warnings: [] };
+      } finally {
+        watch.stop();
+      }
+      if ("crash" in r) return { trace, outcome: "crash", detail: `line ${st.loc.line}:\n${r.crash}`, warnings: [] };
+      records.push(r.rec);
+    }
+    let warnings: string[] = [];
+    try {
+      const d = await session.exec("dmesg");
+      if (d.rc === 0) warnings = d.out.split("\n").filter((l) => WARNING_RE.test(l)).slice(0, 20);
+    } catch {
+      // a guest that answered every statement but not this: no warning check
+    }
+    return { trace, outcome: "ok", warnings };
+  } finally {
+    await session.close().catch(() => undefined);
+  }
+}
+
+export interface ModelRun {
+  trace: Trace;
+  /** The model stopped: a modelled BUG() (`kernel-bug`), an invariant or an exception, at `line`. */
+  failure?: { kind: "kernel-bug" | "invariant" | "exception"; line: number; message: string };
+}
+
+/** Runs `sc` on the model as `memhp run --check` does; a failure ends the trace where it happened. */
+export function runOnModel(sc: Scenario): ModelRun {
+  const records: TraceRecord[] = [];
+  const header = {
+    op: "system" as const,
+    system: "memhp-model",
+    version: MODEL_VERSION,
+    arch: sc.machine.arch,
+    cmdline: sc.cmdline,
+    seed: 1,
+  };
+  try {
+    const t = runScenario(sc, { checkInvariants: true, onRecord: (rec) => records.push(rec) });
+    return { trace: t };
+  } catch (e) {
+    const line = sc.body[records.length]?.loc.line ?? sc.machine.loc.line;
+    const kind = e instanceof KernelBug ? "kernel-bug" : e?.constructor?.name === "InvariantError" ? "invariant" : "exception";
+    return { trace: { header, records }, failure: { kind, line, message: (e as Error).message ?? String(e) } };
+  }
+}
+
+export interface Verdict {
+  /** statements after boot */
+  statements: number;
+  /** statements both sides have a record of */
+  compared: number;
+  /** compared, and no difference */
+  agreeing: number;
+  /** compared, every difference covered by docs/divergences.md */
+  covered: number;
+  /** statements with a difference no entry covers */
+  uncovered: number;
+  differences: Difference[];
+  explained: Map<string, Difference[]>;
+  unexplained: Difference[];
+}
+
+/**
+ * The verdict on one scenario: the differences between the model's trace `a` and
+ * the kernel's `b`, classified. Only statements both sides reached are compared:
+ * where one side stopped (a crash, a silent guest, a model failure), the outcome
+ * is reported by itself rather than as a string of missing records.
+ */
+export function judge(name: string, sc: Scenario, a: Trace, b: Trace, divs: Divergence[]): Verdict {
+  const both = new Set(a.records.map((r) => r.line).filter((l) => b.records.some((r) => r.line === l)));
+  const reachedBoth = a.records.length === sc.body.length && b.records.length === sc.body.length;
+  const all = diffTraces(a, b, reachedBoth ? sc : undefined);
+  const differences = reachedBoth ? all : all.filter((d) => both.has(d.line));
+  const { explained, unexplained } = classify(divs, name, differences, a, b);
+  const badLines = new Set(differences.map((d) => d.line));
+  const uncoveredLines = new Set(unexplained.map((d) => d.line));
+  const compared = reachedBoth ? sc.body.length : both.size;
+  return {
+    statements: sc.body.length,
+    compared,
+    agreeing: compared - badLines.size,
+    covered: [...badLines].filter((l) => !uncoveredLines.has(l)).length,
+    uncovered: uncoveredLines.size,
+    differences,
+    explained,
+    unexplained,
+  };
+}
+
+/** A difference named without its numbers (memory34 and memory35 are one kind), for de-duplication and shrinking. */
+export function differenceSignature(d: Difference): string {
+  const norm = (s: string | undefined) => (s ?? "").replace(/0x[0-9a-f]+|\d+/gi, "N");
+  return `${d.op} ${norm(d.path)} [${d.rule}] ${norm(d.item)}`;
+}
