@@ -110,12 +110,21 @@ export function registerFuzz(program: Command): void {
     .option("--ops <n>", "operations drawn per case", "120")
     .option("--case-seed <n>", "run only the case with this case seed (printed with each finding)")
     .option("--no-shrink", "report failures as found, without shrinking them")
-    .option("--save <dir>", `--oracle: where minimal scenarios and their kernel traces go (default ${DEFAULT_SAVE_DIR})`)
+    .option(
+      "--save <dir>",
+      `--oracle: where minimal scenarios and their kernel traces go (default ${DEFAULT_SAVE_DIR})`,
+    )
     .option("--no-save", "do not write regression files (or, with --oracle, minimal scenarios)")
     .option("--out <dir>", "where regression files go (default scenarios/regressions)")
-    .option("--oracle", "random scenarios on the real kernel under QEMU and on the model, judged as memhp corpus judges")
+    .option(
+      "--oracle",
+      "random scenarios on the real kernel under QEMU and on the model, judged as memhp corpus judges",
+    )
     .addOption(
-      new Option("--kernel <which>", "--oracle: stock (Debian's kernel) or patched (the RFC's calls on kernel/)")
+      new Option(
+        "--kernel <which>",
+        "--oracle: stock (Debian's kernel) or patched (the RFC's calls on kernel/)",
+      )
         .choices(["stock", "patched"])
         .default("stock"),
     )
@@ -137,7 +146,8 @@ online types, offlines, auto_online_blocks, reads, ptdump, bad writes; with
 on the model; every difference must be covered by docs/divergences.md. A
 disagreement is shrunk to a minimal scenario (the kernel in the loop) and saved
 with the kernel's trace beside it. Exit 1 when a difference, a kernel crash or a
-model failure is not listed there.
+model failure is not listed there. The last campaign's figures and findings:
+docs/divergences.md, "Random scenarios on the real kernel".
 
 Examples:
   memhp fuzz --steps 100000 --seed 7

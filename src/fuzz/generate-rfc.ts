@@ -110,14 +110,18 @@ export function generateRfc(seed: number, opts: GenerateOptions & { v2?: boolean
   const rng = new Rng(seed);
   const v2 = opts.v2 ?? rfcV2Accepted();
   const arch: Arch = opts.arch ?? (rng.chance(0.5) ? "x86_64" : "arm64");
-  const mem = choose(rng, [
-    [2, 1024],
-    [1, 2048],
-  ] as const) * MiB;
-  const maxmem = mem + choose(rng, [
-    [2, 2048],
-    [1, 3072],
-  ] as const) * MiB;
+  const mem =
+    choose(rng, [
+      [2, 1024],
+      [1, 2048],
+    ] as const) * MiB;
+  const maxmem =
+    mem +
+    choose(rng, [
+      [2, 2048],
+      [1, 3072],
+    ] as const) *
+      MiB;
   const header = [`machine ${arch} mem=${sizeText(mem)} maxmem=${sizeText(maxmem)}${v2 ? " rfc=v2" : ""}`];
   if (arch === "arm64" && rng.chance(0.4)) header.push("cmdline rodata=off");
   header.push("boot");
@@ -131,7 +135,9 @@ export function generateRfc(seed: number, opts: GenerateOptions & { v2?: boolean
     return n === 1 && rng.chance(0.5) ? "" : ` owner=${n}`;
   };
   const free = (start: number, size: number) =>
-    start >= base && start + size <= rawEnd && adds.every((a) => start + size <= a.start || a.start + a.size <= start);
+    start >= base &&
+    start + size <= rawEnd &&
+    adds.every((a) => start + size <= a.start || a.start + a.size <= start);
   /** Block-aligned starts where `size` fits, first-fit order. */
   const freeStarts = (size: number): number[] => {
     const out: number[] = [];
@@ -165,11 +171,13 @@ export function generateRfc(seed: number, opts: GenerateOptions & { v2?: boolean
   const line = (kind: RfcKind): string | undefined => {
     switch (kind) {
       case "add": {
-        const size = BLOCK * choose(rng, [
-          [4, 1],
-          [3, 2],
-          [2, 4],
-        ] as const);
+        const size =
+          BLOCK *
+          choose(rng, [
+            [4, 1],
+            [3, 2],
+            [2, 4],
+          ] as const);
         const starts = freeStarts(size);
         if (!starts.length) return undefined;
         const start = rng.chance(0.7) ? starts[0] : anyOf(rng, starts);
@@ -197,7 +205,11 @@ export function generateRfc(seed: number, opts: GenerateOptions & { v2?: boolean
           const size = c * MiB;
           adds.push({ start: s, size, owner: v2 && rng.chance(0.3) ? 1 + rng.int(3) : o });
           const a = adds[adds.length - 1];
-          if (!b.add(`call add_memory_driver_managed ${hex(s)} ${sizeText(size)}${v2 ? ` owner=${a.owner}` : ""}`))
+          if (
+            !b.add(
+              `call add_memory_driver_managed ${hex(s)} ${sizeText(size)}${v2 ? ` owner=${a.owner}` : ""}`,
+            )
+          )
             adds.pop();
           s += size;
         }
@@ -240,7 +252,9 @@ export function generateRfc(seed: number, opts: GenerateOptions & { v2?: boolean
           [2, "online"],
           [1, "online_kernel"],
         ] as const);
-        return rng.chance(0.8) ? `write ${MEM}/memory${id}/state ${word}` : `write ${MEM}/memory${id}/online ${anyOf(rng, ["0", "1"])}`;
+        return rng.chance(0.8)
+          ? `write ${MEM}/memory${id}/state ${word}`
+          : `write ${MEM}/memory${id}/online ${anyOf(rng, ["0", "1"])}`;
       }
       case "read-depop":
         return "read /sys/kernel/debug/memhp/depopulated";
@@ -271,7 +285,8 @@ export function generateRfc(seed: number, opts: GenerateOptions & { v2?: boolean
   // start with memory to work on
   if (rng.chance(0.4)) line("add-gib");
   for (let tries = 0; b.body.length < n && tries < n * 8; tries++) {
-    const kind: RfcKind = adds.length === 0 ? (rng.chance(0.6) ? "add" : "add-gib") : choose(rng, RFC_WEIGHTS);
+    const kind: RfcKind =
+      adds.length === 0 ? (rng.chance(0.6) ? "add" : "add-gib") : choose(rng, RFC_WEIGHTS);
     const l = line(kind);
     if (l !== undefined && !b.add(l) && kind === "add") adds.pop();
   }

@@ -173,7 +173,9 @@ function stockHeader(rng: Rng, arch: Arch): string[] {
   const mem = choose(rng, MEM_CHOICES) * MiB;
   const maxmem = mem + choose(rng, EXTRA_CHOICES) * MiB;
   const slots = choose(rng, SLOT_CHOICES);
-  const lines = [`machine ${arch} mem=${sizeText(mem)} maxmem=${sizeText(maxmem)}${slots ? ` slots=${slots}` : ""}`];
+  const lines = [
+    `machine ${arch} mem=${sizeText(mem)} maxmem=${sizeText(maxmem)}${slots ? ` slots=${slots}` : ""}`,
+  ];
   const cmdline: string[] = [];
   const state = choose(rng, DEFAULT_STATE_CHOICES);
   if (state) cmdline.push(`memhp_default_state=${state}`);

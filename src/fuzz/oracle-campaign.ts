@@ -112,7 +112,9 @@ export function problemsOf(v: Verdict, kernel: KernelRun, model: ModelRun): Prob
     out.push({ kind: "uncovered", signature, message: `line ${d.line} [${d.rule}] ${d.message}` });
   }
   if (kernel.outcome === "crash") {
-    const first = (kernel.detail ?? "").split("\n").find((l) => /BUG|Oops|panic|Unable|fault|Internal error/.test(l));
+    const first = (kernel.detail ?? "")
+      .split("\n")
+      .find((l) => /BUG|Oops|panic|Unable|fault|Internal error/.test(l));
     const line = Number(/^line (\d+)/.exec(kernel.detail ?? "")?.[1] ?? NaN);
     const predicted = model.failure?.kind === "kernel-bug" && model.failure.line === line;
     if (!predicted)
@@ -143,7 +145,15 @@ export async function checkScenario(
   const model = runOnModel(sc);
   const kernel = await runOnKernel(sc, { kernel: opts.kernel, log: opts.log });
   const verdict = judge(name, sc, model.trace, kernel.trace, opts.divergences);
-  return { name, arch: sc.machine.arch, text, verdict, kernel, model, problems: problemsOf(verdict, kernel, model) };
+  return {
+    name,
+    arch: sc.machine.arch,
+    text,
+    verdict,
+    kernel,
+    model,
+    problems: problemsOf(verdict, kernel, model),
+  };
 }
 
 /** The set-up lines (up to `boot`) and the statements after it. */
@@ -195,7 +205,7 @@ export async function shrinkScenario(
   let chunk = Math.max(1, Math.floor(body.length / 2));
   while (chunk >= 1 && replays < budget) {
     let progressed = false;
-    for (let start = 0; start < body.length && replays < budget; ) {
+    for (let start = 0; start < body.length && replays < budget;) {
       const cand = repair(header, [...body.slice(0, start), ...body.slice(start + chunk)]);
       if (cand.length < body.length && cand.length > 0 && (await attempt(header, cand))) {
         body = cand;
@@ -236,7 +246,9 @@ export function saveCandidate(
   const traceFile = join(dir, `${name}.${flavour}-${arch}.jsonl`);
   const evidence = [
     ...formatDifferences(f.minimalRun.verdict.unexplained, f.minimal).split("\n"),
-    ...(f.minimalRun.kernel.outcome !== "ok" ? [`kernel: ${f.minimalRun.kernel.outcome}`, ...(f.minimalRun.kernel.detail ?? "").split("\n")] : []),
+    ...(f.minimalRun.kernel.outcome !== "ok"
+      ? [`kernel: ${f.minimalRun.kernel.outcome}`, ...(f.minimalRun.kernel.detail ?? "").split("\n")]
+      : []),
     ...(f.minimalRun.model.failure ? [`model: ${f.minimalRun.model.failure.message.split("\n")[0]}`] : []),
   ]
     .filter((l) => l.trim() !== "")
@@ -289,7 +301,8 @@ export function addFigures(f: OracleFigures, o: ScenarioOutcome): void {
   if (o.kernel.outcome === "no-answer") f.noAnswer++;
   if (o.model.failure) f.modelFailures++;
   if (o.kernel.warnings.length) f.warnings++;
-  for (const [id, list] of o.verdict.explained) f.byDivergence.set(id, (f.byDivergence.get(id) ?? 0) + list.length);
+  for (const [id, list] of o.verdict.explained)
+    f.byDivergence.set(id, (f.byDivergence.get(id) ?? 0) + list.length);
 }
 
 export function formatFigures(f: OracleFigures, label = "memhp fuzz --oracle"): string {
@@ -298,7 +311,9 @@ export function formatFigures(f: OracleFigures, label = "memhp fuzz --oracle"): 
     `${f.agreeing} agree, ${f.covered} covered by docs/divergences.md, ${f.uncovered} not covered; ` +
     `${f.crashes} kernel crashes, ${f.noAnswer} guests did not answer, ${f.modelFailures} model failures, ` +
     `${f.warnings} with kernel warnings` +
-    (f.byDivergence.size ? `\n  covered: ${[...f.byDivergence].map(([id, n]) => `${id} ${n}`).join(", ")}` : "")
+    (f.byDivergence.size
+      ? `\n  covered: ${[...f.byDivergence].map(([id, n]) => `${id} ${n}`).join(", ")}`
+      : "")
   );
 }
 
@@ -351,7 +366,8 @@ export async function runOracleCampaign(opts: OracleCampaignOptions): Promise<Or
         continue;
       }
       // differences are listed by entry already (an uncovered one is not); the other problems by `problem`
-      const listedAs = p.kind === "uncovered" ? undefined : listedProblem(judgement.problems, p.signature)?.id;
+      const listedAs =
+        p.kind === "uncovered" ? undefined : listedProblem(judgement.problems, p.signature)?.id;
       problems.set(p.signature, { problem: p, names: [c.name], listedAs });
       if (listedAs) continue;
       if (p.kind !== "no-answer") unlisted++;
@@ -394,4 +410,3 @@ export async function runOracleCampaign(opts: OracleCampaignOptions): Promise<Or
   }
   return { figures, outcomes, findings, problems, unlisted };
 }
-

@@ -78,6 +78,9 @@ export function loadFuzzDivergences(file = packagePath("docs", "divergences.md")
 }
 
 /** The entry that lists a problem signature, if any. */
-export function listedProblem(problems: readonly FuzzDivergence[], signature: string): FuzzDivergence | undefined {
-  return problems.find((d) => new RegExp(d.match.problem as string).test(signature));
+export function listedProblem(
+  problems: readonly FuzzDivergence[],
+  signature: string,
+): FuzzDivergence | undefined {
+  return problems.find((d) => d.match.problem !== undefined && new RegExp(d.match.problem).test(signature));
 }

@@ -88,7 +88,10 @@ export async function runOnKernel(sc: Scenario, opts: KernelRunOptions = {}): Pr
       running.catch(() => undefined); // settled after close() when the guest crashed
       let r: { rec: TraceRecord } | { crash: string };
       try {
-        r = await Promise.race([running.then((rec) => ({ rec })), watch.crashed.then((crash) => ({ crash }))]);
+        r = await Promise.race([
+          running.then((rec) => ({ rec })),
+          watch.crashed.then((crash) => ({ crash })),
+        ]);
       } catch (e) {
         const crash = crashLines(session.console);
         if (crash) return { trace, outcome: "crash", detail: `line ${st.loc.line}:\n${crash}`, warnings: [] };
@@ -97,13 +100,18 @@ export async function runOnKernel(sc: Scenario, opts: KernelRunOptions = {}): Pr
       } finally {
         watch.stop();
       }
-      if ("crash" in r) return { trace, outcome: "crash", detail: `line ${st.loc.line}:\n${r.crash}`, warnings: [] };
+      if ("crash" in r)
+        return { trace, outcome: "crash", detail: `line ${st.loc.line}:\n${r.crash}`, warnings: [] };
       records.push(r.rec);
     }
     let warnings: string[] = [];
     try {
       const d = await session.exec("dmesg");
-      if (d.rc === 0) warnings = d.out.split("\n").filter((l) => WARNING_RE.test(l)).slice(0, 20);
+      if (d.rc === 0)
+        warnings = d.out
+          .split("\n")
+          .filter((l) => WARNING_RE.test(l))
+          .slice(0, 20);
     } catch {
       // a guest that answered every statement but not this: no warning check
     }
@@ -135,8 +143,16 @@ export function runOnModel(sc: Scenario): ModelRun {
     return { trace: t };
   } catch (e) {
     const line = sc.body[records.length]?.loc.line ?? sc.machine.loc.line;
-    const kind = e instanceof KernelBug ? "kernel-bug" : e?.constructor?.name === "InvariantError" ? "invariant" : "exception";
-    return { trace: { header, records }, failure: { kind, line, message: (e as Error).message ?? String(e) } };
+    const kind =
+      e instanceof KernelBug
+        ? "kernel-bug"
+        : e?.constructor?.name === "InvariantError"
+          ? "invariant"
+          : "exception";
+    return {
+      trace: { header, records },
+      failure: { kind, line, message: (e as Error).message ?? String(e) },
+    };
   }
 }
 
