@@ -18,6 +18,7 @@ import {
   repair,
   shrinkScenario,
   splitScenario,
+  truncateAfter,
 } from "../src/fuzz/oracle-campaign.js";
 import { judge, runOnModel, differenceSignature } from "../src/fuzz/oracle.js";
 import { listedProblem, loadFuzzDivergences, parseFuzzDivergences } from "../src/fuzz/oracle-divergences.js";
@@ -264,6 +265,12 @@ describe("shrinking", () => {
         "dimm-add d0 size=128M\nwrite /sys/devices/system/memory/memory32/state offline\ndimm-del d0\n",
     );
     assert.equal(r.replays, runs);
+  });
+
+  it("a difference at line L needs nothing after L", () => {
+    const t = truncateAfter(text, 4);
+    assert.equal(t.split("\n").filter(Boolean).at(-1), "dimm-add d0 size=128M");
+    assert.equal(parseScenario(t, "t.mhp").body.length, 1);
   });
 
   it("stops at its budget", async () => {

@@ -40,6 +40,8 @@ export interface Problem {
   /** the problem without its numbers: one kind of disagreement */
   signature: string;
   message: string;
+  /** the scenario line it showed at, when one (a difference, a crash) */
+  line?: number;
 }
 
 export interface ScenarioOutcome {
@@ -109,7 +111,12 @@ export function problemsOf(v: Verdict, kernel: KernelRun, model: ModelRun): Prob
     const signature = `uncovered: ${differenceSignature(d)}`;
     if (seen.has(signature)) continue;
     seen.add(signature);
-    out.push({ kind: "uncovered", signature, message: `line ${d.line} [${d.rule}] ${d.message}` });
+    out.push({
+      kind: "uncovered",
+      signature,
+      message: `line ${d.line} [${d.rule}] ${d.message}`,
+      line: d.line,
+    });
   }
   if (kernel.outcome === "crash") {
     const first = (kernel.detail ?? "")
@@ -122,6 +129,7 @@ export function problemsOf(v: Verdict, kernel: KernelRun, model: ModelRun): Prob
         kind: "crash",
         signature: `crash: ${norm((first ?? "").replace(/^\[[ \d.]+\]\s*/, ""))}`,
         message: kernel.detail ?? "",
+        line: Number.isNaN(line) ? undefined : line,
       });
   }
   if (kernel.outcome === "no-answer")
@@ -154,6 +162,15 @@ export async function checkScenario(
     model,
     problems: problemsOf(verdict, kernel, model),
   };
+}
+
+/**
+ * The scenario up to line `line` (a line of `text`): what a record of that line
+ * can depend on. Statements after it cannot change it, so they go before any
+ * shrinking run.
+ */
+export function truncateAfter(text: string, line: number): string {
+  return text.split("\n").slice(0, line).join("\n") + "\n";
 }
 
 /** The set-up lines (up to `boot`) and the statements after it. */
@@ -378,7 +395,7 @@ export async function runOracleCampaign(opts: OracleCampaignOptions): Promise<Or
       if (opts.shrink !== false && p.kind !== "no-answer") {
         let last: ScenarioOutcome = o;
         const r = await shrinkScenario(
-          o.text,
+          p.line === undefined ? o.text : truncateAfter(o.text, p.line),
           async (t) => {
             const run = await checkScenario(c.name, t, { kernel, divergences, log: opts.log });
             const ok = run.problems.some((q) => q.signature === p.signature);
