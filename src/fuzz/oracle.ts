@@ -19,11 +19,15 @@ import { classify, type Divergence } from "../scenario/divergences.js";
 import { runScenario } from "../scenario/run.js";
 import type { Trace, TraceRecord } from "../scenario/trace.js";
 
-/** Console lines that mean the kernel crashed (oops, BUG(), panic). */
+/**
+ * Console lines that mean the kernel crashed (an oops, BUG(), a panic). Not a
+ * bare "Call trace:": WARN_ON() and RCU stall reports (which a guest under TCG
+ * on a busy host prints now and then) have one too, and the guest goes on.
+ */
 export const CRASH_RE =
-  /Kernel panic|kernel BUG at|BUG: |Oops|Unable to handle kernel|general protection fault|Internal error: |Call trace:|Call Trace:/;
-/** dmesg lines that mean the kernel warned (WARN_ON() and friends). */
-export const WARNING_RE = /WARNING: CPU|------------\[ cut here \]|BUG: |Call trace:|Call Trace:/;
+  /Kernel panic|kernel BUG at|Oops|Unable to handle kernel|general protection fault|Internal error: |BUG: unable to handle|BUG: kernel NULL pointer/;
+/** dmesg and console lines that mean the kernel warned (WARN_ON(), a stall, a bad page). */
+export const WARNING_RE = /WARNING: CPU|BUG: |cut here|rcu: INFO|soft lockup|hung_task/;
 
 export type KernelOutcome = "ok" | "crash" | "no-answer";
 
@@ -50,12 +54,17 @@ function crashLines(console: string): string | undefined {
   return lines.slice(Math.max(0, i - 2), i + 18).join("\n");
 }
 
-/** Polls the session's console for a crash; stop() ends the polling. */
-function crashWatch(session: OracleSession): { crashed: Promise<string>; stop: () => void } {
+/** The console text added since `from` characters (all of it if the kept tail was cut meanwhile). */
+function since(console: string, from: number): string {
+  return console.length >= from ? console.slice(from) : console;
+}
+
+/** Polls the session's console for a crash after `from`; stop() ends the polling. */
+function crashWatch(session: OracleSession, from: number): { crashed: Promise<string>; stop: () => void } {
   let timer: NodeJS.Timeout | undefined;
   const crashed = new Promise<string>((resolve) => {
     timer = setInterval(() => {
-      const c = crashLines(session.console);
+      const c = crashLines(since(session.console, from));
       if (c !== undefined) resolve(c);
     }, 250);
   });
@@ -83,7 +92,8 @@ export async function runOnKernel(sc: Scenario, opts: KernelRunOptions = {}): Pr
   const trace: Trace = { header: session.header, records };
   try {
     for (const st of sc.body) {
-      const watch = crashWatch(session);
+      const from = session.console.length;
+      const watch = crashWatch(session, from);
       const running = session.run(st);
       running.catch(() => undefined); // settled after close() when the guest crashed
       let r: { rec: TraceRecord } | { crash: string };
@@ -93,7 +103,7 @@ export async function runOnKernel(sc: Scenario, opts: KernelRunOptions = {}): Pr
           watch.crashed.then((crash) => ({ crash })),
         ]);
       } catch (e) {
-        const crash = crashLines(session.console);
+        const crash = crashLines(since(session.console, from));
         if (crash) return { trace, outcome: "crash", detail: `line ${st.loc.line}:\n${crash}`, warnings: [] };
         const msg = e instanceof Error ? e.message : String(e);
         return { trace, outcome: "no-answer", detail: `line ${st.loc.line}: ${msg}`, warnings: [] };
