@@ -151,6 +151,23 @@ describe("judging one run", () => {
     assert.equal(p[0].kind, "uncovered");
   });
 
+  it("a fuzz entry with values covers only the answers it names", () => {
+    const entry = {
+      id: "fuzz-state",
+      title: "t",
+      match: { op: "read", item: "^value$", values: { a: '^"offline"$', b: '^"online"$' } },
+    };
+    const kernel: Trace = JSON.parse(JSON.stringify(model.trace)) as Trace;
+    const rec = kernel.records[1] as { value: string };
+    assert.equal((model.trace.records[1] as { value: string }).value, "offline");
+    rec.value = "online";
+    let v = judge("fuzz-x", sc, model.trace, kernel, [...divs, entry]);
+    assert.deepEqual([v.uncovered, v.covered, v.explained.get("fuzz-state")?.length], [0, 1, 1]);
+    rec.value = "online_movable";
+    v = judge("fuzz-x", sc, model.trace, kernel, [...divs, entry]);
+    assert.deepEqual([v.uncovered, v.covered], [1, 0]);
+  });
+
   it("where the kernel stopped, only what both sides reached is compared; the crash is the problem", () => {
     const kernel: Trace = { header: model.trace.header, records: model.trace.records.slice(0, 1) };
     const v = judge("fuzz-x", sc, model.trace, kernel, divs);

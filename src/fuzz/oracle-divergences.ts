@@ -24,7 +24,23 @@ const HEADING = /^### (fuzz-[a-z0-9-]+): (.+)$/;
  * regex on the signature of a run's problem that is not a difference (a kernel
  * crash, a model failure: see ./oracle-campaign.ts problemsOf()).
  */
-export type FuzzMatch = DivergenceMatch & { problem?: string };
+export type FuzzMatch = DivergenceMatch & {
+  problem?: string;
+  /**
+   * Regexes on the two values (model `a`, kernel `b`) as JSON text (`"EINVAL"`,
+   * `false`; `undefined` when absent): an entry about one answer, not every
+   * difference of that item.
+   */
+  values?: { a?: string; b?: string };
+};
+
+/** Does the entry's `values` (if any) accept the difference's two values? */
+export function valuesMatch(d: Divergence, diff: { a: unknown; b: unknown }): boolean {
+  const v = (d.match as FuzzMatch).values;
+  if (!v) return true;
+  const text = (x: unknown) => (x === undefined ? "undefined" : JSON.stringify(x));
+  return (!v.a || new RegExp(v.a).test(text(diff.a))) && (!v.b || new RegExp(v.b).test(text(diff.b)));
+}
 
 export interface FuzzDivergence extends Divergence {
   match: FuzzMatch;

@@ -15,7 +15,8 @@ import type { OracleKernel } from "../oracle/cache.js";
 import { OracleError, OracleSession } from "../oracle/run.js";
 import type { Scenario } from "../scenario/ast.js";
 import { diffTraces, type Difference } from "../scenario/diff.js";
-import { classify, type Divergence } from "../scenario/divergences.js";
+import { classify, covers, type Divergence } from "../scenario/divergences.js";
+import { valuesMatch } from "./oracle-divergences.js";
 import { runScenario } from "../scenario/run.js";
 import type { Trace, TraceRecord } from "../scenario/trace.js";
 
@@ -193,7 +194,21 @@ export function judge(name: string, sc: Scenario, a: Trace, b: Trace, divs: Dive
   const reachedBoth = a.records.length === sc.body.length && b.records.length === sc.body.length;
   const all = diffTraces(a, b, reachedBoth ? sc : undefined);
   const differences = reachedBoth ? all : all.filter((d) => both.has(d.line));
-  const { explained, unexplained } = classify(divs, name, differences, a, b);
+  // the corpus's classification; an entry with `values` covers only the answers it names
+  const { explained, unexplained } = classify(
+    divs.filter((d) => !("values" in d.match)),
+    name,
+    differences,
+    a,
+    b,
+  );
+  const byValue = divs.filter((d) => "values" in d.match);
+  for (const diff of [...unexplained]) {
+    const d = byValue.find((x) => covers(x, name, diff, a, b) && valuesMatch(x, diff));
+    if (!d) continue;
+    unexplained.splice(unexplained.indexOf(diff), 1);
+    explained.set(d.id, [...(explained.get(d.id) ?? []), diff]);
+  }
   const badLines = new Set(differences.map((d) => d.line));
   const uncoveredLines = new Set(unexplained.map((d) => d.line));
   const compared = reachedBoth ? sc.body.length : both.size;
