@@ -199,9 +199,10 @@ export function repair(header: readonly string[], body: readonly string[]): stri
 }
 
 /**
- * Delta debugging over the statements (machine and boot kept): drop chunks of
- * halving size while the problem persists, then try the set-up's `cmdline` and
- * `vmem` lines one by one. `fails` runs a candidate on both sides.
+ * Delta debugging over the statements (machine and boot kept): the last
+ * statement alone first, then drop chunks of halving size while the problem
+ * persists, then try the set-up's `cmdline` and `vmem` lines one by one. `fails`
+ * runs a candidate on both sides.
  */
 export async function shrinkScenario(
   text: string,
@@ -219,6 +220,12 @@ export async function shrinkScenario(
     replays++;
     return fails(t);
   };
+  // A problem at the last statement often needs nothing before it (the scenario
+  // is cut after the problem's line before shrinking): one run may settle it.
+  if (body.length > 1) {
+    const alone = repair(header, body.slice(-1));
+    if (alone.length === 1 && (await attempt(header, alone))) body = alone;
+  }
   let chunk = Math.max(1, Math.floor(body.length / 2));
   while (chunk >= 1 && replays < budget) {
     let progressed = false;
