@@ -6,7 +6,9 @@
 
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { generateStock } from "../src/fuzz/generate.js";
 import { generateRfc, rfcV2Accepted } from "../src/fuzz/generate-rfc.js";
 import {
@@ -15,7 +17,9 @@ import {
   emptyFigures,
   formatFigures,
   problemsOf,
+  rejudge,
   repair,
+  saveRun,
   shrinkScenario,
   splitScenario,
   truncateAfter,
@@ -200,6 +204,31 @@ describe("judging one run", () => {
       formatFigures(f),
       /1 scenarios, 1 statements compared \(of 3\): 1 agree, 0 covered .* 0 not covered; 1 kernel crashes/,
     );
+  });
+});
+
+describe("runs kept with --traces", () => {
+  it("are judged again without QEMU", () => {
+    const dir = mkdtempSync(join(tmpdir(), "memhp-fuzz-oracle-"));
+    try {
+      const text = generateStock(9).text;
+      const sc = parseScenario(text, "k.mhp");
+      const model = runOnModel(sc);
+      const kernelTrace: Trace = JSON.parse(JSON.stringify(model.trace)) as Trace;
+      const v = judge("fuzz-k", sc, model.trace, kernelTrace, []);
+      const kernel = { trace: kernelTrace, outcome: "ok" as const, warnings: [] };
+      saveRun(
+        dir,
+        { name: "fuzz-k", arch: sc.machine.arch, text, verdict: v, kernel, model, problems: [] },
+        "stock",
+      );
+      const r = rejudge(dir);
+      assert.equal(r.figures.scenarios, 1);
+      assert.equal(r.figures.agreeing, sc.body.length);
+      assert.equal(r.unlisted, 0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

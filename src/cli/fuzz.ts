@@ -4,7 +4,13 @@
 
 import { Option, type Command } from "commander";
 import { runCampaign } from "../fuzz/campaign.js";
-import { DEFAULT_SAVE_DIR, formatFigures, runOracleCampaign } from "../fuzz/oracle-campaign.js";
+import {
+  DEFAULT_SAVE_DIR,
+  formatFigures,
+  rejudge,
+  runOracleCampaign,
+  type OracleCampaignResult,
+} from "../fuzz/oracle-campaign.js";
 import { rfcV2Accepted } from "../fuzz/generate-rfc.js";
 import type { OracleKernel } from "../oracle/cache.js";
 import { oracleUnavailable } from "../oracle/run.js";
@@ -34,10 +40,26 @@ interface FuzzOpts {
   statements: string;
   shrinkBudget: string;
   quiet?: boolean;
+  traces?: string;
+  rejudge?: string;
+}
+
+function printProblems(r: OracleCampaignResult): void {
+  for (const [sig, e] of r.problems)
+    process.stdout.write(
+      `  ${e.listedAs ? `listed (${e.listedAs})` : e.problem.kind === "no-answer" ? "reported" : "NOT LISTED"}: ${sig} — ${e.names.length} scenario(s), first ${e.names[0]}\n`,
+    );
 }
 
 /** `memhp fuzz --oracle`: random scenarios on the real kernel and the model. */
 async function oracleAction(opts: FuzzOpts): Promise<void> {
+  if (opts.rejudge !== undefined) {
+    const r = rejudge(opts.rejudge);
+    process.stdout.write(`${formatFigures(r.figures, `memhp fuzz --oracle --rejudge ${opts.rejudge}`)}\n`);
+    printProblems(r);
+    if (r.unlisted) throw new ExitCode(EXIT_DIFF);
+    return;
+  }
   const count = intOption("--count", opts.count, 1);
   const seed = intOption("--seed", opts.seed, 0);
   const statements = intOption("--statements", opts.statements, 1);
@@ -70,6 +92,7 @@ async function oracleAction(opts: FuzzOpts): Promise<void> {
     saveDir,
     shrink: opts.shrink,
     shrinkBudget,
+    traceDir: opts.traces,
     onScenario: (o, i) => {
       if (opts.quiet) return;
       const v = o.verdict;
@@ -93,10 +116,7 @@ async function oracleAction(opts: FuzzOpts): Promise<void> {
   });
   const secs = ((Date.now() - t0) / 1000).toFixed(0);
   process.stdout.write(`${formatFigures(r.figures)}\n  ${secs} s, seed ${seed}\n`);
-  for (const [sig, e] of r.problems)
-    process.stdout.write(
-      `  ${e.listedAs ? `listed (${e.listedAs})` : e.problem.kind === "no-answer" ? "reported" : "NOT LISTED"}: ${sig} — ${e.names.length} scenario(s), first ${e.names[0]}\n`,
-    );
+  printProblems(r);
   if (r.unlisted) throw new ExitCode(EXIT_DIFF);
 }
 
@@ -132,6 +152,11 @@ export function registerFuzz(program: Command): void {
     .option("--statements <n>", "--oracle: statements per scenario", "14")
     .option("--shrink-budget <n>", "--oracle: oracle runs one shrink may take", "30")
     .option("-q, --quiet", "--oracle: no line per scenario on stderr")
+    .option("--traces <dir>", "--oracle: also keep every scenario with its kernel trace here")
+    .option(
+      "--rejudge <dir>",
+      "--oracle: judge the runs kept by --traces again (model and docs/divergences.md as now; no QEMU)",
+    )
     .addHelpText(
       "after",
       `
@@ -154,7 +179,8 @@ Examples:
   memhp fuzz --arch arm64 --steps 20000
   memhp fuzz --case-seed 3735928559       rerun one case
   memhp fuzz --oracle --count 20 --seed 5
-  memhp fuzz --oracle --kernel patched --arch arm64 --count 10`,
+  memhp fuzz --oracle --kernel patched --arch arm64 --count 10
+  memhp fuzz --oracle --count 100 --traces runs/ && memhp fuzz --oracle --rejudge runs/`,
     )
     .action(async (opts: FuzzOpts) => {
       if (opts.oracle) return oracleAction(opts);

@@ -10,12 +10,12 @@
 // same scenarios every time. The kernel's answers are the kernel's: a run is
 // reproducible as far as the guest is (free-page counts are not).
 
-import { mkdirSync, renameSync, writeFileSync, existsSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Rng } from "../mm/random.js";
 import type { OracleKernel } from "../oracle/cache.js";
 import type { Arch } from "../scenario/ast.js";
-import { formatDifferences } from "../scenario/diff.js";
+import { formatDifferences, readTrace } from "../scenario/diff.js";
 import type { Divergence } from "../scenario/divergences.js";
 import { ScenarioError, parseScenario } from "../scenario/parse.js";
 import { formatTrace } from "../scenario/trace.js";
@@ -94,6 +94,8 @@ export interface OracleCampaignOptions {
   shrink?: boolean;
   /** oracle runs one shrink may take (default 30) */
   shrinkBudget?: number;
+  /** also save every scenario with its kernel run here (for rejudge()) */
+  traceDir?: string;
   /** default: docs/divergences.md */
   judgement?: FuzzJudgement;
   log?: (line: string) => void;
@@ -298,6 +300,76 @@ export function saveCandidate(
   return { file, traceFile };
 }
 
+/** One run as three files: NAME.mhp, the kernel's trace, and how the kernel run ended. */
+export function saveRun(dir: string, o: ScenarioOutcome, kernel: OracleKernel): void {
+  mkdirSync(dir, { recursive: true });
+  const flavour = kernel === "patched" ? "linux-patched" : "linux";
+  writeFileSync(join(dir, `${o.name}.mhp`), o.text);
+  writeFileSync(join(dir, `${o.name}.${flavour}-${o.arch}.jsonl`), formatTrace(o.kernel.trace));
+  const { outcome, detail, warnings } = o.kernel;
+  writeFileSync(
+    join(dir, `${o.name}.outcome.json`),
+    JSON.stringify({ kernel, outcome, detail, warnings }) + "\n",
+  );
+}
+
+/**
+ * Judges the runs saveRun() kept in `dir` again, with the model and the
+ * divergence list as they are now: no QEMU needed.
+ */
+export function rejudge(dir: string, judgement: FuzzJudgement = loadFuzzDivergences()): OracleCampaignResult {
+  const figures = emptyFigures();
+  const outcomes: ScenarioOutcome[] = [];
+  const problems = new Map<string, { problem: Problem; names: string[]; listedAs?: string }>();
+  let unlisted = 0;
+  for (const f of readdirSync(dir)
+    .filter((x) => x.endsWith(".outcome.json"))
+    .sort()) {
+    const name = f.slice(0, -".outcome.json".length);
+    const saved = JSON.parse(readFileSync(join(dir, f), "utf8")) as {
+      kernel: OracleKernel;
+      outcome: KernelRun["outcome"];
+      detail?: string;
+      warnings: string[];
+    };
+    const text = readFileSync(join(dir, `${name}.mhp`), "utf8");
+    const sc = parseScenario(text, `${name}.mhp`);
+    const flavour = saved.kernel === "patched" ? "linux-patched" : "linux";
+    const trace = readTrace(readFileSync(join(dir, `${name}.${flavour}-${sc.machine.arch}.jsonl`), "utf8"));
+    const kernelRun: KernelRun = {
+      trace,
+      outcome: saved.outcome,
+      detail: saved.detail,
+      warnings: saved.warnings,
+    };
+    const model = runOnModel(sc);
+    const verdict = judge(name, sc, model.trace, trace, judgement.divergences);
+    const o: ScenarioOutcome = {
+      name,
+      arch: sc.machine.arch,
+      text,
+      verdict,
+      kernel: kernelRun,
+      model,
+      problems: problemsOf(verdict, kernelRun, model),
+    };
+    outcomes.push(o);
+    addFigures(figures, o);
+    for (const p of o.problems) {
+      const e = problems.get(p.signature);
+      if (e) {
+        e.names.push(name);
+        continue;
+      }
+      const listedAs =
+        p.kind === "uncovered" ? undefined : listedProblem(judgement.problems, p.signature)?.id;
+      problems.set(p.signature, { problem: p, names: [name], listedAs });
+      if (!listedAs && p.kind !== "no-answer") unlisted++;
+    }
+  }
+  return { figures, outcomes, findings: [], problems, unlisted };
+}
+
 export function emptyFigures(): OracleFigures {
   return {
     scenarios: 0,
@@ -381,6 +453,7 @@ export async function runOracleCampaign(opts: OracleCampaignOptions): Promise<Or
     const c = campaignScenario(opts.seed, i, { arch: opts.arch, kernel, statements: opts.statements });
     const o = await checkScenario(c.name, c.text, { kernel, divergences, log: opts.log });
     outcomes.push(o);
+    if (opts.traceDir) saveRun(opts.traceDir, o, kernel);
     addFigures(figures, o);
     opts.onScenario?.(o, i);
     for (const p of o.problems) {
