@@ -472,7 +472,9 @@ export async function runOracleCampaign(opts: OracleCampaignOptions): Promise<Or
       let minimal = o.text;
       let minimalRun = o;
       let replays = 0;
-      if (opts.shrink !== false && p.kind !== "no-answer") {
+      // nor is a crash at boot: no statement has run, there is nothing to drop
+      const atBoot = p.kind === "crash" && p.line === undefined;
+      if (opts.shrink !== false && p.kind !== "no-answer" && !atBoot) {
         let last: ScenarioOutcome = o;
         const r = await shrinkScenario(
           p.line === undefined ? o.text : truncateAfter(o.text, p.line),
