@@ -16,6 +16,7 @@ import { bootScenario, executeStatement } from "../scenario/run.js";
 import type { BlockChanges } from "../scenario/trace.js";
 import { cat, cd, echo, fail, lsmem, ls, ok, tree, type Output, type ShellContext } from "./builtins.js";
 import { formatRecord } from "./format.js";
+import { KERN_WARNING, type LogRecord } from "../kernel/printk.js";
 import { LexError, lexLine, resolvePath } from "./lex.js";
 import {
   Journal,
@@ -43,6 +44,8 @@ export interface TimelineEntry {
   op: string;
   /** "ok" or the errno name. */
   result: string;
+  /** Why it was refused (the kernel's message, or the model's reason). */
+  reason?: string;
   /** Exact work counts (kernel/work.ts) of the operation, non-zero ones only. */
   counts: WorkCounts;
   blocks?: BlockChanges;
@@ -70,6 +73,7 @@ export const BUILTINS: Readonly<Record<string, string>> = {
   pwd: "pwd",
   tree: "tree [-L DEPTH] [PATH]",
   lsmem: "lsmem",
+  dmesg: "dmesg           (the kernel's log: what it printed, e.g. why it refused)",
   work: "work            (work counts of the last operation)",
   snapshot: "snapshot save FILE | snapshot load FILE",
   help: "help",
@@ -167,7 +171,8 @@ export class ShellSession {
       case "echo": {
         if (!redirect) return echo(ctx, args, undefined);
         const before = this.k.work.snapshot();
-        const r = echo(ctx, args, redirect);
+        const seq = this.k.printk.begin();
+        const r = explain(echo(ctx, args, redirect), this.k.printk.since(seq), this.k.printk.reason);
         // What reached the file is a scenario `write` (a failed open writes nothing).
         const value = (args[0] === "-n" ? args.slice(1) : args).join(" ");
         if (!/^sh: can't create /.test(r.err ?? "") && value.trim() !== "")
@@ -177,6 +182,8 @@ export class ShellSession {
           "write",
           r.errno ? errnoName(r.errno) : "ok",
           this.k.work.since(before),
+          undefined,
+          r.errno ? this.k.printk.reason : undefined,
         );
         return { out: r.out, err: r.err, status: r.status, entry: this.ticking(entry) };
       }
@@ -193,6 +200,8 @@ export class ShellSession {
       }
       case "pwd":
         return ok(this.cwd + "\n");
+      case "dmesg":
+        return ok(this.k.printk.dmesgText());
       case "work":
         return this.work();
       case "snapshot":
@@ -244,16 +253,17 @@ export class ShellSession {
 
   private runStatement(st: Located<RunStatement>, command: string, scenarioText: string): CommandResult {
     const before = this.k.work.snapshot();
+    const seq = this.k.printk.begin();
     const rec = executeStatement(this.k, st);
     const counts = this.k.work.since(before);
     this.journal.statement(scenarioText);
     this.k.tick();
     this.journal.tick();
-    const out = formatRecord(rec);
+    const out = explain(formatRecord(rec), this.k.printk.since(seq), rec.reason);
     if (LOOKING_OPS.has(st.op)) return out;
     const r = rec as { result?: unknown; blocks?: BlockChanges };
     const result = typeof r.result === "string" ? r.result : "ok";
-    return { ...out, entry: this.record(command, st.op, result, counts, r.blocks) };
+    return { ...out, entry: this.record(command, st.op, result, counts, r.blocks, rec.reason) };
   }
 
   /** `snapshot save FILE` / `snapshot load FILE` (the format of `memhp snapshot`). */
@@ -288,8 +298,10 @@ export class ShellSession {
     result: string,
     counts: WorkCounts,
     blocks?: BlockChanges,
+    reason?: string,
   ): TimelineEntry {
     const entry: TimelineEntry = { seq: this.timeline.length + 1, command, op, result, counts };
+    if (reason !== undefined && result !== "ok") entry.reason = reason;
     if (blocks && (blocks.added.length || blocks.removed.length)) entry.blocks = blocks;
     this.timeline.push(entry);
     return entry;
@@ -305,6 +317,19 @@ export class ShellSession {
     if (rows.length === 0) out += "  (no work counted)\n";
     return ok(out);
   }
+}
+
+/**
+ * A failed command's output, then what the kernel printed meanwhile (as on its
+ * console: warnings and errors) and, when the kernel said nothing of it, the reason.
+ */
+export function explain<T extends Output>(res: T, kmsg: readonly LogRecord[], reason: string | undefined): T {
+  if (res.status === 0) return res;
+  const printed = kmsg.filter((r) => r.level <= KERN_WARNING).map((r) => r.text);
+  let err = res.err;
+  for (const t of printed) err += `  kernel: ${t}\n`;
+  if (reason !== undefined && !printed.includes(reason)) err += `  reason: ${reason}\n`;
+  return { ...res, err };
 }
 
 export function helpText(): string {
