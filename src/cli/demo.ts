@@ -25,7 +25,7 @@ import {
   type PhaseResult,
   type StrategyKind,
 } from "../drivers/memory/strategies.js";
-import { UsageError } from "./io.js";
+import { badValue } from "./io.js";
 import { predictedTime, profileForArch } from "../cost/demo-times.js";
 
 const GiB = 2 ** 30;
@@ -579,17 +579,18 @@ Examples:
         memmapOnMemory?: boolean;
         json?: boolean;
       }) => {
-        if (opts.arch !== "arm64" && opts.arch !== "x86_64") throw new UsageError(`--arch: ${opts.arch}`);
+        if (opts.arch !== "arm64" && opts.arch !== "x86_64") throw badValue("--arch", opts.arch, "x86_64, arm64");
         const kinds = opts.strategy.split(",").map((s) => s.trim());
-        for (const s of kinds) if (!isStrategyKind(s)) throw new UsageError(`--strategy: unknown ${s}`);
-        const steps = opts.steps.split(",").map(Number);
-        if (steps.length !== 3 || steps.some((n) => !Number.isInteger(n) || n < 0))
-          throw new UsageError(`--steps: expected three counts, got ${opts.steps}`);
+        for (const s of kinds)
+          if (!isStrategyKind(s)) throw badValue("--strategy", s, `a comma-separated list of ${STRATEGY_KINDS.join(", ")}`);
+        const steps = opts.steps.split(",").map((t) => (/^\d+$/.test(t.trim()) ? Number(t) : NaN));
+        if (steps.length !== 3 || steps.some((n) => !Number.isSafeInteger(n)))
+          throw badValue("--steps", opts.steps, "three whole numbers A,B,C: workload steps before, while off, after");
         let rangeBytes: number;
         try {
           rangeBytes = parseSize(opts.range);
-        } catch (e) {
-          throw new UsageError(`--range: ${(e as Error).message}`);
+        } catch {
+          throw badValue("--range", opts.range, "a size such as 512M or 2G, a multiple of 128M up to 2G");
         }
         const o: DemoOptions = {
           ...DEFAULT_DEMO,
@@ -601,10 +602,11 @@ Examples:
           strategies: kinds as StrategyKind[],
           memmapOnMemory: opts.memmapOnMemory === true,
         };
-        if (!Number.isSafeInteger(o.seed) || !(o.intensity >= 0))
-          throw new UsageError("--seed / --intensity: not a number");
+        if (!/^\d+$/.test(opts.seed) || !Number.isSafeInteger(o.seed)) throw badValue("--seed", opts.seed, "a whole number");
+        if (!/^\d+(\.\d+)?$/.test(opts.intensity))
+          throw badValue("--intensity", opts.intensity, "a number >= 0 (operations per step)");
         if (rangeBytes <= 0 || rangeBytes > o.driverBytes || rangeBytes % (128 * 2 ** 20))
-          throw new UsageError(`--range: a multiple of 128M up to ${bytes(o.driverBytes)}`);
+          throw badValue("--range", opts.range, `a multiple of 128M up to ${bytes(o.driverBytes)}`);
         const report = runDemo(o);
         process.stdout.write(opts.json ? JSON.stringify(report, null, 2) + "\n" : formatDemo(report));
       },

@@ -5,13 +5,11 @@
 import type { Command } from "commander";
 import { runCampaign } from "../fuzz/campaign.js";
 import type { Arch } from "../scenario/ast.js";
-import { EXIT_DIFF, ExitCode, UsageError } from "./io.js";
+import { badValue, EXIT_DIFF, ExitCode } from "./io.js";
 
 function intOption(name: string, text: string, min: number): number {
-  if (!/^(0x[0-9a-f]+|\d+)$/i.test(text)) throw new UsageError(`${name}: not a number: ${text}`);
-  const n = Number(text);
-  if (!Number.isSafeInteger(n) || n < min)
-    throw new UsageError(`${name}: must be an integer >= ${min}: ${text}`);
+  const n = /^(0x[0-9a-f]+|\d+)$/i.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(n) || n < min) throw badValue(name, text, `a whole number >= ${min}`);
   return n;
 }
 
@@ -57,7 +55,7 @@ Examples:
       const opsPerCase = intOption("--ops", opts.ops, 1);
       const caseSeed = opts.caseSeed === undefined ? undefined : intOption("--case-seed", opts.caseSeed, 0);
       if (opts.arch !== undefined && opts.arch !== "x86_64" && opts.arch !== "arm64")
-        throw new UsageError(`--arch: x86_64 or arm64, not ${opts.arch}`);
+        throw badValue("--arch", opts.arch, "x86_64, arm64");
       const arch = opts.arch as Arch | undefined;
       const err = process.stderr;
       err.write(

@@ -1,0 +1,157 @@
+// A new user's first hour (issue 19): output for people, messages instead of
+// stack traces, option errors that name the option, the value and the choices,
+// and continuation files whose trace lines are their own.
+
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { memhp } from "./support/memhp-cli.js";
+import { formatRunHuman } from "../src/cli/run-format.js";
+import { parseScenario, ScenarioError } from "../src/scenario/parse.js";
+import { runScenario } from "../src/scenario/run.js";
+
+const EXAMPLE = "scenarios/examples/x86-dimm.mhp";
+const dir = mkdtempSync(join(tmpdir(), "memhp-first-hour-"));
+
+/** One line on stderr, exit 2, no stack trace. */
+function oneLineError(r: { status: number; stderr: string }, pattern: RegExp): void {
+  assert.equal(r.status, 2, r.stderr);
+  assert.equal(r.stderr.trimEnd().split("\n").length, 1, r.stderr);
+  assert.match(r.stderr.trimEnd(), pattern);
+  assert.doesNotMatch(r.stderr, /\n\s+at |Error:/);
+}
+
+describe("memhp run: output for people (item 3)", () => {
+  it("the human form shows each statement as written and the file contents as the kernel prints them", () => {
+    const text = `machine x86_64 mem=1G maxmem=8G
+boot
+read /proc/meminfo MemTotal HugePages_Total
+dimm-add d1 size=1G
+read /proc/iomem
+write /sys/devices/system/memory/memory0/state offline
+`;
+    const trace = runScenario(parseScenario(text, "h.mhp"));
+    const out = formatRunHuman("h.mhp", trace, text.split("\n"), false);
+    assert.match(out, /^h\.mhp: x86_64 mem=1G maxmem=8G, 4 DIMM slots/);
+    assert.match(out, /\n3  read \/proc\/meminfo MemTotal HugePages_Total\n   MemTotal: +\d+ kB\n   HugePages_Total: +0\n/);
+    assert.match(out, /\n4  dimm-add d1 size=1G\n   added memory32-memory39\n/);
+    // /proc/iomem as lines, not one escaped string
+    assert.match(out, /\n   100000000-13fffffff : System RAM\n/);
+    assert.doesNotMatch(out, /\\n/);
+    assert.match(out, /\n6  write \S+ offline\n   EINVAL \(Invalid argument\)\n   reason: memory0 spans more than one zone/);
+  });
+
+  it("on a pipe the output is the JSON Lines trace; --json too", () => {
+    for (const args of [["run", EXAMPLE], ["run", "--json", EXAMPLE]]) {
+      const r = memhp(args);
+      assert.equal(r.status, 0, r.stderr);
+      for (const line of r.stdout.trimEnd().split("\n")) JSON.parse(line);
+    }
+  });
+
+  it("several files and - for stdin: one trace after another, each with its header", () => {
+    const r = memhp(["run", EXAMPLE, "-"], {
+      input: "machine arm64 mem=2G maxmem=4G\nboot\nread /proc/meminfo MemTotal\n",
+    });
+    assert.equal(r.status, 0, r.stderr);
+    const recs = r.stdout.trimEnd().split("\n").map((l) => JSON.parse(l) as { op: string; arch?: string });
+    assert.deepEqual(
+      recs.filter((x) => x.op === "system").map((x) => x.arch),
+      ["x86_64", "arm64"],
+    );
+  });
+
+  it("an unknown /proc/meminfo field is a parse error at its column, with a suggestion", () => {
+    assert.throws(
+      () => parseScenario("machine x86_64 mem=1G maxmem=2G\nboot\nread /proc/meminfo MemFree MemTotl\n", "f.mhp"),
+      (e: unknown) =>
+        e instanceof ScenarioError &&
+        e.toString() === 'f.mhp:3:28: /proc/meminfo has no field "MemTotl" (did you mean MemTotal?)',
+    );
+    const f = join(dir, "typo.mhp");
+    writeFileSync(f, "machine x86_64 mem=1G maxmem=2G\nboot\nread /proc/meminfo MemTotl\n");
+    const r = memhp(["run", f]);
+    oneLineError(r, /typo\.mhp:3:20: \/proc\/meminfo has no field "MemTotl"/);
+    assert.equal(r.stdout, "");
+  });
+});
+
+describe("files that cannot be opened: a one-line message, exit 2 (item 5)", () => {
+  it("a trace file in a missing directory, a directory as the trace file", () => {
+    oneLineError(memhp(["run", EXAMPLE, "-t", "/nonexistent/dir/x.jsonl"]), /x\.jsonl: cannot write: no such file/);
+    oneLineError(memhp(["run", EXAMPLE, "-t", tmpdir()]), /cannot write: is a directory/);
+  });
+
+  it("a snapshot in a missing directory", () => {
+    oneLineError(
+      memhp(["snapshot", "save", "/nonexistent/s.snap", "--from", EXAMPLE]),
+      /\/nonexistent\/s\.snap: cannot write: its directory does not exist/,
+    );
+  });
+
+  it("a directory or a binary file as the scenario", () => {
+    oneLineError(memhp(["run", tmpdir()]), /cannot read: is a directory/);
+    const bin = join(dir, "bin.mhp");
+    writeFileSync(bin, Buffer.from([0x6d, 0x61, 0x0a, 0x7f, 0x45, 0x4c, 0x46, 0x01, 0x1b, 0x5b]));
+    const r = memhp(["run", bin]);
+    oneLineError(r, /bin\.mhp:2:1: not a text file \(byte 0x7f\)/);
+    assert.doesNotMatch(r.stderr, /\x1b/);
+  });
+});
+
+describe("option errors name the option, the value and the choices (item 9)", () => {
+  const cases: [string[], RegExp][] = [
+    [["demo", "--arch", "riscv"], /^memhp: --arch: invalid value 'riscv' \(valid: x86_64, arm64\)$/],
+    [["demo", "--strategy", "foo"], /--strategy: invalid value 'foo' \(valid: .*offline, remove, depopulate/],
+    [["fuzz", "--steps", "-5"], /--steps: invalid value '-5' \(valid: a whole number >= 1\)/],
+    [["bench", "--strategy", "x"], /--strategy: invalid value 'x'/],
+    [["demo", "--steps", "1,2"], /--steps: invalid value '1,2' \(valid: three whole numbers/],
+  ];
+  for (const [args, re] of cases)
+    it(args.join(" "), () => {
+      oneLineError(memhp(args), re);
+    });
+
+  it("a parser error is followed by a pointer to --help, not by the whole help", () => {
+    const r = memhp(["run", "--frobnicate", EXAMPLE]);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /unknown option '--frobnicate'/);
+    assert.doesNotMatch(r.stderr, /Usage:/);
+    assert.ok(r.stderr.trimEnd().split("\n").length <= 2, r.stderr);
+  });
+});
+
+describe("snapshot load --continue (item 6)", () => {
+  const snap = join(dir, "s.snap");
+  const setup = "machine x86_64 mem=1G maxmem=8G\nboot\n";
+  writeFileSync(join(dir, "first.mhp"), setup + "dimm-add d1 size=1G\n");
+
+  it("statements only: the trace's lines are the continuation file's own", () => {
+    assert.equal(memhp(["snapshot", "save", snap, "--from", join(dir, "first.mhp")]).status, 0);
+    const more = join(dir, "more.mhp");
+    writeFileSync(more, "# after the snapshot\n\nwrite /sys/devices/system/memory/memory32/state online\n");
+    const r = memhp(["snapshot", "load", snap, "--continue", more]);
+    assert.equal(r.status, 0, r.stderr);
+    const recs = r.stdout.trimEnd().split("\n").slice(1).map((l) => JSON.parse(l) as { line: number; result: string });
+    assert.deepEqual(recs.map((x) => [x.line, x.result]), [[3, "ok"]]);
+  });
+
+  it("a whole scenario repeating the set-up: lines are the file's own", () => {
+    const more = join(dir, "more2.mhp");
+    writeFileSync(more, setup + "write /sys/devices/system/memory/memory33/state online\n");
+    const r = memhp(["snapshot", "load", snap, "--continue", more]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal((JSON.parse(r.stdout.trimEnd().split("\n")[1]) as { line: number }).line, 3);
+  });
+
+  it("a different set-up, or a machine without boot, says what a continuation file is", () => {
+    const other = join(dir, "other.mhp");
+    writeFileSync(other, "machine x86_64 mem=2G maxmem=8G\nboot\nls /\n");
+    oneLineError(memhp(["snapshot", "load", snap, "--continue", other]), /statements only, or repeats the snapshot's set-up/);
+    const half = join(dir, "half.mhp");
+    writeFileSync(half, "machine x86_64 mem=1G maxmem=8G\nls /\n");
+    oneLineError(memhp(["snapshot", "load", snap, "--continue", half]), /half\.mhp:1:1: `machine` without `boot`/);
+  });
+});
