@@ -155,3 +155,31 @@ describe("snapshot load --continue (item 6)", () => {
     oneLineError(memhp(["snapshot", "load", snap, "--continue", half]), /half\.mhp:1:1: `machine` without `boot`/);
   });
 });
+
+describe("memhp demo fits 100 columns (item 7)", () => {
+  it("columns as wide as their widest cell; strategies that do not fit go to a second table", async () => {
+    const { layoutTables } = await import("../src/cli/demo.js");
+    const heads = ["1 a", "2 a much longer strategy title", "3 c", "4 d"];
+    const t = layoutTables(
+      heads,
+      [{ section: "section" }, { label: "  row", cells: ["x".repeat(30), "y", "a cell wider than its title", "z"] }],
+      80,
+    );
+    assert.ok(t.every((l) => l.length <= 80), t.join("\n"));
+    assert.ok(t.includes(""), "a second table");
+    for (const h of heads) assert.equal(t.filter((l) => l.includes(h)).length, 1, h);
+    assert.equal(t.filter((l) => l.startsWith("  row")).length, 2, "labels repeat in each table");
+    // cells never run together: at least two spaces between columns
+    assert.match(t.find((l) => l.includes("xxxx"))!, /x {2,}y/);
+  });
+
+  it("the real demo, with two strategies and with all five: no line over 100 columns", () => {
+    for (const args of [["--strategy", "offline,depopulate"], []]) {
+      const r = memhp(["demo", "--range", "256M", "--steps", "2,1,1", ...args]);
+      assert.equal(r.status, 0, r.stderr);
+      const long = r.stdout.split("\n").filter((l) => [...l].length > 100);
+      assert.deepEqual(long, []);
+      assert.match(r.stdout, /^ {2}from → to +power-off→power-on {2,}-/m);
+    }
+  });
+});

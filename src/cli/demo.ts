@@ -409,35 +409,65 @@ function bytes(n: number): string {
 }
 
 /** The side-by-side table. */
+/** The width `memhp demo` keeps its tables within. */
+export const DEMO_WIDTH = 100;
+
+type TableLine = { section: string } | { label: string; cells: string[] };
+
+/**
+ * Rows (label, one cell per strategy) as tables of at most `width` columns: each
+ * column as wide as its widest cell, two spaces between columns; the strategies
+ * that do not fit go to a second table (and a third ...) with the same labels.
+ */
+export function layoutTables(heads: string[], lines: TableLine[], width = DEMO_WIDTH): string[] {
+  const labelW = Math.max(...lines.map((l) => ("label" in l ? l.label.length : 0)));
+  const colW = heads.map((h, i) =>
+    Math.max(h.length, ...lines.map((l) => ("cells" in l ? (l.cells[i] ?? "").length : 0))),
+  );
+  const groups: number[][] = [];
+  let cur: number[] = [];
+  let used = labelW;
+  for (let i = 0; i < heads.length; i++) {
+    const w = 2 + colW[i];
+    if (cur.length && used + w > width) {
+      groups.push(cur);
+      cur = [];
+      used = labelW;
+    }
+    cur.push(i);
+    used += w;
+  }
+  if (cur.length) groups.push(cur);
+  const out: string[] = [];
+  for (const g of groups) {
+    if (out.length) out.push("");
+    const render = (label: string, cells: string[]) =>
+      (label.padEnd(labelW) + g.map((i) => "  " + (cells[i] ?? "").padEnd(colW[i])).join("")).trimEnd();
+    out.push(render("", heads));
+    for (const l of lines) out.push("section" in l ? l.section : render(l.label, l.cells));
+  }
+  return out;
+}
+
 export function formatDemo(r: DemoReport): string {
   const cols = r.strategies;
-  const lw = 34;
-  const cw = Math.max(16, ...cols.map((c) => c.title.length + 4));
-  const lines: string[] = [];
+  const body: TableLine[] = [];
   const row = (label: string, cells: string[]): void => {
-    lines.push(
-      label.padEnd(lw) +
-        cells
-          .map((c) => c.padEnd(cw))
-          .join("")
-          .trimEnd(),
-    );
+    body.push({ label, cells });
   };
+  const lines: string[] = [];
   const m = r.machine;
   lines.push(
     `memhp demo: ${m.arch}, ${bytes(m.bootBytes + m.driverBytes)} (${bytes(m.bootBytes)} boot RAM + ` +
-      `${bytes(m.driverBytes)} driver-managed "${DEMO_RESOURCE}" at ${m.driverStart}, online movable` +
-      `${m.memmapOnMemory ? ", memmap_on_memory" : ""})`,
+      `${bytes(m.driverBytes)} driver-managed "${DEMO_RESOURCE}"`,
   );
+  lines.push(`  at ${m.driverStart}, online movable${m.memmapOnMemory ? ", memmap_on_memory" : ""})`);
   lines.push(
     `power down / up ${r.range.start} +${bytes(Number(r.range.size))} (${Number(r.range.size) / m.blockBytes} memory blocks); ` +
       `workload ${r.workload.steps.join("/")} steps x ${r.workload.intensity} ops, seed ${r.workload.seed}`,
   );
   lines.push("");
-  row(
-    "",
-    cols.map((c, i) => `${i + 1} ${c.title}`),
-  );
+  const heads = cols.map((c, i) => `${i + 1} ${c.title}`);
   row(
     "correct",
     cols.map((c) => (c.correct ? "yes" : "NO")),
@@ -470,7 +500,7 @@ export function formatDemo(r: DemoReport): string {
     "  accesses to it",
     cols.map((c) => String(c.accesses)),
   );
-  lines.push("held while powered down");
+  body.push({ section: "held while powered down" });
   row(
     "  memmap pages",
     cols.map((c) =>
@@ -506,7 +536,7 @@ export function formatDemo(r: DemoReport): string {
     ["power-down work", (c: StrategyReport) => c.down],
     ["power-up work", (c: StrategyReport) => c.up],
   ] as const) {
-    lines.push(title);
+    body.push({ section: title });
     row(
       "  kernel calls",
       cols.map((c) =>
@@ -527,12 +557,28 @@ export function formatDemo(r: DemoReport): string {
         cols.map((c) => f(total(pick(c)))),
       );
   }
+  lines.push(...layoutTables(heads, body));
   const notes = cols.filter((c) => !c.correct);
   if (notes.length) {
     lines.push("");
-    for (const c of notes) lines.push(`${c.title}: ${c.problems.join("; ")}`);
+    for (const c of notes) lines.push(...wrapWords(`${c.title}: ${c.problems.join("; ")}`, DEMO_WIDTH, "  "));
   }
   return lines.join("\n") + "\n";
+}
+
+/** Words wrapped to `width` columns, the lines after the first indented. */
+function wrapWords(text: string, width: number, indent: string): string[] {
+  const out: string[] = [];
+  let line = "";
+  for (const w of text.split(" ")) {
+    const next = line ? `${line} ${w}` : out.length ? indent + w : w;
+    if (line && next.length > width) {
+      out.push(line);
+      line = indent + w;
+    } else line = next;
+  }
+  if (line) out.push(line);
+  return out;
 }
 
 function signed(n: number): string {
