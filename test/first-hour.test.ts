@@ -183,3 +183,37 @@ describe("memhp demo fits 100 columns (item 7)", () => {
     }
   });
 });
+
+describe("docs a new user starts from (item 10)", () => {
+  it("docs/cli/README.md starts with a 'Start here' path before the list of every command", async () => {
+    const { cliDocPages } = await import("../src/cli/docs.js");
+    const index = cliDocPages().get("README.md")!;
+    const start = index.indexOf("## Start here");
+    assert.ok(start > 0 && start < index.indexOf("## Every command"));
+    assert.match(index, /1\. \[`memhp run scenarios\/examples\/x86-dimm\.mhp`\]\(run\.md\)/);
+  });
+
+  it("the README's account of dimm-del holds: MemFree ends ~17 MiB low, the freed vmemmap on the per-cpu lists", async () => {
+    const { readFileSync } = await import("node:fs");
+    const { packagePath } = await import("../src/paths.js");
+    const readme = readFileSync(packagePath("README.md"), "utf8").replace(/\s+/g, " ");
+    assert.match(readme, /MemFree ends about 17 MiB below its boot value/);
+    assert.match(readme, /per-cpu lists/);
+    const text = `machine x86_64 mem=1G maxmem=8G
+boot
+read /proc/zoneinfo
+dimm-add d1 size=1G
+write /sys/devices/system/memory/memory32/state online_movable
+write /sys/devices/system/memory/memory32/state offline
+dimm-del d1
+read /proc/zoneinfo
+`;
+    const recs = runScenario(parseScenario(text, "r.mhp")).records as { value?: string }[];
+    const sum = (v: string, re: RegExp) => [...v.matchAll(re)].reduce((a, m) => a + Number(m[1]), 0);
+    const [a, b] = [recs[0].value!, recs[recs.length - 1].value!];
+    const freeDrop = sum(a, /pages free\s+(\d+)/g) - sum(b, /pages free\s+(\d+)/g);
+    const pcpGain = sum(b, /count:\s+(\d+)/g) - sum(a, /count:\s+(\d+)/g);
+    assert.ok(freeDrop * 4096 > 16 * 2 ** 20 && freeDrop * 4096 < 18 * 2 ** 20, `MemFree drop ${freeDrop} pages`);
+    assert.ok(pcpGain >= 0.95 * freeDrop, `per-cpu lists gained ${pcpGain} of ${freeDrop} pages`);
+  });
+});
