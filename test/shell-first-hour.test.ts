@@ -68,7 +68,8 @@ describe("shell: messages a new user can act on", () => {
 
   it("help lists the call functions, the filters and wildcards", () => {
     const h = boot().exec("help").out;
-    for (const fn of ["depopulate_range_driver_managed", "power_down", "alloc_contig_range"]) assert.match(h, new RegExp(fn));
+    for (const fn of ["depopulate_range_driver_managed", "power_down", "alloc_contig_range"])
+      assert.match(h, new RegExp(fn));
     assert.match(h, /grep \[-vicE\] PATTERN/);
     assert.match(h, /cat memory3\*\/state/);
   });
@@ -81,7 +82,9 @@ describe("shell: messages a new user can act on", () => {
   });
 
   it("a script stopped by full DIMM slots exits 1 after running the rest; malformed lines still exit 2", () => {
-    const script = ["a", "b", "c", "d", "e"].map((id) => `dimm-add ${id} size=128M`).join("\n") + `\ncat ${MEM}/memory35/state\n`;
+    const script =
+      ["a", "b", "c", "d", "e"].map((id) => `dimm-add ${id} size=128M`).join("\n") +
+      `\ncat ${MEM}/memory35/state\n`;
     const r = memhp(["shell", "-q", "--slots", "4"], { input: script });
     assert.equal(r.status, 1, r.stderr);
     assert.match(r.stderr, /<stdin>:5: sh: dimm-add: all 4 DIMM slots are in use/);
@@ -90,7 +93,9 @@ describe("shell: messages a new user can act on", () => {
   });
 });
 
-const tmuxMissing = spawnSync("tmux", ["-V"]).error ? "tmux is not installed (apt-get install -y tmux)" : false;
+const tmuxMissing = spawnSync("tmux", ["-V"]).error
+  ? "tmux is not installed (apt-get install -y tmux)"
+  : false;
 
 describe("memhp shell in a terminal: a new user's commands (tmux)", { skip: tmuxMissing }, () => {
   const socket = `memhp-first-hour-${process.pid}`;
@@ -128,7 +133,9 @@ describe("memhp shell in a terminal: a new user's commands (tmux)", { skip: tmux
     keys(`echo offline > ${MEM}/memory0/state`, "Enter");
     await waitFor(/^sh: write error: Invalid argument\n {2}reason: memory0 spans more than one zone/m);
     keys("dimm-add d5 size=100M", "Enter");
-    await waitFor(/^ {2}kernel: Block size \[0x8000000\] unaligned hotplug range: start 0x100000000, size 0x6400000$/m);
+    await waitFor(
+      /^ {2}kernel: Block size \[0x8000000\] unaligned hotplug range: start 0x100000000, size 0x6400000$/m,
+    );
     keys("clear", "Enter"); // not a command: the screen stays, the status is 127
     keys(`cd ${MEM}`, "Enter");
     keys("cat memory[0-2]/state | wc -l", "Enter");

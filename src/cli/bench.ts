@@ -90,15 +90,16 @@ export function benchPlan(opts: BenchCliOptions): {
   }
   const strategies = list(opts.strategy);
   for (const s of strategies)
-    if (!isStrategyKind(s)) throw badValue("--strategy", s, `a comma-separated list of ${STRATEGY_KINDS.join(", ")}`);
+    if (!isStrategyKind(s))
+      throw badValue("--strategy", s, `a comma-separated list of ${STRATEGY_KINDS.join(", ")}`);
   const scenarios = list(opts.scenario).map((s) => {
     const sc = BENCH_SCENARIOS[s];
-    if (!sc)
-      throw badValue("--scenario", s, Object.keys(BENCH_SCENARIOS).join(", "));
+    if (!sc) throw badValue("--scenario", s, Object.keys(BENCH_SCENARIOS).join(", "));
     return sc;
   });
   let cycles = Number(opts.cycles);
-  if (!Number.isInteger(cycles) || cycles < 1) throw badValue("--cycles", String(opts.cycles), "a whole number >= 1");
+  if (!Number.isInteger(cycles) || cycles < 1)
+    throw badValue("--cycles", String(opts.cycles), "a whole number >= 1");
   let sweepSizes = opts.sweep === false ? [] : sizes(opts.sweep, "--sweep");
   if (opts.quick) {
     cycles = 1;

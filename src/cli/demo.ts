@@ -27,6 +27,7 @@ import {
 } from "../drivers/memory/strategies.js";
 import { badValue } from "./io.js";
 import { predictedTime, profileForArch } from "../cost/demo-times.js";
+import { costOf } from "../cost/engine.js";
 
 const GiB = 2 ** 30;
 
@@ -116,6 +117,8 @@ export interface StrategyReport {
   down: PhaseResult[];
   up: PhaseResult[];
   audits: AuditPoint[];
+  /** The cost model's time for the work of each direction (src/cost/, the arch's shipped profile). */
+  predicted?: { profile: string; downNs: number; upNs: number };
 }
 
 export interface DemoReport {
@@ -259,7 +262,14 @@ export function runDemo(o: DemoOptions): DemoReport {
     },
     range: { start: hex(start), size: hex(o.rangeBytes) },
     workload: { steps: o.steps, intensity: o.intensity, seed: o.seed },
-    strategies: runs.map((r) => r.report),
+    strategies: runs.map((r) => {
+      const p = profileForArch(o.arch);
+      const ns = (phases: readonly PhaseResult[]) => Math.round(costOf(total(phases), p).ns);
+      return {
+        ...r.report,
+        predicted: { profile: p.name, downNs: ns(r.report.down), upNs: ns(r.report.up) },
+      };
+    }),
   };
 }
 
@@ -625,13 +635,19 @@ Examples:
         memmapOnMemory?: boolean;
         json?: boolean;
       }) => {
-        if (opts.arch !== "arm64" && opts.arch !== "x86_64") throw badValue("--arch", opts.arch, "x86_64, arm64");
+        if (opts.arch !== "arm64" && opts.arch !== "x86_64")
+          throw badValue("--arch", opts.arch, "x86_64, arm64");
         const kinds = opts.strategy.split(",").map((s) => s.trim());
         for (const s of kinds)
-          if (!isStrategyKind(s)) throw badValue("--strategy", s, `a comma-separated list of ${STRATEGY_KINDS.join(", ")}`);
+          if (!isStrategyKind(s))
+            throw badValue("--strategy", s, `a comma-separated list of ${STRATEGY_KINDS.join(", ")}`);
         const steps = opts.steps.split(",").map((t) => (/^\d+$/.test(t.trim()) ? Number(t) : NaN));
         if (steps.length !== 3 || steps.some((n) => !Number.isSafeInteger(n)))
-          throw badValue("--steps", opts.steps, "three whole numbers A,B,C: workload steps before, while off, after");
+          throw badValue(
+            "--steps",
+            opts.steps,
+            "three whole numbers A,B,C: workload steps before, while off, after",
+          );
         let rangeBytes: number;
         try {
           rangeBytes = parseSize(opts.range);
@@ -648,7 +664,8 @@ Examples:
           strategies: kinds as StrategyKind[],
           memmapOnMemory: opts.memmapOnMemory === true,
         };
-        if (!/^\d+$/.test(opts.seed) || !Number.isSafeInteger(o.seed)) throw badValue("--seed", opts.seed, "a whole number");
+        if (!/^\d+$/.test(opts.seed) || !Number.isSafeInteger(o.seed))
+          throw badValue("--seed", opts.seed, "a whole number");
         if (!/^\d+(\.\d+)?$/.test(opts.intensity))
           throw badValue("--intensity", opts.intensity, "a number >= 0 (operations per step)");
         if (rangeBytes <= 0 || rangeBytes > o.driverBytes || rangeBytes % (128 * 2 ** 20))

@@ -61,12 +61,16 @@ export function readText(file: string): string {
     throw new UsageError(`${file === "-" ? "<stdin>" : file}: cannot read: ${fsErrorText(e)}`);
   }
   // Tabs, newlines and carriage returns are text; any other control byte is not.
+  // eslint-disable-next-line no-control-regex -- control bytes are what this looks for
   const m = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffd]/.exec(text);
   if (m) {
     const before = text.slice(0, m.index);
     const line = before.split("\n").length;
     const col = m.index - before.lastIndexOf("\n");
-    const code = m[0] === "\ufffd" ? "bytes that are not UTF-8" : `byte 0x${m[0].charCodeAt(0).toString(16).padStart(2, "0")}`;
+    const code =
+      m[0] === "\ufffd"
+        ? "bytes that are not UTF-8"
+        : `byte 0x${m[0].charCodeAt(0).toString(16).padStart(2, "0")}`;
     throw new UsageError(`${file === "-" ? "<stdin>" : file}:${line}:${col}: not a text file (${code})`);
   }
   return text;

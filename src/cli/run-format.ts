@@ -9,7 +9,12 @@ import { paint } from "./io.js";
 import { errnoFromName, errnoMessage } from "../errno.js";
 
 /** The human form of one file's trace; `lines` is the scenario's text split into lines. */
-export function formatRunHuman(file: string, trace: Trace, lines: readonly string[], colour: boolean): string {
+export function formatRunHuman(
+  file: string,
+  trace: Trace,
+  lines: readonly string[],
+  colour: boolean,
+): string {
   const h = trace.header as Record<string, unknown>;
   const m = h.machine as { memBytes: number; maxmemBytes: number; slots: number } | undefined;
   const size = (b: number) => (b % 2 ** 30 === 0 ? `${b / 2 ** 30}G` : `${b / 2 ** 20}M`);
@@ -29,11 +34,17 @@ export function formatRunHuman(file: string, trace: Trace, lines: readonly strin
     const failed = typeof result === "string" && result !== "ok";
     const n = failed ? errnoFromName(result) : undefined;
     const body = failed
-      ? `${result}${n === undefined ? "" : ` (${errnoMessage(n)})`}\n` + (rec.reason ? `reason: ${rec.reason}\n` : "")
+      ? `${result}${n === undefined ? "" : ` (${errnoMessage(n)})`}\n` +
+        (rec.reason ? `reason: ${rec.reason}\n` : "")
       : f.out + f.err;
     const shown = body === "" ? (failed ? String(result) : "ok") + "\n" : body;
     const pad = " ".repeat(width + 2);
-    const text = shown.replace(/\n$/, "").split("\n").map((l) => pad + l).join("\n") + "\n";
+    const text =
+      shown
+        .replace(/\n$/, "")
+        .split("\n")
+        .map((l) => pad + l)
+        .join("\n") + "\n";
     out += failed ? paint(31, text.replace(/\n$/, ""), colour) + "\n" : text;
   }
   return out;

@@ -127,7 +127,8 @@ Examples:
     .option("--seed <n>", "seed for every random choice", "1")
     .action((file: string, opts: { from: string; seed: string }) => {
       const seed = Number(opts.seed);
-      if (!/^\d+$/.test(opts.seed) || !Number.isSafeInteger(seed)) throw badValue("--seed", opts.seed, "a whole number");
+      if (!/^\d+$/.test(opts.seed) || !Number.isSafeInteger(seed))
+        throw badValue("--seed", opts.seed, "a whole number");
       const sc = loadScenario(opts.from);
       const k = runScenarioKernel(sc, seed);
       const body = makeSnapshot(k, setupLines(sc), seed, scenarioJournal(sc, readText(opts.from)));
@@ -146,7 +147,8 @@ Examples:
     .option("-t, --trace <out>", "where the continued statements' trace goes (default stdout)")
     .option("--save <file>", "save the state after continuing as a new snapshot")
     .action((file: string, opts: { continue?: string; trace?: string; save?: string }) => {
-      const cont = opts.continue === undefined ? undefined : readContinuation(readSnapshot0(file).setup, opts.continue);
+      const cont =
+        opts.continue === undefined ? undefined : readContinuation(readSnapshot0(file).setup, opts.continue);
       let r;
       try {
         r = restoreSnapshot(readSnapshot(file), file);

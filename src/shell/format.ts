@@ -99,8 +99,7 @@ export function formatRecord(rec: TraceRecord): Output {
       return { out: value === "" ? "" : value + "\n", err: "", status: 0 };
     }
     case "ls": {
-      if (failed)
-        return { out: "", err: `ls: ${String(r.path)}: ${message(result)}\n`, status: 1 };
+      if (failed) return { out: "", err: `ls: ${String(r.path)}: ${message(result)}\n`, status: 1 };
       const names = (r.names as string[] | undefined) ?? [];
       return { out: columnate(names, names, 80), err: "", status: 0 };
     }

@@ -54,8 +54,8 @@ export function lexLine(line: string): Lexed {
       break;
     } else if (c === "|") {
       endWord();
-      if (pendingRedirect !== undefined) throw new LexError("syntax error: unexpected \"|\"");
-      if (target.length === 0) throw new LexError("syntax error: unexpected \"|\"");
+      if (pendingRedirect !== undefined) throw new LexError('syntax error: unexpected "|"');
+      if (target.length === 0) throw new LexError('syntax error: unexpected "|"');
       target = [];
       pipe.push(target);
     } else if (c === ">") {
@@ -91,7 +91,8 @@ export function lexLine(line: string): Lexed {
   }
   endWord();
   if (pendingRedirect !== undefined) throw new LexError("syntax error: unexpected newline");
-  if (pipe.length && pipe[pipe.length - 1].length === 0) throw new LexError("syntax error: unexpected end of file");
+  if (pipe.length && pipe[pipe.length - 1].length === 0)
+    throw new LexError("syntax error: unexpected end of file");
   const out: Lexed = { words };
   if (redirect) out.redirect = redirect;
   if (globs.length) out.globs = globs;

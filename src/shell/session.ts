@@ -179,7 +179,9 @@ export class ShellSession {
     const { redirect, globs, pipe } = lexed;
     // Pathname expansion of the arguments (cat memory3*/state)
     const words = globs
-      ? lexed.words.flatMap((w, i) => (i > 0 && globs.includes(i) ? expandGlob(this.k.kernfs, this.cwd, w) : [w]))
+      ? lexed.words.flatMap((w, i) =>
+          i > 0 && globs.includes(i) ? expandGlob(this.k.kernfs, this.cwd, w) : [w],
+        )
       : lexed.words;
     if (words.length === 0) return redirect ? fail("sh: syntax error: nothing to redirect", 2) : ok();
     for (const f of pipe ?? [])
@@ -275,7 +277,8 @@ export class ShellSession {
   }
 
   private statement(cmd: string, args: string[], line: string): CommandResult {
-    if (SETUP_OPS.has(cmd)) return fail(`sh: ${cmd}: ${SETUP_HINT[cmd] ?? "the machine is already booted"}`, 2);
+    if (SETUP_OPS.has(cmd))
+      return fail(`sh: ${cmd}: ${SETUP_HINT[cmd] ?? "the machine is already booted"}`, 2);
     if (cmd === "ptdump" && args.length === 0) return ok(kernelPageTablesText(this.k.arch));
     // Relative paths are the shell's idea: the scenario language takes absolute ones.
     const words = [cmd, ...args];
@@ -293,7 +296,10 @@ export class ShellSession {
       // Line numbers point into the session's hidden scenario text: leave them out.
       const msg = e.message
         .replace(/\s*\([^()]*\bline \d+\)/g, "")
-        .replace(/declare it with `vmem (\S+) size=SIZE` before boot/, "virtio-mem devices exist from boot: start the shell with --vmem $1:SIZE");
+        .replace(
+          /declare it with `vmem (\S+) size=SIZE` before boot/,
+          "virtio-mem devices exist from boot: start the shell with --vmem $1:SIZE",
+        );
       // What the host refuses in this state (QEMU: no free slot, no room) is a failed
       // command (status 1, a script goes on); a malformed line is a usage error (2).
       return fail(`sh: ${cmd}: ${msg}`, HOST_REFUSAL.test(msg) ? 1 : 2);

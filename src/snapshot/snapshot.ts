@@ -216,7 +216,11 @@ export function readSnapshot(file: string): SnapshotBody {
     const code = (e as NodeJS.ErrnoException).code;
     throw new SnapshotError(
       file,
-      code === "ENOENT" ? "no such file" : code === "EISDIR" ? "is a directory" : `cannot read (${code ?? String(e)})`,
+      code === "ENOENT"
+        ? "no such file"
+        : code === "EISDIR"
+          ? "is a directory"
+          : `cannot read (${code ?? String(e)})`,
     );
   }
   return decodeSnapshot(text, file);

@@ -103,7 +103,10 @@ export class AcpiMemhotplug {
     };
     if (pass() && pass()) {
       for (const b of putOnline) mem.deviceOnline(b); // acpi_bus_online(): only what we offlined
-      return this.k.printk.refuse(-EBUSY, "a memory block of the DIMM could not be offlined: the eject is refused and the DIMM stays");
+      return this.k.printk.refuse(
+        -EBUSY,
+        "a memory block of the DIMM could not be offlined: the eject is refused and the DIMM stays",
+      );
     }
     return 0;
   }

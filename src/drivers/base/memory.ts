@@ -334,8 +334,12 @@ export class MemorySubsys {
 
   /** memory_block_online() */
   private memoryBlockOnline(mem: MemoryBlock): number {
-    if (mem.depopulated) // memhp RFC: no linear map to online (docs/rfc.md)
-      return this.k.printk.refuse(-EBUSY, `memory${mem.id} is depopulated (no linear map): populate it before onlining`);
+    if (mem.depopulated)
+      // memhp RFC: no linear map to online (docs/rfc.md)
+      return this.k.printk.refuse(
+        -EBUSY,
+        `memory${mem.id} is depopulated (no linear map): populate it before onlining`,
+      );
     const hp = this.k.hotplug;
     const startPfn = this.blockStartPfn(mem);
     const nrPages = this.pagesPerBlock();
@@ -352,7 +356,10 @@ export class MemorySubsys {
         if (nrVmemmap) hp.mhpDeinitMemmapOnMemory(startPfn, nrVmemmap);
         // online_pages()'s pr_debug()
         const s = (startPfn + nrVmemmap) * PAGE_SIZE;
-        return this.k.printk.refuse(ret, `online_pages [mem ${hex010(s)}-${hex010(s + (nrPages - nrVmemmap) * PAGE_SIZE - 1)}] failed`);
+        return this.k.printk.refuse(
+          ret,
+          `online_pages [mem ${hex010(s)}-${hex010(s + (nrPages - nrVmemmap) * PAGE_SIZE - 1)}] failed`,
+        );
       }
       if (nrVmemmap) hp.adjustPresentPageCount(startPfn, mem.group, nrVmemmap);
       mem.zone = zone;
@@ -369,7 +376,10 @@ export class MemorySubsys {
     const nrPages = this.pagesPerBlock();
     const nrVmemmap = mem.nrVmemmapPages;
     if (mem.zone === undefined)
-      return this.k.printk.refuse(-EINVAL, `memory${mem.id} spans more than one zone (a boot block with no single zone): memory_block_offline() refuses it`);
+      return this.k.printk.refuse(
+        -EINVAL,
+        `memory${mem.id} spans more than one zone (a boot block with no single zone): memory_block_offline() refuses it`,
+      );
     this.k.locks.memHotplugBegin("memory_block_offline");
     try {
       if (nrVmemmap) hp.adjustPresentPageCount(startPfn, mem.group, -nrVmemmap);
@@ -379,7 +389,10 @@ export class MemorySubsys {
         // offline_pages()'s pr_debug() (shown with dynamic debug on)
         const s = (startPfn + nrVmemmap) * PAGE_SIZE;
         const why = hp.lastOfflineFailure ?? "an error";
-        return this.k.printk.refuse(ret, `memory offlining [mem ${hex010(s)}-${hex010(s + (nrPages - nrVmemmap) * PAGE_SIZE - 1)}] failed due to ${why}`);
+        return this.k.printk.refuse(
+          ret,
+          `memory offlining [mem ${hex010(s)}-${hex010(s + (nrPages - nrVmemmap) * PAGE_SIZE - 1)}] failed due to ${why}`,
+        );
       }
       if (nrVmemmap) hp.mhpDeinitMemmapOnMemory(startPfn, nrVmemmap);
       mem.zone = undefined;
@@ -392,7 +405,10 @@ export class MemorySubsys {
   /** memory_block_change_state() */
   private memoryBlockChangeState(mem: MemoryBlock, toState: number, fromStateReq: number): number {
     if (mem.state !== fromStateReq)
-      return this.k.printk.refuse(-EINVAL, `memory${mem.id} is ${this.stateShow(mem).trim()}, not ${fromStateReq === MEM_ONLINE ? "online" : "offline"}`);
+      return this.k.printk.refuse(
+        -EINVAL,
+        `memory${mem.id} is ${this.stateShow(mem).trim()}, not ${fromStateReq === MEM_ONLINE ? "online" : "offline"}`,
+      );
     if (toState === MEM_OFFLINE) mem.state = MEM_GOING_OFFLINE;
     const ret = toState === MEM_ONLINE ? this.memoryBlockOnline(mem) : this.memoryBlockOffline(mem);
     mem.state = ret ? fromStateReq : toState;
@@ -444,7 +460,10 @@ export class MemorySubsys {
   stateStore(mem: MemoryBlock, buf: string): number {
     const onlineType = mhpOnlineTypeFromStr(buf);
     if (onlineType < 0)
-      return this.k.printk.refuse(onlineType, `"${buf.trim()}" is not a state: write online, online_kernel, online_movable or offline`);
+      return this.k.printk.refuse(
+        onlineType,
+        `"${buf.trim()}" is not a state: write online, online_kernel, online_movable or offline`,
+      );
     this.k.locks.lockDeviceHotplug("state_store");
     let ret: number;
     try {
@@ -457,14 +476,19 @@ export class MemorySubsys {
       this.k.locks.unlockDeviceHotplug();
     }
     if (ret < 0) return ret;
-    if (ret) return this.k.printk.refuse(-EINVAL, `memory${mem.id} is already ${onlineType === MMOP_OFFLINE ? "offline" : "online"}`);
+    if (ret)
+      return this.k.printk.refuse(
+        -EINVAL,
+        `memory${mem.id} is already ${onlineType === MMOP_OFFLINE ? "offline" : "online"}`,
+      );
     return buf.length;
   }
 
   /** drivers/base/core.c: online_store() */
   onlineStore(mem: MemoryBlock, buf: string): number {
     const val = kstrtobool(buf);
-    if (typeof val === "number") return this.k.printk.refuse(val, `"${buf.trim()}" is not a boolean: write 1 or 0`);
+    if (typeof val === "number")
+      return this.k.printk.refuse(val, `"${buf.trim()}" is not a boolean: write 1 or 0`);
     this.k.locks.lockDeviceHotplug("online_store");
     let ret: number;
     try {
