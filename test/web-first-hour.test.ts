@@ -165,6 +165,17 @@ describe("memhp serve for a new user, in Chromium", { skip }, () => {
       await page.setViewportSize({ width, height: 900 });
       await page.waitForTimeout(200);
       await page.screenshot({ path: path.join(SHOTS, `map-${width}.png`), fullPage: true });
+      // The legend stays inside its panel; the leaf labels of the linear map and the vmemmap are whole.
+      const cut = await page.evaluate<string[]>(`(() => {
+        const out = [];
+        const box = document.querySelector(".map-panel").getBoundingClientRect();
+        for (const el of document.querySelectorAll(".legend-item"))
+          if (el.getBoundingClientRect().right > box.right - 1) out.push("legend: " + el.innerText);
+        for (const el of document.querySelectorAll(".lane-pt .seg > span"))
+          if (el.scrollWidth > el.parentElement.clientWidth + 1) out.push("leaf label: " + el.innerText);
+        return out;
+      })()`);
+      assert.deepEqual(cut, [], `${width} px`);
       assert.deepEqual(
         await clipped(".legend, .legend-item, .map-caption, .row, .row *, .block-panel, .toolbar, header"),
         [],
