@@ -57,8 +57,10 @@ const NAMES: ReadonlyMap<number, string> = new Map([
 const MESSAGES: ReadonlyMap<number, string> = new Map([
   [EPERM, "Operation not permitted"],
   [ENOENT, "No such file or directory"],
+  [EINTR, "Interrupted system call"],
   [EIO, "Input/output error"],
   [ENXIO, "No such device or address"],
+  [E2BIG, "Argument list too long"],
   [EAGAIN, "Resource temporarily unavailable"],
   [ENOMEM, "Cannot allocate memory"],
   [EACCES, "Permission denied"],
@@ -70,8 +72,13 @@ const MESSAGES: ReadonlyMap<number, string> = new Map([
   [EISDIR, "Is a directory"],
   [EINVAL, "Invalid argument"],
   [ENOSPC, "No space left on device"],
+  [EROFS, "Read-only file system"],
   [ERANGE, "Numerical result out of range"],
+  [ENOSYS, "Function not implemented"],
   [EOPNOTSUPP, "Operation not supported"],
+  [ETIMEDOUT, "Connection timed out"],
+  [EALREADY, "Operation already in progress"],
+  // ENOTSUPP is kernel-internal (include/linux/errno.h): glibc has no text for it
   [ENOTSUPP, "Unknown error 524"],
 ]);
 

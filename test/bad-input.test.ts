@@ -95,7 +95,7 @@ const BAD_FILES: [string, string, string, string[]][] = [
     ["too few"],
   ],
   ["a bad device id", `${H}boot\ndimm-add 1d size=1G\n`, "3:10", ["bad device id"]],
-  ["garbage bytes", `${H}boot\n\u0000\u0001\u00ff\n`, "3:1", ["unknown statement"]],
+  ["garbage bytes", `${H}boot\n\u0000\u0001\u00ff\n`, "3:1", ["not a text file (byte 0x00)"]],
 ];
 
 describe("bad scenario files: file:line:column on stderr, exit 2, nothing run", () => {

@@ -51,7 +51,7 @@ describe("exit codes", () => {
   it("2 for bad input: a missing file, a bad seed, a bad range, a malformed scenario", () => {
     const r = memhp(["run", "no-such-file.mhp"]);
     assert.equal(r.status, 2);
-    assert.equal(r.stderr, "memhp: no-such-file.mhp: no such file\n");
+    assert.equal(r.stderr, "memhp: no-such-file.mhp: cannot read: no such file or directory\n");
     assert.equal(memhp(["run", EXAMPLE, "--seed", "x"]).status, 2);
     assert.equal(memhp(["ptdump", EXAMPLE, "--range", "zz"]).status, 2);
     assert.equal(memhp(["serve", "--port", "99999"]).status, 2);

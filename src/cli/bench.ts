@@ -34,7 +34,7 @@ import {
 } from "../cost/validate.js";
 import { profileForArch } from "../cost/demo-times.js";
 import { formatRfcValidation, measureRfcOnKernel, predictRfcCycle } from "../cost/validate-rfc.js";
-import { Progress, UsageError, parseSeed } from "./io.js";
+import { Progress, UsageError, badValue, parseSeed } from "./io.js";
 
 interface BenchCliOptions {
   profile: string;
@@ -67,7 +67,7 @@ function sizes(s: string, what: string): number[] {
     } catch (e) {
       throw new UsageError(`${what}: ${(e as Error).message}`);
     }
-    if (n <= 0 || n % (128 * 2 ** 20)) throw new UsageError(`${what}: ${t} is not a multiple of 128M`);
+    if (n <= 0 || n % (128 * 2 ** 20)) throw badValue(what, t, "sizes that are multiples of 128M");
     return n;
   });
 }
@@ -89,15 +89,17 @@ export function benchPlan(opts: BenchCliOptions): {
     throw e;
   }
   const strategies = list(opts.strategy);
-  for (const s of strategies) if (!isStrategyKind(s)) throw new UsageError(`--strategy: unknown ${s}`);
+  for (const s of strategies)
+    if (!isStrategyKind(s))
+      throw badValue("--strategy", s, `a comma-separated list of ${STRATEGY_KINDS.join(", ")}`);
   const scenarios = list(opts.scenario).map((s) => {
     const sc = BENCH_SCENARIOS[s];
-    if (!sc)
-      throw new UsageError(`--scenario: unknown ${s} (known: ${Object.keys(BENCH_SCENARIOS).join(", ")})`);
+    if (!sc) throw badValue("--scenario", s, Object.keys(BENCH_SCENARIOS).join(", "));
     return sc;
   });
   let cycles = Number(opts.cycles);
-  if (!Number.isInteger(cycles) || cycles < 1) throw new UsageError(`--cycles: ${opts.cycles}`);
+  if (!Number.isInteger(cycles) || cycles < 1)
+    throw badValue("--cycles", String(opts.cycles), "a whole number >= 1");
   let sweepSizes = opts.sweep === false ? [] : sizes(opts.sweep, "--sweep");
   if (opts.quick) {
     cycles = 1;
@@ -216,10 +218,10 @@ Examples:
 async function runValidation(opts: BenchCliOptions): Promise<void> {
   const archs = list(opts.validate ?? "");
   const reps = Number(opts.reps);
-  if (!Number.isInteger(reps) || reps < 1) throw new UsageError(`--reps: ${opts.reps}`);
+  if (!Number.isInteger(reps) || reps < 1) throw badValue("--reps", String(opts.reps), "a whole number >= 1");
   const reports: ValidationReport[] = [];
   for (const a of archs) {
-    if (a !== "x86_64" && a !== "arm64") throw new UsageError(`--validate: unknown arch ${a}`);
+    if (a !== "x86_64" && a !== "arm64") throw badValue("--validate", a, "x86_64, arm64");
     const why = oracleUnavailable(a);
     if (why) throw new UsageError(`--validate ${a}: the oracle cannot run here: ${why}`);
     const progress = new Progress("memhp bench --validate", { quiet: opts.quiet });
@@ -239,10 +241,10 @@ async function runValidation(opts: BenchCliOptions): Promise<void> {
 
 async function runRfcValidation(opts: BenchCliOptions): Promise<void> {
   const reps = Number(opts.reps);
-  if (!Number.isInteger(reps) || reps < 1) throw new UsageError(`--reps: ${opts.reps}`);
+  if (!Number.isInteger(reps) || reps < 1) throw badValue("--reps", String(opts.reps), "a whole number >= 1");
   const rows: Parameters<typeof formatRfcValidation>[0] = [];
   for (const a of list(opts.validateRfc ?? "")) {
-    if (a !== "x86_64" && a !== "arm64") throw new UsageError(`--validate-rfc: unknown arch ${a}`);
+    if (a !== "x86_64" && a !== "arm64") throw badValue("--validate-rfc", a, "x86_64, arm64");
     const why = oracleUnavailable(a, { kernel: "patched" });
     if (why) throw new UsageError(`--validate-rfc ${a}: ${why}`);
     const p = profileForArch(a);

@@ -25,8 +25,9 @@ import {
   type PhaseResult,
   type StrategyKind,
 } from "../drivers/memory/strategies.js";
-import { UsageError } from "./io.js";
+import { badValue } from "./io.js";
 import { predictedTime, profileForArch } from "../cost/demo-times.js";
+import { costOf } from "../cost/engine.js";
 
 const GiB = 2 ** 30;
 
@@ -116,6 +117,8 @@ export interface StrategyReport {
   down: PhaseResult[];
   up: PhaseResult[];
   audits: AuditPoint[];
+  /** The cost model's time for the work of each direction (src/cost/, the arch's shipped profile). */
+  predicted?: { profile: string; downNs: number; upNs: number };
 }
 
 export interface DemoReport {
@@ -259,7 +262,14 @@ export function runDemo(o: DemoOptions): DemoReport {
     },
     range: { start: hex(start), size: hex(o.rangeBytes) },
     workload: { steps: o.steps, intensity: o.intensity, seed: o.seed },
-    strategies: runs.map((r) => r.report),
+    strategies: runs.map((r) => {
+      const p = profileForArch(o.arch);
+      const ns = (phases: readonly PhaseResult[]) => Math.round(costOf(total(phases), p).ns);
+      return {
+        ...r.report,
+        predicted: { profile: p.name, downNs: ns(r.report.down), upNs: ns(r.report.up) },
+      };
+    }),
   };
 }
 
@@ -409,35 +419,65 @@ function bytes(n: number): string {
 }
 
 /** The side-by-side table. */
+/** The width `memhp demo` keeps its tables within. */
+export const DEMO_WIDTH = 100;
+
+type TableLine = { section: string } | { label: string; cells: string[] };
+
+/**
+ * Rows (label, one cell per strategy) as tables of at most `width` columns: each
+ * column as wide as its widest cell, two spaces between columns; the strategies
+ * that do not fit go to a second table (and a third ...) with the same labels.
+ */
+export function layoutTables(heads: string[], lines: TableLine[], width = DEMO_WIDTH): string[] {
+  const labelW = Math.max(...lines.map((l) => ("label" in l ? l.label.length : 0)));
+  const colW = heads.map((h, i) =>
+    Math.max(h.length, ...lines.map((l) => ("cells" in l ? (l.cells[i] ?? "").length : 0))),
+  );
+  const groups: number[][] = [];
+  let cur: number[] = [];
+  let used = labelW;
+  for (let i = 0; i < heads.length; i++) {
+    const w = 2 + colW[i];
+    if (cur.length && used + w > width) {
+      groups.push(cur);
+      cur = [];
+      used = labelW;
+    }
+    cur.push(i);
+    used += w;
+  }
+  if (cur.length) groups.push(cur);
+  const out: string[] = [];
+  for (const g of groups) {
+    if (out.length) out.push("");
+    const render = (label: string, cells: string[]) =>
+      (label.padEnd(labelW) + g.map((i) => "  " + (cells[i] ?? "").padEnd(colW[i])).join("")).trimEnd();
+    out.push(render("", heads));
+    for (const l of lines) out.push("section" in l ? l.section : render(l.label, l.cells));
+  }
+  return out;
+}
+
 export function formatDemo(r: DemoReport): string {
   const cols = r.strategies;
-  const lw = 34;
-  const cw = Math.max(16, ...cols.map((c) => c.title.length + 4));
-  const lines: string[] = [];
+  const body: TableLine[] = [];
   const row = (label: string, cells: string[]): void => {
-    lines.push(
-      label.padEnd(lw) +
-        cells
-          .map((c) => c.padEnd(cw))
-          .join("")
-          .trimEnd(),
-    );
+    body.push({ label, cells });
   };
+  const lines: string[] = [];
   const m = r.machine;
   lines.push(
     `memhp demo: ${m.arch}, ${bytes(m.bootBytes + m.driverBytes)} (${bytes(m.bootBytes)} boot RAM + ` +
-      `${bytes(m.driverBytes)} driver-managed "${DEMO_RESOURCE}" at ${m.driverStart}, online movable` +
-      `${m.memmapOnMemory ? ", memmap_on_memory" : ""})`,
+      `${bytes(m.driverBytes)} driver-managed "${DEMO_RESOURCE}"`,
   );
+  lines.push(`  at ${m.driverStart}, online movable${m.memmapOnMemory ? ", memmap_on_memory" : ""})`);
   lines.push(
     `power down / up ${r.range.start} +${bytes(Number(r.range.size))} (${Number(r.range.size) / m.blockBytes} memory blocks); ` +
       `workload ${r.workload.steps.join("/")} steps x ${r.workload.intensity} ops, seed ${r.workload.seed}`,
   );
   lines.push("");
-  row(
-    "",
-    cols.map((c, i) => `${i + 1} ${c.title}`),
-  );
+  const heads = cols.map((c, i) => `${i + 1} ${c.title}`);
   row(
     "correct",
     cols.map((c) => (c.correct ? "yes" : "NO")),
@@ -470,7 +510,7 @@ export function formatDemo(r: DemoReport): string {
     "  accesses to it",
     cols.map((c) => String(c.accesses)),
   );
-  lines.push("held while powered down");
+  body.push({ section: "held while powered down" });
   row(
     "  memmap pages",
     cols.map((c) =>
@@ -506,7 +546,7 @@ export function formatDemo(r: DemoReport): string {
     ["power-down work", (c: StrategyReport) => c.down],
     ["power-up work", (c: StrategyReport) => c.up],
   ] as const) {
-    lines.push(title);
+    body.push({ section: title });
     row(
       "  kernel calls",
       cols.map((c) =>
@@ -527,12 +567,28 @@ export function formatDemo(r: DemoReport): string {
         cols.map((c) => f(total(pick(c)))),
       );
   }
+  lines.push(...layoutTables(heads, body));
   const notes = cols.filter((c) => !c.correct);
   if (notes.length) {
     lines.push("");
-    for (const c of notes) lines.push(`${c.title}: ${c.problems.join("; ")}`);
+    for (const c of notes) lines.push(...wrapWords(`${c.title}: ${c.problems.join("; ")}`, DEMO_WIDTH, "  "));
   }
   return lines.join("\n") + "\n";
+}
+
+/** Words wrapped to `width` columns, the lines after the first indented. */
+function wrapWords(text: string, width: number, indent: string): string[] {
+  const out: string[] = [];
+  let line = "";
+  for (const w of text.split(" ")) {
+    const next = line ? `${line} ${w}` : out.length ? indent + w : w;
+    if (line && next.length > width) {
+      out.push(line);
+      line = indent + w;
+    } else line = next;
+  }
+  if (line) out.push(line);
+  return out;
 }
 
 function signed(n: number): string {
@@ -579,17 +635,24 @@ Examples:
         memmapOnMemory?: boolean;
         json?: boolean;
       }) => {
-        if (opts.arch !== "arm64" && opts.arch !== "x86_64") throw new UsageError(`--arch: ${opts.arch}`);
+        if (opts.arch !== "arm64" && opts.arch !== "x86_64")
+          throw badValue("--arch", opts.arch, "x86_64, arm64");
         const kinds = opts.strategy.split(",").map((s) => s.trim());
-        for (const s of kinds) if (!isStrategyKind(s)) throw new UsageError(`--strategy: unknown ${s}`);
-        const steps = opts.steps.split(",").map(Number);
-        if (steps.length !== 3 || steps.some((n) => !Number.isInteger(n) || n < 0))
-          throw new UsageError(`--steps: expected three counts, got ${opts.steps}`);
+        for (const s of kinds)
+          if (!isStrategyKind(s))
+            throw badValue("--strategy", s, `a comma-separated list of ${STRATEGY_KINDS.join(", ")}`);
+        const steps = opts.steps.split(",").map((t) => (/^\d+$/.test(t.trim()) ? Number(t) : NaN));
+        if (steps.length !== 3 || steps.some((n) => !Number.isSafeInteger(n)))
+          throw badValue(
+            "--steps",
+            opts.steps,
+            "three whole numbers A,B,C: workload steps before, while off, after",
+          );
         let rangeBytes: number;
         try {
           rangeBytes = parseSize(opts.range);
-        } catch (e) {
-          throw new UsageError(`--range: ${(e as Error).message}`);
+        } catch {
+          throw badValue("--range", opts.range, "a size such as 512M or 2G, a multiple of 128M up to 2G");
         }
         const o: DemoOptions = {
           ...DEFAULT_DEMO,
@@ -601,10 +664,12 @@ Examples:
           strategies: kinds as StrategyKind[],
           memmapOnMemory: opts.memmapOnMemory === true,
         };
-        if (!Number.isSafeInteger(o.seed) || !(o.intensity >= 0))
-          throw new UsageError("--seed / --intensity: not a number");
+        if (!/^\d+$/.test(opts.seed) || !Number.isSafeInteger(o.seed))
+          throw badValue("--seed", opts.seed, "a whole number");
+        if (!/^\d+(\.\d+)?$/.test(opts.intensity))
+          throw badValue("--intensity", opts.intensity, "a number >= 0 (operations per step)");
         if (rangeBytes <= 0 || rangeBytes > o.driverBytes || rangeBytes % (128 * 2 ** 20))
-          throw new UsageError(`--range: a multiple of 128M up to ${bytes(o.driverBytes)}`);
+          throw badValue("--range", opts.range, `a multiple of 128M up to ${bytes(o.driverBytes)}`);
         const report = runDemo(o);
         process.stdout.write(opts.json ? JSON.stringify(report, null, 2) + "\n" : formatDemo(report));
       },

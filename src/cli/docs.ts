@@ -22,6 +22,21 @@ export function helpText(cmd: Command): string {
   return out;
 }
 
+/** The order a new user meets the commands in. */
+const START_HERE = `## Start here
+
+1. [\`memhp run scenarios/examples/x86-dimm.mhp\`](run.md): a first scenario (a DIMM
+   hot-added, onlined, offlined and removed); each statement with what it did,
+   a refusal with its errno and why.
+2. [\`memhp shell\`](shell.md): the same machine by hand: \`cat\`, \`echo … > state\`,
+   \`ls\`, \`dmesg\`, and every scenario statement as a command (\`help\` lists them).
+3. [\`memhp serve\`](serve.md): the physical address space in a browser; click a block.
+4. [\`memhp oracle\`](oracle.md) and [\`memhp diff\`](diff.md): the same scenario on
+   Debian's real kernel under QEMU, and the differences.
+5. [\`memhp demo\`](demo.md): the RFC's question: what each way of powering memory
+   down and up costs and leaves exposed.
+`;
+
 function page(title: string, description: string, help: string): string {
   return `# ${title}\n\n${HEADER}\n\n${description}\n\n\`\`\`text\n${help.trimEnd()}\n\`\`\`\n`;
 }
@@ -31,7 +46,7 @@ export function cliDocPages(): Map<string, string> {
   const program = buildProgram();
   const pages = new Map<string, string>();
   const subs = [...program.commands].sort((a, b) => a.name().localeCompare(b.name()));
-  let index = `# The memhp command\n\n${HEADER}\n\n${program.description()}\n\n| command | what it does |\n| --- | --- |\n`;
+  let index = `# The memhp command\n\n${HEADER}\n\n${program.description()}\n\n${START_HERE}\n## Every command\n\n| command | what it does |\n| --- | --- |\n`;
   for (const c of subs)
     index += `| [\`memhp ${c.name()}\`](${c.name()}.md) | ${c.description().replace(/\|/g, "\\|")} |\n`;
   index += `\n\`\`\`text\n${helpText(program).trimEnd()}\n\`\`\`\n`;

@@ -15,13 +15,11 @@ import { rfcV2Accepted } from "../fuzz/generate-rfc.js";
 import type { OracleKernel } from "../oracle/cache.js";
 import { oracleUnavailable } from "../oracle/run.js";
 import type { Arch } from "../scenario/ast.js";
-import { EXIT_DIFF, EXIT_USAGE, ExitCode, UsageError } from "./io.js";
+import { badValue, EXIT_DIFF, EXIT_USAGE, ExitCode } from "./io.js";
 
 function intOption(name: string, text: string, min: number): number {
-  if (!/^(0x[0-9a-f]+|\d+)$/i.test(text)) throw new UsageError(`${name}: not a number: ${text}`);
-  const n = Number(text);
-  if (!Number.isSafeInteger(n) || n < min)
-    throw new UsageError(`${name}: must be an integer >= ${min}: ${text}`);
+  const n = /^(0x[0-9a-f]+|\d+)$/i.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(n) || n < min) throw badValue(name, text, `a whole number >= ${min}`);
   return n;
 }
 
@@ -65,7 +63,7 @@ async function oracleAction(opts: FuzzOpts): Promise<void> {
   const statements = intOption("--statements", opts.statements, 1);
   const shrinkBudget = intOption("--shrink-budget", opts.shrinkBudget, 0);
   if (opts.arch !== undefined && opts.arch !== "x86_64" && opts.arch !== "arm64")
-    throw new UsageError(`--arch: x86_64 or arm64, not ${opts.arch}`);
+    throw badValue("--arch", opts.arch, "x86_64, arm64");
   const arch = opts.arch as Arch | undefined;
   for (const a of arch ? [arch] : (["x86_64", "arm64"] as const)) {
     const why = oracleUnavailable(a, { kernel: opts.kernel });
@@ -189,7 +187,7 @@ Examples:
       const opsPerCase = intOption("--ops", opts.ops, 1);
       const caseSeed = opts.caseSeed === undefined ? undefined : intOption("--case-seed", opts.caseSeed, 0);
       if (opts.arch !== undefined && opts.arch !== "x86_64" && opts.arch !== "arm64")
-        throw new UsageError(`--arch: x86_64 or arm64, not ${opts.arch}`);
+        throw badValue("--arch", opts.arch, "x86_64, arm64");
       const arch = opts.arch as Arch | undefined;
       const err = process.stderr;
       err.write(

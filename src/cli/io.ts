@@ -13,6 +13,11 @@ export const EXIT_USAGE = 2;
 /** A user error: printed as is, exit code 2. */
 export class UsageError extends Error {}
 
+/** A bad option value: names the option, the value and what it may be (exit 2). */
+export function badValue(option: string, value: string, valid: string): UsageError {
+  return new UsageError(`${option}: invalid value '${value}' (valid: ${valid})`);
+}
+
 /** Thrown by a subcommand to end with a given exit code after printing its output. */
 export class ExitCode extends Error {
   constructor(readonly code: number) {
@@ -20,20 +25,66 @@ export class ExitCode extends Error {
   }
 }
 
-export function readText(file: string): string {
-  try {
-    return readFileSync(file, "utf8");
-  } catch (e) {
-    throw new UsageError(
-      `${file}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : String(e)}`,
-    );
+/** A file-system error as one line: "no such file or directory", "is a directory", … */
+export function fsErrorText(e: unknown): string {
+  const err = e as NodeJS.ErrnoException;
+  switch (err.code) {
+    case "ENOENT":
+      return "no such file or directory";
+    case "EISDIR":
+      return "is a directory";
+    case "ENOTDIR":
+      return "a component of the path is not a directory";
+    case "EACCES":
+    case "EPERM":
+      return "permission denied";
+    case "EROFS":
+      return "read-only file system";
+    case "ENOSPC":
+      return "no space left on device";
+    case "EEXIST":
+      return "already exists";
+    default:
+      return err.code ? `${err.code}: ${err.syscall ?? "cannot access"}` : String(err.message ?? e);
   }
 }
 
+/**
+ * A text file's contents ("-": stdin); a missing file, a directory or a file with
+ * control bytes (a binary file) is a UsageError naming the file (and the place).
+ */
+export function readText(file: string): string {
+  let text: string;
+  try {
+    text = readFileSync(file === "-" ? 0 : file, "utf8");
+  } catch (e) {
+    throw new UsageError(`${file === "-" ? "<stdin>" : file}: cannot read: ${fsErrorText(e)}`);
+  }
+  // Tabs, newlines and carriage returns are text; any other control byte is not.
+  // eslint-disable-next-line no-control-regex -- control bytes are what this looks for
+  const m = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffd]/.exec(text);
+  if (m) {
+    const before = text.slice(0, m.index);
+    const line = before.split("\n").length;
+    const col = m.index - before.lastIndexOf("\n");
+    const code =
+      m[0] === "\ufffd"
+        ? "bytes that are not UTF-8"
+        : `byte 0x${m[0].charCodeAt(0).toString(16).padStart(2, "0")}`;
+    throw new UsageError(`${file === "-" ? "<stdin>" : file}:${line}:${col}: not a text file (${code})`);
+  }
+  return text;
+}
+
 export function loadScenario(file: string): Scenario {
+  return loadScenarioText(file).scenario;
+}
+
+/** A scenario file ("-": stdin) parsed, with its text; a mistake is a UsageError with file:line:col. */
+export function loadScenarioText(file: string): { scenario: Scenario; text: string } {
   const text = readText(file);
   try {
-    return parseScenario(text, file);
+    return { scenario: parseScenario(text, file === "-" ? "<stdin>" : file), text };
   } catch (e) {
     if (e instanceof ScenarioError) throw new UsageError(e.toString());
     throw e;
@@ -42,7 +93,16 @@ export function loadScenario(file: string): Scenario {
 
 export function writeOut(text: string, out: string | undefined): void {
   if (out === undefined || out === "-") process.stdout.write(text);
-  else writeFileSync(out, text);
+  else writeFileOrFail(out, text);
+}
+
+/** writeFileSync(), a failure a UsageError naming the file. */
+export function writeFileOrFail(file: string, text: string): void {
+  try {
+    writeFileSync(file, text);
+  } catch (e) {
+    throw new UsageError(`${file}: cannot write: ${fsErrorText(e)}`);
+  }
 }
 
 /** Colour only on a terminal, and never when NO_COLOR is set. */

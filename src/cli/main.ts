@@ -23,7 +23,7 @@ export function buildProgram(): Command {
       "An executable model of Linux 6.1 memory hot(un)plug, held against the real kernel under QEMU.",
     )
     .version(MODEL_VERSION)
-    .showHelpAfterError()
+    .showHelpAfterError("(memhp COMMAND --help lists its options)")
     .exitOverride();
   registerRun(program);
   registerDiff(program);

@@ -6,6 +6,8 @@ import { InvalidArgumentError, type Command } from "commander";
 import { packagePath } from "../paths.js";
 import { HOST, MemhpServer } from "../web/server.js";
 import { readText, UsageError } from "./io.js";
+import { DEFAULT_DEMO, runDemo } from "./demo.js";
+import type { Arch } from "../scenario/ast.js";
 import { addMachineOptions, sessionFromOptions, type MachineCliOptions } from "./machine-options.js";
 
 interface ServeCliOptions extends MachineCliOptions {
@@ -28,7 +30,10 @@ export function registerServe(program: Command): void {
     .command("serve")
     .description(`serve the web page of a model machine on ${HOST} (the memory map, operations, timeline)`)
     .option("-p, --port <n>", "TCP port on 127.0.0.1 (0: any free port)", parsePort, DEFAULT_PORT)
-    .option("--demo <file>", "a strategy comparison to show (the output of `memhp demo --json`)")
+    .option(
+      "--demo <file>",
+      "a strategy comparison to show (the output of `memhp demo --json`; default: one computed for the machine's arch)",
+    )
     .option("--web-root <dir>", "serve the page from this directory (default: web/dist of the package)");
   addMachineOptions(cmd).addHelpText(
     "after",
@@ -59,7 +64,11 @@ Examples:
     }
     const newSession = () => sessionFromOptions(opts);
     const webRoot = opts.webRoot ?? packagePath("web", "dist");
-    const server = new MemhpServer({ newSession, webRoot, demo });
+    // Without --demo the Strategies tab shows a comparison computed for the live machine's
+    // architecture (a shorter run than memhp demo's default: 1 GiB, fewer workload steps).
+    const makeDemo = (arch: string) =>
+      runDemo({ ...DEFAULT_DEMO, arch: arch as Arch, rangeBytes: 2 ** 30, steps: [8, 2, 2] });
+    const server = new MemhpServer({ newSession, webRoot, demo, makeDemo });
     let url: string;
     try {
       url = await server.listen(opts.port);

@@ -33,17 +33,21 @@ export function registerShell(program: Command): void {
   addMachineOptions(cmd).addHelpText(
     "after",
     `
-Commands: cat, echo VALUE > FILE, ls [-l], cd, pwd, tree [-L N], lsmem, work (the
-work counts of the last operation), help, exit; and every run statement of the
-scenario language: dimm-add, dimm-del, vmem-resize, write, read, ptdump, call,
-workload, … (docs/scenario-format.md). Errors print as busybox's sh prints them:
+Commands: cat, echo VALUE > FILE, ls [-l], cd [DIR | -], pwd, tree [-L N], lsmem,
+dmesg, work (the work counts of the last operation), help, exit; and every run
+statement of the scenario language: dimm-add, dimm-del, vmem-resize, write, read,
+ptdump, call, workload, … (docs/scenario-format.md). Output can go through
+| grep, head, tail, wc, sort; * ? [...] expand to paths (cat memory3*/state).
+Errors print as busybox's sh prints them, then what the kernel printed or why:
   sh: write error: Device or resource busy
+    reason: memory offlining [mem 0x08000000-0x0fffffff] failed due to unmovable page
 
 Exit status: interactive, the status of the last command (or of \`exit N\`).
 With --script FILE (or commands on stdin): 0 when every command succeeded; 1 when
-one failed (a refused write, a failed operation), after running the rest (with
--e, at once); 2 when a line is not a command or is malformed, at once, since the
-lines after it would run out of context. Messages are prefixed with FILE:LINE.
+one failed (a refused write, a failed operation, a host refusal such as full DIMM
+slots), after running the rest (with -e, at once); 2 when a line is not a command
+or is malformed, at once, since the lines after it would run out of context.
+Messages are prefixed with FILE:LINE.
 
 Examples:
   memhp shell

@@ -17,8 +17,9 @@ import {
   scenarioJournal,
   setupLines,
   type Restored,
+  type SnapshotBody,
 } from "../snapshot/snapshot.js";
-import { loadScenario, readText, UsageError, writeOut } from "./io.js";
+import { badValue, loadScenario, readText, UsageError, writeOut } from "./io.js";
 
 function usage(e: unknown): never {
   if (e instanceof SnapshotError) throw new UsageError(e.message);
@@ -26,30 +27,73 @@ function usage(e: unknown): never {
 }
 
 /**
- * The statements after `boot` of scenario `file`, run on the restored machine;
- * the file's set-up must describe the snapshot's machine. Its statements are
- * parsed after the snapshot's own (a dimm-del may name a DIMM the snapshot added).
+ * A continuation file (docs/cli/snapshot.md): either statements only, which run
+ * on the restored machine after the snapshot's own, or a whole scenario whose
+ * set-up (machine, cmdline, vmem, boot) is the snapshot's, whose statements after
+ * `boot` run. Its statements are parsed after the snapshot's (a dimm-del may name
+ * a DIMM the snapshot added); the trace's line numbers are the file's own.
  */
-function continueFromFile(r: Restored, setup: readonly string[], file: string): TraceRecord[] {
+interface Continuation {
+  file: string;
+  lines: string[];
+  /** The file's line index of its first statement. */
+  first: number;
+}
+
+/** Read and check a continuation file (before the snapshot is restored: a mistake costs nothing). */
+function readContinuation(setup: readonly string[], file: string): Continuation {
   const lines = readText(file).split("\n");
-  const bootIdx = lines.findIndex((l) => l.replace(/#.*$/, "").trim() === "boot");
-  if (bootIdx < 0) throw new UsageError(`${file}: no \`boot\` line`);
-  let own;
-  try {
-    own = parseScenario(lines.slice(0, bootIdx + 1).join("\n") + "\n", file);
-  } catch (e) {
-    if (e instanceof ScenarioError) throw new UsageError(e.toString());
-    throw e;
+  const words = lines.map((l) => l.replace(/#.*$/, "").trim().split(/\s+/)[0]);
+  const bootIdx = words.indexOf("boot");
+  const setupIdx = words.findIndex((w) => w === "machine" || w === "cmdline" || w === "vmem");
+  if (bootIdx < 0 && setupIdx >= 0)
+    throw new UsageError(
+      `${file}:${setupIdx + 1}:1: \`${words[setupIdx]}\` without \`boot\`: a continuation file holds ` +
+        "statements only, or repeats the snapshot's set-up up to `boot`",
+    );
+  if (bootIdx >= 0) {
+    let own;
+    try {
+      own = parseScenario(lines.slice(0, bootIdx + 1).join("\n") + "\n", file);
+    } catch (e) {
+      if (e instanceof ScenarioError) throw new UsageError(e.toString());
+      throw e;
+    }
+    if (setupLines(own).join("\n") !== setup.join("\n"))
+      throw new UsageError(
+        `${file}: its set-up (${setupLines(own).join("; ")}) is not the snapshot's (${setup.join("; ")}); ` +
+          "a continuation file holds statements only, or repeats the snapshot's set-up exactly",
+      );
   }
-  if (setupLines(own).join("\n") !== setup.join("\n"))
-    throw new UsageError(`${file}: its machine is not the snapshot's (${setup.join("; ")})`);
+  return { file, lines, first: bootIdx + 1 };
+}
+
+function runContinuation(r: Restored, { file, lines, first }: Continuation): TraceRecord[] {
   const before = r.text.split("\n").length - 1;
   try {
-    return continueWith(r, lines.slice(bootIdx + 1));
+    const records = continueWith(r, lines.slice(first));
+    for (const rec of records) rec.line = rec.line - before + first;
+    return records;
   } catch (e) {
     if (e instanceof ScenarioError)
-      throw new UsageError(`${file}:${bootIdx + 1 + e.line - before}:${e.column}: ${e.message}`);
+      throw new UsageError(`${file}:${first + e.line - before}:${e.column}: ${e.message}`);
     throw e;
+  }
+}
+
+function readSnapshot0(file: string): SnapshotBody {
+  try {
+    return readSnapshot(file);
+  } catch (e) {
+    usage(e);
+  }
+}
+
+function save(file: string, body: SnapshotBody): void {
+  try {
+    saveSnapshot(file, body);
+  } catch (e) {
+    usage(e);
   }
 }
 
@@ -63,6 +107,11 @@ export function registerSnapshot(program: Command): void {
 A snapshot is the machine's set-up, its seed and the journal of what was
 applied since boot, with a digest of the whole state; loading replays the
 journal and refuses the result unless the digest matches (docs/robustness.md).
+
+A continuation file (--continue) is either statements only (no machine, no
+boot), run after the snapshot's own; or a whole scenario whose set-up
+(machine, cmdline, vmem, boot) is exactly the snapshot's, whose statements after
+boot run. The trace's "line" numbers are the continuation file's own.
 
 Examples:
   memhp snapshot save s.snap --from scenarios/examples/x86-dimm.mhp
@@ -78,11 +127,12 @@ Examples:
     .option("--seed <n>", "seed for every random choice", "1")
     .action((file: string, opts: { from: string; seed: string }) => {
       const seed = Number(opts.seed);
-      if (!Number.isSafeInteger(seed)) throw new UsageError(`--seed: not an integer: ${opts.seed}`);
+      if (!/^\d+$/.test(opts.seed) || !Number.isSafeInteger(seed))
+        throw badValue("--seed", opts.seed, "a whole number");
       const sc = loadScenario(opts.from);
       const k = runScenarioKernel(sc, seed);
       const body = makeSnapshot(k, setupLines(sc), seed, scenarioJournal(sc, readText(opts.from)));
-      saveSnapshot(file, body);
+      save(file, body);
       process.stderr.write(`memhp: saved ${file}: ${body.summary}, digest ${body.digest.slice(0, 16)}\n`);
     });
 
@@ -92,11 +142,13 @@ Examples:
     .argument("<file>", "snapshot file")
     .option(
       "--continue <scenario>",
-      "then run this scenario's statements (its machine must be the snapshot's)",
+      "then run this file's statements (statements only, or a scenario repeating the snapshot's set-up)",
     )
     .option("-t, --trace <out>", "where the continued statements' trace goes (default stdout)")
     .option("--save <file>", "save the state after continuing as a new snapshot")
     .action((file: string, opts: { continue?: string; trace?: string; save?: string }) => {
+      const cont =
+        opts.continue === undefined ? undefined : readContinuation(readSnapshot0(file).setup, opts.continue);
       let r;
       try {
         r = restoreSnapshot(readSnapshot(file), file);
@@ -105,8 +157,8 @@ Examples:
       }
       const body = readSnapshot(file);
       process.stderr.write(`memhp: restored ${file}: ${body.summary}, state digest verified\n`);
-      if (opts.continue !== undefined) {
-        const records = continueFromFile(r, body.setup, opts.continue);
+      if (cont !== undefined) {
+        const records = runContinuation(r, cont);
         const header = {
           op: "system" as const,
           system: "memhp-model",
@@ -119,7 +171,7 @@ Examples:
       }
       if (opts.save !== undefined) {
         const next = makeSnapshot(r.kernel, body.setup, body.seed, r.journal);
-        saveSnapshot(opts.save, next);
+        save(opts.save, next);
         process.stderr.write(`memhp: saved ${opts.save}: ${next.summary}\n`);
       }
     });

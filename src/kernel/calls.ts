@@ -101,15 +101,16 @@ export class DriverCalls {
 
   call(fn: string, args: string[]): number {
     const entry = CALLS[fn];
-    if (!entry) return -ENOSYS;
+    const why = (err: number, reason: string) => this.k.printk.refuse(err, reason);
+    if (!entry) return why(-ENOSYS, `no driver function ${fn}: call one of ${DriverCalls.names().join(", ")}`);
     const [nNum, impl] = entry;
-    if (args.length < nNum) return -EINVAL;
+    if (args.length < nNum) return why(-EINVAL, `${fn} takes ${nNum} number${nNum === 1 ? "" : "s"} first`);
     const nums: number[] = [];
     for (let i = 0; i < nNum; i++) {
       try {
         nums.push(parseSize(args[i]));
       } catch {
-        return -EINVAL;
+        return why(-EINVAL, `${fn}: "${args[i]}" is not a size or an address`);
       }
     }
     return impl(this.k, nums, args.slice(nNum));

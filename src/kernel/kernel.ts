@@ -35,6 +35,7 @@ import { FaultInjector, withFaultInjection } from "./fault_inject.js";
 import { parseKernelParams, type KernelParams } from "./params.js";
 import { bootReservationsWithInit, insertFirmwareResources, kernelImageRange, lateFreedRange } from "./setup.js";
 import { ResourceTree } from "./resource.js";
+import { Printk } from "./printk.js";
 import { Work } from "./work.js";
 
 export { MODEL_VERSION } from "../version.js";
@@ -58,6 +59,8 @@ export class Kernel {
   readonly board: Board;
   readonly work = new Work();
   readonly faults = new FaultInjector();
+  /** The log buffer (dmesg, /dev/kmsg) and the reason of the last refusal. */
+  readonly printk = new Printk();
   readonly kernfs = new Kernfs();
   readonly locks = new HotplugLocks();
   readonly resources: ResourceTree;
@@ -156,6 +159,8 @@ export class Kernel {
     this.auditor = new ExposureAuditor(this);
     registerSysfs(this);
     registerProcfs(this);
+    // drivers/char/mem.c: /dev/kmsg, read whole (kernel/printk/printk.c: devkmsg_read())
+    this.kernfs.addFile("/dev", "kmsg", 0o444, { show: () => this.printk.kmsgText() });
 
     // The host, and the virtio-mem devices whose drivers probe at boot.
     this.host = new Host(this);

@@ -13,6 +13,7 @@ import type { ArchHotplugCtx, MhpParams, VmemAltmap } from "../arch/arch.js";
 import { E2BIG, EBUSY, EEXIST, EINTR, EINVAL, ENOENT, EOPNOTSUPP } from "../errno.js";
 import type { Kernel } from "../kernel/kernel.js";
 import { KernelBug } from "../kernel/bug.js";
+import { hex016, hexAlt, hexPa } from "../kernel/printk.js";
 import {
   IORESOURCE_BUSY,
   IORESOURCE_SYSRAM_DRIVER_MANAGED,
@@ -71,7 +72,11 @@ export class MemoryHotplug implements ArchHotplugCtx {
   // mm/memory_hotplug.c: check_hotplug_memory_range()
   checkHotplugMemoryRange(start: number, size: number): number {
     const bs = this.blockSize();
-    if (!size || start % bs || size % bs) return -EINVAL;
+    if (!size || start % bs || size % bs)
+      return this.k.printk.refuseErr(
+        -EINVAL,
+        `Block size [${hexAlt(bs)}] unaligned hotplug range: start ${hexAlt(start)}, size ${hexAlt(size)}`,
+      );
     return 0;
   }
 
@@ -97,12 +102,20 @@ export class MemoryHotplug implements ArchHotplugCtx {
   registerMemoryResource(start: number, size: number, name: string): Resource | number {
     let flags = IORESOURCE_SYSTEM_RAM | IORESOURCE_BUSY;
     if (name !== "System RAM") flags |= IORESOURCE_SYSRAM_DRIVER_MANAGED;
-    if (!this.mhpRangeAllowed(start, size)) return -E2BIG;
+    if (!this.mhpRangeAllowed(start, size))
+      return this.k.printk.refuseWarn(
+        -E2BIG,
+        `Hotplug memory [${hexAlt(start)}-${hexAlt(start + size)}] exceeds maximum addressable range [0-${hexAlt(this.k.maxPhysAddr - 1)}]`,
+      );
     // __request_region() returns NULL on a conflict and when alloc_resource() fails: -EEXIST both ways
     const res = this.k.faults.shouldFail("resource")
       ? null
       : this.k.resources.requestRegion(BigInt(start), BigInt(size), name, flags);
-    if (!res) return -EEXIST;
+    if (!res)
+      return this.k.printk.refuse(
+        -EEXIST,
+        `Unable to reserve System RAM region: ${hex016(start)}->${hex016(start + size - 1)}`,
+      );
     return res;
   }
 
@@ -290,7 +303,14 @@ export class MemoryHotplug implements ArchHotplugCtx {
     this.k.locks.deviceHotplug.assertHeld("try_remove_memory");
     if (this.checkHotplugMemoryRange(start, size)) return -EINVAL;
     // check_memblock_offlined_cb()
-    const rc = this.walkMemoryBlocks(start, size, (mem) => (mem.state !== MEM_OFFLINE ? -EBUSY : 0));
+    const rc = this.walkMemoryBlocks(start, size, (mem) =>
+      mem.state !== MEM_OFFLINE
+        ? this.k.printk.refuseWarn(
+            -EBUSY,
+            `removing memory fails, because memory [${hexPa(this.k.memory.blockStartPfn(mem) * PAGE_SIZE)}-${hexPa((this.k.memory.blockStartPfn(mem) + this.k.memory.pagesPerBlock()) * PAGE_SIZE - 1)}] is onlined`,
+          )
+        : 0,
+    );
     if (rc) return rc;
     let altmap: VmemAltmap | undefined;
     if (this.memmapOnMemory) {

@@ -363,7 +363,7 @@ class Comparer {
     keys.delete("line");
     const counterRule = ra.op === "read" && samePath ? COUNTER_RULE.get(path) : undefined;
     for (const key of [...keys].sort()) {
-      if (key.startsWith("_")) continue; // annotations (timings, work counts) are not compared
+      if (key.startsWith("_") || key === "reason") continue; // annotations (timings, work counts, why) are not compared
       const va = ra[key];
       const vb = rb[key];
       if (counterRule !== undefined && key === "value" && typeof va === "string" && typeof vb === "string") {

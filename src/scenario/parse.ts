@@ -11,6 +11,7 @@
 // that is behaviour to observe, and both the model and the oracle report it.
 
 import type { Arch, Located, MachineStmt, RunStatement, Scenario, Statement, VmemStmt } from "./ast.js";
+import { closestField, knownFields } from "./fields.js";
 import { SizeError, formatSize, parseCount, parseSize, parseSizeBig } from "./size.js";
 
 /** `file:line:column: message`; line and column are 1-based. */
@@ -481,6 +482,11 @@ class Parser {
     for (const t of fieldToks) {
       if (!FIELD_RE.test(t.text)) this.fail(t.col, `bad field name "${t.text}"`);
       if (fields.includes(t.text)) this.fail(t.col, `field "${t.text}" named twice`);
+      const known = knownFields(path);
+      if (known && !known.has(t.text)) {
+        const near = closestField(t.text, known);
+        this.fail(t.col, `${path} has no field "${t.text}"${near ? ` (did you mean ${near}?)` : ""}`);
+      }
       fields.push(t.text);
     }
     this.push({ op: "read", path, fields });

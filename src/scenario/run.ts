@@ -97,7 +97,15 @@ const resultText = (err: number): string => (err === 0 ? "ok" : errnoName(err));
 /** Execute one statement after boot and describe what it did. */
 export function executeStatement(k: Kernel, st: Located<RunStatement>): TraceRecord {
   // The exposure auditor names accesses to inaccessible memory after the statement that made them.
-  return k.auditor.during(`line ${st.loc.line} ${st.op}`, () => execute(k, st));
+  return k.auditor.during(`line ${st.loc.line} ${st.op}`, () => {
+    k.printk.begin();
+    const rec = execute(k, st);
+    // Why it was refused (src/kernel/printk.ts): not part of what is compared with the kernel.
+    const result = (rec as { result?: unknown }).result;
+    if (typeof result === "string" && result !== "ok" && rec.reason === undefined && k.printk.reason)
+      rec.reason = k.printk.reason;
+    return rec;
+  });
 }
 
 function execute(k: Kernel, st: Located<RunStatement>): TraceRecord {
@@ -120,6 +128,7 @@ function execute(k: Kernel, st: Located<RunStatement>): TraceRecord {
         result: resultText(r.err),
         blocks: blockDiff(before, blockNames(k)),
       };
+      if (r.qmpError) rec.reason = `QEMU refused: ${r.qmpError}`;
       return rec;
     }
     case "write": {

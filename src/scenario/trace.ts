@@ -26,6 +26,8 @@ export interface BlockChanges {
 export interface TraceStatementBase {
   line: number;
   op: string;
+  /** Why the statement was refused (the model's; never compared with the kernel). */
+  reason?: string;
 }
 export interface WriteRecord extends TraceStatementBase {
   op: "write";

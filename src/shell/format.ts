@@ -4,7 +4,7 @@
 
 import { errnoFromName, errnoMessage } from "../errno.js";
 import type { PtRun, TraceRecord } from "../scenario/trace.js";
-import type { Output } from "./builtins.js";
+import { columnate, type Output } from "./builtins.js";
 
 /** "memory32-memory39" for a run of consecutive blocks. */
 export function blockRanges(names: readonly string[]): string {
@@ -81,16 +81,27 @@ export function formatRecord(rec: TraceRecord): Output {
         return { out: "", err: `read: can't open '${String(r.path)}': ${message(result)}\n`, status: 1 };
       if (r.fields) {
         const fields = r.fields as Record<string, number>;
+        // As the kernel prints the lines: meminfo_proc_show()'s "%-16s%8lu kB", vmstat's "name value".
+        const meminfo = r.path === "/proc/meminfo";
+        const line = ([k, v]: [string, number]) =>
+          !meminfo
+            ? `${k} ${v}\n`
+            : k.startsWith("HugePages_")
+              ? `${`${k}:`.padEnd(16)}${String(v).padStart(5)}\n`
+              : `${`${k}:`.padEnd(16)}${String(v).padStart(8)} kB\n`;
         return {
-          out: Object.entries(fields)
-            .map(([k, v]) => `${k}: ${v}\n`)
-            .join(""),
+          out: Object.entries(fields).map(line).join(""),
           err: "",
           status: 0,
         };
       }
       const value = String(r.value ?? "");
       return { out: value === "" ? "" : value + "\n", err: "", status: 0 };
+    }
+    case "ls": {
+      if (failed) return { out: "", err: `ls: ${String(r.path)}: ${message(result)}\n`, status: 1 };
+      const names = (r.names as string[] | undefined) ?? [];
+      return { out: columnate(names, names, 80), err: "", status: 0 };
     }
     case "ptdump": {
       const out =

@@ -11,6 +11,10 @@ export interface Redirect {
 export interface Lexed {
   words: string[];
   redirect?: Redirect;
+  /** Indices of the words with an unquoted `*`, `?` or `[` (to expand against the file tree). */
+  globs?: number[];
+  /** The commands after `|`, each a list of words (filters: grep, head, tail, wc, sort). */
+  pipe?: string[][];
 }
 
 export class LexError extends Error {}
@@ -22,6 +26,10 @@ export function lexLine(line: string): Lexed {
   let pendingRedirect: boolean | undefined; // append flag, while waiting for the file name
   let cur = "";
   let inWord = false;
+  let curGlob = false;
+  const globs: number[] = [];
+  const pipe: string[][] = [];
+  let target = words; // the words of the current command of the pipeline
 
   const endWord = () => {
     if (!inWord) return;
@@ -29,9 +37,13 @@ export function lexLine(line: string): Lexed {
       if (redirect) throw new LexError("only one redirection is supported");
       redirect = { path: cur, append: pendingRedirect };
       pendingRedirect = undefined;
-    } else words.push(cur);
+    } else {
+      if (curGlob && target === words) globs.push(words.length);
+      target.push(cur);
+    }
     cur = "";
     inWord = false;
+    curGlob = false;
   };
 
   for (let i = 0; i < line.length; i++) {
@@ -40,8 +52,15 @@ export function lexLine(line: string): Lexed {
       endWord();
     } else if (c === "#" && !inWord) {
       break;
+    } else if (c === "|") {
+      endWord();
+      if (pendingRedirect !== undefined) throw new LexError('syntax error: unexpected "|"');
+      if (target.length === 0) throw new LexError('syntax error: unexpected "|"');
+      target = [];
+      pipe.push(target);
     } else if (c === ">") {
       endWord();
+      if (target !== words) throw new LexError("redirection after a pipe is not supported");
       if (pendingRedirect !== undefined || redirect)
         throw new LexError("syntax error: unexpected redirection");
       pendingRedirect = line[i + 1] === ">";
@@ -65,13 +84,20 @@ export function lexLine(line: string): Lexed {
       cur += line[++i];
       inWord = true;
     } else {
+      if (c === "*" || c === "?" || c === "[") curGlob = true;
       cur += c;
       inWord = true;
     }
   }
   endWord();
   if (pendingRedirect !== undefined) throw new LexError("syntax error: unexpected newline");
-  return redirect ? { words, redirect } : { words };
+  if (pipe.length && pipe[pipe.length - 1].length === 0)
+    throw new LexError("syntax error: unexpected end of file");
+  const out: Lexed = { words };
+  if (redirect) out.redirect = redirect;
+  if (globs.length) out.globs = globs;
+  if (pipe.length) out.pipe = pipe;
+  return out;
 }
 
 /** Joins `cwd` and `path` and folds `.` and `..` the way a shell's logical `cd` does. */

@@ -16,7 +16,11 @@ import { bootScenario, executeStatement } from "../scenario/run.js";
 import type { BlockChanges } from "../scenario/trace.js";
 import { cat, cd, echo, fail, lsmem, ls, ok, tree, type Output, type ShellContext } from "./builtins.js";
 import { formatRecord } from "./format.js";
-import { LexError, lexLine, resolvePath } from "./lex.js";
+import { KERN_WARNING, type LogRecord } from "../kernel/printk.js";
+import { LexError, lexLine, resolvePath, type Redirect } from "./lex.js";
+import { expandGlob } from "./glob.js";
+import { DriverCalls } from "../kernel/calls.js";
+import { FILTERS, runFilter } from "./filters.js";
 import {
   Journal,
   SnapshotError,
@@ -43,6 +47,8 @@ export interface TimelineEntry {
   op: string;
   /** "ok" or the errno name. */
   result: string;
+  /** Why it was refused (the kernel's message, or the model's reason). */
+  reason?: string;
   /** Exact work counts (kernel/work.ts) of the operation, non-zero ones only. */
   counts: WorkCounts;
   blocks?: BlockChanges;
@@ -66,15 +72,28 @@ export const BUILTINS: Readonly<Record<string, string>> = {
   cat: "cat FILE...",
   echo: "echo VALUE [> FILE]",
   ls: "ls [-l] [-1] [PATH...]",
-  cd: "cd [DIR]",
+  cd: "cd [DIR | -]",
   pwd: "pwd",
   tree: "tree [-L DEPTH] [PATH]",
   lsmem: "lsmem",
+  dmesg: "dmesg           (the kernel's log: what it printed, e.g. why it refused)",
   work: "work            (work counts of the last operation)",
   snapshot: "snapshot save FILE | snapshot load FILE",
   help: "help",
   exit: "exit [STATUS]",
 };
+
+/** What to do instead of a set-up statement in the shell (its options). */
+const SETUP_HINT: Readonly<Record<string, string>> = {
+  machine: "the machine is booted: start the shell with --arch, --mem, --maxmem, --slots",
+  cmdline: "the machine is booted: start the shell with --cmdline WORDS",
+  vmem: "virtio-mem devices exist from boot: start the shell with --vmem ID:SIZE",
+  boot: "the machine is already booted",
+};
+
+/** The parser's refusals that depend on the machine's state, not on the line's form. */
+const HOST_REFUSAL =
+  /DIMM slots are in use|is already plugged|no DIMM "|no virtio-mem device|memory beyond maxmem|is taken by the virtio-mem|exceeds the device size|has no DIMM slots|is a virtio-mem device/;
 
 /** Statements that only belong before `boot`. */
 const SETUP_OPS = new Set(["machine", "cmdline", "vmem", "boot"]);
@@ -93,6 +112,8 @@ export class ShellSession {
   k: Kernel;
   scenario: Scenario;
   cwd = "/";
+  /** The directory before the last `cd` ($OLDPWD, for `cd -`). */
+  private oldCwd: string | undefined;
   readonly timeline: TimelineEntry[] = [];
   lastStatus = 0;
   columns: number | undefined;
@@ -155,8 +176,34 @@ export class ShellSession {
       if (e instanceof LexError) return fail(`sh: ${e.message}`, 2);
       throw e;
     }
-    const { words, redirect } = lexed;
+    const { redirect, globs, pipe } = lexed;
+    // Pathname expansion of the arguments (cat memory3*/state)
+    const words = globs
+      ? lexed.words.flatMap((w, i) =>
+          i > 0 && globs.includes(i) ? expandGlob(this.k.kernfs, this.cwd, w) : [w],
+        )
+      : lexed.words;
     if (words.length === 0) return redirect ? fail("sh: syntax error: nothing to redirect", 2) : ok();
+    for (const f of pipe ?? [])
+      if (!(FILTERS as readonly string[]).includes(f[0]))
+        return fail(`sh: ${f[0]}: not found (after | the shell has ${FILTERS.join(", ")})`, 127);
+    // Into a pipe, ls prints one name per line (as it does off a terminal).
+    const columns = this.columns;
+    if (pipe) this.columns = undefined;
+    let res: CommandResult;
+    try {
+      res = this.command(words, redirect, line);
+    } finally {
+      this.columns = columns;
+    }
+    for (const f of pipe ?? []) {
+      const r = runFilter(f, res.out);
+      res = { ...res, out: r.out, err: res.err + r.err, status: r.status };
+    }
+    return res;
+  }
+
+  private command(words: string[], redirect: Redirect | undefined, line: string): CommandResult {
     const [cmd, ...args] = words;
     if (redirect && cmd !== "echo")
       return fail(`sh: ${cmd}: output redirection is only supported for echo`, 2);
@@ -167,7 +214,8 @@ export class ShellSession {
       case "echo": {
         if (!redirect) return echo(ctx, args, undefined);
         const before = this.k.work.snapshot();
-        const r = echo(ctx, args, redirect);
+        const seq = this.k.printk.begin();
+        const r = explain(echo(ctx, args, redirect), this.k.printk.since(seq), this.k.printk.reason);
         // What reached the file is a scenario `write` (a failed open writes nothing).
         const value = (args[0] === "-n" ? args.slice(1) : args).join(" ");
         if (!/^sh: can't create /.test(r.err ?? "") && value.trim() !== "")
@@ -177,6 +225,8 @@ export class ShellSession {
           "write",
           r.errno ? errnoName(r.errno) : "ok",
           this.k.work.since(before),
+          undefined,
+          r.errno ? this.k.printk.reason : undefined,
         );
         return { out: r.out, err: r.err, status: r.status, entry: this.ticking(entry) };
       }
@@ -187,12 +237,22 @@ export class ShellSession {
       case "lsmem":
         return this.ticking(lsmem(ctx, args));
       case "cd": {
+        if (args.length === 1 && args[0] === "-") {
+          // POSIX: cd to $OLDPWD and print it
+          if (this.oldCwd === undefined) return fail("sh: cd: OLDPWD not set");
+          const r = cd(ctx, [this.oldCwd]);
+          if (r.cwd === undefined) return { out: r.out, err: r.err, status: r.status };
+          [this.oldCwd, this.cwd] = [this.cwd, r.cwd];
+          return ok(this.cwd + "\n");
+        }
         const r = cd(ctx, args);
-        if (r.cwd !== undefined) this.cwd = r.cwd;
+        if (r.cwd !== undefined) [this.oldCwd, this.cwd] = [this.cwd, r.cwd];
         return { out: r.out, err: r.err, status: r.status };
       }
       case "pwd":
         return ok(this.cwd + "\n");
+      case "dmesg":
+        return ok(this.k.printk.dmesgText());
       case "work":
         return this.work();
       case "snapshot":
@@ -218,7 +278,7 @@ export class ShellSession {
 
   private statement(cmd: string, args: string[], line: string): CommandResult {
     if (SETUP_OPS.has(cmd))
-      return fail(`sh: ${cmd}: only a scenario file sets up the machine, before boot`, 2);
+      return fail(`sh: ${cmd}: ${SETUP_HINT[cmd] ?? "the machine is already booted"}`, 2);
     if (cmd === "ptdump" && args.length === 0) return ok(kernelPageTablesText(this.k.arch));
     // Relative paths are the shell's idea: the scenario language takes absolute ones.
     const words = [cmd, ...args];
@@ -234,7 +294,15 @@ export class ShellSession {
       if (!(e instanceof ScenarioError)) throw e;
       if (e.message.startsWith("unknown statement")) return fail(`sh: ${cmd}: not found`, 127);
       // Line numbers point into the session's hidden scenario text: leave them out.
-      return fail(`sh: ${cmd}: ${e.message.replace(/\s*\([^()]*\bline \d+\)/g, "")}`, 2);
+      const msg = e.message
+        .replace(/\s*\([^()]*\bline \d+\)/g, "")
+        .replace(
+          /declare it with `vmem (\S+) size=SIZE` before boot/,
+          "virtio-mem devices exist from boot: start the shell with --vmem $1:SIZE",
+        );
+      // What the host refuses in this state (QEMU: no free slot, no room) is a failed
+      // command (status 1, a script goes on); a malformed line is a usage error (2).
+      return fail(`sh: ${cmd}: ${msg}`, HOST_REFUSAL.test(msg) ? 1 : 2);
     }
     if (st === undefined) return ok();
     if (!STATELESS_OPS.has(st.op)) this.history.push(text);
@@ -244,16 +312,17 @@ export class ShellSession {
 
   private runStatement(st: Located<RunStatement>, command: string, scenarioText: string): CommandResult {
     const before = this.k.work.snapshot();
+    const seq = this.k.printk.begin();
     const rec = executeStatement(this.k, st);
     const counts = this.k.work.since(before);
     this.journal.statement(scenarioText);
     this.k.tick();
     this.journal.tick();
-    const out = formatRecord(rec);
+    const out = explain(formatRecord(rec), this.k.printk.since(seq), rec.reason);
     if (LOOKING_OPS.has(st.op)) return out;
     const r = rec as { result?: unknown; blocks?: BlockChanges };
     const result = typeof r.result === "string" ? r.result : "ok";
-    return { ...out, entry: this.record(command, st.op, result, counts, r.blocks) };
+    return { ...out, entry: this.record(command, st.op, result, counts, r.blocks, rec.reason) };
   }
 
   /** `snapshot save FILE` / `snapshot load FILE` (the format of `memhp snapshot`). */
@@ -288,8 +357,10 @@ export class ShellSession {
     result: string,
     counts: WorkCounts,
     blocks?: BlockChanges,
+    reason?: string,
   ): TimelineEntry {
     const entry: TimelineEntry = { seq: this.timeline.length + 1, command, op, result, counts };
+    if (reason !== undefined && result !== "ok") entry.reason = reason;
     if (blocks && (blocks.added.length || blocks.removed.length)) entry.blocks = blocks;
     this.timeline.push(entry);
     return entry;
@@ -307,6 +378,41 @@ export class ShellSession {
   }
 }
 
+/**
+ * A failed command's output, then what the kernel printed meanwhile (as on its
+ * console: warnings and errors) and, when the kernel said nothing of it, the reason.
+ */
+export function explain<T extends Output>(res: T, kmsg: readonly LogRecord[], reason: string | undefined): T {
+  if (res.status === 0) return res;
+  const printed = kmsg.filter((r) => r.level <= KERN_WARNING).map((r) => r.text);
+  let err = res.err;
+  for (const t of printed) err += `  kernel: ${t}\n`;
+  if (reason !== undefined && !printed.includes(reason)) err += `  reason: ${reason}\n`;
+  return { ...res, err };
+}
+
+const FILTER_USAGE: Record<(typeof FILTERS)[number], string> = {
+  grep: "grep [-vicE] PATTERN",
+  head: "head [-n N]",
+  tail: "tail [-n N]",
+  wc: "wc [-lwc]",
+  sort: "sort [-rnu]",
+};
+
+/** Words wrapped to `width` columns, each line indented. */
+function wrap(text: string, width: number, indent: string): string {
+  const out: string[] = [];
+  let line = "";
+  for (const w of text.split(" ")) {
+    if (line && indent.length + line.length + 1 + w.length > width) {
+      out.push(indent + line);
+      line = w;
+    } else line = line ? `${line} ${w}` : w;
+  }
+  if (line) out.push(indent + line);
+  return out.join("\n");
+}
+
 export function helpText(): string {
   const b = Object.values(BUILTINS)
     .map((u) => `  ${u}`)
@@ -320,6 +426,12 @@ ${b}
 Scenario statements (docs/scenario-format.md), run on the model as in a file:
 ${s}
   ptdump            (no range: /sys/kernel/debug/kernel_page_tables)
+
+Functions of \`call FN ARG...\` (docs/scenario-format.md):
+${wrap(DriverCalls.names().join(", "), 76, "  ")}
+
+After | : ${FILTERS.map((f) => FILTER_USAGE[f]).join(", ")}.
+Wildcards * ? [...] expand to the paths they match: cat memory3*/state
 
 Paths are relative to the working directory; Tab completes commands and paths.
 `;

@@ -191,7 +191,21 @@ export function writeFileAtomic(file: string, text: string): void {
 }
 
 export function saveSnapshot(file: string, body: SnapshotBody): void {
-  writeFileAtomic(file, encodeSnapshot(body));
+  try {
+    writeFileAtomic(file, encodeSnapshot(body));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === undefined) throw e;
+    const why: Record<string, string> = {
+      ENOENT: "its directory does not exist",
+      ENOTDIR: "a component of the path is not a directory",
+      EISDIR: "is a directory",
+      EACCES: "permission denied",
+      EROFS: "read-only file system",
+      ENOSPC: "no space left on device",
+    };
+    throw new SnapshotError(file, `cannot write: ${why[code] ?? code}`);
+  }
 }
 
 export function readSnapshot(file: string): SnapshotBody {
@@ -200,7 +214,14 @@ export function readSnapshot(file: string): SnapshotBody {
     text = readFileSync(file, "utf8");
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new SnapshotError(file, code === "ENOENT" ? "no such file" : `cannot read: ${String(e)}`);
+    throw new SnapshotError(
+      file,
+      code === "ENOENT"
+        ? "no such file"
+        : code === "EISDIR"
+          ? "is a directory"
+          : `cannot read (${code ?? String(e)})`,
+    );
   }
   return decodeSnapshot(text, file);
 }

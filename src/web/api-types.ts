@@ -48,6 +48,10 @@ export interface BlockView {
   vmemmapPages: number;
   /** The DIMM or virtio-mem device the block belongs to; undefined for boot memory. */
   device?: string;
+  /** Its System RAM resource is driver-managed ("System RAM (virtio_mem)"): the RFC's calls apply. */
+  driverManaged: boolean;
+  /** The RFC: its linear mapping was removed by depopulate_range_driver_managed(). */
+  depopulated: boolean;
   /** Pages by use, when the machine is small enough to count them (every page is read). */
   pages?: { free: number; movable: number; unmovable: number; other: number };
 }
@@ -88,6 +92,8 @@ export interface TimelineView {
   command: string;
   op: string;
   result: string;
+  /** Why it was refused: the kernel's message or the model's reason. */
+  reason?: string;
   counts: Record<string, number>;
   blocks?: { added: string[]; removed: string[] };
 }

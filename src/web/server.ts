@@ -32,6 +32,11 @@ export interface ServerOptions {
   webRoot?: string;
   /** The strategy comparison for GET /api/demo. */
   demo?: unknown;
+  /**
+   * Without `demo`: computes the comparison for the live machine's architecture
+   * at the first GET /api/demo (the page's Strategies tab), then keeps it.
+   */
+  makeDemo?: (arch: string) => unknown;
   maxBodyBytes?: number;
 }
 
@@ -65,6 +70,7 @@ const SECURITY_HEADERS = {
 export class MemhpServer {
   readonly server: Server;
   session: ShellSession;
+  private computedDemo: { arch: string; demo: unknown } | undefined;
   private readonly maxBody: number;
 
   constructor(private readonly opts: ServerOptions) {
@@ -126,13 +132,20 @@ export class MemhpServer {
         return json(res, 200, machineView(this.session));
       case "/api/timeline":
         return json(res, 200, this.session.timeline);
-      case "/api/demo":
-        if (this.opts.demo === undefined)
-          throw new HttpError(
-            404,
-            "no strategy comparison loaded: start memhp serve --demo FILE (FILE from memhp demo --json)",
-          );
+      case "/api/demo": {
+        if (this.opts.demo === undefined && this.opts.makeDemo) {
+          const arch = this.session.k.board.config.arch;
+          this.computedDemo ??= { arch, demo: this.opts.makeDemo(arch) };
+          return json(res, 200, this.computedDemo.demo);
+        }
+        // No comparison is a normal answer (204), not an error the browser logs.
+        if (this.opts.demo === undefined) {
+          res.writeHead(204, { ...SECURITY_HEADERS, "Cache-Control": "no-store" });
+          res.end();
+          return;
+        }
         return json(res, 200, this.opts.demo);
+      }
       case "/api/reset":
         await this.body(req);
         this.session = this.opts.newSession();

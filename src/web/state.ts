@@ -101,6 +101,8 @@ function blockViews(k: Kernel): BlockView[] {
       validZones: m.validZonesShow(mem).trim().split(/\s+/),
       vmemmapPages: mem.nrVmemmapPages,
       device: owner?.id,
+      driverManaged: k.hotplug.rangeIsDriverManaged(start, size),
+      depopulated: mem.depopulated,
     };
     if (count) view.pages = pageUse(k, startPfn, pagesPerBlock);
     out.push(view);

@@ -11,14 +11,36 @@ export interface BlockOp {
   hint: string;
 }
 
+/** An operation that cannot work on this block, and why (shown instead of a button that fails). */
+export interface Unavailable {
+  id: string;
+  label: string;
+  why: string;
+}
+
 const MEMORY = "/sys/devices/system/memory";
 
-/** The operations offered for a block in its current state. */
-export function blockOps(b: BlockView, view: MachineView): BlockOp[] {
+/** The operations offered for a block in its current state, and those that cannot work, with why. */
+export function blockOps(b: BlockView, view: MachineView): { ops: BlockOp[]; unavailable: Unavailable[] } {
   const state = `${MEMORY}/memory${b.id}/state`;
   const range = `${hex(b.start)} ${size(b.size)}`;
   const ops: BlockOp[] = [];
-  if (b.state === "offline") {
+  const unavailable: Unavailable[] = [];
+  const rfc = view.calls.filter((c) => /populate/.test(c));
+  if (b.depopulated) {
+    unavailable.push({
+      id: "online",
+      label: "online",
+      why: "its linear map is torn down (depopulated): populate it first, or the kernel answers EBUSY",
+    });
+    for (const fn of rfc.filter((f) => f.startsWith("populate")))
+      ops.push({
+        id: fn,
+        label: `${fn}()`,
+        command: `call ${fn} ${range}`,
+        hint: "the RFC: map the block again (its memmap and device stayed)",
+      });
+  } else if (b.state === "offline") {
     const [dflt] = b.validZones;
     ops.push({
       id: "online",
@@ -71,15 +93,34 @@ export function blockOps(b: BlockView, view: MachineView): BlockOp[] {
       command: `call offline_and_remove_memory ${range}`,
       hint: "virtio-mem's way to unplug: offline, then remove",
     });
-  if (b.state === "offline")
-    for (const fn of view.calls.filter((c) => /populate/.test(c)))
-      ops.push({
-        id: fn,
-        label: `${fn}()`,
-        command: `call ${fn} ${range}`,
-        hint: "the RFC: keep the block, change only its linear mapping",
-      });
-  return ops;
+  // The RFC's calls work on offline, driver-managed System RAM only (docs/rfc.md).
+  const depop = rfc.filter((f) => f.startsWith("depopulate"));
+  if (!b.depopulated)
+    for (const fn of depop) {
+      const label = `${fn}()`;
+      if (!b.driverManaged)
+        unavailable.push({
+          id: fn,
+          label,
+          why:
+            `only for driver-managed memory ("System RAM (driver)"); memory${b.id} is plain "System RAM" ` +
+            `(${dev?.kind === "dimm" ? "an ACPI DIMM" : "boot memory"}): the kernel answers EINVAL`,
+        });
+      else if (b.state !== "offline")
+        unavailable.push({
+          id: fn,
+          label,
+          why: "the block is online: offline it first, or the kernel answers EBUSY",
+        });
+      else
+        ops.push({
+          id: fn,
+          label,
+          command: `call ${fn} ${range}`,
+          hint: "the RFC: keep the block, its memmap and device; tear down only its linear mapping",
+        });
+    }
+  return { ops, unavailable };
 }
 
 interface Props {
@@ -102,6 +143,7 @@ export function BlockPanel({ view, block, busy, run }: Props) {
     (l) => l.start < block.start + block.size && l.start + l.size > block.start,
   );
   const vm = view.vmemmap.filter((l) => l.start < block.start + block.size && l.start + l.size > block.start);
+  const { ops, unavailable } = blockOps(block, view);
   return (
     <div class="panel block-panel" data-testid="block-panel">
       <h2>
@@ -153,7 +195,7 @@ export function BlockPanel({ view, block, busy, run }: Props) {
         </tbody>
       </table>
       <div class="ops">
-        {blockOps(block, view).map((op) => (
+        {ops.map((op) => (
           <button
             key={op.id}
             data-op={op.id}
@@ -165,6 +207,15 @@ export function BlockPanel({ view, block, busy, run }: Props) {
           </button>
         ))}
       </div>
+      {unavailable.length ? (
+        <ul class="unavailable" data-testid="unavailable">
+          {unavailable.map((u) => (
+            <li key={u.id} data-unavailable={u.id}>
+              <span class="mono">{u.label}</span>: {u.why}
+            </li>
+          ))}
+        </ul>
+      ) : null}
     </div>
   );
 }

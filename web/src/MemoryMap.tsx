@@ -48,12 +48,14 @@ interface SegProps {
   end: number;
   className: string;
   label?: string;
+  /** The label where the whole one does not fit ("2M" for "2M PMD"). */
+  short?: string;
   title: string;
   style?: Record<string, string>;
 }
 
 /** A range drawn over a row, clipped to it; labelled when wide enough to read. */
-function Seg({ row, start, end, className, label, title, style }: SegProps) {
+function Seg({ row, start, end, className, label, short, title, style }: SegProps) {
   const span = row.end - row.start;
   const s = Math.max(start, row.start);
   const e = Math.min(end, row.end);
@@ -62,7 +64,7 @@ function Seg({ row, start, end, className, label, title, style }: SegProps) {
   const width = ((e - s) / span) * 100;
   return (
     <div class={`seg ${className}`} style={{ left: `${left}%`, width: `${width}%`, ...style }} title={title}>
-      {label && width > 4 ? <span>{label}</span> : null}
+      {label && width > 4 ? <span>{short && width < 12 ? short : label}</span> : null}
     </div>
   );
 }
@@ -236,6 +238,7 @@ export function MemoryMap({ view, selected, onSelect }: Props) {
                     className="leaf"
                     style={{ background: LEAF_COLOURS[l.level] ?? "#999" }}
                     label={LEAF_NAMES[l.level]}
+                    short={LEAF_NAMES[l.level]?.split(" ")[0]}
                     title={`linear map ${hex(l.start)} + ${size(l.size)}: ${LEAF_NAMES[l.level]} leaves`}
                   />
                 ))}
@@ -250,6 +253,7 @@ export function MemoryMap({ view, selected, onSelect }: Props) {
                     className={`leaf${l.selfHosted ? " self-hosted" : ""}`}
                     style={{ background: VMEMMAP_COLOURS[l.level] ?? "#999" }}
                     label={LEAF_NAMES[l.level] + (l.selfHosted ? " in the block" : "")}
+                    short={LEAF_NAMES[l.level]?.split(" ")[0]}
                     title={`struct pages of ${hex(l.start)} + ${size(l.size)}: ${LEAF_NAMES[l.level]} leaves${l.selfHosted ? ", backed by the range itself (memmap_on_memory)" : ""}`}
                   />
                 ))}

@@ -124,14 +124,25 @@ export function Timeline({ timeline }: { timeline: TimelineView[] }) {
                       <div class="blocks-changed">− {e.blocks.removed.length} blocks</div>
                     ) : null}
                   </td>
-                  <td class={e.result === "ok" ? "ok" : "err"}>{e.result}</td>
+                  <td class={e.result === "ok" ? "ok" : "err"}>
+                    {e.result}
+                    {e.reason ? (
+                      <div class="reason" data-reason>
+                        {e.reason}
+                      </div>
+                    ) : null}
+                  </td>
                   <td class="chips">
                     {Object.entries(e.counts).map(([k, v]) => (
                       <span class="chip" key={k} title={k}>
                         {WORK_LABELS[k] ?? k} <b>{num(v)}</b>
                       </span>
                     ))}
-                    {Object.keys(e.counts).length === 0 ? <span class="muted">none</span> : null}
+                    {Object.keys(e.counts).length === 0 ? (
+                      <span class="muted">
+                        {e.result === "ok" ? "no work counted" : "refused before any work"}
+                      </span>
+                    ) : null}
                   </td>
                 </tr>
               ))}

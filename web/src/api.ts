@@ -14,6 +14,7 @@ export class ApiError extends Error {
 
 async function call<T>(path: string, init?: RequestInit): Promise<T> {
   const res = await fetch(path, init);
+  if (res.status === 204) return undefined as T;
   const body = (await res.json().catch(() => ({ error: res.statusText }))) as T & { error?: string };
   if (!res.ok) throw new ApiError(res.status, body.error ?? `HTTP ${res.status}`);
   return body;

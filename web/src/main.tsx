@@ -199,7 +199,11 @@ function App() {
         <h1>
           memhp <span class="muted">Linux 6.1 memory hotplug model</span>
         </h1>
-        {view ? <div class="machine">{view.title}</div> : null}
+        {view && tab === "map" ? (
+          <div class="machine" data-testid="live-machine">
+            {view.title}
+          </div>
+        ) : null}
         <nav>
           <a class={tab === "map" ? "active" : ""} href="#map" onClick={() => setTab("map")}>
             Memory map

@@ -48,7 +48,11 @@ export class AcpiMemhotplug {
     }
     if (result && result !== -EEXIST) {
       mem.memoryGroupUnregister(mgid);
-      return -EINVAL; // "add_memory failed": no range enabled
+      // acpi_memory_enable_device(): no range enabled; then acpi_memory_device_add()
+      const name = `acpi PNP0C80:${this.devices.size.toString(16).padStart(2, "0")}`;
+      const err = this.k.printk.refuseErr(-EINVAL, `${name}: add_memory failed`);
+      this.k.printk.prErr(`${name}: acpi_memory_enable_device() error`);
+      return err;
     }
     dev.enabled = true;
     this.devices.set(id, dev);
@@ -99,7 +103,10 @@ export class AcpiMemhotplug {
     };
     if (pass() && pass()) {
       for (const b of putOnline) mem.deviceOnline(b); // acpi_bus_online(): only what we offlined
-      return -EBUSY;
+      return this.k.printk.refuse(
+        -EBUSY,
+        "a memory block of the DIMM could not be offlined: the eject is refused and the DIMM stays",
+      );
     }
     return 0;
   }

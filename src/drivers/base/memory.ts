@@ -8,7 +8,8 @@
 
 import { EBUSY, EEXIST, EINVAL, ENOMEM, EOPNOTSUPP } from "../../errno.js";
 import type { Kernel } from "../../kernel/kernel.js";
-import { PAGES_PER_SECTION, pfnToSectionNr, sectionNrToPfn } from "../../mm/constants.js";
+import { PAGE_SIZE, PAGES_PER_SECTION, pfnToSectionNr, sectionNrToPfn } from "../../mm/constants.js";
+import { hex010 } from "../../kernel/printk.js";
 import { kobjectSynthUevent, kstrtobool, sysfsStreq } from "../../fs/kernfs.js";
 import { ZONE_NAMES } from "../../mm/mmzone.js";
 
@@ -333,7 +334,12 @@ export class MemorySubsys {
 
   /** memory_block_online() */
   private memoryBlockOnline(mem: MemoryBlock): number {
-    if (mem.depopulated) return -EBUSY; // memhp RFC: no linear map to online (docs/rfc.md)
+    if (mem.depopulated)
+      // memhp RFC: no linear map to online (docs/rfc.md)
+      return this.k.printk.refuse(
+        -EBUSY,
+        `memory${mem.id} is depopulated (no linear map): populate it before onlining`,
+      );
     const hp = this.k.hotplug;
     const startPfn = this.blockStartPfn(mem);
     const nrPages = this.pagesPerBlock();
@@ -348,7 +354,12 @@ export class MemorySubsys {
       const ret = hp.onlinePages(startPfn + nrVmemmap, nrPages - nrVmemmap, zone, mem.group);
       if (ret) {
         if (nrVmemmap) hp.mhpDeinitMemmapOnMemory(startPfn, nrVmemmap);
-        return ret;
+        // online_pages()'s pr_debug()
+        const s = (startPfn + nrVmemmap) * PAGE_SIZE;
+        return this.k.printk.refuse(
+          ret,
+          `online_pages [mem ${hex010(s)}-${hex010(s + (nrPages - nrVmemmap) * PAGE_SIZE - 1)}] failed`,
+        );
       }
       if (nrVmemmap) hp.adjustPresentPageCount(startPfn, mem.group, nrVmemmap);
       mem.zone = zone;
@@ -364,14 +375,24 @@ export class MemorySubsys {
     const startPfn = this.blockStartPfn(mem);
     const nrPages = this.pagesPerBlock();
     const nrVmemmap = mem.nrVmemmapPages;
-    if (mem.zone === undefined) return -EINVAL;
+    if (mem.zone === undefined)
+      return this.k.printk.refuse(
+        -EINVAL,
+        `memory${mem.id} spans more than one zone (a boot block with no single zone): memory_block_offline() refuses it`,
+      );
     this.k.locks.memHotplugBegin("memory_block_offline");
     try {
       if (nrVmemmap) hp.adjustPresentPageCount(startPfn, mem.group, -nrVmemmap);
       const ret = hp.offlinePages(startPfn + nrVmemmap, nrPages - nrVmemmap, mem.zone, mem.group);
       if (ret) {
         if (nrVmemmap) hp.adjustPresentPageCount(startPfn, mem.group, nrVmemmap);
-        return ret;
+        // offline_pages()'s pr_debug() (shown with dynamic debug on)
+        const s = (startPfn + nrVmemmap) * PAGE_SIZE;
+        const why = hp.lastOfflineFailure ?? "an error";
+        return this.k.printk.refuse(
+          ret,
+          `memory offlining [mem ${hex010(s)}-${hex010(s + (nrPages - nrVmemmap) * PAGE_SIZE - 1)}] failed due to ${why}`,
+        );
       }
       if (nrVmemmap) hp.mhpDeinitMemmapOnMemory(startPfn, nrVmemmap);
       mem.zone = undefined;
@@ -383,7 +404,11 @@ export class MemorySubsys {
 
   /** memory_block_change_state() */
   private memoryBlockChangeState(mem: MemoryBlock, toState: number, fromStateReq: number): number {
-    if (mem.state !== fromStateReq) return -EINVAL;
+    if (mem.state !== fromStateReq)
+      return this.k.printk.refuse(
+        -EINVAL,
+        `memory${mem.id} is ${this.stateShow(mem).trim()}, not ${fromStateReq === MEM_ONLINE ? "online" : "offline"}`,
+      );
     if (toState === MEM_OFFLINE) mem.state = MEM_GOING_OFFLINE;
     const ret = toState === MEM_ONLINE ? this.memoryBlockOnline(mem) : this.memoryBlockOffline(mem);
     mem.state = ret ? fromStateReq : toState;
@@ -434,7 +459,11 @@ export class MemorySubsys {
   /** state_store() for `echo TYPE > memoryN/state`. Bytes consumed or -errno. */
   stateStore(mem: MemoryBlock, buf: string): number {
     const onlineType = mhpOnlineTypeFromStr(buf);
-    if (onlineType < 0) return onlineType;
+    if (onlineType < 0)
+      return this.k.printk.refuse(
+        onlineType,
+        `"${buf.trim()}" is not a state: write online, online_kernel, online_movable or offline`,
+      );
     this.k.locks.lockDeviceHotplug("state_store");
     let ret: number;
     try {
@@ -447,14 +476,19 @@ export class MemorySubsys {
       this.k.locks.unlockDeviceHotplug();
     }
     if (ret < 0) return ret;
-    if (ret) return -EINVAL;
+    if (ret)
+      return this.k.printk.refuse(
+        -EINVAL,
+        `memory${mem.id} is already ${onlineType === MMOP_OFFLINE ? "offline" : "online"}`,
+      );
     return buf.length;
   }
 
   /** drivers/base/core.c: online_store() */
   onlineStore(mem: MemoryBlock, buf: string): number {
     const val = kstrtobool(buf);
-    if (typeof val === "number") return val;
+    if (typeof val === "number")
+      return this.k.printk.refuse(val, `"${buf.trim()}" is not a boolean: write 1 or 0`);
     this.k.locks.lockDeviceHotplug("online_store");
     let ret: number;
     try {

@@ -142,13 +142,21 @@ export class VirtioMem {
     const bs = this.blockSize();
     let nb = Math.floor(diff / bs);
     while (nb > 0) {
-      if (!this.couldAddMemory(bs)) return -ENOSPC;
+      if (!this.couldAddMemory(bs))
+        return this.k.printk.refuse(
+          -ENOSPC,
+          `${this.devName}: offline memory would exceed the driver's offline threshold`,
+        );
       // First the blocks that were used and are unused again, lowest first;
       // then virtio_mem_sbm_prepare_next_mb().
       let mbId = this.firstMbId;
       while (mbId < this.nextMbId && this.mbState[mbId - this.firstMbId] !== MbState.Unused) mbId++;
       if (mbId === this.nextMbId) {
-        if (this.nextMbId > this.lastUsableMbId) return -ENOSPC;
+        if (this.nextMbId > this.lastUsableMbId)
+          return this.k.printk.refuse(
+            -ENOSPC,
+            `${this.devName}: no memory block left in the device's region`,
+          );
         this.nextMbId++;
       }
       // virtio_mem_sbm_plug_and_add_mb() → virtio_mem_add_memory()
