@@ -47,7 +47,8 @@ export interface CorpusResult {
   agreeing: number;
   /** Every difference, covered or not. */
   differences: Difference[];
-  /** The kernel trace compared with. */
+  /** The two traces compared. */
+  model: Trace;
   kernel: Trace;
   explained: Map<string, Difference[]>;
   /** Each covered difference with the match block that covers it. */
@@ -95,6 +96,7 @@ export function compareTracesOf(
     compared: didCompare.length,
     agreeing: didCompare.filter((l) => !bad.has(l)).length,
     differences,
+    model,
     kernel,
     explained,
     covered,
