@@ -107,6 +107,14 @@ interface Counters {
   layout: string[];
 }
 
+/** One line of a counter file: its text, its layout and the key of each of its numbers (undefined: not compared). */
+interface CounterLine {
+  raw: string;
+  layout: string;
+  nums: number[];
+  keys: (string | undefined)[];
+}
+
 /** Whole numbers standing alone: after start, space, '(', ',' or ':'; before end, space, ')' or ','. */
 const NUMBER_RE = /(?<=^|[\s(,:])-?\d+(?=$|[\s),])/g;
 const ZONE_HEADER_RE = /^Node\s+(\d+),\s+zone\s+(\S+)$/;
@@ -125,17 +133,20 @@ function templateOf(line: string): { template: string; nums: number[] } {
  * /proc/meminfo ("MemFree:  123 kB": key MemFree) and /proc/vmstat ("nr_free_pages 123":
  * key nr_free_pages); the same keys `read PATH FIELD...` records use.
  */
-function flatCounters(text: string): Counters {
-  const out: Counters = { nums: new Map(), layout: [] };
-  for (const line of text.split("\n")) {
-    if (line.trim() === "") continue;
-    const { template, nums } = templateOf(line);
-    out.layout.push(template);
+function flatLines(text: string): CounterLine[] {
+  const out: CounterLine[] = [];
+  const seen = new Set<string>();
+  for (const raw of text.split("\n")) {
+    if (raw.trim() === "") continue;
+    const { template, nums } = templateOf(raw);
+    const line: CounterLine = { raw, layout: template, nums, keys: nums.map(() => undefined) };
+    out.push(line);
     if (nums.length !== 1) continue;
     const name = template.split(" ")[0].replace(/:$/, "");
     let key = name;
-    for (let n = 2; out.nums.has(key); n++) key = `${name} [${n}]`;
-    out.nums.set(key, nums[0]);
+    for (let n = 2; seen.has(key); n++) key = `${name} [${n}]`;
+    seen.add(key);
+    line.keys[0] = key;
   }
   return out;
 }
@@ -150,25 +161,26 @@ const PCP_LINES = new Set(["count: #", "high: #", "batch: #", "vm stats threshol
  * repeats otherwise gets its occurrence, a line with several numbers (protection) the
  * number's position.
  */
-function zoneinfoCounters(text: string): Counters {
-  const out: Counters = { nums: new Map(), layout: [] };
+function zoneinfoLines(text: string): CounterLine[] {
+  const out: CounterLine[] = [];
   let section = "";
   let cpu: number | undefined;
   let seen = new Map<string, number>();
-  for (const line of text.split("\n")) {
-    if (line.trim() === "") continue;
-    const norm = line.trim().replace(/\s+/g, " ");
+  for (const raw of text.split("\n")) {
+    if (raw.trim() === "") continue;
+    const norm = raw.trim().replace(/\s+/g, " ");
     const hdr = ZONE_HEADER_RE.exec(norm);
     if (hdr !== null) {
       section = `Node ${hdr[1]}, zone ${hdr[2]}`;
       seen = new Map();
       cpu = undefined;
-      out.layout.push(section);
+      out.push({ raw, layout: section, nums: [], keys: [] });
       continue;
     }
-    const { template, nums } = templateOf(line);
+    const { template, nums } = templateOf(raw);
     const where = section === "" ? "" : `${section}: `;
-    out.layout.push(`${where}${template}`);
+    const line: CounterLine = { raw, layout: `${where}${template}`, nums, keys: nums.map(() => undefined) };
+    out.push(line);
     if (template === "cpu: #") {
       cpu = nums[0];
       continue; // the CPU's number names the lines under it
@@ -180,16 +192,53 @@ function zoneinfoCounters(text: string): Counters {
     const occurrence = (seen.get(name) ?? 0) + 1;
     seen.set(name, occurrence);
     const occ = occurrence > 1 ? ` [${occurrence}]` : "";
-    nums.forEach((v, i) => {
-      const idx = single ? "" : ` #${i + 1}`;
-      out.nums.set(`${where}${name}${occ}${idx}`, v);
+    line.keys = nums.map((_, i) => `${where}${name}${occ}${single ? "" : ` #${i + 1}`}`);
+  }
+  return out;
+}
+
+const counterLines = (path: string, text: string): CounterLine[] =>
+  path === "/proc/zoneinfo" ? zoneinfoLines(text) : flatLines(text);
+
+function countersOf(path: string, text: string): Counters {
+  const out: Counters = { nums: new Map(), layout: [] };
+  for (const l of counterLines(path, text)) {
+    out.layout.push(l.layout);
+    l.keys.forEach((k, i) => {
+      if (k !== undefined) out.nums.set(k, l.nums[i]);
     });
   }
   return out;
 }
 
-function countersOf(path: string, text: string): Counters {
-  return path === "/proc/zoneinfo" ? zoneinfoCounters(text) : flatCounters(text);
+/** The numbers `memhp diff` compares in a counter file's text, by the keys its differences name. */
+export function counterNumbers(path: string, text: string): Map<string, number> {
+  return countersOf(path, text).nums;
+}
+
+/**
+ * The counter file's text with each compared number replaced by `f(key, value)`, spacing
+ * and everything else kept (for tests that change one number of a real reading).
+ */
+export function rewriteCounters(
+  path: string,
+  text: string,
+  f: (key: string, value: number) => number,
+): string {
+  const lines = counterLines(path, text);
+  let li = 0;
+  return text
+    .split("\n")
+    .map((raw) => {
+      if (raw.trim() === "") return raw;
+      const l = lines[li++];
+      let i = 0;
+      return raw.replace(NUMBER_RE, (m) => {
+        const k = l.keys[i++];
+        return k === undefined ? m : String(f(k, Number(m)));
+      });
+    })
+    .join("\n");
 }
 
 /** One trace's readings of its numbers: each number's change since its first reading. */
