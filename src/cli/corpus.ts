@@ -11,7 +11,8 @@ import {
   traceIn,
   type CorpusResult,
 } from "../scenario/corpus.js";
-import { EXIT_DIFF, ExitCode, UsageError } from "./io.js";
+import { EXIT_DIFF, ExitCode, readText, UsageError } from "./io.js";
+import { parseDivergences, type Divergence } from "../scenario/divergences.js";
 import { existsSync } from "node:fs";
 
 export function registerCorpus(program: Command): void {
@@ -19,6 +20,7 @@ export function registerCorpus(program: Command): void {
     .command("corpus")
     .description("compare the model with the recorded real-kernel traces of scenarios/oracle/")
     .option("--json", "print the figures as JSON")
+    .option("--divergences <file>", "the list of known divergences (default: docs/divergences.md)")
     .option("-v, --verbose", "print every difference, covered or not")
     .option(
       "--traces <dir...>",
@@ -39,8 +41,17 @@ Examples:
   memhp corpus --json
   memhp corpus --traces live1 live2 live3`,
     )
-    .action((opts: { json?: boolean; verbose?: boolean; traces?: string[] }) => {
-      const divs = loadCorpusDivergences();
+    .action((opts: { json?: boolean; verbose?: boolean; traces?: string[]; divergences?: string }) => {
+      let divs: Divergence[];
+      try {
+        divs =
+          opts.divergences === undefined
+            ? loadCorpusDivergences()
+            : parseDivergences(readText(opts.divergences));
+      } catch (e) {
+        if (e instanceof UsageError) throw e;
+        throw new UsageError(`${opts.divergences}: ${(e as Error).message}`);
+      }
       const entries = listAllCorpus();
       for (const d of opts.traces ?? []) if (!existsSync(d)) throw new UsageError(`${d}: no such directory`);
       const sources: (string | undefined)[] = opts.traces ?? [undefined];

@@ -12,6 +12,8 @@ import { packagePath } from "../paths.js";
 export interface DivergenceMatch {
   /** Regex on the scenario's base name (default: every scenario). */
   scenarios?: string;
+  /** Regex on the kernel trace's release (its header's `version`, uname -r; default: any). */
+  kernel?: string;
   /** The diff rule (exact, meminfo-delta, zoneinfo-delta, iomem-system-ram, tablePages-delta, ...). Required. */
   rule: string;
   /** Regex on the statement's op. */
@@ -76,6 +78,8 @@ export function parseDivergences(text: string): Divergence[] {
       cur = { id: h[1], title: h[2] };
       continue;
     }
+    if (lines[i].startsWith("## "))
+      throw new Error(`divergences.md:${i + 1}: an entry's heading is "## id: title", the id of a-z, 0-9 and -`);
     if (lines[i].trim() === "```match" && cur) {
       let j = i + 1;
       const body: string[] = [];
@@ -147,6 +151,7 @@ function firstReadingAfterRemoval(t: Trace, line: number, path: string | undefin
 export function covers(d: Divergence, scenario: string, diff: Difference, a: Trace, b: Trace): boolean {
   const m = d.match;
   if (m.scenarios && !new RegExp(`^(?:${m.scenarios})$`).test(scenario)) return false;
+  if (m.kernel && !new RegExp(`^(?:${m.kernel})$`).test(String(b.header.version))) return false;
   if (m.rule !== diff.rule) return false;
   if (m.op && !new RegExp(`^(?:${m.op})$`).test(diff.op)) return false;
   if (m.path && !new RegExp(m.path).test(diff.path ?? "")) return false;
@@ -210,14 +215,23 @@ export interface ClassifyCase {
   b: Trace;
 }
 
+/** Does the block apply to some case's kernel (no `kernel` pattern: to every one)? */
+export function appliesToSomeKernel(d: Divergence, cases: readonly ClassifyCase[]): boolean {
+  const k = d.match.kernel;
+  return k === undefined || cases.some((c) => new RegExp(`^(?:${k})$`).test(String(c.b.header.version)));
+}
+
 /**
  * The match blocks nothing needs: left out in turn, each block whose absence leaves no
  * more differences uncovered than before is redundant (every difference it covers is
- * covered by another block too, or it covers nothing).
+ * covered by another block too, or it covers nothing). A block limited to kernels none
+ * of the cases ran on is not judged.
  */
 export function redundantBlocks(divs: Divergence[], cases: readonly ClassifyCase[]): Divergence[] {
   const uncovered = (ds: Divergence[]): number =>
     cases.reduce((n, c) => n + classify(ds, c.scenario, c.diffs, c.a, c.b).unexplained.length, 0);
   const baseline = uncovered(divs);
-  return divs.filter((d) => uncovered(divs.filter((x) => x !== d)) <= baseline);
+  return divs.filter(
+    (d) => appliesToSomeKernel(d, cases) && uncovered(divs.filter((x) => x !== d)) <= baseline,
+  );
 }
