@@ -49,6 +49,14 @@ describe(`oracle corpus (${live ? "recorded again on the real kernels" : "record
     });
   }
 
+  it("every tolerance is the largest gap observed in the recordings it was set from", () => {
+    for (const d of divs.filter((x) => x.match.tolerance !== undefined)) {
+      const name = blockName(d, divs);
+      assert.equal(typeof d.match.observed, "number", `${name}: no observed gap`);
+      assert.equal(d.match.tolerance, d.match.observed, `${name}: tolerance is not the largest gap observed`);
+    }
+  });
+
   if (live)
     it("every scenario was recorded again on its kernel", () => {
       assert.deepEqual(
