@@ -79,7 +79,9 @@ export function parseDivergences(text: string): Divergence[] {
       continue;
     }
     if (lines[i].startsWith("## "))
-      throw new Error(`divergences.md:${i + 1}: an entry's heading is "## id: title", the id of a-z, 0-9 and -`);
+      throw new Error(
+        `divergences.md:${i + 1}: an entry's heading is "## id: title", the id of a-z, 0-9 and -`,
+      );
     if (lines[i].trim() === "```match" && cur) {
       let j = i + 1;
       const body: string[] = [];
