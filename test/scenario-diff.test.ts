@@ -6,7 +6,9 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import {
+  compareTraces,
   diffTraces,
+  type Difference,
   formatDifferences,
   iomemSystemRam,
   readTrace,
@@ -149,7 +151,7 @@ describe("diffTraces: matching and exact comparison", () => {
   });
 });
 
-describe("diffTraces: counters as changes since the first reading", () => {
+describe("diffTraces: counters compared once, first as values, then as changes", () => {
   const meminfo = (line: number, fields: Record<string, number>): TraceRecord => ({
     line,
     op: "read",
@@ -157,7 +159,7 @@ describe("diffTraces: counters as changes since the first reading", () => {
     fields,
   });
 
-  it("ignores different boot baselines when the changes agree", () => {
+  it("reports different first readings once, as values, and then compares changes", () => {
     const a = [
       meminfo(3, { MemTotal: 1000000, MemFree: 800000 }),
       meminfo(5, { MemTotal: 2048576, MemFree: 1848576 }),
@@ -166,13 +168,43 @@ describe("diffTraces: counters as changes since the first reading", () => {
       meminfo(3, { MemTotal: 990000, MemFree: 700000 }),
       meminfo(5, { MemTotal: 2038576, MemFree: 1748576 }),
     ];
-    assert.deepEqual(diffTraces(trace(model, a), trace(linux, b)), []);
+    const d = diffTraces(trace(model, a), trace(linux, b));
+    assert.deepEqual(
+      d.map((x) => [x.line, x.item, x.reading, x.a, x.b, x.deltaA]),
+      [
+        [3, "MemTotal", "first", 1000000, 990000, undefined],
+        [3, "MemFree", "first", 800000, 700000, undefined],
+      ],
+    );
+    assert.match(d[0].message, /first reading 1000000 in a but 990000 in b \(\+10000\)/);
+    const same = [
+      meminfo(3, { MemTotal: 1000000, MemFree: 800000 }),
+      meminfo(5, { MemTotal: 2048576, MemFree: 1848576 }),
+    ];
+    assert.deepEqual(diffTraces(trace(model, a), trace(linux, same)), []);
+  });
+
+  it("compares a reading that is the only one of its kind as a value", () => {
+    const d = diffTraces(
+      trace(model, [meminfo(3, { MemTotal: 1000 })]),
+      trace(linux, [meminfo(3, { MemTotal: 1024 })]),
+    );
+    assert.deepEqual(
+      d.map((x) => [x.line, x.item, x.reading]),
+      [[3, "MemTotal", "first"]],
+    );
+    const c = compareTraces(
+      trace(model, [meminfo(3, { MemTotal: 1000 })]),
+      trace(linux, [meminfo(3, { MemTotal: 1000 })]),
+    );
+    assert.deepEqual(c.differences, []);
+    assert.equal(c.compared.get(3), 1, "one number compared");
   });
 
   it("reports a field whose change differs, with both changes", () => {
     const a = [meminfo(3, { MemFree: 800000 }), meminfo(5, { MemFree: 1848576 })];
     const b = [meminfo(3, { MemFree: 700000 }), meminfo(5, { MemFree: 1700000 })];
-    const d = diffTraces(trace(model, a), trace(linux, b));
+    const d = diffTraces(trace(model, a), trace(linux, b)).filter((x) => x.reading === "change");
     assert.equal(d.length, 1);
     assert.equal(d[0].line, 5);
     assert.equal(d[0].rule, "meminfo-delta");
@@ -193,9 +225,10 @@ describe("diffTraces: counters as changes since the first reading", () => {
     // MemFree first read at line 3 (whole file), then by name at line 5.
     const a = [full(3, 800000, 1000000), meminfo(5, { MemFree: 1800000 })];
     const b = [full(3, 700000, 900000), meminfo(5, { MemFree: 1700000 })];
-    assert.deepEqual(diffTraces(trace(model, a), trace(linux, b)), []);
+    const later = (x: Difference) => x.line > 3;
+    assert.deepEqual(diffTraces(trace(model, a), trace(linux, b)).filter(later), []);
     const b2 = [full(3, 700000, 900000), meminfo(5, { MemFree: 1600000 })];
-    const d = diffTraces(trace(model, a), trace(linux, b2));
+    const d = diffTraces(trace(model, a), trace(linux, b2)).filter(later);
     assert.deepEqual(
       d.map((x) => [x.line, x.item, x.deltaA, x.deltaB]),
       [[5, "MemFree", 1000000, 900000]],
@@ -203,7 +236,7 @@ describe("diffTraces: counters as changes since the first reading", () => {
     // Whole-file readings: a line only one kernel prints is a layout difference.
     const b3 = [full(3, 700000, 900000), full(5, 1700000, 1900000)];
     const a3 = [full(3, 800000, 1000000), full(5, 1800000, 2000000, "\nDirectMap4k:       5000 kB")];
-    const d3 = diffTraces(trace(model, a3), trace(linux, b3));
+    const d3 = diffTraces(trace(model, a3), trace(linux, b3)).filter(later);
     assert.deepEqual(
       d3.map((x) => [x.line, x.rule, x.item]),
       [[5, "meminfo-delta", "layout"]],
@@ -220,9 +253,15 @@ describe("diffTraces: counters as changes since the first reading", () => {
     });
     const a = [v(3, 100, 5000), v(5, 362244, 6000)];
     const b = [v(3, 90, 7000), v(5, 362234, 8000)];
-    assert.deepEqual(diffTraces(trace(model, a), trace(linux, b)), []);
+    assert.deepEqual(
+      diffTraces(trace(model, a), trace(linux, b)).map((x) => [x.line, x.item, x.reading]),
+      [
+        [3, "nr_free_pages", "first"],
+        [3, "pgalloc_dma32", "first"],
+      ],
+    );
     const b2 = [v(3, 90, 7000), v(5, 362234, 8001)];
-    const d = diffTraces(trace(model, a), trace(linux, b2));
+    const d = diffTraces(trace(model, a), trace(linux, b2)).filter((x) => x.line === 5);
     assert.deepEqual(
       d.map((x) => [x.rule, x.item, x.deltaA, x.deltaB]),
       [["vmstat-delta", "pgalloc_dma32", 1000, 1001]],
@@ -276,17 +315,26 @@ describe("diffTraces: /proc/zoneinfo", () => {
     value,
   });
 
-  it("compares each number of each zone as a change since the first reading", () => {
+  it("compares each number of each zone once: first as a value, then as a change", () => {
     const a = [zi(3, zoneinfo(3900, 200000)), zi(5, zoneinfo(3900, 199000))];
     const b = [zi(3, zoneinfo(3800, 210000)), zi(5, zoneinfo(3800, 209000))];
-    assert.deepEqual(diffTraces(trace(model, a), trace(linux, b)), []);
+    const first = diffTraces(trace(model, a), trace(linux, b));
+    assert.ok(first.every((x) => x.line === 3 && x.reading === "first"));
+    assert.deepEqual(first.map((x) => x.item).sort(), [
+      "Node 0, zone DMA32: cpu 0 count",
+      "Node 0, zone DMA32: nr_free_pages",
+      "Node 0, zone DMA32: pages free",
+      "Node 0, zone DMA: nr_free_pages",
+      "Node 0, zone DMA: nr_inactive_anon",
+      "Node 0, zone DMA: pages free",
+    ]);
 
     const b2 = [zi(3, zoneinfo(3800, 210000)), zi(5, zoneinfo(3800, 209500))];
-    const d = diffTraces(trace(model, a), trace(linux, b2));
+    const d = diffTraces(trace(model, a), trace(linux, b2)).filter((x) => x.line === 5);
     const items = d.map((x) => x.item).sort();
-    assert.ok(d.every((x) => x.rule === "zoneinfo-delta" && x.line === 5));
+    assert.ok(d.every((x) => x.rule === "zoneinfo-delta" && x.reading === "change"));
     assert.deepEqual(items, [
-      "Node 0, zone DMA32: count",
+      "Node 0, zone DMA32: cpu 0 count",
       "Node 0, zone DMA32: nr_free_pages",
       "Node 0, zone DMA32: pages free",
     ]);
@@ -298,10 +346,10 @@ describe("diffTraces: /proc/zoneinfo", () => {
   it("counts from 0 the numbers a zone shows once it is populated", () => {
     const movA = { free: 262144, present: 262144 };
     const a = [zi(3, zoneinfo(3900, 200000)), zi(5, zoneinfo(3900, 200000, movA))];
-    const b = [zi(3, zoneinfo(3800, 210000)), zi(5, zoneinfo(3800, 210000, movA))];
+    const b = [zi(3, zoneinfo(3900, 200000)), zi(5, zoneinfo(3900, 200000, movA))];
     assert.deepEqual(diffTraces(trace(model, a), trace(linux, b)), []);
     const movB = { free: 262144 - 4096, present: 262144 };
-    const b2 = [zi(3, zoneinfo(3800, 210000)), zi(5, zoneinfo(3800, 210000, movB))];
+    const b2 = [zi(3, zoneinfo(3900, 200000)), zi(5, zoneinfo(3900, 200000, movB))];
     const d = diffTraces(trace(model, a), trace(linux, b2));
     assert.deepEqual(d.map((x) => x.item).sort(), [
       "Node 0, zone Movable: nr_free_pages",
@@ -312,10 +360,45 @@ describe("diffTraces: /proc/zoneinfo", () => {
     assert.equal(nr.deltaB, 258048);
   });
 
+  it("keeps the zone's watermark high apart from each CPU's pageset high", () => {
+    const text = (wmark: number, pcp0: number, pcp1: number) =>
+      [
+        "Node 0, zone   Normal",
+        "  pages free     1000",
+        "        min      10",
+        "        low      12",
+        `        high     ${wmark}`,
+        "  pagesets",
+        "    cpu: 0",
+        "              count: 5",
+        `              high:  ${pcp0}`,
+        "              batch: 63",
+        "  vm stats threshold: 24",
+        "    cpu: 1",
+        "              count: 6",
+        `              high:  ${pcp1}`,
+        "              batch: 63",
+        "  vm stats threshold: 24",
+        "  node_unreclaimable:  0",
+        "  start_pfn:           1048576",
+      ].join("\n");
+    const d = diffTraces(trace(model, [zi(3, text(14, 12, 12))]), trace(linux, [zi(3, text(15, 12, 13))]));
+    assert.deepEqual(
+      d.map((x) => [x.item, x.a, x.b]),
+      [
+        ["Node 0, zone Normal: high", 14, 15],
+        ["Node 0, zone Normal: cpu 1 high", 12, 13],
+      ],
+    );
+    const c = compareTraces(trace(model, [zi(3, text(14, 12, 12))]), trace(linux, [zi(3, text(14, 12, 12))]));
+    // pages free, min, low, high, 2 x (count, high, batch, threshold), node_unreclaimable, start_pfn
+    assert.equal(c.compared.get(3), 14, "every number has a key of its own");
+  });
+
   it("compares the text around the numbers exactly (up to spacing)", () => {
     const a = [zi(3, zoneinfo(3900, 200000))];
     const b = [
-      zi(3, zoneinfo(3800, 210000).replace("high:  1000", "hi:  1000").replace("min      23", "min 23")),
+      zi(3, zoneinfo(3900, 200000).replace("high:  1000", "hi:  1000").replace("min      23", "min 23")),
     ];
     const d = diffTraces(trace(model, a), trace(linux, b));
     assert.deepEqual(
@@ -386,9 +469,12 @@ describe("diffTraces: ptdump", () => {
   it("compares tablePages as a change since the first ptdump", () => {
     const a = [pt(3, 1037), pt(5, 524)];
     const b = [pt(3, 2000), pt(5, 1487)];
-    assert.deepEqual(diffTraces(trace(model, a), trace(linux, b)), []);
+    assert.deepEqual(
+      diffTraces(trace(model, a), trace(linux, b)).map((x) => [x.line, x.rule, x.reading, x.a, x.b]),
+      [[3, "tablePages-delta", "first", 1037, 2000]],
+    );
     const b2 = [pt(3, 2000), pt(5, 1500)];
-    const d = diffTraces(trace(model, a), trace(linux, b2));
+    const d = diffTraces(trace(model, a), trace(linux, b2)).filter((x) => x.line === 5);
     assert.deepEqual(
       d.map((x) => [x.line, x.rule, x.deltaA, x.deltaB]),
       [[5, "tablePages-delta", -513, -500]],
@@ -396,7 +482,7 @@ describe("diffTraces: ptdump", () => {
   });
 
   it("compares the runs exactly", () => {
-    const d = diffTraces(trace(model, [pt(3, 10)]), trace(linux, [pt(3, 99, "0x100200000")]));
+    const d = diffTraces(trace(model, [pt(3, 99)]), trace(linux, [pt(3, 99, "0x100200000")]));
     assert.deepEqual(
       d.map((x) => [x.rule, x.item]),
       [["exact", "linear"]],

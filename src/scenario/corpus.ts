@@ -6,8 +6,8 @@
 import type { OracleKernel } from "../oracle/cache.js";
 import { readdirSync, readFileSync, existsSync } from "node:fs";
 import path from "node:path";
-import { diffTraces, readTrace } from "./diff.js";
-import { classify, loadDivergences, type Divergence } from "./divergences.js";
+import { compareTraces, readTrace } from "./diff.js";
+import { blockName, classify, heldGap, loadDivergences, type Divergence } from "./divergences.js";
 import { parseScenario } from "./parse.js";
 import { runScenario } from "./run.js";
 import type { Trace } from "./trace.js";
@@ -41,9 +41,18 @@ export interface CorpusResult {
   arch: string;
   /** Statements after boot. */
   statements: number;
-  /** Statements whose records agree exactly (under the contract's rules). */
+  /** Statements whose records compared at least one value (a number, an errno, a name...). */
+  compared: number;
+  /** Statements that compared something and found no difference at all. */
   agreeing: number;
+  /** Every difference, covered or not. */
+  differences: Difference[];
+  /** The two traces compared. */
+  model: Trace;
+  kernel: Trace;
   explained: Map<string, Difference[]>;
+  /** Each covered difference with the match block that covers it. */
+  covered: { diff: Difference; by: Divergence }[];
   unexplained: Difference[];
 }
 
@@ -65,21 +74,61 @@ export function listCorpus(dir = CORPUS_DIR, kernel: OracleKernel = "stock"): Co
 /** Compare the model with one kernel trace. */
 export function compareEntry(e: CorpusEntry, kernel: Trace, divs: Divergence[]): CorpusResult {
   const model = runScenario(e.scenario, { checkInvariants: true });
-  const diffs = diffTraces(model, kernel, e.scenario);
-  const bad = new Set(diffs.map((d) => d.line));
-  const { explained, unexplained } = classify(divs, e.name, diffs, model, kernel);
+  return compareTracesOf(e, model, kernel, divs);
+}
+
+/** Compare a model trace with a kernel trace of one corpus scenario. */
+export function compareTracesOf(
+  e: CorpusEntry,
+  model: Trace,
+  kernel: Trace,
+  divs: Divergence[],
+): CorpusResult {
+  const { differences, compared } = compareTraces(model, kernel, e.scenario);
+  const bad = new Set(differences.map((d) => d.line));
+  const { explained, covered, unexplained } = classify(divs, e.name, differences, model, kernel);
+  const lines = e.scenario.body.map((s) => s.loc.line);
+  const didCompare = lines.filter((l) => (compared.get(l) ?? 0) > 0);
   return {
     name: e.name,
     arch: e.scenario.machine.arch,
-    statements: e.scenario.body.length,
-    agreeing: e.scenario.body.filter((s) => !bad.has(s.loc.line)).length,
+    statements: lines.length,
+    compared: didCompare.length,
+    agreeing: didCompare.filter((l) => !bad.has(l)).length,
+    differences,
+    model,
+    kernel,
     explained,
+    covered,
     unexplained,
   };
 }
 
 export function recordedTrace(e: CorpusEntry): Trace {
   return readTrace(readFileSync(e.kernelTraceFile, "utf8"));
+}
+
+/** A trace of the entry recorded elsewhere (`DIR/NAME.jsonl`, as `memhp oracle -t` writes it), if there is one. */
+export function traceIn(dir: string, e: CorpusEntry): Trace | undefined {
+  const f = path.join(dir, `${e.name}.jsonl`);
+  return existsSync(f) ? readTrace(readFileSync(f, "utf8")) : undefined;
+}
+
+/** Per match block ("id" or "id#N"), how many differences it covered and the largest gap among them. */
+export function blockEvidence(
+  results: readonly CorpusResult[],
+  divs: readonly Divergence[],
+): Map<string, { covered: number; largestGap?: number; tolerance?: number }> {
+  const out = new Map<string, { covered: number; largestGap?: number; tolerance?: number }>();
+  for (const d of divs) out.set(blockName(d, divs), { covered: 0, tolerance: d.match.tolerance });
+  for (const r of results)
+    for (const { diff, by } of r.covered) {
+      const ev = out.get(blockName(by, divs))!;
+      ev.covered++;
+      const gap = heldGap(by.match, diff, r.kernel);
+      if (gap !== undefined) ev.largestGap = Math.max(ev.largestGap ?? 0, gap);
+    }
+  return out;
 }
 
 export function loadCorpusDivergences(): Divergence[] {
@@ -90,6 +139,7 @@ export function loadCorpusDivergences(): Divergence[] {
 export function summarize(results: CorpusResult[]): {
   scenarios: number;
   statements: number;
+  compared: number;
   agreeing: number;
   explainedDiffs: number;
   unexplainedDiffs: number;
@@ -97,11 +147,13 @@ export function summarize(results: CorpusResult[]): {
 } {
   const byDivergence = new Map<string, number>();
   let statements = 0;
+  let compared = 0;
   let agreeing = 0;
   let explainedDiffs = 0;
   let unexplainedDiffs = 0;
   for (const r of results) {
     statements += r.statements;
+    compared += r.compared;
     agreeing += r.agreeing;
     unexplainedDiffs += r.unexplained.length;
     for (const [id, list] of r.explained) {
@@ -109,5 +161,13 @@ export function summarize(results: CorpusResult[]): {
       byDivergence.set(id, (byDivergence.get(id) ?? 0) + list.length);
     }
   }
-  return { scenarios: results.length, statements, agreeing, explainedDiffs, unexplainedDiffs, byDivergence };
+  return {
+    scenarios: results.length,
+    statements,
+    compared,
+    agreeing,
+    explainedDiffs,
+    unexplainedDiffs,
+    byDivergence,
+  };
 }

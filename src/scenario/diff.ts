@@ -4,9 +4,11 @@
 //
 // Records are matched by their scenario line, in order. Everything is compared
 // exactly, except the numbers of /proc/meminfo, /proc/vmstat and /proc/zoneinfo
-// and ptdump's tablePages, which are compared as changes since their first reading
-// in the same trace, and /proc/iomem, of which only the System RAM lines and their
-// parents count. The header objects name different systems and are not compared.
+// and ptdump's tablePages, each of which is compared once: its first reading as
+// a value, every later reading as its change since that first reading in the same
+// trace (so a difference at boot is reported once, not at every reading); and
+// /proc/iomem, of which only the System RAM lines and their parents count. The
+// header objects name different systems and are not compared.
 
 import type { Scenario } from "./ast.js";
 import type { Trace, TraceHeader, TraceRecord } from "./trace.js";
@@ -33,7 +35,13 @@ export interface Difference {
   /** The two values as the traces have them (undefined: absent). */
   a: unknown;
   b: unknown;
-  /** Delta rules: the change since the first reading in each trace. */
+  /**
+   * Counter rules: "first" when the number is read for the first time (in either
+   * trace) and its values were compared; "change" when its changes since those first
+   * readings were compared.
+   */
+  reading?: "first" | "change";
+  /** Counter rules, reading "change": the change since the first reading in each trace. */
   deltaA?: number;
   deltaB?: number;
   message: string;
@@ -99,6 +107,14 @@ interface Counters {
   layout: string[];
 }
 
+/** One line of a counter file: its text, its layout and the key of each of its numbers (undefined: not compared). */
+interface CounterLine {
+  raw: string;
+  layout: string;
+  nums: number[];
+  keys: (string | undefined)[];
+}
+
 /** Whole numbers standing alone: after start, space, '(', ',' or ':'; before end, space, ')' or ','. */
 const NUMBER_RE = /(?<=^|[\s(,:])-?\d+(?=$|[\s),])/g;
 const ZONE_HEADER_RE = /^Node\s+(\d+),\s+zone\s+(\S+)$/;
@@ -117,83 +133,147 @@ function templateOf(line: string): { template: string; nums: number[] } {
  * /proc/meminfo ("MemFree:  123 kB": key MemFree) and /proc/vmstat ("nr_free_pages 123":
  * key nr_free_pages); the same keys `read PATH FIELD...` records use.
  */
-function flatCounters(text: string): Counters {
-  const out: Counters = { nums: new Map(), layout: [] };
-  for (const line of text.split("\n")) {
-    if (line.trim() === "") continue;
-    const { template, nums } = templateOf(line);
-    out.layout.push(template);
+function flatLines(text: string): CounterLine[] {
+  const out: CounterLine[] = [];
+  const seen = new Set<string>();
+  for (const raw of text.split("\n")) {
+    if (raw.trim() === "") continue;
+    const { template, nums } = templateOf(raw);
+    const line: CounterLine = { raw, layout: template, nums, keys: nums.map(() => undefined) };
+    out.push(line);
     if (nums.length !== 1) continue;
     const name = template.split(" ")[0].replace(/:$/, "");
     let key = name;
-    for (let n = 2; out.nums.has(key); n++) key = `${name} [${n}]`;
-    out.nums.set(key, nums[0]);
+    for (let n = 2; seen.has(key); n++) key = `${name} [${n}]`;
+    seen.add(key);
+    line.keys[0] = key;
   }
   return out;
 }
 
+/** The per-cpu lines zoneinfo_show_print() prints under each "cpu: N" of a zone's pagesets. */
+const PCP_LINES = new Set(["count: #", "high: #", "batch: #", "vm stats threshold: #"]);
+
 /**
  * /proc/zoneinfo (mm/vmstat.c: zoneinfo_show_print()): one section per "Node N, zone NAME";
- * each number is keyed by its section, its line's text and, where a line repeats (the
- * per-cpu pagesets) or holds several numbers (protection), by position.
+ * each number is keyed by its section and its line's text; the per-cpu pageset lines by
+ * their CPU too ("cpu 0 high", apart from the zone's watermark "high"); a line that
+ * repeats otherwise gets its occurrence, a line with several numbers (protection) the
+ * number's position.
  */
-function zoneinfoCounters(text: string): Counters {
-  const out: Counters = { nums: new Map(), layout: [] };
+function zoneinfoLines(text: string): CounterLine[] {
+  const out: CounterLine[] = [];
   let section = "";
+  let cpu: number | undefined;
   let seen = new Map<string, number>();
-  for (const line of text.split("\n")) {
-    if (line.trim() === "") continue;
-    const norm = line.trim().replace(/\s+/g, " ");
+  for (const raw of text.split("\n")) {
+    if (raw.trim() === "") continue;
+    const norm = raw.trim().replace(/\s+/g, " ");
     const hdr = ZONE_HEADER_RE.exec(norm);
     if (hdr !== null) {
       section = `Node ${hdr[1]}, zone ${hdr[2]}`;
       seen = new Map();
-      out.layout.push(section);
+      cpu = undefined;
+      out.push({ raw, layout: section, nums: [], keys: [] });
       continue;
     }
-    const { template, nums } = templateOf(line);
-    const occurrence = (seen.get(template) ?? 0) + 1;
-    seen.set(template, occurrence);
+    const { template, nums } = templateOf(raw);
     const where = section === "" ? "" : `${section}: `;
-    out.layout.push(`${where}${template}`);
+    const line: CounterLine = { raw, layout: `${where}${template}`, nums, keys: nums.map(() => undefined) };
+    out.push(line);
+    if (template === "cpu: #") {
+      cpu = nums[0];
+      continue; // the CPU's number names the lines under it
+    }
+    if (!PCP_LINES.has(template)) cpu = undefined;
     const single = nums.length === 1 && template.endsWith(" #");
     const base = single ? template.slice(0, -2).replace(/:$/, "") : template;
+    const name = cpu === undefined ? base : `cpu ${cpu} ${base}`;
+    const occurrence = (seen.get(name) ?? 0) + 1;
+    seen.set(name, occurrence);
     const occ = occurrence > 1 ? ` [${occurrence}]` : "";
-    nums.forEach((v, i) => {
-      const idx = single ? "" : ` #${i + 1}`;
-      out.nums.set(`${where}${base}${occ}${idx}`, v);
+    line.keys = nums.map((_, i) => `${where}${name}${occ}${single ? "" : ` #${i + 1}`}`);
+  }
+  return out;
+}
+
+const counterLines = (path: string, text: string): CounterLine[] =>
+  path === "/proc/zoneinfo" ? zoneinfoLines(text) : flatLines(text);
+
+function countersOf(path: string, text: string): Counters {
+  const out: Counters = { nums: new Map(), layout: [] };
+  for (const l of counterLines(path, text)) {
+    out.layout.push(l.layout);
+    l.keys.forEach((k, i) => {
+      if (k !== undefined) out.nums.set(k, l.nums[i]);
     });
   }
   return out;
 }
 
-function countersOf(path: string, text: string): Counters {
-  return path === "/proc/zoneinfo" ? zoneinfoCounters(text) : flatCounters(text);
+/** The numbers `memhp diff` compares in a counter file's text, by the keys its differences name. */
+export function counterNumbers(path: string, text: string): Map<string, number> {
+  return countersOf(path, text).nums;
+}
+
+/**
+ * The counter file's text with each compared number replaced by `f(key, value)`, spacing
+ * and everything else kept (for tests that change one number of a real reading).
+ */
+export function rewriteCounters(
+  path: string,
+  text: string,
+  f: (key: string, value: number) => number,
+): string {
+  const lines = counterLines(path, text);
+  let li = 0;
+  return text
+    .split("\n")
+    .map((raw) => {
+      if (raw.trim() === "") return raw;
+      const l = lines[li++];
+      let i = 0;
+      return raw.replace(NUMBER_RE, (m) => {
+        const k = l.keys[i++];
+        return k === undefined ? m : String(f(k, Number(m)));
+      });
+    })
+    .join("\n");
+}
+
+/** One trace's readings of its numbers: each number's change since its first reading. */
+interface Readings {
+  deltas: Map<string, number>;
+  /** The numbers read here for the first time in this trace. */
+  fresh: Set<string>;
 }
 
 /** The first reading of every number in one trace. */
 class Baselines {
   private readonly base = new Map<string, number>();
+
   private readonly readPaths = new Set<string>();
 
   /**
-   * Records a reading and returns each number's change since its first reading. For
-   * /proc/zoneinfo a number missing from the first reading of the file (a zone that
-   * was not populated yet) has baseline 0; elsewhere its first appearance is its baseline.
+   * Records a reading and returns each number's change since its first reading; a number
+   * seen for the first time is its own baseline and is `fresh`. Except in /proc/zoneinfo
+   * after its first reading: a number that appears then (a zone populated since:
+   * zoneinfo_show_print() prints the statistics of populated zones only) has baseline 0,
+   * so its first value is compared as a change.
    */
-  deltas(path: string, nums: Map<string, number>): Map<string, number> {
-    const first = !this.readPaths.has(path);
+  deltas(path: string, nums: Map<string, number>): Readings {
+    const out: Readings = { deltas: new Map(), fresh: new Set() };
+    const absentIsZero = path === "/proc/zoneinfo" && this.readPaths.has(path);
     this.readPaths.add(path);
-    const absentIsZero = path === "/proc/zoneinfo" && !first;
-    const out = new Map<string, number>();
     for (const [k, v] of nums) {
       const id = `${path}\u0000${k}`;
       let b = this.base.get(id);
       if (b === undefined) {
         b = absentIsZero ? 0 : v;
         this.base.set(id, b);
+        if (!absentIsZero) out.fresh.add(k);
       }
-      out.set(k, v - b);
+      out.deltas.set(k, v - b);
     }
     return out;
   }
@@ -317,6 +397,12 @@ interface Side {
 
 class Comparer {
   readonly out: Difference[] = [];
+  /** Per scenario line, how many values (keys, numbers) were compared. */
+  readonly compared = new Map<number, number>();
+
+  private count(rec: Rec, n = 1): void {
+    this.compared.set(rec.line, (this.compared.get(rec.line) ?? 0) + n);
+  }
 
   private add(rec: Rec, d: Omit<Difference, "line" | "op" | "path">): void {
     const path = typeof rec.path === "string" ? rec.path : undefined;
@@ -386,6 +472,8 @@ class Comparer {
       ) {
         this.tablePages(ra, va, vb, a.base, b.base);
       } else {
+        // The op and path restate the statement; whatever else the record holds is compared.
+        if (key !== "op" && key !== "path") this.count(ra);
         this.exact(ra, key, va, vb);
       }
     }
@@ -430,27 +518,47 @@ class Comparer {
     this.add(rec, { rule: "exact", item: key, a: va, b: vb, message: `${key}: ${detail}` });
   }
 
+  /**
+   * Each number both readings have, compared once: as a value when either trace reads it
+   * for the first time, as a change since the first reading otherwise.
+   */
   private deltaCompare(
     rec: Rec,
     rule: DiffRule,
     na: Map<string, number>,
     nb: Map<string, number>,
-    da: Map<string, number>,
-    db: Map<string, number>,
+    ra: Readings,
+    rb: Readings,
   ): void {
     for (const k of na.keys()) {
       if (!nb.has(k)) continue;
-      const x = da.get(k)!;
-      const y = db.get(k)!;
+      this.count(rec);
+      const va = na.get(k)!;
+      const vb = nb.get(k)!;
+      if (ra.fresh.has(k) || rb.fresh.has(k)) {
+        if (va === vb) continue;
+        this.add(rec, {
+          rule,
+          item: k,
+          a: va,
+          b: vb,
+          reading: "first",
+          message: `${k}: first reading ${va} in a but ${vb} in b (${signed(va - vb)})`,
+        });
+        continue;
+      }
+      const x = ra.deltas.get(k)!;
+      const y = rb.deltas.get(k)!;
       if (x === y) continue;
       this.add(rec, {
         rule,
         item: k,
-        a: na.get(k),
-        b: nb.get(k),
+        a: va,
+        b: vb,
+        reading: "change",
         deltaA: x,
         deltaB: y,
-        message: `${k}: changed by ${signed(x)} in a (now ${na.get(k)}) but ${signed(y)} in b (now ${nb.get(k)})`,
+        message: `${k}: changed by ${signed(x)} in a (now ${va}) but ${signed(y)} in b (now ${vb})`,
       });
     }
   }
@@ -498,6 +606,7 @@ class Comparer {
       const x = fa[k];
       const y = fb[k];
       if (typeof x === "number" && typeof y === "number") continue;
+      this.count(rec);
       if (same(x, y)) continue;
       this.add(rec, { rule, item: k, a: x, b: y, message: `${k}: a ${show(x)}, b ${show(y)}` });
     }
@@ -507,6 +616,7 @@ class Comparer {
   private iomem(rec: Rec, va: string, vb: string): void {
     const la = iomemSystemRam(va);
     const lb = iomemSystemRam(vb);
+    this.count(rec, Math.max(la.length, lb.length));
     const { onlyA, onlyB } = lineDiff(la, lb);
     if (onlyA.length + onlyB.length === 0) return;
     this.add(rec, {
@@ -519,18 +629,15 @@ class Comparer {
   }
 
   private tablePages(rec: Rec, va: number, vb: number, baseA: Baselines, baseB: Baselines): void {
-    const x = baseA.deltas("ptdump", new Map([["tablePages", va]])).get("tablePages")!;
-    const y = baseB.deltas("ptdump", new Map([["tablePages", vb]])).get("tablePages")!;
-    if (x === y) return;
-    this.add(rec, {
-      rule: "tablePages-delta",
-      item: "tablePages",
-      a: va,
-      b: vb,
-      deltaA: x,
-      deltaB: y,
-      message: `tablePages: changed by ${signed(x)} in a (now ${va}) but ${signed(y)} in b (now ${vb})`,
-    });
+    const one = (v: number) => new Map([["tablePages", v]]);
+    this.deltaCompare(
+      rec,
+      "tablePages-delta",
+      one(va),
+      one(vb),
+      baseA.deltas("ptdump", one(va)),
+      baseB.deltas("ptdump", one(vb)),
+    );
   }
 }
 
@@ -582,12 +689,23 @@ function scenarioDifferences(ra: TraceRecord[], rb: TraceRecord[], scenario: Sce
   return out;
 }
 
+/** The differences between two traces, and how much each scenario line compared. */
+export interface Comparison {
+  differences: Difference[];
+  /**
+   * Per scenario line, how many values were compared: record keys other than op and
+   * path, each number of a counter file both records have, each System RAM line. A line
+   * that compared nothing cannot be said to agree.
+   */
+  compared: Map<number, number>;
+}
+
 /**
  * The differences between two traces of one scenario, in scenario-line order. With the
  * scenario, statements neither trace reached and records that contradict the file are
  * reported too.
  */
-export function diffTraces(a: Trace, b: Trace, scenario?: Scenario): Difference[] {
+export function compareTraces(a: Trace, b: Trace, scenario?: Scenario): Comparison {
   const cmp = new Comparer();
   const baseA = new Baselines();
   const baseB = new Baselines();
@@ -615,10 +733,16 @@ export function diffTraces(a: Trace, b: Trace, scenario?: Scenario): Difference[
     out.push(...scenarioDifferences(ra, rb, scenario));
   }
   // Stable: per line, in the order found.
-  return out
+  const differences = out
     .map((d, k) => ({ d, k }))
     .sort((p, q) => p.d.line - q.d.line || p.k - q.k)
     .map((p) => p.d);
+  return { differences, compared: cmp.compared };
+}
+
+/** compareTraces()'s differences only. */
+export function diffTraces(a: Trace, b: Trace, scenario?: Scenario): Difference[] {
+  return compareTraces(a, b, scenario).differences;
 }
 
 /**

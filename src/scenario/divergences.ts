@@ -12,33 +12,57 @@ import { packagePath } from "../paths.js";
 export interface DivergenceMatch {
   /** Regex on the scenario's base name (default: every scenario). */
   scenarios?: string;
-  /** The diff rule (exact, meminfo-delta, zoneinfo-delta, iomem-system-ram, tablePages-delta, ...). */
-  rule?: string;
+  /** Regex on the kernel trace's release (its header's `version`, uname -r; default: any). */
+  kernel?: string;
+  /** The diff rule (exact, meminfo-delta, zoneinfo-delta, iomem-system-ram, tablePages-delta, ...). Required. */
+  rule: string;
   /** Regex on the statement's op. */
   op?: string;
   /** Regex on the statement's path. */
   path?: string;
-  /** Regex on the difference's item. */
-  item?: string;
+  /** Regex on the difference's item. Required: an entry names what it covers. */
+  item: string;
   /** Scenario lines the entry is about. */
   lines?: number[];
-  /** For delta rules: covered only while |deltaA - deltaB| <= tolerance ... */
-  tolerance?: number;
-  /** ... or, when given, while |deltaA - deltaB| <= relTolerance * |deltaB|. */
-  relTolerance?: number;
   /**
-   * A named check that must pass instead: "tablePagesLinearVmemmap" — the model's
-   * tablePages change equals the kernel's change counted over the linear map and
-   * the vmemmap only (the oracle's `_tablePages`); "afterRemoval" — the reading
-   * comes after a statement that removed memory blocks.
+   * Counter rules: only the first reading of a number (compared as a value) or only later
+   * readings (compared as changes since the first). Default: both.
    */
-  check?: "tablePagesLinearVmemmap" | "afterRemoval";
+  reading?: "first" | "change";
+  /**
+   * Counter rules: covered only while the gap is at most this (in the file's unit: kB for
+   * meminfo, pages for zoneinfo, page-table pages for tablePages). The gap of a first
+   * reading is |a - b|, of a later one |change in a - change in b|. Without a tolerance
+   * the entry covers any value of what it names.
+   */
+  tolerance?: number;
+  /** The largest gap seen in the live recordings the tolerance was set from (documentation). */
+  observed?: number;
+  /**
+   * true: only the kernel trace's first reading of the file after a statement that
+   * removed memory blocks; false: every other reading.
+   */
+  afterRemoval?: boolean;
+  /**
+   * A named check that must pass too: "tablePagesLinearVmemmap": the kernel's count over
+   * the linear map and the vmemmap only (the oracle's `_tablePages`) stands in for its
+   * tablePages: a first reading is covered while |a - that count| <= tolerance, a later
+   * one when the model's change equals that count's change exactly.
+   */
+  check?: "tablePagesLinearVmemmap";
 }
 
 export interface Divergence {
   id: string;
   title: string;
+  /** The entry's match blocks are numbered from 1 (`id#2` is its second block). */
+  block: number;
   match: DivergenceMatch;
+}
+
+/** "id" for an entry's only block, "id#N" when it has several. */
+export function blockName(d: Divergence, all: readonly Divergence[]): string {
+  return all.filter((x) => x.id === d.id).length > 1 ? `${d.id}#${d.block}` : d.id;
 }
 
 const HEADING = /^## ([a-z0-9-]+): (.+)$/;
@@ -54,6 +78,10 @@ export function parseDivergences(text: string): Divergence[] {
       cur = { id: h[1], title: h[2] };
       continue;
     }
+    if (lines[i].startsWith("## "))
+      throw new Error(
+        `divergences.md:${i + 1}: an entry's heading is "## id: title", the id of a-z, 0-9 and -`,
+      );
     if (lines[i].trim() === "```match" && cur) {
       let j = i + 1;
       const body: string[] = [];
@@ -66,7 +94,12 @@ export function parseDivergences(text: string): Divergence[] {
           cause: e,
         });
       }
-      out.push({ ...cur, match });
+      for (const key of ["rule", "item"] as const) {
+        if (typeof match[key] !== "string" || match[key] === "")
+          throw new Error(`divergences.md:${i + 1}: ${cur.id}: a match block needs a "${key}"`);
+      }
+      const block = out.filter((d) => d.id === cur!.id).length + 1;
+      out.push({ ...cur, block, match });
       i = j;
     }
   }
@@ -86,43 +119,70 @@ function tablePagesCore(r: TraceRecord | undefined): number | undefined {
   return tp ? tp.linearMap + tp.vmemmap : undefined;
 }
 
+/** The gap a tolerance is held to: |a - b| for a first reading, |change in a - change in b| after. */
+export function gapOf(diff: Difference): number | undefined {
+  if (diff.reading === "first" && typeof diff.a === "number" && typeof diff.b === "number")
+    return Math.abs(diff.a - diff.b);
+  if (diff.deltaA !== undefined && diff.deltaB !== undefined) return Math.abs(diff.deltaA - diff.deltaB);
+  return undefined;
+}
+
+/** The gap a block's tolerance is held to: the kernel's `_tablePages` count stands in for b under tablePagesLinearVmemmap. */
+export function heldGap(m: DivergenceMatch, diff: Difference, b: Trace): number | undefined {
+  if (m.check === "tablePagesLinearVmemmap" && diff.reading === "first") {
+    const kb = tablePagesCore(recordAt(b, diff.line));
+    return kb === undefined || typeof diff.a !== "number" ? undefined : Math.abs(diff.a - kb);
+  }
+  return gapOf(diff);
+}
+
+const removedBlocks = (r: TraceRecord): number =>
+  (r as { blocks?: { removed?: string[] } }).blocks?.removed?.length ?? 0;
+
+/** Is the reading at `line` the first of its file in `t` after a statement that removed memory blocks? */
+function firstReadingAfterRemoval(t: Trace, line: number, path: string | undefined): boolean {
+  let removal = -1;
+  for (const r of t.records) if (r.line < line && removedBlocks(r) > 0) removal = Math.max(removal, r.line);
+  if (removal < 0) return false;
+  return !t.records.some(
+    (r) => r.line > removal && r.line < line && r.op === "read" && (r as { path?: string }).path === path,
+  );
+}
+
 /** Does the divergence cover this difference between model trace `a` and kernel trace `b`? */
 export function covers(d: Divergence, scenario: string, diff: Difference, a: Trace, b: Trace): boolean {
   const m = d.match;
   if (m.scenarios && !new RegExp(`^(?:${m.scenarios})$`).test(scenario)) return false;
-  if (m.rule && m.rule !== diff.rule) return false;
+  if (m.kernel && !new RegExp(`^(?:${m.kernel})$`).test(String(b.header.version))) return false;
+  if (m.rule !== diff.rule) return false;
   if (m.op && !new RegExp(`^(?:${m.op})$`).test(diff.op)) return false;
   if (m.path && !new RegExp(m.path).test(diff.path ?? "")) return false;
-  if (m.item && !new RegExp(m.item).test(diff.item)) return false;
+  if (!new RegExp(m.item).test(diff.item)) return false;
   if (m.lines && !m.lines.includes(diff.line)) return false;
-  if (m.tolerance !== undefined || m.relTolerance !== undefined) {
-    if (diff.deltaA === undefined || diff.deltaB === undefined) return false;
-    const gap = Math.abs(diff.deltaA - diff.deltaB);
-    const allowed = Math.max(m.tolerance ?? 0, (m.relTolerance ?? 0) * Math.abs(diff.deltaB));
-    if (gap > allowed) return false;
-  }
-  if (m.check === "afterRemoval") {
-    // The reading follows a statement of the kernel's trace that removed memory blocks.
-    const removed = b.records.some(
-      (r) =>
-        r.line < diff.line && ((r as { blocks?: { removed?: string[] } }).blocks?.removed?.length ?? 0) > 0,
-    );
-    if (!removed) return false;
-  }
+  if (m.reading && m.reading !== diff.reading) return false;
   if (m.check === "tablePagesLinearVmemmap") {
-    // Kernel side: the change over linear map + vmemmap since the first ptdump.
-    const first = b.records.find((r) => r.op === "ptdump");
+    // Kernel side: the count over the linear map and the vmemmap, not the whole tree.
     const kb = tablePagesCore(recordAt(b, diff.line));
-    const k0 = tablePagesCore(first);
-    if (kb === undefined || k0 === undefined || diff.deltaA === undefined) return false;
-    if (diff.deltaA !== kb - k0) return false;
-    void a;
+    if (kb === undefined || typeof diff.a !== "number") return false;
+    if (diff.reading === "first") return heldGap(m, diff, b)! <= (m.tolerance ?? 0);
+    const k0 = tablePagesCore(b.records.find((r) => r.op === "ptdump"));
+    return k0 !== undefined && diff.deltaA === kb - k0;
   }
+  if (m.tolerance !== undefined) {
+    const gap = gapOf(diff);
+    if (gap === undefined || gap > m.tolerance) return false;
+  }
+  if (m.afterRemoval !== undefined && m.afterRemoval !== firstReadingAfterRemoval(b, diff.line, diff.path))
+    return false;
+  void a;
   return true;
 }
 
 export interface Classified {
+  /** Covered differences by entry id. */
   explained: Map<string, Difference[]>;
+  /** Each covered difference with the match block that covers it (the first that does). */
+  covered: { diff: Difference; by: Divergence }[];
   unexplained: Difference[];
 }
 
@@ -134,15 +194,46 @@ export function classify(
   b: Trace,
 ): Classified {
   const explained = new Map<string, Difference[]>();
+  const covered: { diff: Difference; by: Divergence }[] = [];
   const unexplained: Difference[] = [];
   for (const diff of diffs) {
     const d = divs.find((x) => covers(x, scenario, diff, a, b));
     if (!d) unexplained.push(diff);
     else {
+      covered.push({ diff, by: d });
       const list = explained.get(d.id) ?? [];
       list.push(diff);
       explained.set(d.id, list);
     }
   }
-  return { explained, unexplained };
+  return { explained, covered, unexplained };
+}
+
+/** One scenario's comparison, kept to classify again (leave-one-out). */
+export interface ClassifyCase {
+  scenario: string;
+  diffs: Difference[];
+  a: Trace;
+  b: Trace;
+}
+
+/** Does the block apply to some case's kernel (no `kernel` pattern: to every one)? */
+export function appliesToSomeKernel(d: Divergence, cases: readonly ClassifyCase[]): boolean {
+  const k = d.match.kernel;
+  return k === undefined || cases.some((c) => new RegExp(`^(?:${k})$`).test(String(c.b.header.version)));
+}
+
+/**
+ * The match blocks nothing needs: left out in turn, each block whose absence leaves no
+ * more differences uncovered than before is redundant (every difference it covers is
+ * covered by another block too, or it covers nothing). A block limited to kernels none
+ * of the cases ran on is not judged.
+ */
+export function redundantBlocks(divs: Divergence[], cases: readonly ClassifyCase[]): Divergence[] {
+  const uncovered = (ds: Divergence[]): number =>
+    cases.reduce((n, c) => n + classify(ds, c.scenario, c.diffs, c.a, c.b).unexplained.length, 0);
+  const baseline = uncovered(divs);
+  return divs.filter(
+    (d) => appliesToSomeKernel(d, cases) && uncovered(divs.filter((x) => x !== d)) <= baseline,
+  );
 }

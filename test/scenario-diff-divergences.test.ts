@@ -1,0 +1,105 @@
+// docs/divergences.md's match blocks (src/scenario/divergences.ts): what each field
+// limits, that every block names a rule and an item, that pcp-drain-timing's
+// afterRemoval covers only the first reading after a removal, and that a block
+// nothing needs is found by leaving each out in turn.
+
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { diffTraces } from "../src/scenario/diff.js";
+import { classify, covers, parseDivergences, redundantBlocks } from "../src/scenario/divergences.js";
+import type { Trace, TraceHeader, TraceRecord } from "../src/scenario/trace.js";
+
+const header = (system: string, version: string): TraceHeader => ({
+  op: "system",
+  system,
+  version,
+  arch: "x86_64",
+});
+const mem = (line: number, MemFree: number, MemTotal = 1000000): TraceRecord => ({
+  line,
+  op: "read",
+  path: "/proc/meminfo",
+  fields: { MemTotal, MemFree },
+});
+const del = (line: number): TraceRecord => ({
+  line,
+  op: "dimm-del",
+  id: "d1",
+  result: "ok",
+  blocks: { added: [], removed: ["memory32"] },
+});
+const doc = (...blocks: [string, object][]) =>
+  blocks.map(([id, m]) => `## ${id}: a test entry\n\n\`\`\`match\n${JSON.stringify(m)}\n\`\`\`\n`).join("\n");
+
+describe("divergence match blocks", () => {
+  // Model and kernel: MemFree first 500000 vs 490000, then changes that differ by 100 and 3000.
+  const a: Trace = {
+    header: header("memhp-model", "0"),
+    records: [mem(3, 500000), del(4), mem(5, 600000), mem(6, 700000)],
+  };
+  const b: Trace = {
+    header: header("linux", "6.1.0-56-cloud-amd64"),
+    records: [mem(3, 490000), del(4), mem(5, 590100), mem(6, 687000)],
+  };
+  const diffs = diffTraces(a, b);
+
+  it("the comparison finds the first reading and both changes", () => {
+    assert.deepEqual(
+      diffs.map((d) => [d.line, d.item, d.reading]),
+      [
+        [3, "MemFree", "first"],
+        [5, "MemFree", "change"],
+        [6, "MemFree", "change"],
+      ],
+    );
+  });
+
+  it("reading, tolerance, afterRemoval and kernel each limit a block", () => {
+    const [first, after, other, wrongKernel] = parseDivergences(
+      doc(
+        ["first", { rule: "meminfo-delta", item: "^MemFree$", reading: "first", tolerance: 10000 }],
+        [
+          "after",
+          { rule: "meminfo-delta", item: "^MemFree$", reading: "change", afterRemoval: true, tolerance: 100 },
+        ],
+        ["other", { rule: "meminfo-delta", item: "^MemFree$", afterRemoval: false, tolerance: 3000 }],
+        ["k", { rule: "meminfo-delta", item: "^MemFree$", kernel: "6\\.1\\.0-50-.*" }],
+      ),
+    );
+    const at = (line: number) => diffs.find((d) => d.line === line)!;
+    assert.ok(covers(first, "s", at(3), a, b));
+    assert.ok(!covers(first, "s", at(5), a, b), "a first-reading block does not cover a change");
+    assert.ok(covers(after, "s", at(5), a, b));
+    assert.ok(!covers(after, "s", at(6), a, b), "only the first reading after the removal");
+    assert.ok(covers(other, "s", at(6), a, b));
+    assert.ok(!covers(other, "s", at(5), a, b), "afterRemoval false: not the first reading after it");
+    assert.ok(!covers({ ...first, match: { ...first.match, tolerance: 9999 } }, "s", at(3), a, b));
+    assert.ok(!covers(wrongKernel, "s", at(3), a, b), "limited to another kernel release");
+  });
+
+  it("every block names a rule and an item; a heading that is not an entry's is refused", () => {
+    assert.throws(
+      () => parseDivergences(doc(["x", { item: "^MemFree$" }])),
+      /x: a match block needs a "rule"/,
+    );
+    assert.throws(() => parseDivergences(doc(["x", { rule: "exact" }])), /x: a match block needs a "item"/);
+    assert.throws(
+      () => parseDivergences("## not.an.id: title\n\n```match\n{}\n```\n"),
+      /divergences\.md:1: an entry's heading/,
+    );
+  });
+
+  it("a block nothing needs is redundant, whichever of two equal blocks comes first", () => {
+    const needed = { rule: "meminfo-delta", item: "^MemFree$", tolerance: 10000 };
+    const divs = parseDivergences(
+      doc(["one", needed], ["two", needed], ["never", { rule: "meminfo-delta", item: "^MemTotal$" }]),
+    );
+    const cases = [{ scenario: "s", diffs, a, b }];
+    assert.equal(classify(divs, "s", diffs, a, b).unexplained.length, 0);
+    assert.deepEqual(
+      redundantBlocks(divs, cases).map((d) => d.id),
+      ["one", "two", "never"],
+    );
+    assert.deepEqual(redundantBlocks(divs.slice(0, 1), cases), []);
+  });
+});
