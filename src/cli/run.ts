@@ -41,10 +41,17 @@ Examples:
             counts: opts.counts,
             checkInvariants: opts.check,
             seed: opts.seed,
+            crashRecords: true,
             onRecord: (rec) => progress.update(`statement ${++done}/${total} (line ${rec.line})`),
           });
           progress.done();
           writeOut(formatTrace(trace), opts.trace);
+          const last = trace.records.at(-1);
+          if (last?.crash) {
+            // The real kernel halts here too: the trace ends with the crash record.
+            process.stderr.write(`${file}:${last.line}: the kernel would BUG() here: ${last.crash.message}\n`);
+            throw new ExitCode(EXIT_DIFF);
+          }
         } catch (e) {
           progress.done();
           if (e instanceof InvariantError) {

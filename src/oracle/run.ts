@@ -19,6 +19,8 @@ import {
   type OracleKernel,
 } from "./cache.js";
 import { errnoFromErrorText } from "./errnos.js";
+import { ConsoleWatch, crashInfo, type ConsoleEvent } from "./console-crash.js";
+import { crashRecord } from "../scenario/crash.js";
 import { KERNEL_PTDUMP_PATH, compareWithKernelPtdump } from "./kernel-ptdump.js";
 import { KERNEL_LAYOUT } from "./ptdump-runs.js";
 import { GuestChannel } from "./guest.js";
@@ -70,6 +72,30 @@ export class OracleError extends Error {
     super(message);
   }
 }
+
+/**
+ * The guest stopped answering and its console shows no crash (a crash is a
+ * record of the trace instead: docs/scenario-format.md, "Kernel crashes and
+ * warnings").
+ */
+export class OracleHang extends OracleError {
+  constructor(
+    /** the scenario line of the statement that did not finish */
+    readonly line: number,
+    message: string,
+    console = "",
+  ) {
+    super(`line ${line}: the guest stopped answering, with no crash on its console (${message})`, console);
+    this.name = "OracleHang";
+  }
+}
+
+/**
+ * How long after the first line of a BUG, oops or panic the oracle waits for
+ * the end of the report (its registers, the faulting function) before it
+ * records the crash.
+ */
+export const CRASH_REPORT_MS = 3000;
 
 /** Why the oracle cannot run here, or undefined when it can (for skipping tests and CLI messages). */
 export function oracleUnavailable(
@@ -125,7 +151,12 @@ export class OracleSession {
     readonly tables: GuestTables,
     /** the RFC-patched kernel: `call` goes to its test module */
     readonly patched: boolean,
+    /** the kernel's crash and warning reports on the guest console */
+    readonly consoleWatch: ConsoleWatch,
   ) {}
+
+  /** The scenario line the guest crashed on (no statement runs after it). */
+  crashedAt: number | undefined;
 
   /** The tail of the guest console and QEMU's messages. */
   get console(): string {
@@ -170,8 +201,10 @@ export class OracleSession {
     const consoleFd = opts.consoleLog ? fs.openSync(opts.consoleLog, "w") : undefined;
     const t0 = clock.now();
     log(`oracle: starting ${binary} (kernel ${kernel.release})`);
+    const watch = new ConsoleWatch();
     const qemu = new QemuProcess(binary, args, undefined, (t) => {
       if (consoleFd !== undefined) fs.writeSync(consoleFd, t);
+      watch.feed(t);
     });
     let guest: GuestChannel | undefined;
     let qmpSocket: { destroy(): void } | undefined;
@@ -200,6 +233,8 @@ export class OracleSession {
         ),
       );
       const hello = await orDeath(guest.ready(opts.bootTimeoutMs ?? 120_000)).catch((e: Error) => {
+        const crash = watch.events.find((ev) => ev.fatal);
+        if (crash) throw new OracleError(`the guest crashed while booting: ${crash.message}`, qemu.console);
         throw new OracleError(`guest did not come up: ${e.message}`, qemu.console);
       });
       log(`oracle: guest up after ${Math.round(clock.now() - t0)} ms`);
@@ -238,6 +273,7 @@ export class OracleSession {
         qemu,
         tables,
         kernel.patched === true,
+        watch,
       );
     } catch (e) {
       await cleanup();
@@ -252,6 +288,46 @@ export class OracleSession {
    * (CONFIG_PTDUMP_DEBUGFS), which must agree with the host-side walk.
    */
   async run(st: Located<RunStatement>): Promise<TraceRecord> {
+    if (this.crashedAt !== undefined)
+      throw new OracleError(`the guest crashed at line ${this.crashedAt}: no statement runs after it`);
+    const from = this.consoleWatch.events.length;
+    const work = this.runChecked(st);
+    work.catch(() => undefined);
+    const fatal = fatalReport(this.consoleWatch, from);
+    try {
+      const first = await Promise.race([
+        work.then(
+          (rec) => ({ rec }) as const,
+          (err: unknown) => ({ err }) as const,
+        ),
+        fatal.report.then((ev) => ({ ev }) as const),
+      ]);
+      if ("rec" in first) {
+        // the console's last lines may still be on their way
+        await new Promise((r) => setImmediate(r));
+        await new Promise((r) => setImmediate(r));
+      }
+      const ev = "ev" in first ? first.ev : fatal.seen() ? await fatal.report : undefined;
+      if (ev) {
+        this.crashedAt = st.loc.line;
+        return crashRecord(st, crashInfo(ev));
+      }
+      if ("err" in first) {
+        const e = first.err as Error;
+        if (/did not answer/.test(e.message) && !(e instanceof OracleError))
+          throw new OracleHang(st.loc.line, e.message, this.console);
+        throw e;
+      }
+      const rec = (first as { rec: TraceRecord }).rec;
+      const warnings = this.consoleWatch.events.slice(from).filter((e) => !e.fatal);
+      if (warnings.length) rec.warnings = warnings.map(crashInfo);
+      return rec;
+    } finally {
+      fatal.cancel();
+    }
+  }
+
+  private async runChecked(st: Located<RunStatement>): Promise<TraceRecord> {
     const rec = await this.orDeath(
       runStatement(st, this.guest, this.ctx, this.requestTimeoutMs, this.tables, this.patched),
     );
@@ -294,6 +370,46 @@ export class OracleSession {
   }
 }
 
+/**
+ * The first BUG, oops or panic on the console from event `from` on, once its
+ * report is complete (or CRASH_REPORT_MS after its first line).
+ */
+function fatalReport(
+  watch: ConsoleWatch,
+  from: number,
+): { report: Promise<ConsoleEvent>; seen: () => boolean; cancel: () => void } {
+  let timer: NodeJS.Timeout | undefined;
+  let found: ConsoleEvent | undefined;
+  let off: () => void = () => undefined;
+  const report = new Promise<ConsoleEvent>((resolve) => {
+    const check = (): void => {
+      if (!found) found = watch.events.slice(from).find((e) => e.fatal);
+      if (!found) return;
+      if (found.complete) {
+        off();
+        clearTimeout(timer);
+        resolve(found);
+      } else if (timer === undefined) {
+        const f = found;
+        timer = setTimeout(() => {
+          off();
+          resolve(f);
+        }, CRASH_REPORT_MS);
+      }
+    };
+    off = watch.onChange(check);
+    check();
+  });
+  return {
+    report,
+    seen: () => watch.events.slice(from).some((e) => e.fatal),
+    cancel: () => {
+      off();
+      clearTimeout(timer);
+    },
+  };
+}
+
 /** The patched kernel's test module's control file (kernel/patches/0008). */
 export const TEST_MODULE_CTL = "/sys/kernel/debug/memhp/ctl";
 
@@ -308,6 +424,8 @@ export async function runOracle(scenario: Scenario, opts: OracleOptions = {}): P
     for (const st of scenario.body) {
       const ts = clock.now();
       const rec = await session.run(st);
+      if (rec.crash) log(`oracle: line ${st.loc.line}: the kernel crashed: ${rec.crash.message}`);
+      for (const w of rec.warnings ?? []) log(`oracle: line ${st.loc.line}: ${w.message}`);
       const t = session.tables.last;
       const detail =
         st.op === "ptdump" && t
@@ -316,6 +434,7 @@ export async function runOracle(scenario: Scenario, opts: OracleOptions = {}): P
       log(`oracle: line ${st.loc.line} ${st.op} (${Math.round(clock.now() - ts)} ms)${detail}`);
       records.push(rec);
       opts.onRecord?.(rec);
+      if (rec.crash) break; // the kernel is not in a state to go on from
     }
     log(`oracle: done in ${Math.round(clock.now() - t0)} ms`);
     return { header: session.header, records };
