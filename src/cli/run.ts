@@ -49,7 +49,9 @@ Examples:
           const last = trace.records.at(-1);
           if (last?.crash) {
             // The real kernel halts here too: the trace ends with the crash record.
-            process.stderr.write(`${file}:${last.line}: the kernel would BUG() here: ${last.crash.message}\n`);
+            process.stderr.write(
+              `${file}:${last.line}: the kernel would BUG() here: ${last.crash.message}\n`,
+            );
             throw new ExitCode(EXIT_DIFF);
           }
         } catch (e) {

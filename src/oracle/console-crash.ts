@@ -110,8 +110,12 @@ export class ConsoleWatch {
       const m = WARN_AT.exec(l);
       if (m) [e.at, e.function] = [m[1], m[2]];
     } else if (PANIC.test(l)) {
-      if (e && e.fatal && !e.panic) e.panic = l;
-      else if (!e || !e.fatal) e = this.start("panic", true, l);
+      // the panic that ends an oops (oops_end(): "Fatal exception") belongs to it
+      const last = this.events.at(-1);
+      if (last && last.fatal && !last.panic && last.kind !== "panic") {
+        last.panic = l;
+        e = this.open = last;
+      } else if (!e || !e.fatal) e = this.start("panic", true, l);
     } else if (OOPS_LINE.test(l)) {
       // the oops of a BUG() or of a fault reported just before
       if (e && !e.complete && (e.kind === "BUG" || e.kind === "Oops" || e.kind === "report")) {
