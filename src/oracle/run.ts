@@ -3,6 +3,7 @@
 // (docs/scenario-format.md). docs/oracle.md describes the set-up, the
 // choices and the facts the real kernel showed.
 
+import { createHash } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -35,11 +36,23 @@ import {
   PROTOCOL_TTY,
   QEMU_BINARY,
   QemuProcess,
+  type QemuPaths,
   needsRawMemory,
   qemuArgs,
   shellQuote,
 } from "./qemu.js";
 import { connectQmp, type QmpSession } from "./qmp.js";
+import {
+  dropSavedBoot,
+  fileDigest,
+  findSavedBoot,
+  SAVED_BOOT_FORMAT,
+  savedBootKey,
+  savedBootPaths,
+  savedBootsWanted,
+  type SavedBoot,
+  type SavedBootMeta,
+} from "./saved-boot.js";
 import { DEFAULT_SETTLE, realClock, type Clock, type SettleOptions } from "./settle.js";
 
 export interface OracleOptions {
@@ -61,6 +74,11 @@ export interface OracleOptions {
   clock?: Clock;
   /** Debian's cloud kernel (default) or the RFC-patched build of kernel/build.sh */
   kernel?: OracleKernel;
+  /**
+   * Start from the saved boot of this command line (saved-boot.ts; made by
+   * a cold boot the first time). Default: yes, unless MEMHP_ORACLE_COLD=1.
+   */
+  savedBoot?: boolean;
 }
 
 export class OracleError extends Error {
@@ -163,46 +181,74 @@ export class OracleSession {
     return this.qemu.console;
   }
 
-  /** Starts QEMU with the scenario's machine and waits for the guest's hello. */
+  /**
+   * Starts QEMU with the scenario's machine and waits for the guest's hello;
+   * by default by restoring the saved boot of this command line (saved-boot.ts),
+   * made by a cold boot the first time.
+   */
   static async start(scenario: Scenario, opts: OracleOptions = {}): Promise<OracleSession> {
     const arch = scenario.machine.arch;
     const why = oracleUnavailable(arch, opts);
     if (why) throw new OracleError(why);
-    const kernel = (
-      opts.kernel === "patched"
-        ? findPatchedKernel(arch, opts.cacheDir ?? cacheDir())
-        : findKernel(arch, opts.cacheDir ?? cacheDir())
-    ) as KernelFiles;
+    const log = opts.log ?? (() => undefined);
+    const dir = opts.cacheDir ?? cacheDir();
+    if (!savedBootsWanted(opts.savedBoot)) return OracleSession.launch(scenario, opts, { kind: "cold" });
+    const probe = prepare(scenario, opts);
+    const key = savedBootKey({
+      binary: probe.binary,
+      args: probe.args,
+      workDir: probe.work,
+      files: [probe.kernel.vmlinuz, ...(arch === "arm64" ? [ARM64_FIRMWARE] : [])],
+      digests: [createHash("sha256").update(probe.initramfs).digest("hex")],
+    });
+    let saved = findSavedBoot(dir, key);
+    if (!saved) {
+      log(`oracle: no saved boot ${key} yet: booting to save one`);
+      const s = await OracleSession.launch(scenario, opts, { kind: "cold" }, probe);
+      try {
+        await s.saveBoot(dir, key);
+      } catch (e) {
+        log(`oracle: could not save the boot: ${(e as Error).message}`);
+        return s;
+      }
+      await s.close();
+      saved = findSavedBoot(dir, key);
+    } else fs.rmSync(probe.work, { recursive: true, force: true });
+    if (saved) {
+      try {
+        return await OracleSession.launch(scenario, opts, { kind: "restore", saved });
+      } catch (e) {
+        if (e instanceof OracleError && / crashed /.test(e.message)) throw e;
+        log(`oracle: saved boot ${key} did not restore (${(e as Error).message}): dropped, booting`);
+        dropSavedBoot(dir, key);
+      }
+    }
+    return OracleSession.launch(scenario, opts, { kind: "cold" });
+  }
+
+  private static async launch(
+    scenario: Scenario,
+    opts: OracleOptions,
+    how: { kind: "cold" } | { kind: "restore"; saved: SavedBoot },
+    prepared?: Prepared,
+  ): Promise<OracleSession> {
+    const arch = scenario.machine.arch;
     const log = opts.log ?? (() => undefined);
     const clock = opts.clock ?? realClock;
-
-    const work = fs.mkdtempSync(path.join(os.tmpdir(), "memhp-oracle-"));
-    const paths = {
-      vmlinuz: kernel.vmlinuz,
-      initrd: path.join(work, "initrd.gz"),
-      qmpSocket: path.join(work, "qmp.sock"),
-      guestSocket: path.join(work, "guest.sock"),
-      gdbSocket: path.join(work, "gdb.sock"),
-    };
-    const dir = opts.cacheDir ?? cacheDir();
-    fs.writeFileSync(
-      paths.initrd,
-      buildInitramfs({
-        busybox: fs.readFileSync(findBusybox(arch, dir) as string),
-        init: guestInitScript({ ...DEFAULT_GUEST_INIT, tty: PROTOCOL_TTY[arch] }),
-        modules: guestModules(scenario, kernel),
-      }),
-    );
-    const binary = opts.qemuBinary ?? QEMU_BINARY[arch];
-    // the patched kernel's test module adds memory itself: give it memory no driver adds
-    const args = qemuArgs(scenario, paths, {
-      rawMemory: kernel.patched === true && needsRawMemory(scenario),
-    });
-    const consoleFd = opts.consoleLog ? fs.openSync(opts.consoleLog, "w") : undefined;
+    const restore = how.kind === "restore" ? how.saved : undefined;
+    const { kernel, work, paths, binary, args } = prepared ?? prepare(scenario, opts, restore?.initrd);
+    const qemuArgv = restore ? [...args, "-incoming", `exec:cat ${shellQuote([restore.state])}`] : args;
+    const consoleFd = opts.consoleLog
+      ? fs.openSync(opts.consoleLog, consoleFlags(opts.consoleLog))
+      : undefined;
     const t0 = clock.now();
-    log(`oracle: starting ${binary} (kernel ${kernel.release})`);
+    log(
+      restore
+        ? `oracle: restoring saved boot ${restore.meta.key} in ${binary} (kernel ${kernel.release})`
+        : `oracle: starting ${binary} (kernel ${kernel.release})`,
+    );
     const watch = new ConsoleWatch();
-    const qemu = new QemuProcess(binary, args, undefined, (t) => {
+    const qemu = new QemuProcess(binary, qemuArgv, undefined, (t) => {
       if (consoleFd !== undefined) fs.writeSync(consoleFd, t);
       watch.feed(t);
     });
@@ -232,12 +278,19 @@ export class OracleSession {
           "query-version",
         ),
       );
-      const hello = await orDeath(guest.ready(opts.bootTimeoutMs ?? 120_000)).catch((e: Error) => {
-        const crash = watch.events.find((ev) => ev.fatal);
-        if (crash) throw new OracleError(`the guest crashed while booting: ${crash.message}`, qemu.console);
-        throw new OracleError(`guest did not come up: ${e.message}`, qemu.console);
-      });
-      log(`oracle: guest up after ${Math.round(clock.now() - t0)} ms`);
+      const bootTimeoutMs = opts.bootTimeoutMs ?? 120_000;
+      let hello: { release: string; build: string };
+      if (restore) {
+        hello = await orDeath(resumeSaved(qmp, guest, restore, bootTimeoutMs));
+        log(`oracle: guest restored after ${Math.round(clock.now() - t0)} ms`);
+      } else {
+        hello = await orDeath(guest.ready(bootTimeoutMs)).catch((e: Error) => {
+          const crash = watch.events.find((ev) => ev.fatal);
+          if (crash) throw new OracleError(`the guest crashed while booting: ${crash.message}`, qemu.console);
+          throw new OracleError(`guest did not come up: ${e.message}`, qemu.console);
+        });
+        log(`oracle: guest up after ${Math.round(clock.now() - t0)} ms`);
+      }
       const header: TraceHeader = {
         op: "system",
         system: "linux",
@@ -253,6 +306,7 @@ export class OracleSession {
         },
         cmdline: scenario.cmdline,
       };
+      if (restore) header.savedBoot = restore.meta.key;
       const g = guest;
       const requestTimeoutMs = opts.requestTimeoutMs ?? 60_000;
       const ctx: HostEventContext = {
@@ -262,7 +316,7 @@ export class OracleSession {
         settle: { ...DEFAULT_SETTLE, ...opts.settle },
       };
       const tables = new GuestTables(arch, paths.gdbSocket, qmp, kernel.patched === true);
-      return new OracleSession(
+      const s = new OracleSession(
         header,
         g,
         qmp,
@@ -275,10 +329,67 @@ export class OracleSession {
         kernel.patched === true,
         watch,
       );
+      s.startup = {
+        bootMs: clock.now() - t0,
+        restored: restore !== undefined,
+        args,
+        work,
+        initramfs: prepared?.initramfs ?? Buffer.alloc(0),
+      };
+      return s;
     } catch (e) {
       await cleanup();
       if (e instanceof OracleError) throw e;
       throw new OracleError((e as Error).message, qemu.console);
+    }
+  }
+
+  /** How this guest started: ms from QEMU's start to a guest ready for statements. */
+  startup: { bootMs: number; restored: boolean; args: string[]; work: string; initramfs: Buffer } = {
+    bootMs: 0,
+    restored: false,
+    args: [],
+    work: "",
+    initramfs: Buffer.alloc(0),
+  };
+
+  /**
+   * Saves this idle, just booted guest as the saved boot `key` (a migration
+   * stream written while the guest is stopped; written to a temporary name
+   * and renamed, so a reader never sees half of one).
+   */
+  async saveBoot(cache: string, key: string): Promise<void> {
+    const p = savedBootPaths(cache, key);
+    fs.mkdirSync(p.dir, { recursive: true });
+    const tmp = `${p.state}.${process.pid}.${Date.now()}`;
+    try {
+      await this.qmp.execute("stop");
+      await this.qmp.execute("migrate-set-parameters", { "max-bandwidth": 2 ** 40 });
+      await this.orDeath(this.qmp.execute("migrate", { uri: `exec:cat > ${shellQuote([tmp])}` }));
+      for (;;) {
+        const st = await this.orDeath(
+          this.qmp.execute<{ status: string; "error-desc"?: string }>("query-migrate"),
+        );
+        if (st.status === "completed") break;
+        if (st.status === "failed" || st.status === "cancelled")
+          throw new Error(`migration ${st.status}: ${st["error-desc"] ?? ""}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      fs.writeFileSync(`${p.initrd}.tmp${process.pid}`, this.startup.initramfs);
+      fs.renameSync(`${p.initrd}.tmp${process.pid}`, p.initrd);
+      fs.renameSync(tmp, p.state);
+      const meta: SavedBootMeta = {
+        format: SAVED_BOOT_FORMAT,
+        key,
+        release: this.header.version,
+        build: String(this.header.build ?? ""),
+        args: this.startup.args.map((a) => a.split(this.startup.work).join("WORK")),
+        bootMs: Math.round(this.startup.bootMs),
+        savedAt: new Date().toISOString(),
+      };
+      fs.writeFileSync(p.meta, JSON.stringify(meta, null, 2) + "\n");
+    } finally {
+      fs.rmSync(tmp, { force: true });
     }
   }
 
@@ -408,6 +519,103 @@ function fatalReport(
       clearTimeout(timer);
     },
   };
+}
+
+/** A console log is started afresh by the first QEMU of a run, added to by the next (a saved boot's). */
+const consoleLogsStarted = new Set<string>();
+function consoleFlags(file: string): "w" | "a" {
+  if (consoleLogsStarted.has(file)) return "a";
+  consoleLogsStarted.add(file);
+  return "w";
+}
+
+/** Built initramfs images of this process, by their inputs. */
+const initramfsImages = new Map<string, Buffer>();
+
+/** The scenario's initramfs (built once per set of inputs in a process). */
+function initramfsFor(scenario: Scenario, kernel: KernelFiles, dir: string): Buffer {
+  const arch = scenario.machine.arch;
+  const busybox = findBusybox(arch, dir) as string;
+  const init = guestInitScript({ ...DEFAULT_GUEST_INIT, tty: PROTOCOL_TTY[arch] });
+  const modules = kernel.patched ? [PATCHED_MODULE] : guestModuleList(arch, scenario.vmems.length > 0);
+  const files = [busybox, ...modules.map((m) => path.join(kernel.modulesDir, m))];
+  const id = JSON.stringify([init, files.map((f) => [f, fileDigest(f)])]);
+  let img = initramfsImages.get(id);
+  if (!img) {
+    img = buildInitramfs({
+      busybox: fs.readFileSync(busybox),
+      init,
+      modules: guestModules(scenario, kernel),
+    });
+    initramfsImages.set(id, img);
+  }
+  return img;
+}
+
+interface Prepared {
+  kernel: KernelFiles;
+  work: string;
+  paths: QemuPaths;
+  binary: string;
+  args: string[];
+  initramfs: Buffer;
+}
+
+/**
+ * The scenario's kernel, work folder (sockets; the initramfs unless
+ * `initrd` names one with the same contents) and QEMU command line.
+ */
+function prepare(scenario: Scenario, opts: OracleOptions, initrd?: string): Prepared {
+  const arch = scenario.machine.arch;
+  const dir = opts.cacheDir ?? cacheDir();
+  const kernel = (
+    opts.kernel === "patched" ? findPatchedKernel(arch, dir) : findKernel(arch, dir)
+  ) as KernelFiles;
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), "memhp-oracle-"));
+  const initramfs = initramfsFor(scenario, kernel, dir);
+  const paths: QemuPaths = {
+    vmlinuz: kernel.vmlinuz,
+    initrd: initrd ?? path.join(work, "initrd.gz"),
+    qmpSocket: path.join(work, "qmp.sock"),
+    guestSocket: path.join(work, "guest.sock"),
+    gdbSocket: path.join(work, "gdb.sock"),
+  };
+  if (initrd === undefined) fs.writeFileSync(paths.initrd, initramfs);
+  const binary = opts.qemuBinary ?? QEMU_BINARY[arch];
+  // the patched kernel's test module adds memory itself: give it memory no driver adds
+  const args = qemuArgs(scenario, paths, {
+    rawMemory: kernel.patched === true && needsRawMemory(scenario),
+  });
+  return { kernel, work, paths, binary, args, initramfs };
+}
+
+/**
+ * A restored guest: waits for the incoming migration, resumes the guest (it
+ * was saved stopped), sets its wall clock to now and checks it answers as
+ * the saved guest did.
+ */
+async function resumeSaved(
+  qmp: QmpSession,
+  guest: GuestChannel,
+  saved: SavedBoot,
+  timeoutMs: number,
+): Promise<{ release: string; build: string }> {
+  const t0 = performance.now();
+  for (;;) {
+    const st = await qmp.execute<{ status: string }>("query-status");
+    if (st.status !== "inmigrate") break;
+    if (performance.now() - t0 > timeoutMs) throw new Error("the incoming migration did not finish");
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  await qmp.execute("cont");
+  const now = Math.floor(Date.now() / 1000);
+  const r = fileOpResult(
+    await guest.request("X", [`date -s @${now} >/dev/null 2>&1; uname -r`], Math.min(timeoutMs, 30_000)),
+  );
+  const release = r.out.trim();
+  if (release !== saved.meta.release)
+    throw new Error(`the restored guest says ${JSON.stringify(release)}, saved ${saved.meta.release}`);
+  return { release, build: saved.meta.build };
 }
 
 /** The patched kernel's test module's control file (kernel/patches/0008). */
