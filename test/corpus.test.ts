@@ -6,7 +6,7 @@
 // QEMU first, so the comparison is with what the kernel does today.
 
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 import {
   compareEntry,
   listAllCorpus,
@@ -15,7 +15,8 @@ import {
   summarize,
   type CorpusResult,
 } from "../src/scenario/corpus.js";
-import { oracleUnavailable, runOracle } from "../src/oracle/run.js";
+import { oracleUnavailable } from "../src/oracle/run.js";
+import { runOracleAll, type OracleOutcome } from "../src/oracle/parallel.js";
 import { diffTraces, readTrace } from "../src/scenario/diff.js";
 import type { Trace } from "../src/scenario/trace.js";
 import { formatTrace } from "../src/scenario/trace.js";
@@ -26,13 +27,27 @@ const entries = listAllCorpus();
 const results: CorpusResult[] = [];
 
 describe(`oracle corpus (${live ? "recorded again on the real kernels" : "recorded traces"})`, () => {
+  // live: every scenario recorded first, two guests at once from saved boots
+  // (docs/oracle.md; MEMHP_ORACLE_COLD=1 boots each guest, MEMHP_ORACLE_JOBS sets the guests)
+  const liveTraces = new Map<string, OracleOutcome>();
+  before(async () => {
+    if (!live) return;
+    const runnable = entries.filter((e) => !oracleUnavailable(e.scenario.machine.arch, { kernel: e.kernel }));
+    const out = await runOracleAll(
+      runnable.map((e) => ({ scenario: e.scenario, opts: { kernel: e.kernel } })),
+    );
+    runnable.forEach((e, i) => liveTraces.set(e.file, out[i]));
+  });
   for (const e of entries) {
     it(e.name, async (t) => {
       let kernel: Trace = recordedTrace(e);
       if (live) {
         const why = oracleUnavailable(e.scenario.machine.arch, { kernel: e.kernel });
         if (why) return t.skip(why);
-        kernel = await runOracle(e.scenario, { kernel: e.kernel });
+        const o = liveTraces.get(e.file);
+        assert.ok(o, "recorded live");
+        if ("error" in o) throw o.error;
+        kernel = o.trace;
       }
       const r = compareEntry(e, kernel, divs);
       results.push(r);

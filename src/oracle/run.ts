@@ -201,17 +201,27 @@ export class OracleSession {
       files: [probe.kernel.vmlinuz, ...(arch === "arm64" ? [ARM64_FIRMWARE] : [])],
       digests: [createHash("sha256").update(probe.initramfs).digest("hex")],
     });
+    const making = savedBootsInTheMaking.get(key);
+    if (making) await making;
     let saved = findSavedBoot(dir, key);
     if (!saved) {
       log(`oracle: no saved boot ${key} yet: booting to save one`);
-      const s = await OracleSession.launch(scenario, opts, { kind: "cold" }, probe);
+      let done: () => void = () => undefined;
+      savedBootsInTheMaking.set(key, new Promise<void>((r) => (done = r)));
       try {
-        await s.saveBoot(dir, key);
-      } catch (e) {
-        log(`oracle: could not save the boot: ${(e as Error).message}`);
-        return s;
+        const s = await OracleSession.launch(scenario, opts, { kind: "cold" }, probe);
+        try {
+          await s.saveBoot(dir, key);
+        } catch (e) {
+          log(`oracle: could not save the boot: ${(e as Error).message}`);
+          await s.monitor.execute("cont").catch(() => undefined);
+          return s;
+        }
+        await s.close();
+      } finally {
+        savedBootsInTheMaking.delete(key);
+        done();
       }
-      await s.close();
       saved = findSavedBoot(dir, key);
     } else fs.rmSync(probe.work, { recursive: true, force: true });
     if (saved) {
@@ -520,6 +530,9 @@ function fatalReport(
     },
   };
 }
+
+/** Saved boots this process is making (its other sessions of the same command line wait for them). */
+const savedBootsInTheMaking = new Map<string, Promise<void>>();
 
 /** A console log is started afresh by the first QEMU of a run, added to by the next (a saved boot's). */
 const consoleLogsStarted = new Set<string>();
