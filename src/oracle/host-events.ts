@@ -99,13 +99,39 @@ export async function dimmAdd(
     ctx.qmp.execute("object-add", { "qom-type": "memory-backend-ram", id: backend, size: sizeBytes }),
   );
   if (objErr) return { result: objErr, blocks: noChange, settled: true };
-  const devErr = await refusal(ctx.qmp.execute("device_add", { driver: "pc-dimm", id, memdev: backend }));
-  if (devErr) {
-    await refusal(ctx.qmp.execute("object-del", { id: backend }));
-    return { result: devErr, blocks: noChange, settled: true };
+  // the guest's _OST status of the insertion says acpi_device_hotplug() finished
+  // (memory added and, with auto-onlining, onlined): then a short quiet time is enough
+  let inserted = false;
+  const off = ctx.qmp.onEvent((ev) => {
+    if (finalInsertOst(ev, id) !== undefined) inserted = true;
+  });
+  try {
+    const devErr = await refusal(ctx.qmp.execute("device_add", { driver: "pc-dimm", id, memdev: backend }));
+    if (devErr) {
+      await refusal(ctx.qmp.execute("object-del", { id: backend }));
+      return { result: devErr, blocks: noChange, settled: true };
+    }
+    const s = await settle(ctx.probe, ctx.clock, ctx.settle, (snap) =>
+      inserted ? "final" : snap.sig !== before.sig,
+    );
+    return { result: "ok", blocks: changes(before, s.snapshot), settled: s.settled };
+  } finally {
+    off();
   }
-  const s = await settle(ctx.probe, ctx.clock, ctx.settle, (snap) => snap.sig !== before.sig);
-  return { result: "ok", blocks: changes(before, s.snapshot), settled: s.settled };
+}
+
+/**
+ * The final _OST status of the insertion of DIMM `id` (source 0 bus check or
+ * 1 device check: drivers/acpi/scan.c: acpi_device_hotplug() reports it when
+ * done), if this event is one.
+ */
+export function finalInsertOst(ev: QmpEvent, id: string): number | undefined {
+  if (ev.event !== "ACPI_DEVICE_OST") return undefined;
+  const info = ev.data.info as { device?: string; source?: number; status?: number } | undefined;
+  if (!info || info.device !== id) return undefined;
+  if (info.source !== 0 && info.source !== 1) return undefined;
+  if (typeof info.status !== "number" || info.status === OST_EJECT_IN_PROGRESS) return undefined;
+  return info.status;
 }
 
 /**
@@ -126,7 +152,9 @@ export async function dimmDel(ctx: HostEventContext, id: string): Promise<HostEv
   try {
     const err = await refusal(ctx.qmp.execute("device_del", { id }));
     if (err) return { result: err, blocks: noChange, settled: true };
-    const s = await settle(ctx.probe, ctx.clock, ctx.settle, () => deleted || ost !== undefined);
+    const s = await settle(ctx.probe, ctx.clock, ctx.settle, () =>
+      deleted || ost !== undefined ? "final" : false,
+    );
     let result: string;
     if (deleted) result = "ok";
     else if (ost !== undefined) result = ejectOstErrno(ost);
