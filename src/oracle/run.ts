@@ -192,7 +192,7 @@ export class OracleSession {
     if (why) throw new OracleError(why);
     const log = opts.log ?? (() => undefined);
     const dir = opts.cacheDir ?? cacheDir();
-    if (!savedBootsWanted(opts.savedBoot)) return OracleSession.launch(scenario, opts, { kind: "cold" });
+    if (!savedBootsWanted(opts.savedBoot)) return OracleSession.coldBoot(scenario, opts);
     const probe = prepare(scenario, opts);
     const key = savedBootKey({
       binary: probe.binary,
@@ -209,7 +209,7 @@ export class OracleSession {
       let done: () => void = () => undefined;
       savedBootsInTheMaking.set(key, new Promise<void>((r) => (done = r)));
       try {
-        const s = await OracleSession.launch(scenario, opts, { kind: "cold" }, probe);
+        const s = await OracleSession.coldBoot(scenario, opts, probe);
         try {
           await s.saveBoot(dir, key);
         } catch (e) {
@@ -233,7 +233,34 @@ export class OracleSession {
         dropSavedBoot(dir, key);
       }
     }
-    return OracleSession.launch(scenario, opts, { kind: "cold" });
+    return OracleSession.coldBoot(scenario, opts);
+  }
+
+  /**
+   * A cold boot, tried again (twice at most) when the kernel panicked in its
+   * IO-APIC timer check: under TCG on a busy host the emulated timer can miss
+   * check_timer()'s window (arch/x86/kernel/apic/io_apic.c: "IO-APIC + timer
+   * doesn't work!"), which says nothing of the scenario.
+   */
+  private static async coldBoot(
+    scenario: Scenario,
+    opts: OracleOptions,
+    prepared?: Prepared,
+  ): Promise<OracleSession> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await OracleSession.launch(
+          scenario,
+          opts,
+          { kind: "cold" },
+          attempt === 1 ? prepared : undefined,
+        );
+      } catch (e) {
+        if (attempt >= 3 || !(e instanceof OracleError) || !/IO-APIC \+ timer doesn't work/.test(e.message))
+          throw e;
+        (opts.log ?? (() => undefined))(`oracle: ${e.message.split("\n")[0]}: booting again (busy host)`);
+      }
+    }
   }
 
   private static async launch(
@@ -246,7 +273,8 @@ export class OracleSession {
     const log = opts.log ?? (() => undefined);
     const clock = opts.clock ?? realClock;
     const restore = how.kind === "restore" ? how.saved : undefined;
-    const { kernel, work, paths, binary, args } = prepared ?? prepare(scenario, opts, restore?.initrd);
+    const ready = prepared ?? prepare(scenario, opts, restore?.initrd);
+    const { kernel, work, paths, binary, args } = ready;
     const qemuArgv = restore ? [...args, "-incoming", `exec:cat ${shellQuote([restore.state])}`] : args;
     const consoleFd = opts.consoleLog
       ? fs.openSync(opts.consoleLog, consoleFlags(opts.consoleLog))
@@ -344,7 +372,7 @@ export class OracleSession {
         restored: restore !== undefined,
         args,
         work,
-        initramfs: prepared?.initramfs ?? Buffer.alloc(0),
+        initramfs: ready.initramfs,
       };
       return s;
     } catch (e) {
