@@ -102,7 +102,7 @@ for (const arch of ["x86_64", "arm64"] as const) {
         // changed by then: how far the guest got follows the host's speed
         const unsettled = new Set(
           [...cold.trace.records, ...warm.trace.records]
-            .filter((r) => r.settled === false)
+            .filter((r) => (r as Record<string, unknown>).settled === false)
             .map((r) => r.line),
         );
         const noisy = (d: Difference): boolean =>
