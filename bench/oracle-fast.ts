@@ -107,6 +107,8 @@ async function main(): Promise<void> {
     .option("--baseline <rev>", "the whole corpus on this git revision's build (its own way) as 'before'")
     .option("--repeat <n>", "runs per first-statement figure", (v) => Number(v), 3)
     .option("--no-corpus", "only the first-statement figures")
+    .option("--no-first", "only the corpus figures")
+    .option("--no-before", "the corpus only after (saved boots, parallel guests)")
     .option("--jobs <n>", "guests at once for 'after'", (v) => Number(v), defaultOracleJobs())
     .option("--json <file>", "also write every figure as JSON");
   program.parse();
@@ -114,6 +116,8 @@ async function main(): Promise<void> {
     baseline?: string;
     repeat: number;
     corpus: boolean;
+    first: boolean;
+    before: boolean;
     jobs: number;
     json?: string;
   }>();
@@ -126,7 +130,7 @@ async function main(): Promise<void> {
 
   console.log(`# time to the first statement (median of ${opts.repeat}; ${load()})\n`);
   const limit: Record<string, number> = { x86_64: 500, arm64: 1000 };
-  for (const arch of arches) {
+  for (const arch of opts.first ? arches : []) {
     await firstStatementMs(arch, true); // makes the saved boot if there is none
     const cold: number[] = [];
     const warm: number[] = [];
@@ -150,9 +154,11 @@ async function main(): Promise<void> {
     console.log(
       `\n# the whole live corpus: ${scenarios.length} scenarios (${arches.join(", ")}; ${load()})\n`,
     );
-    const before = opts.baseline
-      ? await corpusWith(buildBaseline(opts.baseline), scenarios)
-      : await corpusNow(scenarios, false, 1);
+    const before = !opts.before
+      ? { ms: NaN, scenarios: 0, failed: [] }
+      : opts.baseline
+        ? await corpusWith(buildBaseline(opts.baseline), scenarios)
+        : await corpusNow(scenarios, false, 1);
     const beforeName = opts.baseline ? `${opts.baseline} (its own way)` : "cold boots, 1 guest";
     const after = await corpusNow(scenarios, true, opts.jobs);
     const afterName = `saved boots, ${opts.jobs} guests`;
