@@ -6,7 +6,7 @@
 //     after: before is --baseline REV's build (run the way it runs: one guest at
 //     a time, cold boots), or without --baseline this tree with cold boots and
 //     one guest; after is this tree with saved boots and parallel guests.
-// Targets (issue 17; a 2-core machine): first statement x86_64 <= 0.5 s, arm64
+// Targets (a 2-core machine): first statement x86_64 <= 0.5 s, arm64
 // <= 1 s; the whole corpus, both arches, <= 40 s. Figures under TCG depend on
 // what else the machine runs: the load average is printed with them.
 
