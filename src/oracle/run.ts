@@ -319,7 +319,11 @@ export class OracleSession {
       const bootTimeoutMs = opts.bootTimeoutMs ?? 120_000;
       let hello: { release: string; build: string };
       if (restore) {
-        hello = await orDeath(resumeSaved(qmp, guest, restore, bootTimeoutMs));
+        hello = await orDeath(
+          resumeSaved(qmp, guest, restore, bootTimeoutMs, (l) =>
+            log(`oracle: ${l} after ${Math.round(clock.now() - t0)} ms`),
+          ),
+        );
         log(`oracle: guest restored after ${Math.round(clock.now() - t0)} ms`);
       } else {
         hello = await orDeath(guest.ready(bootTimeoutMs)).catch((e: Error) => {
@@ -640,7 +644,9 @@ async function resumeSaved(
   guest: GuestChannel,
   saved: SavedBoot,
   timeoutMs: number,
+  progress: (what: string) => void = () => undefined,
 ): Promise<{ release: string; build: string }> {
+  progress("QMP up");
   const t0 = performance.now();
   for (;;) {
     const st = await qmp.execute<{ status: string }>("query-status");
@@ -648,6 +654,7 @@ async function resumeSaved(
     if (performance.now() - t0 > timeoutMs) throw new Error("the incoming migration did not finish");
     await new Promise((r) => setTimeout(r, 5));
   }
+  progress("incoming migration done");
   await qmp.execute("cont");
   const now = Math.floor(Date.now() / 1000);
   const r = fileOpResult(
