@@ -85,7 +85,8 @@ for (const arch of ["x86_64", "arm64"] as const) {
         { scenario: e.scenario, opts: { savedBoot: false } },
         { scenario: e.scenario, opts: { savedBoot: true } },
       ]);
-      const outcomes = await runOracleAll(jobs);
+      // a busy host (load 20-30 on 2 cores) took more than the usual 20 s settle limit
+      const outcomes = await runOracleAll(jobs, { settle: { limitMs: 60_000 } });
       for (let i = 0; i < entries.length; i++) {
         const [cold, warm] = [outcomes[2 * i], outcomes[2 * i + 1]];
         if ("error" in cold) throw cold.error;
