@@ -104,25 +104,11 @@ export async function dimmAdd(
     await refusal(ctx.qmp.execute("object-del", { id: backend }));
     return { result: devErr, blocks: noChange, settled: true };
   }
-  // Not finalInsertOst(): on arm64 (restored guests, a busy host) settling
-  // quickly after the insertion's _OST missed the blocks (added [] while the
-  // next ls showed them); the full quiet second stays for dimm-add.
+  // The full quiet second, not a short one after the insertion's _OST (source
+  // 1): on arm64 (a restored guest, a busy host) that missed the blocks
+  // (added [] while the next ls showed them).
   const s = await settle(ctx.probe, ctx.clock, ctx.settle, (snap) => snap.sig !== before.sig);
   return { result: "ok", blocks: changes(before, s.snapshot), settled: s.settled };
-}
-
-/**
- * The final _OST status of the insertion of DIMM `id` (source 0 bus check or
- * 1 device check: drivers/acpi/scan.c: acpi_device_hotplug() reports it when
- * done), if this event is one.
- */
-export function finalInsertOst(ev: QmpEvent, id: string): number | undefined {
-  if (ev.event !== "ACPI_DEVICE_OST") return undefined;
-  const info = ev.data.info as { device?: string; source?: number; status?: number } | undefined;
-  if (!info || info.device !== id) return undefined;
-  if (info.source !== 0 && info.source !== 1) return undefined;
-  if (typeof info.status !== "number" || info.status === OST_EJECT_IN_PROGRESS) return undefined;
-  return info.status;
 }
 
 /**
