@@ -77,7 +77,13 @@ for (const arch of ["x86_64", "arm64"] as const) {
   const why = oracleUnavailable(arch);
   test(
     `live ${arch}: restored guests record the same traces as cold-booted ones (${SAMPLE[arch].join(", ")})`,
-    { skip: why ?? false, timeout: 900_000 },
+    {
+      skip: why ?? false,
+      // arm64: a restored guest's first dimm-add missed its blocks in 2 of 4 runs
+      // on a busy host; saved boots are off by default there until that is understood
+      todo: arch === "arm64" ? "restored arm64 guests: first dimm-add blocks (docs/oracle.md)" : false,
+      timeout: 900_000,
+    },
     async (t) => {
       const entries = listCorpus().filter((e) => SAMPLE[arch].includes(e.name));
       assert.equal(entries.length, SAMPLE[arch].length, "the sample is in the corpus");
