@@ -7,7 +7,7 @@
 // oracle cannot run then is compared with its recorded trace, and the run fails.
 
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 import {
   compareEntry,
   listAllCorpus,
@@ -17,7 +17,8 @@ import {
   type CorpusResult,
 } from "../src/scenario/corpus.js";
 import { appliesToSomeKernel, blockName, redundantBlocks } from "../src/scenario/divergences.js";
-import { oracleUnavailable, runOracle } from "../src/oracle/run.js";
+import { oracleUnavailable } from "../src/oracle/run.js";
+import { runOracleAll, type OracleOutcome } from "../src/oracle/parallel.js";
 import type { Trace } from "../src/scenario/trace.js";
 
 const live = process.env.MEMHP_ORACLE_LIVE === "1";
@@ -28,6 +29,17 @@ const results: CorpusResult[] = [];
 const fellBack: string[] = [];
 
 describe(`oracle corpus (${live ? "recorded again on the real kernels" : "recorded traces"})`, () => {
+  // live: every scenario recorded first, two guests at once from saved boots
+  // (docs/oracle.md; MEMHP_ORACLE_COLD=1 boots each guest, MEMHP_ORACLE_JOBS sets the guests)
+  const liveTraces = new Map<string, OracleOutcome>();
+  before(async () => {
+    if (!live) return;
+    const runnable = entries.filter((e) => !oracleUnavailable(e.scenario.machine.arch, { kernel: e.kernel }));
+    const out = await runOracleAll(
+      runnable.map((e) => ({ scenario: e.scenario, opts: { kernel: e.kernel } })),
+    );
+    runnable.forEach((e, i) => liveTraces.set(e.file, out[i]));
+  });
   for (const e of entries) {
     it(e.name, async (t) => {
       let kernel: Trace = recordedTrace(e);
@@ -36,7 +48,12 @@ describe(`oracle corpus (${live ? "recorded again on the real kernels" : "record
         if (why) {
           fellBack.push(`${e.name}: ${why}`);
           t.diagnostic(`${e.name}: the oracle cannot run it (${why}); compared with the recorded trace`);
-        } else kernel = await runOracle(e.scenario, { kernel: e.kernel });
+        } else {
+          const o = liveTraces.get(e.file);
+          assert.ok(o, "recorded live");
+          if ("error" in o) throw o.error;
+          kernel = o.trace;
+        }
       }
       const r = compareEntry(e, kernel, divs);
       results.push(r);

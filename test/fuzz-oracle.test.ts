@@ -159,7 +159,8 @@ describe("judging one run", () => {
     const entry = {
       id: "fuzz-state",
       title: "t",
-      match: { op: "read", item: "^value$", values: { a: '^"offline"$', b: '^"online"$' } },
+      block: 1,
+      match: { op: "read", rule: "exact", item: "^value$", values: { a: '^"offline"$', b: '^"online"$' } },
     };
     const kernel: Trace = JSON.parse(JSON.stringify(model.trace)) as Trace;
     const rec = kernel.records[1] as { value: string };

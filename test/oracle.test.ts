@@ -272,6 +272,28 @@ test("settle: cannot end before the event's own condition holds, then waits the 
   assert.equal(r.elapsedMs, 4000);
 });
 
+test("settle: once the guest says it finished (final), a short quiet time is enough", async () => {
+  const c = new FakeClock();
+  // the snapshot changes at 250 (seen at 300), the guest's _OST arrives at 600
+  const r = await settle(probeChangingAt(c, [250]), c, { ...OPTS, finalStableMs: 200 }, (s) =>
+    c.t >= 600 ? "final" : s.sig !== "0",
+  );
+  assert.equal(r.settled, true);
+  // quiet counted from 300 (the change and the first readiness), 200 ms once final at 600
+  assert.equal(r.elapsedMs, 600);
+  // a change after "final" still restarts the quiet time
+  const c2 = new FakeClock();
+  const r2 = await settle(probeChangingAt(c2, [250, 700]), c2, { ...OPTS, finalStableMs: 200 }, () =>
+    c2.t >= 600 ? "final" : false,
+  );
+  assert.equal(r2.elapsedMs, 900);
+  assert.deepEqual(r2.snapshot.blocks, [2]);
+  // without finalStableMs the stable time is the usual one
+  const c3 = new FakeClock();
+  const r3 = await settle(probeChangingAt(c3, []), c3, OPTS, () => "final");
+  assert.equal(r3.elapsedMs, 1000);
+});
+
 test("settle: a guest that never calms down hits the limit", async () => {
   const c = new FakeClock();
   const changes = Array.from({ length: 400 }, (_, i) => i * 50);

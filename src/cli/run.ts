@@ -82,11 +82,18 @@ function runOne(file: string, sc: Scenario, text: string, opts: RunOpts, human: 
       counts: opts.counts,
       checkInvariants: opts.check,
       seed: opts.seed,
+      crashRecords: true,
       onRecord: (rec) => progress.update(`statement ${++done}/${total} (line ${rec.line})`),
     });
     progress.done();
     if (human) process.stdout.write(formatRunHuman(file, trace, text.split("\n"), useColour()));
     else writeOut(formatTrace(trace), opts.trace);
+    const last = trace.records.at(-1);
+    if (last?.crash) {
+      // The real kernel halts here too: the trace ends with the crash record.
+      process.stderr.write(`${file}:${last.line}: the kernel would BUG() here: ${last.crash.message}\n`);
+      return EXIT_DIFF;
+    }
     return EXIT_OK;
   } catch (e) {
     progress.done();

@@ -70,7 +70,11 @@ export function parseFuzzDivergences(text: string): FuzzDivergence[] {
           cause: e,
         });
       }
-      out.push({ ...cur, match });
+      // a crash or model failure is named by its signature; a difference by its rule and item
+      for (const key of ["rule", "item"] as const)
+        if (match.problem === undefined && typeof match[key] !== "string")
+          throw new Error(`divergences.md:${i + 1}: ${cur.id}: a fuzz-match block needs "${key}"`);
+      out.push({ ...cur, block: out.filter((d) => d.id === cur?.id).length + 1, match });
       i = j;
     }
   }

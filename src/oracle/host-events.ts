@@ -104,6 +104,9 @@ export async function dimmAdd(
     await refusal(ctx.qmp.execute("object-del", { id: backend }));
     return { result: devErr, blocks: noChange, settled: true };
   }
+  // The full quiet second, not a short one after the insertion's _OST (source
+  // 1): on arm64 (a restored guest, a busy host) that missed the blocks
+  // (added [] while the next ls showed them).
   const s = await settle(ctx.probe, ctx.clock, ctx.settle, (snap) => snap.sig !== before.sig);
   return { result: "ok", blocks: changes(before, s.snapshot), settled: s.settled };
 }
@@ -126,7 +129,9 @@ export async function dimmDel(ctx: HostEventContext, id: string): Promise<HostEv
   try {
     const err = await refusal(ctx.qmp.execute("device_del", { id }));
     if (err) return { result: err, blocks: noChange, settled: true };
-    const s = await settle(ctx.probe, ctx.clock, ctx.settle, () => deleted || ost !== undefined);
+    const s = await settle(ctx.probe, ctx.clock, ctx.settle, () =>
+      deleted || ost !== undefined ? "final" : false,
+    );
     let result: string;
     if (deleted) result = "ok";
     else if (ost !== undefined) result = ejectOstErrno(ost);

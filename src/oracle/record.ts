@@ -11,6 +11,7 @@ import { parseScenario } from "../scenario/parse.js";
 import { formatTrace } from "../scenario/trace.js";
 import { runOracle, type OracleOptions } from "./run.js";
 import type { OracleKernel } from "./cache.js";
+import { defaultOracleJobs } from "./parallel.js";
 
 /** Where the recorded trace of `file` goes: x86-vmem.mhp -> x86-vmem.linux-x86_64.jsonl. */
 export function recordedTracePath(file: string, arch: string, kernel: OracleKernel = "stock"): string {
@@ -36,12 +37,27 @@ async function main(files: string[]): Promise<number> {
     process.stderr.write("usage: node --import tsx src/oracle/record.ts FILE.mhp...\n");
     return 2;
   }
-  for (const f of files) {
-    const t0 = performance.now();
-    const out = await recordScenarioFile(f, { log: (l) => process.stderr.write(l + "\n") });
-    process.stderr.write(`recorded ${out} in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
-  }
-  return 0;
+  // MEMHP_ORACLE_JOBS guests at once (parallel.ts); the traces are the same either way
+  const jobs = defaultOracleJobs();
+  let next = 0;
+  let failed = 0;
+  const worker = async (): Promise<void> => {
+    while (next < files.length) {
+      const f = files[next++];
+      const t0 = performance.now();
+      const log = (l: string): boolean => process.stderr.write(`${path.basename(f)}: ${l}\n`);
+      try {
+        const out = await recordScenarioFile(f, { log });
+        process.stderr.write(`recorded ${out} in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
+      } catch (e) {
+        failed++;
+        const err = e as Error & { console?: string };
+        process.stderr.write(`${f}: ${err.message}\n${err.console ? err.console.slice(-4000) : ""}\n`);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(jobs, files.length) }, worker));
+  return failed ? 1 : 0;
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {

@@ -3,6 +3,7 @@
 // (docs/scenario-format.md). docs/oracle.md describes the set-up, the
 // choices and the facts the real kernel showed.
 
+import { createHash } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -19,6 +20,8 @@ import {
   type OracleKernel,
 } from "./cache.js";
 import { errnoFromErrorText } from "./errnos.js";
+import { ConsoleWatch, crashInfo, type ConsoleEvent } from "./console-crash.js";
+import { crashRecord } from "../scenario/crash.js";
 import { KERNEL_PTDUMP_PATH, compareWithKernelPtdump } from "./kernel-ptdump.js";
 import { KERNEL_LAYOUT } from "./ptdump-runs.js";
 import { GuestChannel } from "./guest.js";
@@ -33,11 +36,23 @@ import {
   PROTOCOL_TTY,
   QEMU_BINARY,
   QemuProcess,
+  type QemuPaths,
   needsRawMemory,
   qemuArgs,
   shellQuote,
 } from "./qemu.js";
 import { connectQmp, type QmpSession } from "./qmp.js";
+import {
+  dropSavedBoot,
+  fileDigest,
+  findSavedBoot,
+  SAVED_BOOT_FORMAT,
+  savedBootKey,
+  savedBootPaths,
+  savedBootsWanted,
+  type SavedBoot,
+  type SavedBootMeta,
+} from "./saved-boot.js";
 import { DEFAULT_SETTLE, realClock, type Clock, type SettleOptions } from "./settle.js";
 
 export interface OracleOptions {
@@ -59,6 +74,11 @@ export interface OracleOptions {
   clock?: Clock;
   /** Debian's cloud kernel (default) or the RFC-patched build of kernel/build.sh */
   kernel?: OracleKernel;
+  /**
+   * Start from the saved boot of this command line (saved-boot.ts; made by
+   * a cold boot the first time). Default: yes, unless MEMHP_ORACLE_COLD=1.
+   */
+  savedBoot?: boolean;
 }
 
 export class OracleError extends Error {
@@ -70,6 +90,30 @@ export class OracleError extends Error {
     super(message);
   }
 }
+
+/**
+ * The guest stopped answering and its console shows no crash (a crash is a
+ * record of the trace instead: docs/scenario-format.md, "Kernel crashes and
+ * warnings").
+ */
+export class OracleHang extends OracleError {
+  constructor(
+    /** the scenario line of the statement that did not finish */
+    readonly line: number,
+    message: string,
+    console = "",
+  ) {
+    super(`line ${line}: the guest stopped answering, with no crash on its console (${message})`, console);
+    this.name = "OracleHang";
+  }
+}
+
+/**
+ * How long after the first line of a BUG, oops or panic the oracle waits for
+ * the end of the report (its registers, the faulting function) before it
+ * records the crash.
+ */
+export const CRASH_REPORT_MS = 3000;
 
 /** Why the oracle cannot run here, or undefined when it can (for skipping tests and CLI messages). */
 export function oracleUnavailable(
@@ -125,53 +169,129 @@ export class OracleSession {
     readonly tables: GuestTables,
     /** the RFC-patched kernel: `call` goes to its test module */
     readonly patched: boolean,
+    /** the kernel's crash and warning reports on the guest console */
+    readonly consoleWatch: ConsoleWatch,
   ) {}
+
+  /** The scenario line the guest crashed on (no statement runs after it). */
+  crashedAt: number | undefined;
 
   /** The tail of the guest console and QEMU's messages. */
   get console(): string {
     return this.qemu.console;
   }
 
-  /** Starts QEMU with the scenario's machine and waits for the guest's hello. */
+  /**
+   * Starts QEMU with the scenario's machine and waits for the guest's hello;
+   * by default by restoring the saved boot of this command line (saved-boot.ts),
+   * made by a cold boot the first time.
+   */
   static async start(scenario: Scenario, opts: OracleOptions = {}): Promise<OracleSession> {
     const arch = scenario.machine.arch;
     const why = oracleUnavailable(arch, opts);
     if (why) throw new OracleError(why);
-    const kernel = (
-      opts.kernel === "patched"
-        ? findPatchedKernel(arch, opts.cacheDir ?? cacheDir())
-        : findKernel(arch, opts.cacheDir ?? cacheDir())
-    ) as KernelFiles;
+    const log = opts.log ?? (() => undefined);
+    const dir = opts.cacheDir ?? cacheDir();
+    // arm64 only when asked for: restored arm64 guests on a busy host missed the
+    // blocks of their first dimm-add (docs/oracle.md, "Saved boots")
+    const wanted = opts.savedBoot ?? (arch === "arm64" ? false : undefined);
+    if (!savedBootsWanted(wanted)) return OracleSession.coldBoot(scenario, opts);
+    const probe = prepare(scenario, opts);
+    const key = savedBootKey({
+      binary: probe.binary,
+      args: probe.args,
+      workDir: probe.work,
+      files: [probe.kernel.vmlinuz, ...(arch === "arm64" ? [ARM64_FIRMWARE] : [])],
+      digests: [createHash("sha256").update(probe.initramfs).digest("hex")],
+    });
+    const making = savedBootsInTheMaking.get(key);
+    if (making) await making;
+    let saved = findSavedBoot(dir, key);
+    if (!saved) {
+      log(`oracle: no saved boot ${key} yet: booting to save one`);
+      let done: () => void = () => undefined;
+      savedBootsInTheMaking.set(key, new Promise<void>((r) => (done = r)));
+      try {
+        const s = await OracleSession.coldBoot(scenario, opts, probe);
+        try {
+          await s.saveBoot(dir, key);
+        } catch (e) {
+          log(`oracle: could not save the boot: ${(e as Error).message}`);
+          await s.monitor.execute("cont").catch(() => undefined);
+          return s;
+        }
+        await s.close();
+      } finally {
+        savedBootsInTheMaking.delete(key);
+        done();
+      }
+      saved = findSavedBoot(dir, key);
+    } else fs.rmSync(probe.work, { recursive: true, force: true });
+    if (saved) {
+      try {
+        return await OracleSession.launch(scenario, opts, { kind: "restore", saved });
+      } catch (e) {
+        if (e instanceof OracleError && / crashed /.test(e.message)) throw e;
+        log(`oracle: saved boot ${key} did not restore (${(e as Error).message}): dropped, booting`);
+        dropSavedBoot(dir, key);
+      }
+    }
+    return OracleSession.coldBoot(scenario, opts);
+  }
+
+  /**
+   * A cold boot, tried again (twice at most) when the kernel panicked in its
+   * IO-APIC timer check: under TCG on a busy host the emulated timer can miss
+   * check_timer()'s window (arch/x86/kernel/apic/io_apic.c: "IO-APIC + timer
+   * doesn't work!"), which says nothing of the scenario.
+   */
+  private static async coldBoot(
+    scenario: Scenario,
+    opts: OracleOptions,
+    prepared?: Prepared,
+  ): Promise<OracleSession> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await OracleSession.launch(
+          scenario,
+          opts,
+          { kind: "cold" },
+          attempt === 1 ? prepared : undefined,
+        );
+      } catch (e) {
+        if (attempt >= 3 || !(e instanceof OracleError) || !/IO-APIC \+ timer doesn't work/.test(e.message))
+          throw e;
+        (opts.log ?? (() => undefined))(`oracle: ${e.message.split("\n")[0]}: booting again (busy host)`);
+      }
+    }
+  }
+
+  private static async launch(
+    scenario: Scenario,
+    opts: OracleOptions,
+    how: { kind: "cold" } | { kind: "restore"; saved: SavedBoot },
+    prepared?: Prepared,
+  ): Promise<OracleSession> {
+    const arch = scenario.machine.arch;
     const log = opts.log ?? (() => undefined);
     const clock = opts.clock ?? realClock;
-
-    const work = fs.mkdtempSync(path.join(os.tmpdir(), "memhp-oracle-"));
-    const paths = {
-      vmlinuz: kernel.vmlinuz,
-      initrd: path.join(work, "initrd.gz"),
-      qmpSocket: path.join(work, "qmp.sock"),
-      guestSocket: path.join(work, "guest.sock"),
-      gdbSocket: path.join(work, "gdb.sock"),
-    };
-    const dir = opts.cacheDir ?? cacheDir();
-    fs.writeFileSync(
-      paths.initrd,
-      buildInitramfs({
-        busybox: fs.readFileSync(findBusybox(arch, dir) as string),
-        init: guestInitScript({ ...DEFAULT_GUEST_INIT, tty: PROTOCOL_TTY[arch] }),
-        modules: guestModules(scenario, kernel),
-      }),
-    );
-    const binary = opts.qemuBinary ?? QEMU_BINARY[arch];
-    // the patched kernel's test module adds memory itself: give it memory no driver adds
-    const args = qemuArgs(scenario, paths, {
-      rawMemory: kernel.patched === true && needsRawMemory(scenario),
-    });
-    const consoleFd = opts.consoleLog ? fs.openSync(opts.consoleLog, "w") : undefined;
+    const restore = how.kind === "restore" ? how.saved : undefined;
+    const ready = prepared ?? prepare(scenario, opts, restore?.initrd);
+    const { kernel, work, paths, binary, args } = ready;
+    const qemuArgv = restore ? [...args, "-incoming", `exec:cat ${shellQuote([restore.state])}`] : args;
+    const consoleFd = opts.consoleLog
+      ? fs.openSync(opts.consoleLog, consoleFlags(opts.consoleLog))
+      : undefined;
     const t0 = clock.now();
-    log(`oracle: starting ${binary} (kernel ${kernel.release})`);
-    const qemu = new QemuProcess(binary, args, undefined, (t) => {
+    log(
+      restore
+        ? `oracle: restoring saved boot ${restore.meta.key} in ${binary} (kernel ${kernel.release})`
+        : `oracle: starting ${binary} (kernel ${kernel.release})`,
+    );
+    const watch = new ConsoleWatch();
+    const qemu = new QemuProcess(binary, qemuArgv, undefined, (t) => {
       if (consoleFd !== undefined) fs.writeSync(consoleFd, t);
+      watch.feed(t);
     });
     let guest: GuestChannel | undefined;
     let qmpSocket: { destroy(): void } | undefined;
@@ -199,10 +319,23 @@ export class OracleSession {
           "query-version",
         ),
       );
-      const hello = await orDeath(guest.ready(opts.bootTimeoutMs ?? 120_000)).catch((e: Error) => {
-        throw new OracleError(`guest did not come up: ${e.message}`, qemu.console);
-      });
-      log(`oracle: guest up after ${Math.round(clock.now() - t0)} ms`);
+      const bootTimeoutMs = opts.bootTimeoutMs ?? 120_000;
+      let hello: { release: string; build: string };
+      if (restore) {
+        hello = await orDeath(
+          resumeSaved(qmp, guest, restore, bootTimeoutMs, (l) =>
+            log(`oracle: ${l} after ${Math.round(clock.now() - t0)} ms`),
+          ),
+        );
+        log(`oracle: guest restored after ${Math.round(clock.now() - t0)} ms`);
+      } else {
+        hello = await orDeath(guest.ready(bootTimeoutMs)).catch((e: Error) => {
+          const crash = watch.events.find((ev) => ev.fatal);
+          if (crash) throw new OracleError(`the guest crashed while booting: ${crash.message}`, qemu.console);
+          throw new OracleError(`guest did not come up: ${e.message}`, qemu.console);
+        });
+        log(`oracle: guest up after ${Math.round(clock.now() - t0)} ms`);
+      }
       const header: TraceHeader = {
         op: "system",
         system: "linux",
@@ -218,6 +351,7 @@ export class OracleSession {
         },
         cmdline: scenario.cmdline,
       };
+      if (restore) header.savedBoot = restore.meta.key;
       const g = guest;
       const requestTimeoutMs = opts.requestTimeoutMs ?? 60_000;
       const ctx: HostEventContext = {
@@ -227,7 +361,7 @@ export class OracleSession {
         settle: { ...DEFAULT_SETTLE, ...opts.settle },
       };
       const tables = new GuestTables(arch, paths.gdbSocket, qmp, kernel.patched === true);
-      return new OracleSession(
+      const s = new OracleSession(
         header,
         g,
         qmp,
@@ -238,11 +372,69 @@ export class OracleSession {
         qemu,
         tables,
         kernel.patched === true,
+        watch,
       );
+      s.startup = {
+        bootMs: clock.now() - t0,
+        restored: restore !== undefined,
+        args,
+        work,
+        initramfs: ready.initramfs,
+      };
+      return s;
     } catch (e) {
       await cleanup();
       if (e instanceof OracleError) throw e;
       throw new OracleError((e as Error).message, qemu.console);
+    }
+  }
+
+  /** How this guest started: ms from QEMU's start to a guest ready for statements. */
+  startup: { bootMs: number; restored: boolean; args: string[]; work: string; initramfs: Buffer } = {
+    bootMs: 0,
+    restored: false,
+    args: [],
+    work: "",
+    initramfs: Buffer.alloc(0),
+  };
+
+  /**
+   * Saves this idle, just booted guest as the saved boot `key` (a migration
+   * stream written while the guest is stopped; written to a temporary name
+   * and renamed, so a reader never sees half of one).
+   */
+  async saveBoot(cache: string, key: string): Promise<void> {
+    const p = savedBootPaths(cache, key);
+    fs.mkdirSync(p.dir, { recursive: true });
+    const tmp = `${p.state}.${process.pid}.${Date.now()}`;
+    try {
+      await this.qmp.execute("stop");
+      await this.qmp.execute("migrate-set-parameters", { "max-bandwidth": 2 ** 40 });
+      await this.orDeath(this.qmp.execute("migrate", { uri: `exec:cat > ${shellQuote([tmp])}` }));
+      for (;;) {
+        const st = await this.orDeath(
+          this.qmp.execute<{ status: string; "error-desc"?: string }>("query-migrate"),
+        );
+        if (st.status === "completed") break;
+        if (st.status === "failed" || st.status === "cancelled")
+          throw new Error(`migration ${st.status}: ${st["error-desc"] ?? ""}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      fs.writeFileSync(`${p.initrd}.tmp${process.pid}`, this.startup.initramfs);
+      fs.renameSync(`${p.initrd}.tmp${process.pid}`, p.initrd);
+      fs.renameSync(tmp, p.state);
+      const meta: SavedBootMeta = {
+        format: SAVED_BOOT_FORMAT,
+        key,
+        release: this.header.version,
+        build: String(this.header.build ?? ""),
+        args: this.startup.args.map((a) => a.split(this.startup.work).join("WORK")),
+        bootMs: Math.round(this.startup.bootMs),
+        savedAt: new Date().toISOString(),
+      };
+      fs.writeFileSync(p.meta, JSON.stringify(meta, null, 2) + "\n");
+    } finally {
+      fs.rmSync(tmp, { force: true });
     }
   }
 
@@ -252,6 +444,46 @@ export class OracleSession {
    * (CONFIG_PTDUMP_DEBUGFS), which must agree with the host-side walk.
    */
   async run(st: Located<RunStatement>): Promise<TraceRecord> {
+    if (this.crashedAt !== undefined)
+      throw new OracleError(`the guest crashed at line ${this.crashedAt}: no statement runs after it`);
+    const from = this.consoleWatch.events.length;
+    const work = this.runChecked(st);
+    work.catch(() => undefined);
+    const fatal = fatalReport(this.consoleWatch, from);
+    try {
+      const first = await Promise.race([
+        work.then(
+          (rec) => ({ rec }) as const,
+          (err: unknown) => ({ err }) as const,
+        ),
+        fatal.report.then((ev) => ({ ev }) as const),
+      ]);
+      if ("rec" in first) {
+        // the console's last lines may still be on their way
+        await new Promise((r) => setImmediate(r));
+        await new Promise((r) => setImmediate(r));
+      }
+      const ev = "ev" in first ? first.ev : fatal.seen() ? await fatal.report : undefined;
+      if (ev) {
+        this.crashedAt = st.loc.line;
+        return crashRecord(st, crashInfo(ev));
+      }
+      if ("err" in first) {
+        const e = first.err as Error;
+        if (/did not answer/.test(e.message) && !(e instanceof OracleError))
+          throw new OracleHang(st.loc.line, e.message, this.console);
+        throw e;
+      }
+      const rec = (first as { rec: TraceRecord }).rec;
+      const warnings = this.consoleWatch.events.slice(from).filter((e) => !e.fatal);
+      if (warnings.length) rec.warnings = warnings.map(crashInfo);
+      return rec;
+    } finally {
+      fatal.cancel();
+    }
+  }
+
+  private async runChecked(st: Located<RunStatement>): Promise<TraceRecord> {
     const rec = await this.orDeath(
       runStatement(st, this.guest, this.ctx, this.requestTimeoutMs, this.tables, this.patched),
     );
@@ -294,6 +526,149 @@ export class OracleSession {
   }
 }
 
+/**
+ * The first BUG, oops or panic on the console from event `from` on, once its
+ * report is complete (or CRASH_REPORT_MS after its first line).
+ */
+function fatalReport(
+  watch: ConsoleWatch,
+  from: number,
+): { report: Promise<ConsoleEvent>; seen: () => boolean; cancel: () => void } {
+  let timer: NodeJS.Timeout | undefined;
+  let found: ConsoleEvent | undefined;
+  let off: () => void = () => undefined;
+  const report = new Promise<ConsoleEvent>((resolve) => {
+    const check = (): void => {
+      if (!found) found = watch.events.slice(from).find((e) => e.fatal);
+      if (!found) return;
+      if (found.complete) {
+        off();
+        clearTimeout(timer);
+        resolve(found);
+      } else if (timer === undefined) {
+        const f = found;
+        timer = setTimeout(() => {
+          off();
+          resolve(f);
+        }, CRASH_REPORT_MS);
+      }
+    };
+    off = watch.onChange(check);
+    check();
+  });
+  return {
+    report,
+    seen: () => watch.events.slice(from).some((e) => e.fatal),
+    cancel: () => {
+      off();
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** Saved boots this process is making (its other sessions of the same command line wait for them). */
+const savedBootsInTheMaking = new Map<string, Promise<void>>();
+
+/** A console log is started afresh by the first QEMU of a run, added to by the next (a saved boot's). */
+const consoleLogsStarted = new Set<string>();
+function consoleFlags(file: string): "w" | "a" {
+  if (consoleLogsStarted.has(file)) return "a";
+  consoleLogsStarted.add(file);
+  return "w";
+}
+
+/** Built initramfs images of this process, by their inputs. */
+const initramfsImages = new Map<string, Buffer>();
+
+/** The scenario's initramfs (built once per set of inputs in a process). */
+function initramfsFor(scenario: Scenario, kernel: KernelFiles, dir: string): Buffer {
+  const arch = scenario.machine.arch;
+  const busybox = findBusybox(arch, dir) as string;
+  const init = guestInitScript({ ...DEFAULT_GUEST_INIT, tty: PROTOCOL_TTY[arch] });
+  const modules = kernel.patched ? [PATCHED_MODULE] : guestModuleList(arch, scenario.vmems.length > 0);
+  const files = [busybox, ...modules.map((m) => path.join(kernel.modulesDir, m))];
+  const id = JSON.stringify([init, files.map((f) => [f, fileDigest(f)])]);
+  let img = initramfsImages.get(id);
+  if (!img) {
+    img = buildInitramfs({
+      busybox: fs.readFileSync(busybox),
+      init,
+      modules: guestModules(scenario, kernel),
+    });
+    initramfsImages.set(id, img);
+  }
+  return img;
+}
+
+interface Prepared {
+  kernel: KernelFiles;
+  work: string;
+  paths: QemuPaths;
+  binary: string;
+  args: string[];
+  initramfs: Buffer;
+}
+
+/**
+ * The scenario's kernel, work folder (sockets; the initramfs unless
+ * `initrd` names one with the same contents) and QEMU command line.
+ */
+function prepare(scenario: Scenario, opts: OracleOptions, initrd?: string): Prepared {
+  const arch = scenario.machine.arch;
+  const dir = opts.cacheDir ?? cacheDir();
+  const kernel = (
+    opts.kernel === "patched" ? findPatchedKernel(arch, dir) : findKernel(arch, dir)
+  ) as KernelFiles;
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), "memhp-oracle-"));
+  const initramfs = initramfsFor(scenario, kernel, dir);
+  const paths: QemuPaths = {
+    vmlinuz: kernel.vmlinuz,
+    initrd: initrd ?? path.join(work, "initrd.gz"),
+    qmpSocket: path.join(work, "qmp.sock"),
+    guestSocket: path.join(work, "guest.sock"),
+    gdbSocket: path.join(work, "gdb.sock"),
+  };
+  if (initrd === undefined) fs.writeFileSync(paths.initrd, initramfs);
+  const binary = opts.qemuBinary ?? QEMU_BINARY[arch];
+  // the patched kernel's test module adds memory itself: give it memory no driver adds
+  const args = qemuArgs(scenario, paths, {
+    rawMemory: kernel.patched === true && needsRawMemory(scenario),
+  });
+  return { kernel, work, paths, binary, args, initramfs };
+}
+
+/**
+ * A restored guest: waits for the incoming migration, resumes the guest (it
+ * was saved stopped), sets its wall clock to now and checks it answers as
+ * the saved guest did.
+ */
+async function resumeSaved(
+  qmp: QmpSession,
+  guest: GuestChannel,
+  saved: SavedBoot,
+  timeoutMs: number,
+  progress: (what: string) => void = () => undefined,
+): Promise<{ release: string; build: string }> {
+  progress("QMP up");
+  const t0 = performance.now();
+  for (;;) {
+    const st = await qmp.execute<{ status: string }>("query-status");
+    if (st.status !== "inmigrate") break;
+    if (performance.now() - t0 > timeoutMs) throw new Error("the incoming migration did not finish");
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  progress("incoming migration done");
+  await qmp.execute("cont");
+  const now = Math.floor(Date.now() / 1000);
+  const r = fileOpResult(
+    await guest.request("X", [`date -s @${now} >/dev/null 2>&1; uname -r`], Math.min(timeoutMs, 30_000)),
+  );
+  const release = r.out.trim();
+  if (release !== saved.meta.release)
+    throw new Error(`the restored guest says ${JSON.stringify(release)}, saved ${saved.meta.release}`);
+  return { release, build: saved.meta.build };
+}
+
 /** The patched kernel's test module's control file (kernel/patches/0008). */
 export const TEST_MODULE_CTL = "/sys/kernel/debug/memhp/ctl";
 
@@ -308,6 +683,8 @@ export async function runOracle(scenario: Scenario, opts: OracleOptions = {}): P
     for (const st of scenario.body) {
       const ts = clock.now();
       const rec = await session.run(st);
+      if (rec.crash) log(`oracle: line ${st.loc.line}: the kernel crashed: ${rec.crash.message}`);
+      for (const w of rec.warnings ?? []) log(`oracle: line ${st.loc.line}: ${w.message}`);
       const t = session.tables.last;
       const detail =
         st.op === "ptdump" && t
@@ -316,6 +693,7 @@ export async function runOracle(scenario: Scenario, opts: OracleOptions = {}): P
       log(`oracle: line ${st.loc.line} ${st.op} (${Math.round(clock.now() - ts)} ms)${detail}`);
       records.push(rec);
       opts.onRecord?.(rec);
+      if (rec.crash) break; // the kernel is not in a state to go on from
     }
     log(`oracle: done in ${Math.round(clock.now() - t0)} ms`);
     return { header: session.header, records };

@@ -24,9 +24,19 @@ export interface SettleOptions {
   stableMs: number;
   /** give up after this long (the result then says settled: false) */
   limitMs: number;
+  /**
+   * how long nothing may change once the guest itself said it finished (the
+   * event's condition answered "final": its _OST status, DEVICE_DELETED)
+   */
+  finalStableMs?: number;
 }
 
-export const DEFAULT_SETTLE: SettleOptions = { pollMs: 100, stableMs: 1000, limitMs: 20_000 };
+export const DEFAULT_SETTLE: SettleOptions = {
+  pollMs: 100,
+  stableMs: 1000,
+  limitMs: 20_000,
+  finalStableMs: 200,
+};
 
 export interface SettleResult {
   /** the last snapshot taken */
@@ -48,18 +58,24 @@ export async function settle(
   probe: () => Promise<Snapshot>,
   clock: Clock,
   opts: SettleOptions = DEFAULT_SETTLE,
-  ready: (s: Snapshot) => boolean | Promise<boolean> = () => true,
+  ready: (s: Snapshot) => boolean | "final" | Promise<boolean | "final"> = () => true,
 ): Promise<SettleResult> {
   const start = clock.now();
   let snapshot = await probe();
   let polls = 1;
   let lastChange = start;
   let readyAt: number | undefined;
+  let final = false;
   for (;;) {
     const now = clock.now();
-    if (readyAt === undefined && (await ready(snapshot))) readyAt = now;
+    if (!final) {
+      const r = await ready(snapshot);
+      if (r && readyAt === undefined) readyAt = now;
+      if (r === "final") final = true;
+    }
     const quietSince = Math.max(lastChange, readyAt ?? Infinity);
-    if (now - quietSince >= opts.stableMs) {
+    const stableMs = final ? Math.min(opts.stableMs, opts.finalStableMs ?? opts.stableMs) : opts.stableMs;
+    if (now - quietSince >= stableMs) {
       return { snapshot, settled: true, ready: true, elapsedMs: now - start, polls };
     }
     if (now - start >= opts.limitMs) {

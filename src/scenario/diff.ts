@@ -22,7 +22,8 @@ export type DiffRule =
   | "vmstat-delta"
   | "zoneinfo-delta"
   | "iomem-system-ram"
-  | "tablePages-delta";
+  | "tablePages-delta"
+  | "crash";
 
 export interface Difference {
   /** The scenario line of the statement. */
@@ -448,8 +449,10 @@ class Comparer {
     const keys = new Set([...Object.keys(ra), ...Object.keys(rb)]);
     keys.delete("line");
     const counterRule = ra.op === "read" && samePath ? COUNTER_RULE.get(path) : undefined;
+    for (const d of crashDifferences(ra, rb)) this.add(ra, d);
     for (const key of [...keys].sort()) {
       if (key.startsWith("_") || key === "reason") continue; // annotations (timings, work counts, why) are not compared
+      if (CRASH_KEYS.has(key)) continue; // crashDifferences()
       const va = ra[key];
       const vb = rb[key];
       if (counterRule !== undefined && key === "value" && typeof va === "string" && typeof vb === "string") {
@@ -641,6 +644,61 @@ class Comparer {
   }
 }
 
+// ---------------------------------------------------------------------------
+// Kernel crashes and warnings (docs/scenario-format.md, "Kernel crashes and warnings")
+
+const CRASH_KEYS = new Set(["crash", "warnings"]);
+
+/** "BUG in __remove_memory": what a crash or warning record says, without its message. */
+function crashWhat(c: unknown): string | undefined {
+  if (!isObject(c)) return undefined;
+  return `${String(c.kind)}${typeof c.function === "string" ? ` in ${c.function}` : ""}`;
+}
+
+/**
+ * A crash is compared by its kind and function (the message is the kernel's
+ * report line on one side and the model's explanation on the other); warnings
+ * as the list of their kinds and functions. A crash only one trace has is a
+ * difference; so is a different kind or function (which may be an inlined
+ * function: the kernel names the function the code was compiled into).
+ */
+function crashDifferences(ra: Rec, rb: Rec): Array<Omit<Difference, "line" | "op" | "path">> {
+  const out: Array<Omit<Difference, "line" | "op" | "path">> = [];
+  const ca = crashWhat(ra.crash);
+  const cb = crashWhat(rb.crash);
+  if (ca !== cb) {
+    out.push({
+      rule: "crash",
+      item: "crash",
+      a: ra.crash,
+      b: rb.crash,
+      message: `crash: a ${ca ?? "none"}, b ${cb ?? "none"}`,
+    });
+  }
+  const list = (w: unknown): string[] =>
+    Array.isArray(w) ? w.map((x) => crashWhat(x) ?? canonical(x)).sort() : [];
+  const wa = list(ra.warnings);
+  const wb = list(rb.warnings);
+  const { onlyA, onlyB } = lineDiff(wa, wb);
+  if (onlyA.length + onlyB.length > 0) {
+    out.push({
+      rule: "crash",
+      item: "warnings",
+      a: ra.warnings,
+      b: rb.warnings,
+      message: `warnings: ${describeLines(onlyA, onlyB)}`,
+    });
+  }
+  return out;
+}
+
+/** The line both traces crashed on (their runs ended there), if they did. */
+function bothCrashedAt(ra: TraceRecord[], rb: TraceRecord[]): number | undefined {
+  const x = ra.at(-1);
+  const y = rb.at(-1);
+  return x?.crash && y?.crash && x.line === y.line ? x.line : undefined;
+}
+
 function numbersOf(fields: Record<string, unknown>): Map<string, number> {
   const out = new Map<string, number>();
   for (const [k, v] of Object.entries(fields)) if (typeof v === "number") out.set(k, v);
@@ -730,7 +788,9 @@ export function compareTraces(a: Trace, b: Trace, scenario?: Scenario): Comparis
   }
   const out = cmp.out;
   if (scenario !== undefined) {
-    out.push(...scenarioDifferences(ra, rb, scenario));
+    // statements after a crash both traces ended on ran nowhere: not a difference
+    const end = bothCrashedAt(ra, rb) ?? Infinity;
+    out.push(...scenarioDifferences(ra, rb, scenario).filter((d) => d.line <= end));
   }
   // Stable: per line, in the order found.
   const differences = out

@@ -6,6 +6,8 @@ import { Kernel, MODEL_VERSION } from "../kernel/kernel.js";
 import { ptdumpRange } from "../mm/ptdump.js";
 import { PAGE_SIZE } from "../mm/constants.js";
 import type { Located, RunStatement, Scenario } from "./ast.js";
+import { KernelBug } from "../kernel/bug.js";
+import { crashRecord } from "./crash.js";
 import type { BlockChanges, Trace, TraceRecord } from "./trace.js";
 import type { WorkCounts } from "../kernel/work.js";
 
@@ -16,6 +18,12 @@ export interface RunOptions {
   checkInvariants?: boolean;
   /** Seed for every random choice (the workload). */
   seed?: number;
+  /**
+   * A KernelBug (the kernel would BUG() here) ends the trace with a crash
+   * record instead of being thrown (src/scenario/crash.ts), as the oracle
+   * records a real crash.
+   */
+  crashRecords?: boolean;
   /** Called after each statement (progress, the shell). */
   onRecord?: (rec: TraceRecord, k: Kernel) => void;
 }
@@ -65,7 +73,14 @@ export function runScenario(sc: Scenario, opts: RunOptions = {}): Trace {
   const records: TraceRecord[] = [];
   for (const st of sc.body) {
     const before = opts.counts ? k.work.snapshot() : undefined;
-    const rec = executeStatement(k, st);
+    let rec: TraceRecord;
+    try {
+      rec = executeStatement(k, st);
+    } catch (e) {
+      if (!(opts.crashRecords && e instanceof KernelBug)) throw e;
+      records.push(crashRecord(st, { kind: "BUG", message: e.message, function: e.where }));
+      break;
+    }
     k.tick();
     if (before) (rec as Record<string, unknown>).counts = k.work.since(before) satisfies WorkCounts;
     records.push(rec);

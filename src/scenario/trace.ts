@@ -23,11 +23,33 @@ export interface BlockChanges {
   removed: string[];
 }
 
+/**
+ * A kernel crash or warning report (docs/scenario-format.md, "Kernel crashes
+ * and warnings"): "BUG" (BUG()/BUG_ON(): "kernel BUG at"), "Oops" (another
+ * fatal fault), "panic", "WARNING" (WARN()), "report" (a report that does not
+ * stop the kernel: soft lockup, sleeping in atomic context, hung task).
+ */
+export type CrashKind = "BUG" | "Oops" | "panic" | "WARNING" | "report";
+export interface CrashInfo {
+  kind: CrashKind;
+  /** the report's first line (the oracle), or the model's explanation */
+  message: string;
+  /** the function that crashed or warned: x86 RIP, arm64 pc, the model's KernelBug.where */
+  function?: string;
+  /** annotations: FUNC+0xOFF/0xLEN as printed; the panic that followed an oops */
+  _at?: string;
+  _panic?: string;
+}
+
 export interface TraceStatementBase {
   line: number;
   op: string;
   /** Why the statement was refused (the model's; never compared with the kernel). */
   reason?: string;
+  /** the kernel halted or killed the statement (then result is "crash" and the trace ends here) */
+  crash?: CrashInfo;
+  /** reports during the statement that did not stop the kernel (WARNING, report) */
+  warnings?: CrashInfo[];
 }
 export interface WriteRecord extends TraceStatementBase {
   op: "write";
