@@ -237,9 +237,9 @@ describe("the fuzz section of docs/divergences.md", () => {
   const text = [
     "## a-b: corpus entry",
     "```match",
-    '{ "rule": "exact" }',
+    '{ "rule": "exact", "item": "^result$" }',
     "```",
-    "## Random scenarios on the real kernel",
+    "# Random scenarios on the real kernel",
     "### fuzz-one: a difference only random scenarios show",
     "```fuzz-match",
     '{ "rule": "meminfo-delta", "item": "^MemFree$" }',
