@@ -25,6 +25,7 @@ export const ENOSYS = 38;
 export const EOPNOTSUPP = 95;
 export const ETIMEDOUT = 110;
 export const EALREADY = 114;
+export const EHWPOISON = 133;
 export const ENOTSUPP = 524;
 
 const NAMES: ReadonlyMap<number, string> = new Map([
@@ -51,6 +52,7 @@ const NAMES: ReadonlyMap<number, string> = new Map([
   [EOPNOTSUPP, "EOPNOTSUPP"],
   [ETIMEDOUT, "ETIMEDOUT"],
   [EALREADY, "EALREADY"],
+  [EHWPOISON, "EHWPOISON"],
   [ENOTSUPP, "ENOTSUPP"],
 ]);
 
@@ -72,6 +74,7 @@ const MESSAGES: ReadonlyMap<number, string> = new Map([
   [ENOSPC, "No space left on device"],
   [ERANGE, "Numerical result out of range"],
   [EOPNOTSUPP, "Operation not supported"],
+  [EHWPOISON, "Memory page has hardware error"],
   [ENOTSUPP, "Unknown error 524"],
 ]);
 

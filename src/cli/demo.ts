@@ -12,7 +12,7 @@ import { Kernel } from "../kernel/kernel.js";
 import type { WorkCounts, WorkKey } from "../kernel/work.js";
 import { PAGE_SIZE } from "../mm/constants.js";
 import { MAPPING_KINDS, type ExposureFinding } from "../mm/exposure_audit.js";
-import { MHP_MEMMAP_ON_MEMORY, MHP_MERGE_RESOURCE, MHP_NONE } from "../mm/memory_hotplug.js";
+import { MHP_MEMMAP_ON_MEMORY, MHP_MERGE_RESOURCE, MHP_NID_IS_MGID, MHP_NONE } from "../mm/memory_hotplug.js";
 import { LEVEL_SIZE } from "../mm/pgtable.js";
 import { IORESOURCE_BUSY, IORESOURCE_SYSTEM_RAM } from "../kernel/resource.js";
 import type { Arch } from "../scenario/ast.js";
@@ -150,8 +150,10 @@ export function bootDemoMachine(o: DemoOptions): { k: Kernel; start: number } {
         MHP_MEMMAP_ON_MEMORY | MHP_MERGE_RESOURCE,
       ])
     : [[start, o.driverBytes, MHP_NONE]];
+  // the driver's static memory group (RFC v2 takes it as the owner)
+  const mgid = k.memory.memoryGroupRegisterStatic(0, o.driverBytes / 4096);
   for (const [s, n, flags] of adds) {
-    const rc = k.hotplug.addMemoryDriverManaged(0, s, n, DEMO_RESOURCE, flags);
+    const rc = k.hotplug.addMemoryDriverManaged(mgid, s, n, DEMO_RESOURCE, flags | MHP_NID_IS_MGID);
     if (rc) throw new Error(`demo: add_memory_driver_managed failed: ${errnoName(rc)}`);
   }
   // ZONE_MOVABLE, so that offlining and alloc_contig_range() can succeed under the workload.
