@@ -164,16 +164,21 @@ class Strategy implements PowerStrategy {
           {
             // memtrace_alloc_node(): memtrace_clear_range() (clear_page() of each
             // page, then flush_dcache_range_chunked()), then __SetPageOffline()
-            // of each page so that dump tools skip them.
+            // of each page so that dump tools skip them. model: the model's
+            // accounting counts every PageOffline page as unmanaged (virtio-mem's
+            // rule), so managed_pages drops by the range while it is held; the
+            // kernel's memtrace leaves it alone (MemTotal differs by the range).
             name: "memtrace_clear_range",
             run: () => {
               memtraceClear(k, start, size);
               k.alloc.setPageState(start / PAGE_SIZE, size / PAGE_SIZE, PS_OFFLINE);
+              k.alloc.adjustManagedPageCount(start / PAGE_SIZE, -size / PAGE_SIZE);
               k.work.add("pagesMarkedOffline", size / PAGE_SIZE);
               return 0;
             },
             undo: () => {
               k.alloc.setPageState(start / PAGE_SIZE, size / PAGE_SIZE, PS_KERNEL);
+              k.alloc.adjustManagedPageCount(start / PAGE_SIZE, size / PAGE_SIZE);
               k.work.add("pagesMarkedOffline", size / PAGE_SIZE);
             },
           },
@@ -251,6 +256,7 @@ class Strategy implements PowerStrategy {
             name: "free_contig_range",
             run: () => {
               k.alloc.setPageState(start / PAGE_SIZE, size / PAGE_SIZE, PS_KERNEL); // __ClearPageOffline()
+              k.alloc.adjustManagedPageCount(start / PAGE_SIZE, size / PAGE_SIZE);
               k.work.add("pagesMarkedOffline", size / PAGE_SIZE);
               return k.contig.freeContigRange(start / PAGE_SIZE, size / PAGE_SIZE);
             },
