@@ -87,6 +87,7 @@ describe("fuzz machinery", () => {
       ratio: 0,
       movableNode: 0,
       rodata: 0,
+      rfc: 0,
     });
     const noise = [
       "read /proc/meminfo",

@@ -287,6 +287,23 @@ export class ExposureAuditor {
     return out;
   }
 
+  /** The recorded findings of `kinds` since the last audit(), removed from the record (cheap: no state scan). */
+  take(kinds: ReadonlySet<ExposureKind>): ExposureFinding[] {
+    const out: ExposureFinding[] = [];
+    for (const [key, a] of [...this.accesses]) {
+      if (!kinds.has(a.kind)) continue;
+      out.push({
+        kind: a.kind,
+        start: hex(a.minPfn * PAGE_SIZE),
+        size: hex((a.maxPfn - a.minPfn + 1) * PAGE_SIZE),
+        count: a.count,
+        detail: a.detail,
+      });
+      this.accesses.delete(key);
+    }
+    return out;
+  }
+
   /** The linear-map and vmemmap leaves that map inaccessible memory. */
   mappings(): ExposureFinding[] {
     const spans = this.k.hw.inaccessible();
