@@ -289,7 +289,7 @@ function summarise(audits: readonly AuditPoint[]): string[] {
     const where = `at ${e.points} audit point(s)`;
     if (MAPPING_KINDS.has(kind as ExposureFinding["kind"]))
       return `auditor: ${kind}: ${bytes(e.maxBytes)} of inaccessible memory mapped (${where})`;
-    if (kind === "page-in-use" || kind === "page-free")
+    if (kind === "page-in-use" || kind === "page-free" || kind === "crash-dump" || kind === "dirty-cache")
       return `auditor: ${kind}: up to ${bytes(e.maxBytes)} of it (${where})`;
     return `auditor: ${kind}: ${e.count} access(es) (${where})`;
   });
@@ -390,8 +390,9 @@ const WORK_ROWS: ReadonlyArray<[string, (w: WorkCounts) => string]> = [
 /** Short names of the kernel calls, for the table (the JSON has the full names). */
 const SHORT: Readonly<Record<string, string>> = {
   offline_and_remove_memory: "offline+remove",
-  depopulate_range_driver_managed: "depopulate",
-  populate_range_driver_managed: "populate",
+  offline_and_depopulate_memory: "offline+depopulate",
+  populate_and_online_memory: "populate+online",
+  memtrace_clear_range: "clear",
   add_memory_driver_managed: "add",
   alloc_contig_range: "alloc_contig",
   free_contig_range: "free_contig",
