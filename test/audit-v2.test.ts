@@ -42,7 +42,10 @@ describe("leaf-across-add", () => {
     assert.deepEqual(kinds(f), ["leaf-across-add"]);
     assert.equal(f[0].start, "0x" + base.toString(16));
     assert.equal(f[0].size, "0x40000000");
-    assert.match(f[0].detail, /pud leaf made by arch_create_linear_mapping\(\).*crosses the ranges of 2 adds/);
+    assert.match(
+      f[0].detail,
+      /pud leaf made by arch_create_linear_mapping\(\).*crosses the ranges of 2 adds/,
+    );
   });
 
   it("x86_64: not for v2's per-block populate, nor for one add mapped with a 1 GiB leaf", () => {
@@ -83,9 +86,10 @@ for (const arch of ARCHES) {
       offlineRange(k, dm, 2 * BLOCK);
       hwOff(k, dm, 2 * BLOCK);
       const f = k.auditor.audit();
-      assert.deepEqual(of(f, "dirty-cache").map((x) => [x.start, x.size]), [
-        ["0x" + dm.toString(16), "0x" + (2 * BLOCK).toString(16)],
-      ]);
+      assert.deepEqual(
+        of(f, "dirty-cache").map((x) => [x.start, x.size]),
+        [["0x" + dm.toString(16), "0x" + (2 * BLOCK).toString(16)]],
+      );
       assert.match(of(f, "dirty-cache")[0].detail, /written since the last clean/);
       assert.equal(Number(of(f, "crash-dump")[0].size), 2 * BLOCK);
       // the state finding stays while it is off; the power-off event was reported once

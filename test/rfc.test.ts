@@ -21,7 +21,12 @@ import {
 } from "../src/drivers/base/memory.js";
 import { Kernel } from "../src/kernel/kernel.js";
 import type { WorkKey } from "../src/kernel/work.js";
-import { CACHE_LINE_SIZE, MHP_MEMMAP_ON_MEMORY, MHP_NID_IS_MGID, MHP_NONE } from "../src/mm/memory_hotplug.js";
+import {
+  CACHE_LINE_SIZE,
+  MHP_MEMMAP_ON_MEMORY,
+  MHP_NID_IS_MGID,
+  MHP_NONE,
+} from "../src/mm/memory_hotplug.js";
 import { PS_PGTABLE, PS_UNINIT } from "../src/mm/memmap.js";
 import { packagePath } from "../src/paths.js";
 import { parseScenario } from "../src/scenario/parse.js";
@@ -61,7 +66,8 @@ const read = (k: Kernel, path: string): string => k.kernfs.read(path) as string;
 const ls = (k: Kernel, path: string): string[] => k.kernfs.list(path) as string[];
 const phaseCount = (k: Kernel, phase: string, key: WorkKey): number => k.work.byPhase.get(phase)?.[key] ?? 0;
 const hex = (x: number) => "0x" + x.toString(16);
-const zoneOf = (k: Kernel, id: number) => read(k, `/sys/devices/system/memory/memory${id}/valid_zones`).trim();
+const zoneOf = (k: Kernel, id: number) =>
+  read(k, `/sys/devices/system/memory/memory${id}/valid_zones`).trim();
 
 /** A second driver: its own static group, its own memory. mgid. */
 function otherDriver(k: Kernel, start: number, size: number): number {
@@ -129,7 +135,11 @@ for (const arch of ARCHES) {
       hwOn(k, r, n);
 
       assert.equal(k.hotplug.populateAndOnlineMemory(mgid, r, n, MMOP_ONLINE_MOVABLE), 0);
-      assert.deepEqual(linearRuns(k, r, n), before.linear, "per block, with the leaves arch_add_memory() used");
+      assert.deepEqual(
+        linearRuns(k, r, n),
+        before.linear,
+        "per block, with the leaves arch_add_memory() used",
+      );
       assert.equal(k.arch.pgtable.tablePages(), before.tables, "the tables freed by depopulate are back");
       assert.equal(read(k, "/sys/kernel/debug/memhp/depopulated"), "");
       for (const id of blockIds(r, n)) assert.equal(stateOf(k, id), "online");
@@ -165,16 +175,26 @@ for (const arch of ARCHES) {
         states: blockIds(dm, DM_SIZE).map((id) => stateOf(k, id)),
       });
       const before = snap();
-      const D = (s: number, n: number, g = mgid) => () => k.hotplug.offlineAndDepopulateMemory(g, s, n);
-      const P = (s: number, n: number, g = mgid, t = MMOP_OFFLINE) => () =>
-        k.hotplug.populateAndOnlineMemory(g, s, n, t);
+      const D =
+        (s: number, n: number, g = mgid) =>
+        () =>
+          k.hotplug.offlineAndDepopulateMemory(g, s, n);
+      const P =
+        (s: number, n: number, g = mgid, t = MMOP_OFFLINE) =>
+        () =>
+          k.hotplug.populateAndOnlineMemory(g, s, n, t);
       // [what, call, errno, a word of the reason]; several checks fail at once
       // where possible: the earlier one must decide
       const cases: Array<[string, () => number, number, RegExp]> = [
         ["1: size 0 (with no such group)", D(dm, 0, 99), -EINVAL, /aligned/],
         ["1: start unaligned (with no such group)", D(dm + 4096, BLOCK, 99), -EINVAL, /aligned/],
         ["1: size not a multiple of the block", D(dm, BLOCK / 2), -EINVAL, /aligned/],
-        ["2: no such group (with a missing block)", D(dm + DM_SIZE, BLOCK, 99), -EINVAL, /group 99 does not exist/],
+        [
+          "2: no such group (with a missing block)",
+          D(dm + DM_SIZE, BLOCK, 99),
+          -EINVAL,
+          /group 99 does not exist/,
+        ],
         ["3: a block missing (with a foreign block)", D(other, 2 * BLOCK), -EINVAL, /does not exist/],
         ["4: another group's block", D(other, BLOCK), -EINVAL, /not in memory group/],
         ["4: boot memory (no group)", D(G, BLOCK), -EINVAL, /not in memory group/],
@@ -241,7 +261,11 @@ for (const arch of ARCHES) {
       // a table page of the first block (arm64 and x86), one later on (arm64: many tables per block)
       for (const nth of arch === "arm64" ? [1, 100] : [1]) {
         k.faults.add("pgtable", nth);
-        assert.equal(k.hotplug.populateAndOnlineMemory(mgid, dm, DM_SIZE, MMOP_ONLINE_MOVABLE), -ENOMEM, `nth ${nth}`);
+        assert.equal(
+          k.hotplug.populateAndOnlineMemory(mgid, dm, DM_SIZE, MMOP_ONLINE_MOVABLE),
+          -ENOMEM,
+          `nth ${nth}`,
+        );
         k.faults.clear();
         assert.deepEqual(linearRuns(k, dm, DM_SIZE), []);
         assert.equal(k.arch.pgtable.tablePages(), tables, "no table page leaked");
@@ -469,7 +493,10 @@ describe("linear-map leaves and the ranges of adds", () => {
     assert.equal(k.hotplug.offlineAndDepopulateMemory(mgid, base, BLOCK), -EINVAL);
     assert.equal(k.hotplug.offlineAndDepopulateMemory(mgid, base, G), 0);
     assert.equal(k.hotplug.populateAndOnlineMemory(mgid, base, G, MMOP_ONLINE_MOVABLE), 0);
-    assert.ok(linearRuns(k, base, G).every((r) => r.level !== "pud"), "no 1G block across the blocks");
+    assert.ok(
+      linearRuns(k, base, G).every((r) => r.level !== "pud"),
+      "no 1G block across the blocks",
+    );
     assertInvariants(k);
   });
 

@@ -138,7 +138,8 @@ for (const arch of ARCHES) {
       // pages in a new PMD table (never a leaf across a memory block)
       const upLeafW = (kind: StrategyKind): WorkKey =>
         kind === "depopulate" && arch === "x86_64" ? "pmdWritten" : leafW;
-      const upLeaves = (kind: StrategyKind) => (kind === "depopulate" && arch === "x86_64" ? G / (2 * 2 ** 20) : leaves);
+      const upLeaves = (kind: StrategyKind) =>
+        kind === "depopulate" && arch === "x86_64" ? G / (2 * 2 ** 20) : leaves;
       const upTables = (kind: StrategyKind) => (kind === "depopulate" && arch === "x86_64" ? 1 : tables);
       for (const kind of ["depopulate", "memtrace"] as const) {
         assert.equal(get(w[kind]!.down, leafC), leaves, `${kind}: leaves cleared`);

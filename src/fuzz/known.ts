@@ -35,7 +35,8 @@ export function knownBehaviour(
   if (!k || (f.kind !== "invariant" && f.kind !== "kernel-bug")) return undefined;
   const warnings = (k.arch as { warnings?: string[] }).warnings ?? [];
   if (warnings.some((w) => w.startsWith("remove_pud_table: partial 1G leaf"))) return KNOWN_BEHAVIOURS.pud;
-  if (warnings.some((w) => w.startsWith("remove_pmd_table: partial direct-map 2M leaf"))) return KNOWN_BEHAVIOURS.pmd;
+  if (warnings.some((w) => w.startsWith("remove_pmd_table: partial direct-map 2M leaf")))
+    return KNOWN_BEHAVIOURS.pmd;
   const split = findings.some((x) => x.kind === "leaf-split");
   if (split && k.arch.arch === "arm64" && /not in the linear map|not present but mapped/.test(f.message))
     return KNOWN_BEHAVIOURS.arm64Block;

@@ -119,7 +119,14 @@ export const CALL_FLAGS: readonly string[] = [
   "MHP_MERGE_RESOURCE MHP_MEMMAP_ON_MEMORY",
 ];
 /** Words of `call populate_range_driver_managed` after START SIZE: the online type (none: offline). */
-export const POPULATE_WORDS: readonly string[] = ["", "online_movable", "online", "online_kernel", "offline", "bogus"];
+export const POPULATE_WORDS: readonly string[] = [
+  "",
+  "online_movable",
+  "online",
+  "online_kernel",
+  "offline",
+  "bogus",
+];
 /** Owners of the test module's memory groups (owner=N); 5 is out of range (-EINVAL). */
 export const OWNER_WORDS: readonly string[] = ["", "owner=2", "", "owner=1", "owner=5"];
 
@@ -340,7 +347,8 @@ export class Resolver {
     const devices: Array<[number, number]> = [];
     for (const v of k.host.vmems.values()) devices.push([v.addr, v.addr + v.regionSize]);
     for (const d of k.acpi.devices.values()) devices.push([d.startAddr, d.startAddr + d.length]);
-    const overlaps = (r: readonly [number, number][], s: number, n: number) => r.some(([a, b]) => a < s + n && s < b);
+    const overlaps = (r: readonly [number, number][], s: number, n: number) =>
+      r.some(([a, b]) => a < s + n && s < b);
     const taken = [...k.hotplug.addedRanges, ...devices];
     const free = (s: number, n: number) => s + n <= regionEnd && !overlaps(taken, s, n);
     const mine = k.hotplug.addedRanges.filter(([s, e]) => s >= base && !overlaps(devices, s, e - s));

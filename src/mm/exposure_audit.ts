@@ -192,7 +192,13 @@ export class ExposureAuditor {
     Object.defineProperty(arch, "archAddMemory", {
       configurable: true,
       writable: true,
-      value: (ctx: Parameters<typeof add>[0], nid: number, start: number, size: number, params: Parameters<typeof add>[4]): number => {
+      value: (
+        ctx: Parameters<typeof add>[0],
+        nid: number,
+        start: number,
+        size: number,
+        params: Parameters<typeof add>[4],
+      ): number => {
         const rc = add(ctx, nid, start, size, params);
         if (rc === 0) this.checkNewLeaves(start, size, "arch_add_memory()", [start, start + size]);
         return rc;
@@ -243,7 +249,8 @@ export class ExposureAuditor {
             p = blockEnd; // PageOffline, every page of it
             continue;
           }
-          for (; p < blockEnd; p++) if (!hp.isPageOffline(p)) runs.add(p, p + 1, "System RAM, not PageOffline");
+          for (; p < blockEnd; p++)
+            if (!hp.isPageOffline(p)) runs.add(p, p + 1, "System RAM, not PageOffline");
         }
         return 0;
       });

@@ -318,7 +318,9 @@ export class MemoryHotplug implements ArchHotplugCtx {
     this.k.locks.memHotplugBegin("try_remove_memory");
     try {
       // Depopulated blocks need nothing special: the walkers skip what is not mapped.
-      this.k.work.withPhase("arch_remove_memory", () => this.k.arch.archRemoveMemory(this, start, size, altmap));
+      this.k.work.withPhase("arch_remove_memory", () =>
+        this.k.arch.archRemoveMemory(this, start, size, altmap),
+      );
       this.k.resources.releaseMemRegionAdjustable(BigInt(start), BigInt(size));
       this.noteAddFailureLeftovers(start, size, false);
       this.k.memoryFailure.forget(start / PAGE_SIZE, (start + size) / PAGE_SIZE);
@@ -755,7 +757,8 @@ export class MemoryHotplug implements ArchHotplugCtx {
       blocks.push(mem);
       return 0;
     });
-    if (blocks.length !== size / this.blockSize()) return this.refuse(-EINVAL, "a memory block of the range does not exist");
+    if (blocks.length !== size / this.blockSize())
+      return this.refuse(-EINVAL, "a memory block of the range does not exist");
     const foreign = blocks.find((mem) => mem.group !== group);
     if (foreign) return this.refuse(-EINVAL, `memory${foreign.id} is not in memory group ${mgid}`);
     if (!this.rangeIsDriverManaged(start, size))
@@ -850,7 +853,8 @@ export class MemoryHotplug implements ArchHotplugCtx {
    */
   offlineAndDepopulateMemory(mgid: number, start: number, size: number): number {
     this.lastRefusal = undefined;
-    if (this.checkHotplugMemoryRange(start, size)) return this.refuse(-EINVAL, "size 0 or not memory-block aligned");
+    if (this.checkHotplugMemoryRange(start, size))
+      return this.refuse(-EINVAL, "size 0 or not memory-block aligned");
     this.k.locks.lockDeviceHotplug("offline_and_depopulate_memory");
     try {
       return this.k.work.withPhase("offline_and_depopulate_memory", () => {
@@ -866,7 +870,10 @@ export class MemoryHotplug implements ArchHotplugCtx {
           runs = this.blockRuns(blocks.filter((mem) => !mem.depopulated));
           for (const [s, n] of runs)
             if (this.k.arch.archLinearMappingSplitsLeaf(s, n))
-              return this.refuse(-EINVAL, `unmapping 0x${s.toString(16)}+0x${n.toString(16)} would split a linear-map leaf`);
+              return this.refuse(
+                -EINVAL,
+                `unmapping 0x${s.toString(16)}+0x${n.toString(16)} would split a linear-map leaf`,
+              );
         } finally {
           this.k.locks.memHotplugDone();
         }
@@ -878,7 +885,10 @@ export class MemoryHotplug implements ArchHotplugCtx {
           const rc = this.k.memory.deviceOffline(mem);
           if (rc < 0) {
             this.reonline(offlined);
-            return this.refuse(rc, `offlining memory${mem.id} failed${this.lastOfflineFailure ? `: ${this.lastOfflineFailure}` : ""}`);
+            return this.refuse(
+              rc,
+              `offlining memory${mem.id} failed${this.lastOfflineFailure ? `: ${this.lastOfflineFailure}` : ""}`,
+            );
           }
           offlined.push([mem, t]);
         }
@@ -916,7 +926,8 @@ export class MemoryHotplug implements ArchHotplugCtx {
    */
   populateAndOnlineMemory(mgid: number, start: number, size: number, onlineType: number): number {
     this.lastRefusal = undefined;
-    if (this.checkHotplugMemoryRange(start, size)) return this.refuse(-EINVAL, "size 0 or not memory-block aligned");
+    if (this.checkHotplugMemoryRange(start, size))
+      return this.refuse(-EINVAL, "size 0 or not memory-block aligned");
     if (![MMOP_OFFLINE, MMOP_ONLINE, MMOP_ONLINE_KERNEL, MMOP_ONLINE_MOVABLE].includes(onlineType))
       return this.refuse(-EINVAL, `online type ${onlineType} is none of the four`);
     this.k.locks.lockDeviceHotplug("populate_and_online_memory");
@@ -931,7 +942,10 @@ export class MemoryHotplug implements ArchHotplugCtx {
           blocks = b;
           const poisoned = blocks.find((mem) => mem.depopulated && mem.nrHwpoison > 0);
           if (poisoned)
-            return this.refuse(-EHWPOISON, `memory${poisoned.id} has ${poisoned.nrHwpoison} hwpoisoned page(s)`);
+            return this.refuse(
+              -EHWPOISON,
+              `memory${poisoned.id} has ${poisoned.nrHwpoison} hwpoisoned page(s)`,
+            );
           // 7. per block: never a leaf across a memory block
           for (const mem of blocks) {
             if (!mem.depopulated) continue;
