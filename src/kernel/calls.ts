@@ -131,6 +131,10 @@ const CALLS: Record<string, [number, CallFn]> = {
       // only unmaps pages a driver holds through alloc_contig_range() (memtrace's
       // rule), and never splits a leaf mapping.
       if (!pageAligned(start, size) || !k.contig.holdsRange(start / PAGE_SIZE, size / PAGE_SIZE)) return -EINVAL;
+      // nor pages another driver marked PageOffline (virtio-mem's fake-offline,
+      // memtrace): they are not the caller's (found by test/property.test.ts:
+      // scenarios/regressions/x86_64-23002773.mhp)
+      if (anyPageOffline(k, start, size)) return -EINVAL;
       if (k.arch.archLinearMappingSplitsLeaf(start, size)) return -EINVAL;
       k.arch.archRemoveLinearMapping(start, size);
       return 0;
@@ -150,6 +154,12 @@ function linearMapped(k: Kernel, start: number, size: number): boolean {
   for (let pa = start; pa < start + size; pa += PAGE_SIZE)
     if (k.arch.pgtable.lookup(k.arch.physToVirt(pa)) === undefined) return false;
   return true;
+}
+
+/** Is any page of [start, start + size) PageOffline? */
+function anyPageOffline(k: Kernel, start: number, size: number): boolean {
+  for (let pa = start; pa < start + size; pa += PAGE_SIZE) if (k.hotplug.isPageOffline(pa / PAGE_SIZE)) return true;
+  return false;
 }
 
 function pageAligned(start: number, size: number): boolean {
