@@ -25,6 +25,7 @@ export const ENOSYS = 38;
 export const EOPNOTSUPP = 95;
 export const ETIMEDOUT = 110;
 export const EALREADY = 114;
+export const EHWPOISON = 133;
 export const ENOTSUPP = 524;
 
 const NAMES: ReadonlyMap<number, string> = new Map([
@@ -51,6 +52,7 @@ const NAMES: ReadonlyMap<number, string> = new Map([
   [EOPNOTSUPP, "EOPNOTSUPP"],
   [ETIMEDOUT, "ETIMEDOUT"],
   [EALREADY, "EALREADY"],
+  [EHWPOISON, "EHWPOISON"],
   [ENOTSUPP, "ENOTSUPP"],
 ]);
 
@@ -79,6 +81,7 @@ const MESSAGES: ReadonlyMap<number, string> = new Map([
   [ETIMEDOUT, "Connection timed out"],
   [EALREADY, "Operation already in progress"],
   // ENOTSUPP is kernel-internal (include/linux/errno.h): glibc has no text for it
+  [EHWPOISON, "Memory page has hardware error"],
   [ENOTSUPP, "Unknown error 524"],
 ]);
 

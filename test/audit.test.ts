@@ -9,12 +9,14 @@ import { EOPNOTSUPP } from "../src/errno.js";
 import type { Kernel } from "../src/kernel/kernel.js";
 import type { ExposureFinding, ExposureKind } from "../src/mm/exposure_audit.js";
 import { MHP_MEMMAP_ON_MEMORY, MHP_NONE } from "../src/mm/memory_hotplug.js";
+import { MMOP_OFFLINE } from "../src/drivers/base/memory.js";
 import {
   ARCHES,
   BLOCK,
   addDriverManaged,
   assertInvariants,
   boot,
+  driverGroup,
   hwOff,
   hwOn,
   offlineRange,
@@ -69,15 +71,14 @@ for (const arch of ARCHES) {
       assert.deepEqual(k.auditor.audit(), []);
     });
 
-    it("is clean for offline + depopulate, and flags what a later populate maps while still off", () => {
+    it("is clean for offline_and_depopulate_memory(), and flags what a later populate maps while still off", () => {
       const { k, dm } = setup(arch);
       addDriverManaged(k, dm, BLOCK);
-      offlineRange(k, dm, BLOCK);
-      assert.equal(k.hotplug.depopulateRangeDriverManaged(dm, BLOCK), 0);
+      assert.equal(k.hotplug.offlineAndDepopulateMemory(driverGroup(k), dm, BLOCK), 0);
       hwOff(k, dm, BLOCK);
       assert.deepEqual(k.auditor.audit(), []);
       // populate before power-on: the order matters, the auditor sees the window
-      assert.equal(k.hotplug.populateRangeDriverManaged(dm, BLOCK), 0);
+      assert.equal(k.hotplug.populateAndOnlineMemory(driverGroup(k), dm, BLOCK, MMOP_OFFLINE), 0);
       assert.equal(bytesOf(k.auditor.audit(), "linear-map"), BLOCK);
       hwOn(k, dm, BLOCK);
     });
@@ -85,7 +86,11 @@ for (const arch of ARCHES) {
     it("flags memmap_on_memory: the vmemmap maps the powered-down block and onlining touches its struct pages", () => {
       const { k, dm } = setup(arch, ["memory_hotplug.memmap_on_memory=1"]);
       addDriverManaged(k, dm, BLOCK, MHP_MEMMAP_ON_MEMORY, false);
-      assert.equal(k.hotplug.depopulateRangeDriverManaged(dm, BLOCK), -EOPNOTSUPP, "the design refuses");
+      assert.equal(
+        k.hotplug.offlineAndDepopulateMemory(driverGroup(k), dm, BLOCK),
+        -EOPNOTSUPP,
+        "the design refuses",
+      );
       hwOff(k, dm, BLOCK);
       let f = k.auditor.audit();
       // 32768 struct pages of 64 bytes: 2 MiB at the start of the block

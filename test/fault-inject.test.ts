@@ -84,6 +84,8 @@ for (const [tag, cfg] of [
   ADDS.push({
     name: `${tag}: add_memory_driver_managed() of 128M with MHP_MEMMAP_ON_MEMORY`,
     cfg: { ...cfg, cmdline: [...(cfg.cmdline ?? []), "memory_hotplug.memmap_on_memory=1"] },
+    // the test module's memory group exists before (it registers it on first use and keeps it)
+    setup: (k) => void k.calls.groupOf(1),
     run: (k) => k.calls.call("add_memory_driver_managed", [`${devBase(k)}`, "128M", "MHP_MEMMAP_ON_MEMORY"]),
     range: (k) => [devBase(k), 128 * MiB],
     errno: directAdd,

@@ -27,7 +27,9 @@ describe("incremental invariant checks", () => {
           return undefined;
         },
       });
-      assert.equal(r.failure, undefined, r.failure?.message);
+      // the incremental and the full check agreed up to the end; a case may end in a
+      // known stock-kernel behaviour (src/fuzz/known.ts), never in a model bug
+      assert.ok(!r.failure || r.failure.behaviour, r.failure?.message);
     }
     assert.ok(steps > 400, `only ${steps} steps ran`);
   });

@@ -53,11 +53,12 @@ describe("property: random machines and operations keep every invariant", () => 
     const results = await Promise.all(tasks.map(runWorker));
     const steps = results.reduce((n, r) => n + r.steps, 0);
     const cases = results.reduce((n, r) => n + r.cases, 0);
+    const known = results.reduce((n, r) => n + (r.known ?? 0), 0);
     const byOp: Record<string, number> = {};
     for (const r of results) for (const [k, v] of Object.entries(r.byOp)) byOp[k] = (byOp[k] ?? 0) + v;
     const ms = Math.max(...results.map((r) => r.ms));
     process.stdout.write(
-      `# property: ${steps} steps in ${cases} cases, ${(ms / 1000).toFixed(1)} s on ${SHARDS} threads, seed ${PROPERTY_SEED}\n` +
+      `# property: ${steps} steps in ${cases} cases (${known} ended in a known kernel behaviour), ${(ms / 1000).toFixed(1)} s on ${SHARDS} threads, seed ${PROPERTY_SEED}\n` +
         `# steps by kind: ${Object.entries(byOp)
           .sort((a, b) => b[1] - a[1])
           .map(([k, v]) => `${k} ${v}`)

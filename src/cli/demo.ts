@@ -12,7 +12,7 @@ import { Kernel } from "../kernel/kernel.js";
 import type { WorkCounts, WorkKey } from "../kernel/work.js";
 import { PAGE_SIZE } from "../mm/constants.js";
 import { MAPPING_KINDS, type ExposureFinding } from "../mm/exposure_audit.js";
-import { MHP_MEMMAP_ON_MEMORY, MHP_MERGE_RESOURCE, MHP_NONE } from "../mm/memory_hotplug.js";
+import { MHP_MEMMAP_ON_MEMORY, MHP_MERGE_RESOURCE, MHP_NID_IS_MGID, MHP_NONE } from "../mm/memory_hotplug.js";
 import { LEVEL_SIZE } from "../mm/pgtable.js";
 import { IORESOURCE_BUSY, IORESOURCE_SYSTEM_RAM } from "../kernel/resource.js";
 import type { Arch } from "../scenario/ast.js";
@@ -153,8 +153,10 @@ export function bootDemoMachine(o: DemoOptions): { k: Kernel; start: number } {
         MHP_MEMMAP_ON_MEMORY | MHP_MERGE_RESOURCE,
       ])
     : [[start, o.driverBytes, MHP_NONE]];
+  // the driver's static memory group (RFC v2 takes it as the owner)
+  const mgid = k.memory.memoryGroupRegisterStatic(0, o.driverBytes / 4096);
   for (const [s, n, flags] of adds) {
-    const rc = k.hotplug.addMemoryDriverManaged(0, s, n, DEMO_RESOURCE, flags);
+    const rc = k.hotplug.addMemoryDriverManaged(mgid, s, n, DEMO_RESOURCE, flags | MHP_NID_IS_MGID);
     if (rc) throw new Error(`demo: add_memory_driver_managed failed: ${errnoName(rc)}`);
   }
   // ZONE_MOVABLE, so that offlining and alloc_contig_range() can succeed under the workload.
@@ -297,7 +299,7 @@ function summarise(audits: readonly AuditPoint[]): string[] {
     const where = `at ${e.points} audit point(s)`;
     if (MAPPING_KINDS.has(kind as ExposureFinding["kind"]))
       return `auditor: ${kind}: ${bytes(e.maxBytes)} of inaccessible memory mapped (${where})`;
-    if (kind === "page-in-use" || kind === "page-free")
+    if (kind === "page-in-use" || kind === "page-free" || kind === "crash-dump" || kind === "dirty-cache")
       return `auditor: ${kind}: up to ${bytes(e.maxBytes)} of it (${where})`;
     return `auditor: ${kind}: ${e.count} access(es) (${where})`;
   });
@@ -398,8 +400,9 @@ const WORK_ROWS: ReadonlyArray<[string, (w: WorkCounts) => string]> = [
 /** Short names of the kernel calls, for the table (the JSON has the full names). */
 const SHORT: Readonly<Record<string, string>> = {
   offline_and_remove_memory: "offline+remove",
-  depopulate_range_driver_managed: "depopulate",
-  populate_range_driver_managed: "populate",
+  offline_and_depopulate_memory: "offline+depopulate",
+  populate_and_online_memory: "populate+online",
+  memtrace_clear_range: "clear",
   add_memory_driver_managed: "add",
   alloc_contig_range: "alloc_contig",
   free_contig_range: "free_contig",

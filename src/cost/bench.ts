@@ -13,7 +13,7 @@ import { errnoName } from "../errno.js";
 import { Kernel } from "../kernel/kernel.js";
 import type { WorkCounts } from "../kernel/work.js";
 import { MAPPING_KINDS, type ExposureFinding } from "../mm/exposure_audit.js";
-import { MHP_NONE } from "../mm/memory_hotplug.js";
+import { MHP_NID_IS_MGID } from "../mm/memory_hotplug.js";
 import {
   STRATEGY_KINDS,
   STRATEGY_TITLES,
@@ -185,7 +185,9 @@ export function bootBenchMachine(
   });
   const baselineTables = tableBaseline(k);
   const start = k.board.deviceMemoryBase;
-  const rc = k.hotplug.addMemoryDriverManaged(0, start, m.driverBytes, BENCH_RESOURCE, MHP_NONE);
+  // the driver's static memory group (RFC v2 takes it as the owner)
+  const mgid = k.memory.memoryGroupRegisterStatic(0, m.driverBytes / 4096);
+  const rc = k.hotplug.addMemoryDriverManaged(mgid, start, m.driverBytes, BENCH_RESOURCE, MHP_NID_IS_MGID);
   if (rc) throw new Error(`bench: add_memory_driver_managed failed: ${errnoName(rc)}`);
   k.hotplug.walkMemoryBlocks(start, m.driverBytes, (mem) => {
     const r = k.kernfs.write(`/sys/devices/system/memory/memory${mem.id}/state`, "online_movable");

@@ -25,7 +25,7 @@ const MARKERS: ReadonlyMap<string, BenchPhase> = new Map<string, BenchPhase>([
   ["remove_memory_block_devices", "depopulate/remove"],
   ["arch_remove_memory", "depopulate/remove"],
   ["__remove_pages", "depopulate/remove"],
-  ["depopulate_range_driver_managed", "depopulate/remove"],
+  ["offline_and_depopulate_memory", "depopulate/remove"], // RFC v2: its device_offline() part is offline
   ["arch_remove_linear_mapping", "depopulate/remove"],
   // building it again
   ["add_memory_driver_managed", "populate/add"],
@@ -33,7 +33,7 @@ const MARKERS: ReadonlyMap<string, BenchPhase> = new Map<string, BenchPhase>([
   ["arch_add_memory", "populate/add"],
   ["__add_pages", "populate/add"],
   ["create_memory_block_devices", "populate/add"],
-  ["populate_range_driver_managed", "populate/add"],
+  ["populate_and_online_memory", "populate/add"], // RFC v2: its device_online() part is online
   ["arch_create_linear_mapping", "populate/add"],
   // giving memory to the page allocator
   ["device_online", "online"],

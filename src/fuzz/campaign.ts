@@ -37,6 +37,8 @@ export interface Finding {
   machine: MachineSpec;
   signature: string;
   failure: Failure;
+  /** The stock kernel behaviour the finding stands for (./known.ts); undefined: a model bug. */
+  behaviour?: string;
   /** The (shrunk) reproducer. */
   lines: string[];
   originalSteps: number;
@@ -47,6 +49,11 @@ export interface CampaignResult {
   steps: number;
   cases: number;
   findings: Finding[];
+}
+
+/** Findings that are model bugs (not a known kernel behaviour). */
+export function modelBugs(findings: readonly Finding[]): Finding[] {
+  return findings.filter((f) => f.behaviour === undefined);
 }
 
 /** One case from its seed: the machine and the operations. */
@@ -70,19 +77,22 @@ export function runCampaign(opts: CampaignOptions): CampaignResult {
     steps += r.steps;
     cases++;
     if (r.failure) {
-      const signature = failureSignature(r.failure);
+      const behaviour = r.failure.behaviour;
+      // a known behaviour is one finding however it shows (its name is the signature)
+      const signature = behaviour ? `known: ${behaviour}` : failureSignature(r.failure);
       if (!seen.has(signature)) {
         seen.add(signature);
         const lines =
           opts.shrink === false || r.failure.kind === "boot"
             ? r.lines
-            : shrinkLines(machine, r.lines, signature).lines;
+            : shrinkLines(machine, r.lines, failureSignature(r.failure)).lines;
         const f: Finding = {
           caseIndex: cases - 1,
           caseSeed,
           machine,
           signature,
           failure: r.failure,
+          ...(behaviour ? { behaviour } : {}),
           lines,
           originalSteps: r.lines.length,
         };

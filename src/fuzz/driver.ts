@@ -10,6 +10,8 @@ import { parseScenario } from "../scenario/parse.js";
 import { bootScenario, executeStatement } from "../scenario/run.js";
 import { machineHeader, type MachineSpec } from "./machine.js";
 import { Resolver } from "./resolve.js";
+import { knownBehaviour } from "./known.js";
+import type { ExposureFinding, ExposureKind } from "../mm/exposure_audit.js";
 import type { FuzzOp } from "./schema.js";
 
 export interface Failure {
@@ -22,7 +24,15 @@ export interface Failure {
   /** Index into `lines` of the failing step (-1 for boot). */
   step: number;
   message: string;
+  /**
+   * The stock kernel behaviour this failure stands for (./known.ts), when it
+   * is one: the real kernel corrupts memory or BUG()s there too. Undefined: a
+   * model bug.
+   */
+  behaviour?: string;
 }
+
+const LEAF_KINDS: ReadonlySet<ExposureKind> = new Set<ExposureKind>(["leaf-split", "leaf-across-add"]);
 
 export interface CaseResult {
   /** Steps run (statements executed), the failing one included. */
@@ -51,10 +61,29 @@ function describe(e: unknown): string {
 }
 
 export function runCase(m: MachineSpec, ops: readonly FuzzOp[], opts: CaseOptions = {}): CaseResult {
+  let kernel: Kernel | undefined;
+  const findings: ExposureFinding[] = [];
+  const r = runCaseIn(m, ops, opts, (k) => (kernel = k), findings);
+  if (r.failure) {
+    if (kernel) findings.push(...kernel.auditor.take(LEAF_KINDS));
+    const behaviour = knownBehaviour(kernel, r.failure, findings);
+    if (behaviour) r.failure.behaviour = behaviour;
+  }
+  return r;
+}
+
+function runCaseIn(
+  m: MachineSpec,
+  ops: readonly FuzzOp[],
+  opts: CaseOptions,
+  booted: (k: Kernel) => void,
+  findings: ExposureFinding[],
+): CaseResult {
   const lines: string[] = [];
   let k: Kernel;
   try {
     k = bootScenario(parseScenario(caseScenarioText(m, []), "fuzz.mhp"), opts.modelSeed ?? 1);
+    booted(k);
     const v = k.checkInvariants();
     if (v.length) return { steps: 0, lines, failure: { kind: "boot", step: -1, message: v.join("\n") } };
   } catch (e) {
@@ -70,6 +99,8 @@ export function runCase(m: MachineSpec, ops: readonly FuzzOp[], opts: CaseOption
       lines.push(line);
       executeStatement(k, st);
       k.tick();
+      // the auditor's records of leaves split or made across adds (./known.ts reads them)
+      findings.push(...k.auditor.take(LEAF_KINDS));
     } catch (e) {
       if (line !== undefined && lines[lines.length - 1] !== line) lines.push(line);
       const kind = e instanceof KernelBug ? "kernel-bug" : "exception";

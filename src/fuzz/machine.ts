@@ -26,6 +26,8 @@ export interface MachineSpec {
   slots?: number;
   cmdline: string[];
   vmems: { id: string; sizeBytes: number }[];
+  /** the kernel carries the RFC v2 series */
+  rfc?: "v2";
 }
 
 const at = <T>(table: readonly T[], i: number): T => table[Math.abs(i) % table.length];
@@ -55,7 +57,8 @@ export function machineFromChoices(c: MachineChoices): MachineSpec {
   word("memory_hotplug.auto_movable_ratio", at(RATIOS, c.ratio));
   if (c.movableNode % 2) cmdline.push("movable_node");
   if (arch === "arm64") word("rodata", at(RODATA, c.rodata));
-  return { arch, memBytes, maxmemBytes, slots, cmdline, vmems };
+  const rfc = c.rfc % 2 ? ("v2" as const) : undefined;
+  return { arch, memBytes, maxmemBytes, slots, cmdline, vmems, ...(rfc ? { rfc } : {}) };
 }
 
 const sizeText = (bytes: number): string =>
@@ -65,7 +68,8 @@ const sizeText = (bytes: number): string =>
 export function machineHeader(m: MachineSpec): string[] {
   const lines = [
     `machine ${m.arch} mem=${sizeText(m.memBytes)} maxmem=${sizeText(m.maxmemBytes)}` +
-      (m.slots === undefined ? "" : ` slots=${m.slots}`),
+      (m.slots === undefined ? "" : ` slots=${m.slots}`) +
+      (m.rfc ? ` rfc=${m.rfc}` : ""),
   ];
   if (m.cmdline.length) lines.push(`cmdline ${m.cmdline.join(" ")}`);
   for (const v of m.vmems) lines.push(`vmem ${v.id} size=${sizeText(v.sizeBytes)}`);

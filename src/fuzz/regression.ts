@@ -50,6 +50,8 @@ export function regressionText(m: MachineSpec, lines: readonly string[], info: R
     .map((l) => `#   ${l}`);
   return (
     [
+      // a known kernel behaviour must keep failing in the model (test/regressions.test.ts)
+      ...(info.failure.behaviour ? [`${KNOWN_BUG} ${info.failure.behaviour}`] : []),
       `# Regression found by ${info.foundBy}; shrunk from ${info.originalSteps} to ${lines.length} statements.`,
       `# Failure (${info.failure.kind}, after the last statement):`,
       ...msg,

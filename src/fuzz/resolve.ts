@@ -12,7 +12,6 @@ import { DriverCalls } from "../kernel/calls.js";
 import type { Kernel } from "../kernel/kernel.js";
 import { STRATEGY_KINDS } from "../drivers/memory/strategies.js";
 import { PAGE_SIZE, SECTION_SIZE } from "../mm/constants.js";
-import { LEVEL_PUD, LEVEL_SIZE } from "../mm/pgtable.js";
 import type { Located, RunStatement } from "../scenario/ast.js";
 import { ScenarioError, parseScenario } from "../scenario/parse.js";
 import { machineHeader, sizeText, type MachineSpec } from "./machine.js";
@@ -119,35 +118,29 @@ export const CALL_FLAGS: readonly string[] = [
   "MHP_MEMMAP_ON_MEMORY",
   "MHP_MERGE_RESOURCE MHP_MEMMAP_ON_MEMORY",
 ];
+/** Words of `call populate_range_driver_managed` after START SIZE: the online type (none: offline). */
+export const POPULATE_WORDS: readonly string[] = [
+  "",
+  "online_movable",
+  "online",
+  "online_kernel",
+  "offline",
+  "bogus",
+];
+/** Owners of the test module's memory groups (owner=N); 5 is out of range (-EINVAL). */
+export const OWNER_WORDS: readonly string[] = ["", "owner=2", "", "owner=1", "owner=5"];
+
 /** The words some calls take after START SIZE; every other call gets START SIZE only. */
 const CALL_WORDS: Readonly<Record<string, readonly string[]>> = {
   add_memory: CALL_FLAGS,
   add_memory_driver_managed: CALL_FLAGS,
   power_down: [...STRATEGY_KINDS, "bogus"],
   power_up: [...STRATEGY_KINDS, "bogus"],
+  depopulate_range_driver_managed: OWNER_WORDS,
+  offline_and_depopulate_memory: OWNER_WORDS,
+  populate_range_driver_managed: POPULATE_WORDS,
+  populate_and_online_memory: POPULATE_WORDS,
 };
-
-/** Calls that take memory away from the kernel (they may remove its linear map). */
-const REMOVING_CALLS = new Set(["remove_memory", "offline_and_remove_memory", "power_down"]);
-
-/** Does [start, start + size) cover part, not all, of a 1 GiB leaf of the linear map? */
-function splitsGigaLeaf(k: Kernel, start: number, size: number): boolean {
-  if (size <= 0) return false;
-  for (const pa of [start, start + size - 1]) {
-    const l = k.arch.pgtable.lookup(k.arch.physToVirt(pa));
-    if (!l || l.level !== LEVEL_PUD) continue;
-    const leafStart = pa - (l.pfn - l.leafPfn) * PAGE_SIZE;
-    if (leafStart < start || leafStart + LEVEL_SIZE[LEVEL_PUD] > start + size) return true;
-  }
-  return false;
-}
-
-/** Does [start, start + size) overlap the range of an ACPI memory device (a DIMM)? */
-function ownedByDimm(k: Kernel, start: number, size: number): boolean {
-  for (const d of k.acpi.devices.values())
-    if (start < d.startAddr + d.length && d.startAddr < start + Math.max(size, 1)) return true;
-  return false;
-}
 
 export class Resolver {
   private readonly header: string[];
@@ -158,8 +151,8 @@ export class Resolver {
 
   constructor(readonly machine: MachineSpec) {
     this.header = machineHeader(machine);
-    // The calls the model knows now; when populate_range_driver_managed and
-    // depopulate_range_driver_managed join src/kernel/calls.ts they are drawn too.
+    // The calls the model knows now (the RFC's are drawn here and, with
+    // structured ranges, by the "rfc" operation).
     this.callNames = [...DriverCalls.names(), "no_such_function"];
   }
 
@@ -197,6 +190,8 @@ export class Resolver {
       }
       case "call":
         return this.callLine(k, op);
+      case "rfc":
+        return this.rfcLine(k, op);
       case "dimm-add":
         return this.dimmAdd(op);
       case "dimm-del": {
@@ -321,15 +316,9 @@ export class Resolver {
       const h = at(unmapped, op.a);
       [start, size] = [h.startPfn * PAGE_SIZE, (h.endPfn - h.startPfn) * PAGE_SIZE];
     }
-    // x86 remove_pud_table() walks a 1 GiB leaf it cannot split as if it were a
-    // PMD table (pmd_offset() on a leaf: it reads the memory's own contents);
-    // no in-tree driver removes part of what one add mapped, so neither does
-    // the fuzzer (scenarios/regressions/x86_64-remove-part-of-1g-leaf.mhp).
-    if (REMOVING_CALLS.has(fn) && splitsGigaLeaf(k, start, size)) return undefined;
-    // Nor does a driver take away memory an ACPI DIMM owns: the eject then
-    // leaks the DIMM's resource, and a later DIMM over it makes the kernel BUG()
-    // (scenarios/regressions/arm64-acpi-partial-remove-resource-leak.mhp).
-    if (REMOVING_CALLS.has(fn) && ownedByDimm(k, start, size)) return undefined;
+    // No steering: ranges that split a 1 GiB leaf or take memory an ACPI DIMM
+    // owns are drawn like any other; what stock 6.1 does there is reported as
+    // a finding named after that behaviour (./known.ts).
     let line = `call ${fn} ${hex(start)} ${hex(size)}`;
     const words = CALL_WORDS[fn];
     if (words) {
@@ -337,6 +326,80 @@ export class Resolver {
       if (w) line += " " + w;
     }
     return line;
+  }
+
+  /**
+   * An RFC v2 / strategy step on the test module's memory in the device
+   * region's first two GiB: several adds in one GiB (a block to 512 MiB, owner
+   * 1 or 2), offline_and_depopulate / populate_and_online of an add, of a
+   * block, or of a whole GiB across adds, remove_memory() of part of an add or
+   * of all of it, and the power strategies over an add; onlines and offlines
+   * in between come from the state operations.
+   */
+  private rfcLine(k: Kernel, op: FuzzOp): string | undefined {
+    const bs = k.memory.blockSizeBytes;
+    const GiB = 1024 * MiB;
+    // Where the test module adds: next to its earlier adds (several in one
+    // GiB), else the device region's first free 1 GiB-aligned GiB, else its
+    // first free block; never over a DIMM or a virtio-mem region.
+    const base = k.board.deviceMemoryBase;
+    const regionEnd = base + k.board.deviceMemorySize;
+    const devices: Array<[number, number]> = [];
+    for (const v of k.host.vmems.values()) devices.push([v.addr, v.addr + v.regionSize]);
+    for (const d of k.acpi.devices.values()) devices.push([d.startAddr, d.startAddr + d.length]);
+    const overlaps = (r: readonly [number, number][], s: number, n: number) =>
+      r.some(([a, b]) => a < s + n && s < b);
+    const taken = [...k.hotplug.addedRanges, ...devices];
+    const free = (s: number, n: number) => s + n <= regionEnd && !overlaps(taken, s, n);
+    const mine = k.hotplug.addedRanges.filter(([s, e]) => s >= base && !overlaps(devices, s, e - s));
+    let gib = mine.length ? Math.floor(mine[0][0] / GiB) * GiB : Math.ceil(base / GiB) * GiB;
+    if (!mine.length && !free(gib, bs)) {
+      for (let s = Math.ceil(base / bs) * bs; s + bs <= regionEnd; s += bs)
+        if (free(s, bs)) {
+          gib = s;
+          break;
+        }
+    }
+    const room = Math.max(bs, Math.min(GiB, regionEnd - gib));
+    const add = mine.length ? at(mine, op.b >> 4) : ([gib, gib + Math.min(room, 4 * bs)] as const);
+    const owner = at(OWNER_WORDS, op.c >> 1);
+    const w = (words: string) => (words ? " " + words : "");
+    const range = (): [number, number] => {
+      switch ((op.b >> 2) % 4) {
+        case 0:
+          return [add[0], add[1] - add[0]]; // one add
+        case 1:
+          return [gib, GiB]; // the GiB, across adds
+        case 2:
+          return [add[0] + ((op.c >> 4) % Math.max(1, (add[1] - add[0]) / bs)) * bs, bs]; // one block
+        default:
+          return [add[0], Math.max(bs, Math.floor((add[1] - add[0]) / 2 / bs) * bs)]; // part of an add
+      }
+    };
+    switch (op.a % 7) {
+      case 0:
+      case 1: {
+        const size = at([bs, 2 * bs, 4 * bs, 512 * MiB, GiB], op.b);
+        const start = size === GiB ? gib : gib + ((op.b >> 3) % Math.max(1, room / bs)) * bs;
+        return `call add_memory_driver_managed ${hex(start)} ${hex(size)}${w(owner)}`;
+      }
+      case 2: {
+        const [s, n] = range();
+        return `call depopulate_range_driver_managed ${hex(s)} ${hex(n)}${w(owner)}`;
+      }
+      case 3: {
+        const [s, n] = range();
+        return `call populate_range_driver_managed ${hex(s)} ${hex(n)}${w(owner)}${w(at(POPULATE_WORDS, op.c >> 3))}`;
+      }
+      case 4: {
+        const [s, n] = range();
+        return `call ${op.c % 4 ? "remove_memory" : "offline_and_remove_memory"} ${hex(s)} ${hex(n)}`;
+      }
+      default: {
+        const [s, n] = op.b % 2 ? range() : [add[0], add[1] - add[0]];
+        return `call ${op.a % 7 === 5 ? "power_down" : "power_up"} ${hex(s)} ${hex(n)} ${at(STRATEGY_KINDS, op.c >> 2)}`;
+      }
+    }
   }
 
   private dimmAdd(op: FuzzOp): string | undefined {

@@ -22,6 +22,7 @@ export const OP_WEIGHTS = {
   "dimm-del": 6,
   "vmem-resize": 8,
   call: 10, // call FN ARGS (driver calls: add/remove, populate/depopulate ...)
+  rfc: 12, // an RFC v2 / strategy step on the test module's memory: adds in one GiB, (de)populate, partial removal
   workload: 5,
   read: 8,
   "auto-online": 3, // write auto_online_blocks
@@ -59,6 +60,8 @@ export interface MachineChoices {
   ratio: number;
   movableNode: number;
   rodata: number;
+  /** 0: stock 6.1, 1: `machine ... rfc=v2` (try_remove_memory() refuses a leaf split) */
+  rfc: number;
 }
 
 /**
@@ -82,6 +85,7 @@ export const MACHINE_WEIGHTS: Readonly<Record<keyof MachineChoices, readonly num
   ratio: [3, 1, 1, 1, 1],
   movableNode: [4, 1],
   rodata: [1, 3, 3, 1],
+  rfc: [2, 1],
 };
 
 export const ARCHES: readonly Arch[] = ["x86_64", "arm64"];

@@ -10,15 +10,25 @@
 // and accesses to, inaccessible memory. PFN ranges, kept sorted and disjoint.
 
 import { mergePfnSpans, type PfnSpan } from "../mm/pfn_span.js";
+import { CacheModel } from "./cache.js";
 
 export type { PfnSpan };
 
+/** What changed: [startPfn, startPfn + nrPages) was powered off (off) or on (!off). */
+export interface AccessChange {
+  startPfn: number;
+  nrPages: number;
+  off: boolean;
+}
+
 export class HardwareAccess {
   private spans: PfnSpan[] = [];
-  private readonly listeners: Array<() => void> = [];
+  private readonly listeners: Array<(change: AccessChange) => void> = [];
+  /** Which memory may hold dirty cache lines (src/hw/cache.ts). */
+  readonly cache = new CacheModel();
 
   /** Called after every change (the auditor arms or disarms its access checks). */
-  onChange(fn: () => void): void {
+  onChange(fn: (change: AccessChange) => void): void {
     this.listeners.push(fn);
   }
 
@@ -26,7 +36,7 @@ export class HardwareAccess {
   setInaccessible(startPfn: number, nrPages: number): void {
     if (nrPages <= 0) return;
     this.spans = mergePfnSpans([...this.spans, { startPfn, endPfn: startPfn + nrPages }]);
-    this.changed();
+    this.changed({ startPfn, nrPages, off: true });
   }
 
   /** The memory of [startPfn, startPfn + nrPages) can be accessed again. */
@@ -42,7 +52,7 @@ export class HardwareAccess {
       }
     }
     this.spans = out;
-    this.changed();
+    this.changed({ startPfn, nrPages, off: false });
   }
 
   /** The inaccessible ranges, sorted and disjoint. */
@@ -80,7 +90,7 @@ export class HardwareAccess {
     return n;
   }
 
-  private changed(): void {
-    for (const fn of this.listeners) fn();
+  private changed(change: AccessChange): void {
+    for (const fn of this.listeners) fn(change);
   }
 }

@@ -30,6 +30,7 @@ import { Workload, parseWorkloadOptions } from "../mm/workload.js";
 import { EINVAL } from "../errno.js";
 import type { Arch } from "../arch/arch.js";
 import { BackgroundActivity } from "./background.js";
+import { MemoryFailure } from "../mm/memory_failure.js";
 import { DriverCalls } from "./calls.js";
 import { FaultInjector, withFaultInjection } from "./fault_inject.js";
 import { parseKernelParams, type KernelParams } from "./params.js";
@@ -52,6 +53,8 @@ export interface MachineConfig {
   seed?: number;
   /** Online CPUs (default 1, as QEMU -smp 1 in the oracle); the cost model's bench boots more. */
   cpus?: number;
+  /** "v2": the kernel carries the RFC v2 series (docs/rfc-v2.md: try_remove_memory() refuses a leaf split). */
+  rfc?: "v2";
 }
 
 export class Kernel {
@@ -80,6 +83,8 @@ export class Kernel {
   readonly arch: ArchMmImpl;
   readonly memory: MemorySubsys;
   readonly hotplug: MemoryHotplug;
+  /** memory_failure() and the hwpoisoned pages (src/mm/memory_failure.ts). */
+  readonly memoryFailure: MemoryFailure;
   readonly acpi: AcpiMemhotplug;
   readonly host: Host;
   readonly calls: DriverCalls;
@@ -92,9 +97,12 @@ export class Kernel {
   readonly bootRam: readonly PfnSpan[];
   /** Online CPUs (MachineConfig.cpus; QEMU -smp 1 by default). */
   readonly nrCpus: number;
+  /** The kernel carries the RFC v2 series (`machine ... rfc=v2`); stock 6.1 otherwise. */
+  readonly rfcV2: boolean;
 
   private constructor(cfg: MachineConfig) {
     this.nrCpus = cfg.cpus ?? 1;
+    this.rfcV2 = cfg.rfc === "v2";
     const slots = cfg.slots ?? (cfg.maxmemBytes > cfg.memBytes ? 4 : 0);
     this.params = parseKernelParams(cfg.arch, cfg.cmdline ?? []);
     this.board = createBoard({ arch: cfg.arch, memBytes: cfg.memBytes, maxmemBytes: cfg.maxmemBytes, slots });
@@ -143,6 +151,7 @@ export class Kernel {
     });
     this.arch.pgtable.faults = this.faults;
     this.arch.mapBootMemory(mapped);
+    for (const r of mapped) this.hw.cache.markDirty(r.startPfn, r.endPfn - r.startPfn); // boot RAM is written
     this.sparse.attachArch(this.arch);
     const err = this.sparse.populateBootVmemmap();
     if (err) throw new Error(`boot: the vmemmap of boot memory could not be populated (${err})`);
@@ -151,6 +160,7 @@ export class Kernel {
     this.hotplug = new MemoryHotplug(this);
     this.memory = new MemorySubsys(this);
     this.memory.memoryDevInit();
+    this.memoryFailure = new MemoryFailure(this);
     for (const r of this.bootRam) this.memory.registerMemoryBlocksUnderNode(0, r.startPfn, r.endPfn - 1, true);
     if (cfg.arch === "arm64")
       this.memory.registerMemoryNotifier("prevent_memory_remove", preventMemoryRemoveNotifier(this.arch, this.sparse, this.params.rejectLeafSplit));

@@ -47,6 +47,8 @@ export const WORK_KEYS = [
   "drainAllPages",
   "cpusReached", // CPUs whose per-cpu lists a drain_all_pages()/lru_add_drain_all() reached
   "notifierCalls",
+  "cacheLinesCleaned", // data-cache lines cleaned+invalidated to PoC (RFC v2 offline_and_depopulate_memory())
+  "pagesMarkedOffline", // struct pages marked or cleared PageOffline (RFC v2, both directions)
 ] as const;
 
 export type WorkKey = (typeof WORK_KEYS)[number];

@@ -22,6 +22,21 @@
 //      page-alloc    the page allocator handed out inaccessible memory (page
 //                    tables, vmemmap, kernel or user pages: all get written);
 //      migration     migration copied from or to inaccessible memory.
+//  - RFC v2's questions (docs/rfc-v2.md), also for every strategy:
+//      leaf-across-add  a linear-map leaf was created that crosses the range of
+//                    an add_memory*() call (a later remove_memory() of one of
+//                    them must split it: x86 remove_pud_table() walks a 1G leaf
+//                    as a PMD table; arm64 clears the block whole); recorded
+//                    when the leaf is made (arch_add_memory(),
+//                    arch_create_linear_mapping());
+//      leaf-split    try_remove_memory() went ahead with a range that splits
+//                    a linear-map leaf at one of its edges (stock 6.1);
+//      dirty-cache   memory was powered off while the CPU caches may hold
+//                    dirty lines of it (written since its last clean,
+//                    src/hw/cache.ts): their write-back goes to dead memory;
+//      crash-dump    (state) powered-off System RAM whose pages are not
+//                    PageOffline: kdump/makedumpfile, /proc/kcore and
+//                    hibernation would read it.
 //
 // Accesses are seen by wrapping, on the instances only, the few methods through
 // which the model touches struct pages (Memmap), hands out pages
@@ -55,6 +70,10 @@ export const EXPOSURE_KINDS = [
   "struct-page-access",
   "page-alloc",
   "migration",
+  "leaf-across-add",
+  "leaf-split",
+  "dirty-cache",
+  "crash-dump",
 ] as const;
 export type ExposureKind = (typeof EXPOSURE_KINDS)[number];
 
@@ -98,7 +117,146 @@ export class ExposureAuditor {
   private quiet = 0;
 
   constructor(private readonly k: Kernel) {
-    k.hw.onChange(() => this.rearm());
+    k.hw.onChange((change) => {
+      this.rearm();
+      if (change.off) this.poweredOff(change.startPfn, change.nrPages);
+    });
+    this.watchLeafCreation();
+    k.hotplug.onRemove = (start, size) => this.removalEdges(start, size);
+  }
+
+  // ---- RFC v2: leaves across adds, removals that split a leaf, dirty caches ----
+
+  /** Memory was powered off: any dirty cache line over it is a finding. */
+  private poweredOff(startPfn: number, nrPages: number): void {
+    for (const d of this.k.hw.cache.dirtyIn(startPfn, nrPages))
+      this.record(
+        "dirty-cache",
+        `powered off during ${this.label} with lines written since the last clean`,
+        d.startPfn,
+        d.endPfn - d.startPfn,
+        d.endPfn - d.startPfn,
+      );
+  }
+
+  /**
+   * Check the leaves (larger than a page) over physical [start, start + size)
+   * after they were made: each must lie inside one add's range (`extra`: the
+   * range being added, not yet in MemoryHotplug.addedRanges).
+   */
+  private checkNewLeaves(start: number, size: number, op: string, extra?: [number, number]): void {
+    const arch = this.k.arch;
+    const ranges = extra ? [...this.k.hotplug.addedRanges, extra] : this.k.hotplug.addedRanges;
+    this.quiet++;
+    try {
+      arch.pgtable.forEachLeafRun(
+        toVa48(arch.physToVirt(start)),
+        toVa48(arch.physToVirt(start + size)),
+        (_va, lv, pfn, _flags, count) => {
+          if (LEVEL_PAGES[lv] === 1) return; // a page never crosses an add (adds are block-aligned)
+          for (let i = 0; i < count; i++) {
+            const a = (pfn + i * LEVEL_PAGES[lv]) * PAGE_SIZE;
+            const b = a + LEVEL_SIZE[lv];
+            const touched = ranges.filter(([s, e]) => s < b && a < e);
+            if (touched.length === 0) continue; // boot memory
+            if (touched.length === 1 && touched[0][0] <= a && b <= touched[0][1]) continue;
+            this.record(
+              "leaf-across-add",
+              `${LEAF_LEVEL_NAME[lv]} leaf made by ${op} during ${this.label} crosses ${touched.length > 1 ? "the ranges of " + touched.length + " adds" : "the edge of an add"}`,
+              a / PAGE_SIZE,
+              LEVEL_PAGES[lv],
+              1,
+            );
+          }
+        },
+      );
+    } finally {
+      this.quiet--;
+    }
+  }
+
+  // Watch the two arch hooks that make linear-map leaves of hot-added memory.
+  private watchLeafCreation(): void {
+    const arch = this.k.arch;
+    const create = arch.archCreateLinearMapping.bind(arch);
+    Object.defineProperty(arch, "archCreateLinearMapping", {
+      configurable: true,
+      writable: true,
+      value: (nid: number, start: number, size: number, params: Parameters<typeof create>[3]): number => {
+        const rc = create(nid, start, size, params);
+        if (rc === 0) this.checkNewLeaves(start, size, "arch_create_linear_mapping()");
+        return rc;
+      },
+    });
+    const add = arch.archAddMemory.bind(arch);
+    Object.defineProperty(arch, "archAddMemory", {
+      configurable: true,
+      writable: true,
+      value: (
+        ctx: Parameters<typeof add>[0],
+        nid: number,
+        start: number,
+        size: number,
+        params: Parameters<typeof add>[4],
+      ): number => {
+        const rc = add(ctx, nid, start, size, params);
+        if (rc === 0) this.checkNewLeaves(start, size, "arch_add_memory()", [start, start + size]);
+        return rc;
+      },
+    });
+  }
+
+  /** try_remove_memory() goes ahead with [start, start + size): a leaf across either edge is a finding. */
+  private removalEdges(start: number, size: number): void {
+    const arch = this.k.arch;
+    this.quiet++;
+    try {
+      for (const edge of [start, start + size]) {
+        for (const pa of [edge - PAGE_SIZE, edge]) {
+          const l = arch.pgtable.lookup(arch.physToVirt(pa));
+          if (!l || LEVEL_PAGES[l.level] === 1) continue;
+          const a = l.leafPfn * PAGE_SIZE;
+          const b = a + LEVEL_SIZE[l.level];
+          if (a < edge && edge < b) {
+            this.record(
+              "leaf-split",
+              `remove_memory() of 0x${start.toString(16)}+0x${size.toString(16)} during ${this.label} splits a ${LEAF_LEVEL_NAME[l.level]} leaf`,
+              l.leafPfn,
+              LEVEL_PAGES[l.level],
+              1,
+            );
+            break;
+          }
+        }
+      }
+    } finally {
+      this.quiet--;
+    }
+  }
+
+  /** Powered-off System RAM whose pages are not PageOffline: a crash dump would read it. */
+  private crashDump(): ExposureFinding[] {
+    const runs = new RunBuilder();
+    const hp = this.k.hotplug;
+    const pagesPerBlock = this.k.memory.pagesPerBlock();
+    this.quiet++;
+    for (const s of this.k.hw.inaccessible()) {
+      this.k.resources.walkSystemRamRange(s.startPfn, s.endPfn - s.startPfn, (pfn, n) => {
+        for (let p = pfn; p < pfn + n;) {
+          const blockEnd = Math.min(pfn + n, (Math.floor(p / pagesPerBlock) + 1) * pagesPerBlock);
+          const mem = this.k.memory.findMemoryBlockById(this.k.memory.pfnToBlockId(p));
+          if (mem?.depopulated) {
+            p = blockEnd; // PageOffline, every page of it
+            continue;
+          }
+          for (; p < blockEnd; p++)
+            if (!hp.isPageOffline(p)) runs.add(p, p + 1, "System RAM, not PageOffline");
+        }
+        return 0;
+      });
+    }
+    this.quiet--;
+    return runs.runs.map((r) => finding("crash-dump", { ...r, count: r.endPfn - r.startPfn }));
   }
 
   /** Run fn as the operation `label`: the accesses it makes are reported under that name. */
@@ -122,7 +280,7 @@ export class ExposureAuditor {
    * accesses recorded since the last audit() (which are then forgotten).
    */
   audit(): ExposureFinding[] {
-    const out = [...this.mappings(), ...this.pages()];
+    const out = [...this.mappings(), ...this.pages(), ...this.crashDump()];
     for (const a of [...this.accesses.values()].sort(byKindDetail)) {
       out.push({
         kind: a.kind,
@@ -133,6 +291,23 @@ export class ExposureAuditor {
       });
     }
     this.accesses.clear();
+    return out;
+  }
+
+  /** The recorded findings of `kinds` since the last audit(), removed from the record (cheap: no state scan). */
+  take(kinds: ReadonlySet<ExposureKind>): ExposureFinding[] {
+    const out: ExposureFinding[] = [];
+    for (const [key, a] of [...this.accesses]) {
+      if (!kinds.has(a.kind)) continue;
+      out.push({
+        kind: a.kind,
+        start: hex(a.minPfn * PAGE_SIZE),
+        size: hex((a.maxPfn - a.minPfn + 1) * PAGE_SIZE),
+        count: a.count,
+        detail: a.detail,
+      });
+      this.accesses.delete(key);
+    }
     return out;
   }
 

@@ -10,7 +10,7 @@
 // Lock order: device_hotplug_lock → mem_hotplug_lock (see src/drivers/base/core.ts).
 
 import type { ArchHotplugCtx, MhpParams, VmemAltmap } from "../arch/arch.js";
-import { E2BIG, EBUSY, EEXIST, EINTR, EINVAL, ENOENT, EOPNOTSUPP } from "../errno.js";
+import { E2BIG, EBUSY, EEXIST, EHWPOISON, EINTR, EINVAL, ENOENT, EOPNOTSUPP } from "../errno.js";
 import type { Kernel } from "../kernel/kernel.js";
 import { KernelBug } from "../kernel/bug.js";
 import { hex016, hexAlt, hexPa } from "../kernel/printk.js";
@@ -28,6 +28,7 @@ import {
   MEM_OFFLINE,
   MEM_ONLINE,
   MMOP_OFFLINE,
+  MMOP_ONLINE,
   MMOP_ONLINE_KERNEL,
   MMOP_ONLINE_MOVABLE,
   type MemoryBlock,
@@ -45,7 +46,10 @@ import {
   pfnToSectionNr,
 } from "./constants.js";
 import { MIGRATE_ISOLATE, MIGRATE_MOVABLE, MIGRATE_UNMOVABLE, ZONE_MOVABLE, ZONE_NORMAL } from "./mmzone.js";
-import { PS_RESERVED, ZONE_NONE, pfnToOnlinePage } from "./memmap.js";
+import { PS_OFFLINE, PS_OFFLINE_FREE, PS_RESERVED, PS_UNINIT, ZONE_NONE, pfnToOnlinePage } from "./memmap.js";
+
+/** The data-cache line the clean works in (64 bytes on both arches' cores the oracle runs). */
+export const CACHE_LINE_SIZE = 64;
 import { MEMORY_OFFLINE, REPORT_FAILURE } from "./page_isolation.js";
 
 // include/linux/memory_hotplug.h: mhp_t flags.
@@ -226,6 +230,7 @@ export class MemoryHotplug implements ArchHotplugCtx {
         false,
       );
       this.noteAddFailureLeftovers(start, size, false);
+      this.addedRanges.push([start, start + size]);
     } finally {
       this.k.locks.memHotplugDone();
     }
@@ -320,17 +325,26 @@ export class MemoryHotplug implements ArchHotplugCtx {
         altmap = { basePfn: start / PAGE_SIZE, reserve: 0, free: 0, alloc: nrVmemmapPages, align: 0 };
       }
     }
-    const populated = this.populatedParts(start, size); // memhp RFC: before the block devices go
+    // memhp RFC v2 (machine ... rfc=v2): refuse, before anything changes, a
+    // range whose unmap would split a linear-map leaf (stock 6.1 goes on:
+    // x86 remove_pud_table() walks a partly covered 1G leaf as a PMD table,
+    // arm64 unmap_hotplug_range() clears a partly covered block whole).
+    if (this.k.rfcV2 && this.k.arch.archLinearMappingSplitsLeaf(start, size))
+      return this.refuse(-EINVAL, "removing the range would split a linear-map leaf");
+    this.onRemove?.(start, size);
     this.k.work.withPhase("remove_memory_block_devices", () =>
       this.k.memory.removeMemoryBlockDevices(start, size),
     );
     this.k.locks.memHotplugBegin("try_remove_memory");
     try {
+      // Depopulated blocks need nothing special: the walkers skip what is not mapped.
       this.k.work.withPhase("arch_remove_memory", () =>
-        this.archRemoveMemoryPopulated(start, size, altmap, populated),
+        this.k.arch.archRemoveMemory(this, start, size, altmap),
       );
       this.k.resources.releaseMemRegionAdjustable(BigInt(start), BigInt(size));
       this.noteAddFailureLeftovers(start, size, false);
+      this.k.memoryFailure.forget(start / PAGE_SIZE, (start + size) / PAGE_SIZE);
+      this.removeAddedRange(start, size);
       // try_offline_node(): node 0 always stays online (it has the CPU).
     } finally {
       this.k.locks.memHotplugDone();
@@ -567,6 +581,7 @@ export class MemoryHotplug implements ArchHotplugCtx {
       const needZonelistsRebuild = !zone.populated();
       if (needZonelistsRebuild) alloc.setupZonePageset(zone);
       this.onlinePagesRange(pfn, nrPages);
+      this.k.hw.cache.markDirty(pfn, nrPages); // its pages can be written from now on (src/hw/cache.ts)
       this.adjustPresentPageCount(pfn, group, nrPages);
       if (needZonelistsRebuild) alloc.buildAllZonelists();
       this.k.isolation.undoIsolatePageRange(pfn, pfn + nrPages, MIGRATE_MOVABLE);
@@ -670,6 +685,29 @@ export class MemoryHotplug implements ArchHotplugCtx {
     return err;
   }
 
+  /**
+   * The physical ranges [start, end) of the add_memory*() calls that
+   * succeeded, as far as they are not removed yet (the exposure auditor's
+   * "a leaf crosses the range of an add"; no kernel state).
+   */
+  readonly addedRanges: Array<[number, number]> = [];
+
+  /** Called by try_remove_memory() once its checks passed (the exposure auditor's hook). */
+  onRemove: ((start: number, size: number) => void) | undefined;
+
+  private removeAddedRange(start: number, size: number): void {
+    const end = start + size;
+    const out: Array<[number, number]> = [];
+    for (const [s, e] of this.addedRanges) {
+      if (e <= start || s >= end) out.push([s, e]);
+      else {
+        if (s < start) out.push([s, start]);
+        if (e > end) out.push([end, e]);
+      }
+    }
+    this.addedRanges.splice(0, this.addedRanges.length, ...out);
+  }
+
   /** Why the last offline_pages() failed ("memory holes", "unmovable page", ...). */
   lastOfflineFailure: string | undefined;
 
@@ -690,20 +728,20 @@ export class MemoryHotplug implements ArchHotplugCtx {
   }
 
   // ---------------------------------------------------------------------------
-  // memhp, the RFC: populate_range_driver_managed() / depopulate_range_driver_managed()
-  // (not in Linux; docs/rfc.md gives every rule with its reason).
+  // memhp, RFC v2 (docs/rfc-v2.md; not in Linux 6.1):
+  //   offline_and_depopulate_memory(mgid, start, size)
+  //   populate_and_online_memory(mgid, start, size, online_type)
   //
-  // depopulate tears down the linear mapping of whole offline memory blocks of
-  // driver-managed memory (arch_remove_linear_mapping(): TLB flush, empty
-  // tables freed) and keeps the sections, the memmap, the memory block devices
-  // and the resources; populate maps the blocks again
-  // (arch_create_linear_mapping()). A depopulated block cannot be onlined
-  // (memory_block_online(): -EBUSY) and can be removed (try_remove_memory()
-  // then leaves its linear map alone: it has none).
-  //
-  // Locks: device_hotplug_lock, then mem_hotplug_lock around the page-table
-  // change and the per-block state (MemoryBlock.depopulated), as
-  // add_memory()/remove_memory() take them.
+  // The owner is the memory group; one call each way under device_hotplug_lock
+  // from the first check to the end, every check under mem_hotplug_lock too.
+  // Depopulating a run of blocks cleans the data cache over it, marks its
+  // pages PageOffline, removes its linear map, and (arm64) marks it nomap in
+  // memblock / (x86) drops it from pfn_mapped; populate maps block by block,
+  // never with a leaf across a block. The per-block state is
+  // MemoryBlock.depopulated, written with both locks held; in the model it is
+  // also what PageOffline, memblock nomap and pfn_mapped of those pages are
+  // (the memmap of offline memory is poisoned and carries no page type here:
+  // isPageOffline(), pfnIsMapMemory()).
   // ---------------------------------------------------------------------------
 
   /**
@@ -725,22 +763,35 @@ export class MemoryHotplug implements ArchHotplugCtx {
   }
 
   /**
-   * The checks both RFC functions make, in this order: every memory block of
-   * the range exists (-EINVAL), the range is driver-managed System RAM
-   * (-EINVAL), every block is offline (-EBUSY). The blocks, or -errno.
-   * Expects device_hotplug_lock held.
+   * Checks 2 to 5 of both v2 calls, in this order (-EINVAL each): mgid names a
+   * memory group; every memory block of the range exists; every one is in that
+   * group; the range is all busy driver-managed System RAM. The blocks, or
+   * -errno. Expects both locks held.
    */
-  private rfcRangeBlocks(start: number, size: number): MemoryBlock[] | number {
-    this.k.locks.deviceHotplug.assertHeld("populate/depopulate_range_driver_managed");
+  private rfcRangeBlocks(mgid: number, start: number, size: number): MemoryBlock[] | number {
+    this.k.locks.memHotplug.assertHeld("offline_and_depopulate/populate_and_online_memory");
+    const group = this.k.memory.groups.get(mgid);
+    if (!group) return this.refuse(-EINVAL, `memory group ${mgid} does not exist`);
     const blocks: MemoryBlock[] = [];
     this.walkMemoryBlocks(start, size, (mem) => {
       blocks.push(mem);
       return 0;
     });
-    if (blocks.length !== size / this.blockSize()) return -EINVAL;
-    if (!this.rangeIsDriverManaged(start, size)) return -EINVAL;
-    if (blocks.some((mem) => mem.state !== MEM_OFFLINE)) return -EBUSY;
+    if (blocks.length !== size / this.blockSize())
+      return this.refuse(-EINVAL, "a memory block of the range does not exist");
+    const foreign = blocks.find((mem) => mem.group !== group);
+    if (foreign) return this.refuse(-EINVAL, `memory${foreign.id} is not in memory group ${mgid}`);
+    if (!this.rangeIsDriverManaged(start, size))
+      return this.refuse(-EINVAL, "the range is not all driver-managed System RAM");
     return blocks;
+  }
+
+  /** Why the last v2 call (or try_remove_memory()'s v2 check) refused; for front ends that annotate errnos. */
+  lastRefusal: string | undefined;
+
+  private refuse(err: number, why: string): number {
+    this.lastRefusal = why;
+    return this.k.printk.refuse(err, why);
   }
 
   /** Maximal runs [start, size] of consecutive blocks (bytes). */
@@ -756,76 +807,124 @@ export class MemoryHotplug implements ArchHotplugCtx {
     return runs;
   }
 
+  /** The online type that brings a block back into the zone it is in now (try_offline_memory_block()). */
+  private currentOnlineType(mem: MemoryBlock): OnlineType {
+    const zone = this.pfnToOnlineZone(this.k.memory.blockStartPfn(mem));
+    return zone === ZONE_MOVABLE ? MMOP_ONLINE_MOVABLE : MMOP_ONLINE_KERNEL;
+  }
+
+  /** device_online() of each block with its type (rollback; failures are ignored, as try_reonline_memory_block() does). */
+  private reonline(done: ReadonlyArray<readonly [MemoryBlock, OnlineType]>): void {
+    for (const [mem, t] of done) {
+      mem.onlineType = t;
+      this.k.memory.deviceOnline(mem);
+    }
+  }
+
   /**
-   * memhp RFC: depopulate_range_driver_managed(start, size): remove the linear
-   * mapping of [start, start + size), whole offline blocks of driver-managed
-   * memory. Blocks already depopulated are skipped (a second call does
-   * nothing). 0, or -EINVAL (not block-aligned, a hole, not driver-managed,
-   * would split a leaf mapping), -EBUSY (a block is online), -EOPNOTSUPP (a
-   * block's memmap lives in the range: memmap_on_memory); on -errno nothing
-   * changed.
+   * Step 9 of offline_and_depopulate_memory() for one run of offline blocks,
+   * mem_hotplug_lock held: clean + invalidate the data cache over the run's
+   * linear map, mark its pages PageOffline, unmap it, memblock nomap /
+   * pfn_mapped, set mem->depopulated.
    */
-  depopulateRangeDriverManaged(start: number, size: number): number {
-    if (this.checkHotplugMemoryRange(start, size)) return -EINVAL;
-    this.k.locks.lockDeviceHotplug("depopulate_range_driver_managed");
+  private depopulateRun(s: number, n: number, blocks: readonly MemoryBlock[]): void {
+    this.k.locks.memHotplug.assertHeld("offline_and_depopulate_memory");
+    const w = this.k.work;
+    // arm64 dcache_clean_inval_poc() / x86 clflush_cache_range() over __va(s)..__va(s + n)
+    w.add("cacheLinesCleaned", n / CACHE_LINE_SIZE);
+    this.k.hw.cache.clean(s / PAGE_SIZE, n / PAGE_SIZE);
+    // __SetPageOffline() of every page (kdump, /proc/kcore and hibernation skip them)
+    w.add("pagesMarkedOffline", n / PAGE_SIZE);
+    w.withPhase("arch_remove_linear_mapping", () => this.k.arch.archRemoveLinearMapping(s, n));
+    // arm64 memblock_mark_nomap() / x86 pfn_mapped: the depopulated bit below (pfnIsMapMemory())
+    for (const mem of blocks) mem.depopulated = true;
+  }
+
+  /**
+   * Step 7 of populate_and_online_memory() for one block, mem_hotplug_lock
+   * held: map the block alone, clear PageOffline, memblock_clear_nomap(),
+   * invalidate the cache over it, clear mem->depopulated. 0 or -errno (the
+   * arch hook undid its own partial mapping).
+   */
+  private populateBlock(mem: MemoryBlock, nid: number): number {
+    const s = this.k.memory.blockStartPfn(mem) * PAGE_SIZE;
+    const n = this.blockSize();
+    const rc = this.k.work.withPhase("arch_create_linear_mapping", () =>
+      this.k.arch.archCreateLinearMapping(nid, s, n, {}),
+    );
+    if (rc) return rc;
+    this.k.work.add("pagesMarkedOffline", n / PAGE_SIZE); // __ClearPageOffline()
+    this.k.work.add("cacheLinesCleaned", n / CACHE_LINE_SIZE); // invalidate: no stale line over it
+    this.k.hw.cache.clean(s / PAGE_SIZE, n / PAGE_SIZE);
+    mem.depopulated = false;
+    return 0;
+  }
+
+  /**
+   * memhp RFC v2: offline_and_depopulate_memory(mgid, start, size). Offline the
+   * blocks of [start, start + size) and remove their linear mapping, in one
+   * call under device_hotplug_lock. Checks in docs/rfc-v2.md's order: -EINVAL
+   * (size/alignment; no such group; a block missing; a block of another
+   * group; not driver-managed System RAM; unmapping a run would split a
+   * leaf), -EOPNOTSUPP (a block's memmap lives in the range), then the
+   * offline's errno (-EBUSY, a notifier's veto, ...) with every block this
+   * call offlined onlined again. Blocks already depopulated are skipped. On
+   * -errno nothing changed.
+   */
+  offlineAndDepopulateMemory(mgid: number, start: number, size: number): number {
+    this.lastRefusal = undefined;
+    if (this.checkHotplugMemoryRange(start, size))
+      return this.refuse(-EINVAL, "size 0 or not memory-block aligned");
+    this.k.locks.lockDeviceHotplug("offline_and_depopulate_memory");
     try {
-      return this.k.work.withPhase("depopulate_range_driver_managed", () => {
-        const blocks = this.rfcRangeBlocks(start, size);
-        if (typeof blocks === "number") return blocks;
-        if (blocks.some((mem) => mem.nrVmemmapPages !== 0)) return -EOPNOTSUPP;
-        const runs = this.blockRuns(blocks.filter((mem) => !mem.depopulated));
-        for (const [s, n] of runs) if (this.k.arch.archLinearMappingSplitsLeaf(s, n)) return -EINVAL;
-        this.k.locks.memHotplugBegin("depopulate_range_driver_managed");
+      return this.k.work.withPhase("offline_and_depopulate_memory", () => {
+        let blocks: MemoryBlock[];
+        let runs: Array<[number, number]>;
+        this.k.locks.memHotplugBegin("offline_and_depopulate_memory");
         try {
+          const b = this.rfcRangeBlocks(mgid, start, size);
+          if (typeof b === "number") return b;
+          blocks = b;
+          if (blocks.some((mem) => mem.nrVmemmapPages !== 0))
+            return this.refuse(-EOPNOTSUPP, "a block's memmap lives in the range (memmap_on_memory)");
+          runs = this.blockRuns(blocks.filter((mem) => !mem.depopulated));
           for (const [s, n] of runs)
-            this.k.work.withPhase("arch_remove_linear_mapping", () =>
-              this.k.arch.archRemoveLinearMapping(s, n),
-            );
-          for (const mem of blocks) mem.depopulated = true;
+            if (this.k.arch.archLinearMappingSplitsLeaf(s, n))
+              return this.refuse(
+                -EINVAL,
+                `unmapping 0x${s.toString(16)}+0x${n.toString(16)} would split a linear-map leaf`,
+              );
         } finally {
           this.k.locks.memHotplugDone();
         }
-        return 0;
-      });
-    } finally {
-      this.k.locks.unlockDeviceHotplug();
-    }
-  }
-
-  /**
-   * memhp RFC: populate_range_driver_managed(start, size): map the depopulated
-   * blocks of [start, start + size) in the linear map again. Blocks that have
-   * their mapping are skipped. 0, or -EINVAL / -EBUSY as for depopulate, or
-   * -ENOMEM when a page-table page could not be had: then every mapping this
-   * call made is removed again and every block stays depopulated.
-   */
-  populateRangeDriverManaged(start: number, size: number): number {
-    if (this.checkHotplugMemoryRange(start, size)) return -EINVAL;
-    this.k.locks.lockDeviceHotplug("populate_range_driver_managed");
-    try {
-      return this.k.work.withPhase("populate_range_driver_managed", () => {
-        const blocks = this.rfcRangeBlocks(start, size);
-        if (typeof blocks === "number") return blocks;
-        const todo = blocks.filter((mem) => mem.depopulated);
-        const nid = Math.max(0, blocks[0].nid);
-        this.k.locks.memHotplugBegin("populate_range_driver_managed");
-        try {
-          const done: Array<[number, number]> = [];
-          for (const [s, n] of this.blockRuns(todo)) {
-            const rc = this.k.work.withPhase("arch_create_linear_mapping", () =>
-              this.k.arch.archCreateLinearMapping(nid, s, n, {}),
+        // 8. device_offline() each online block, device_hotplug_lock still held.
+        const offlined: Array<[MemoryBlock, OnlineType]> = [];
+        for (const mem of blocks) {
+          if (mem.state === MEM_OFFLINE) continue;
+          const t = this.currentOnlineType(mem);
+          const rc = this.k.memory.deviceOffline(mem);
+          if (rc < 0) {
+            this.reonline(offlined);
+            return this.refuse(
+              rc,
+              `offlining memory${mem.id} failed${this.lastOfflineFailure ? `: ${this.lastOfflineFailure}` : ""}`,
             );
-            if (rc) {
-              // The arch undid its own part; undo the runs mapped before it.
-              for (const [ds, dn] of done.reverse())
-                this.k.work.withPhase("arch_remove_linear_mapping", () =>
-                  this.k.arch.archRemoveLinearMapping(ds, dn),
-                );
-              return rc;
-            }
-            done.push([s, n]);
           }
-          for (const mem of todo) mem.depopulated = false;
+          offlined.push([mem, t]);
+        }
+        // 9. the runs of not-yet-depopulated blocks
+        this.k.locks.memHotplugBegin("offline_and_depopulate_memory");
+        try {
+          const bs = this.blockSize();
+          for (const [s, n] of runs)
+            this.depopulateRun(
+              s,
+              n,
+              blocks.filter((mem) => {
+                const b = this.k.memory.blockStartPfn(mem) * PAGE_SIZE;
+                return b >= s && b + bs <= s + n;
+              }),
+            );
         } finally {
           this.k.locks.memHotplugDone();
         }
@@ -837,42 +936,100 @@ export class MemoryHotplug implements ArchHotplugCtx {
   }
 
   /**
-   * The parts of [start, start + size) that still have a linear map: the
-   * whole range unless some of its blocks are depopulated. try_remove_memory()
-   * asks before the block devices (and their state) go.
+   * memhp RFC v2: populate_and_online_memory(mgid, start, size, online_type).
+   * Map each depopulated block of the range alone, then (unless MMOP_OFFLINE)
+   * online every offline block with onlineType. -EINVAL as for
+   * offlineAndDepopulateMemory() or for a bad online type, -EHWPOISON (a
+   * depopulated block has poisoned pages), the mapping's -ENOMEM, or an
+   * online's errno; on -errno every block this call mapped or onlined is back
+   * as it was.
    */
-  populatedParts(start: number, size: number): Array<[number, number]> {
-    const bs = this.blockSize();
-    const parts: Array<[number, number]> = [];
-    for (let s = start; s < start + size; s += bs) {
-      const mem = this.k.memory.findMemoryBlockById(this.k.memory.pfnToBlockId(s / PAGE_SIZE));
-      if (mem?.depopulated) continue;
-      const n = Math.min(bs, start + size - s);
-      const last = parts[parts.length - 1];
-      if (last && last[0] + last[1] === s) last[1] += n;
-      else parts.push([s, n]);
+  populateAndOnlineMemory(mgid: number, start: number, size: number, onlineType: number): number {
+    this.lastRefusal = undefined;
+    if (this.checkHotplugMemoryRange(start, size))
+      return this.refuse(-EINVAL, "size 0 or not memory-block aligned");
+    if (![MMOP_OFFLINE, MMOP_ONLINE, MMOP_ONLINE_KERNEL, MMOP_ONLINE_MOVABLE].includes(onlineType))
+      return this.refuse(-EINVAL, `online type ${onlineType} is none of the four`);
+    this.k.locks.lockDeviceHotplug("populate_and_online_memory");
+    try {
+      return this.k.work.withPhase("populate_and_online_memory", () => {
+        let blocks: MemoryBlock[];
+        const populated: MemoryBlock[] = [];
+        this.k.locks.memHotplugBegin("populate_and_online_memory");
+        try {
+          const b = this.rfcRangeBlocks(mgid, start, size);
+          if (typeof b === "number") return b;
+          blocks = b;
+          const poisoned = blocks.find((mem) => mem.depopulated && mem.nrHwpoison > 0);
+          if (poisoned)
+            return this.refuse(
+              -EHWPOISON,
+              `memory${poisoned.id} has ${poisoned.nrHwpoison} hwpoisoned page(s)`,
+            );
+          // 7. per block: never a leaf across a memory block
+          for (const mem of blocks) {
+            if (!mem.depopulated) continue;
+            const rc = this.populateBlock(mem, Math.max(0, mem.nid));
+            if (rc) {
+              this.redepopulate(populated);
+              return this.refuse(rc, `mapping memory${mem.id} failed`);
+            }
+            populated.push(mem);
+          }
+        } finally {
+          this.k.locks.memHotplugDone();
+        }
+        if (onlineType === MMOP_OFFLINE) return 0;
+        // 8. online each offline block of the range with the type
+        const onlined: MemoryBlock[] = [];
+        for (const mem of blocks) {
+          if (mem.state !== MEM_OFFLINE) continue;
+          mem.onlineType = onlineType as OnlineType;
+          const rc = this.k.memory.deviceOnline(mem);
+          if (rc < 0) {
+            for (const m of onlined) this.k.memory.deviceOffline(m);
+            this.k.locks.memHotplugBegin("populate_and_online_memory");
+            try {
+              this.redepopulate(populated);
+            } finally {
+              this.k.locks.memHotplugDone();
+            }
+            return this.refuse(rc, `onlining memory${mem.id} failed`);
+          }
+          onlined.push(mem);
+        }
+        return 0;
+      });
+    } finally {
+      this.k.locks.unlockDeviceHotplug();
     }
-    return parts;
   }
 
-  /**
-   * arch_remove_memory() for try_remove_memory(), given populatedParts(): as
-   * before when nothing is depopulated; otherwise __remove_pages() and
-   * arch_remove_linear_mapping() of the populated parts only, so no linear
-   * mapping is torn down twice.
-   */
-  archRemoveMemoryPopulated(
-    start: number,
-    size: number,
-    altmap: VmemAltmap | undefined,
-    parts: ReadonlyArray<readonly [number, number]>,
-  ): void {
-    if (parts.length === 1 && parts[0][0] === start && parts[0][1] === size) {
-      this.k.arch.archRemoveMemory(this, start, size, altmap);
-      return;
+  /** Rollback of populate_and_online_memory(): depopulate again the blocks it populated (mem_hotplug_lock held). */
+  private redepopulate(blocks: readonly MemoryBlock[]): void {
+    for (const [s, n] of this.blockRuns(blocks)) {
+      const bs = this.blockSize();
+      this.depopulateRun(
+        s,
+        n,
+        blocks.filter((mem) => {
+          const b = this.k.memory.blockStartPfn(mem) * PAGE_SIZE;
+          return b >= s && b + bs <= s + n;
+        }),
+      );
     }
-    this.removePages(start / PAGE_SIZE, size / PAGE_SIZE, altmap);
-    for (const [s, n] of parts) this.k.arch.archRemoveLinearMapping(s, n);
+  }
+
+  /** PageOffline(pfn): a driver's page (virtio-mem, balloon) or a page of a depopulated block. */
+  isPageOffline(pfn: number): boolean {
+    const st = this.k.memmap.hasPage(pfn) ? this.k.memmap.state(pfn) : PS_UNINIT;
+    if (st === PS_OFFLINE || st === PS_OFFLINE_FREE) return true;
+    return this.k.memory.findMemoryBlockById(this.k.memory.pfnToBlockId(pfn))?.depopulated ?? false;
+  }
+
+  /** arm64 pfn_is_map_memory() / x86 pfn_range_is_mapped(): false in a depopulated block (memblock nomap, pfn_mapped). */
+  pfnIsMapMemory(pfn: number): boolean {
+    return !(this.k.memory.findMemoryBlockById(this.k.memory.pfnToBlockId(pfn))?.depopulated ?? false);
   }
 
   /**

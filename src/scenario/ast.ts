@@ -18,6 +18,8 @@ export interface MachineStmt {
   memBytes: number;
   maxmemBytes: number;
   slots?: number;
+  /** `rfc=v2`: the kernel carries the RFC v2 series (docs/rfc-v2.md); absent: stock 6.1. */
+  rfc?: "v2";
 }
 export interface CmdlineStmt {
   op: "cmdline";

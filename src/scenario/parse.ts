@@ -53,7 +53,7 @@ const OPTION_KEY_RE = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
 const FIELD_RE = /^[A-Za-z0-9_()]+$/;
 
 export const USAGE: Readonly<Record<Statement["op"], string>> = {
-  machine: "machine ARCH mem=SIZE maxmem=SIZE [slots=N]",
+  machine: "machine ARCH mem=SIZE maxmem=SIZE [slots=N] [rfc=v2]",
   cmdline: "cmdline WORD...",
   vmem: "vmem ID size=SIZE",
   boot: "boot",
@@ -347,13 +347,13 @@ class Parser {
     if (this.machine !== undefined) {
       this.fail(this.toks[0].col, `\`machine\` given twice (first at line ${this.machine.loc.line})`);
     }
-    this.arity(1, 4);
+    this.arity(1, 5);
     const archTok = this.toks[1];
     if (!(ARCHES as readonly string[]).includes(archTok.text)) {
       this.fail(archTok.col, `unknown arch "${archTok.text}" (expected x86_64 or arm64)`);
     }
     const arch = archTok.text as Arch;
-    const opts = this.options(this.toks.slice(2), ["mem", "maxmem", "slots"]);
+    const opts = this.options(this.toks.slice(2), ["mem", "maxmem", "slots", "rfc"]);
     const mem = this.required(opts, "mem");
     const maxmem = this.required(opts, "maxmem");
     const memBytes = this.memSize("mem", mem.value, mem.valueCol);
@@ -375,7 +375,18 @@ class Parser {
         this.fail(slotsOpt.valueCol, `slots=${slots} needs maxmem > mem (QEMU refuses slots without room)`);
       }
     }
-    this.machine = { op: "machine", arch, memBytes, maxmemBytes, slots, loc: this.loc() };
+    const rfcOpt = opts.get("rfc");
+    if (rfcOpt !== undefined && rfcOpt.value !== "v2")
+      this.fail(rfcOpt.valueCol, `rfc=${rfcOpt.value}: the only series is v2 (docs/rfc-v2.md)`);
+    this.machine = {
+      op: "machine",
+      arch,
+      memBytes,
+      maxmemBytes,
+      slots,
+      ...(rfcOpt ? { rfc: "v2" as const } : {}),
+      loc: this.loc(),
+    };
   }
 
   private cmdlineStmt(): void {

@@ -45,6 +45,7 @@ export function bootScenario(sc: Scenario, seed = 1): Kernel {
     memBytes: sc.machine.memBytes,
     maxmemBytes: sc.machine.maxmemBytes,
     slots: sc.machine.slots,
+    rfc: sc.machine.rfc,
     cmdline: sc.cmdline,
     vmems: sc.vmems.map((v) => ({ id: v.id, sizeBytes: v.sizeBytes })),
     seed,

@@ -4,7 +4,7 @@
 
 import assert from "node:assert/strict";
 import { Kernel } from "../../src/kernel/kernel.js";
-import { MHP_NONE } from "../../src/mm/memory_hotplug.js";
+import { MHP_NID_IS_MGID, MHP_NONE } from "../../src/mm/memory_hotplug.js";
 import { ptdumpRange } from "../../src/mm/ptdump.js";
 import type { Arch } from "../../src/scenario/ast.js";
 
@@ -25,7 +25,20 @@ export function boot(arch: Arch, cmdline: string[] = [], seed = 7): Machine {
   return { k, base: k.board.deviceMemoryBase };
 }
 
-/** add_memory_driver_managed(start, size) and online every block movable. */
+const groups = new WeakMap<Kernel, number>();
+
+/** The test driver's static memory group (memory_group_register_static() on first use): its mgid. */
+export function driverGroup(k: Kernel): number {
+  let mgid = groups.get(k);
+  if (mgid === undefined) {
+    mgid = k.memory.memoryGroupRegisterStatic(0, k.board.deviceMemorySize / 4096);
+    assert.ok(mgid >= 0, "memory_group_register_static");
+    groups.set(k, mgid);
+  }
+  return mgid;
+}
+
+/** add_memory_driver_managed(start, size) into the driver's group and online every block movable. */
 export function addDriverManaged(
   k: Kernel,
   start: number,
@@ -34,7 +47,7 @@ export function addDriverManaged(
   online = true,
 ): void {
   assert.equal(
-    k.hotplug.addMemoryDriverManaged(0, start, size, DM_NAME, flags),
+    k.hotplug.addMemoryDriverManaged(driverGroup(k), start, size, DM_NAME, flags | MHP_NID_IS_MGID),
     0,
     "add_memory_driver_managed",
   );

@@ -82,6 +82,11 @@ export interface MemoryBlock {
    * mem_hotplug_lock held, so either one is enough to read it.
    */
   depopulated: boolean;
+  /**
+   * Hardware-poisoned pages of the block (memblk_nr_poison(): upstream's
+   * per-block counter, bumped by memory_failure(); src/mm/memory_failure.ts).
+   */
+  nrHwpoison: number;
 }
 
 export const MEMORY_SYSFS = "/sys/devices/system/memory";
@@ -93,6 +98,8 @@ export class MemorySubsys {
   private readonly notifiers: { name: string; fn: MemoryNotifier; priority: number }[] = [];
   sectionsPerBlock = 1;
   blockSizeBytes = 0;
+  /** The kernel message of the last refused online (pr_warn_ratelimited() in the RFC v2 kernel). */
+  lastRefusal: string | undefined;
 
   constructor(private readonly k: Kernel) {}
 
@@ -190,6 +197,7 @@ export class MemorySubsys {
       group,
       devOffline: state === MEM_OFFLINE,
       depopulated: false,
+      nrHwpoison: 0,
     };
     this.blocks.set(blockId, mem);
     this.registerSysfs(mem);
@@ -334,12 +342,6 @@ export class MemorySubsys {
 
   /** memory_block_online() */
   private memoryBlockOnline(mem: MemoryBlock): number {
-    if (mem.depopulated)
-      // memhp RFC: no linear map to online (docs/rfc.md)
-      return this.k.printk.refuse(
-        -EBUSY,
-        `memory${mem.id} is depopulated (no linear map): populate it before onlining`,
-      );
     const hp = this.k.hotplug;
     const startPfn = this.blockStartPfn(mem);
     const nrPages = this.pagesPerBlock();
@@ -347,6 +349,12 @@ export class MemorySubsys {
     const zone = hp.zoneForPfnRange(mem.onlineType, mem.nid, mem.group, startPfn, nrPages);
     this.k.locks.memHotplugBegin("memory_block_online");
     try {
+      // memhp RFC v2 (docs/rfc-v2.md): no linear map to online; refused after
+      // mem_hotplug_begin(), before anything changes, with a ratelimited message.
+      if (mem.depopulated) {
+        this.lastRefusal = `memory${mem.id}: cannot online: linear map removed by offline_and_depopulate_memory()`;
+        return this.k.printk.refuseWarn(-EBUSY, this.lastRefusal);
+      }
       if (nrVmemmap) {
         const ret = hp.mhpInitMemmapOnMemory(startPfn, nrVmemmap, zone);
         if (ret) return ret;
@@ -521,6 +529,7 @@ export class MemorySubsys {
       if (mem.zone === undefined) return "none\n";
       return `${ZONE_NAMES[mem.zone]}\n`;
     }
+    if (mem.depopulated) return "none\n"; // memhp RFC v2: it can be onlined to no zone
     const hp = this.k.hotplug;
     const startPfn = this.blockStartPfn(mem);
     const nrPages = this.pagesPerBlock();

@@ -11,8 +11,10 @@
 //   remove        2. today's way: offline_and_remove_memory(), later
 //                    add_memory_driver_managed() and device_online(). Nothing
 //                    stays; everything is rebuilt on the way up.
-//   depopulate    3. the RFC: device_offline() + depopulate_range_driver_managed(),
-//                    later populate_range_driver_managed() + device_online().
+//   depopulate    3. the RFC v2 (docs/rfc-v2.md): offline_and_depopulate_memory()
+//                    of the driver's memory group (offline, clean the cache,
+//                    PageOffline, unmap: one call), later
+//                    populate_and_online_memory(..., MMOP_ONLINE_MOVABLE).
 //   memtrace      4. the upstream reply to the RFC, as powernv memtrace does it:
 //                    the blocks stay online; alloc_contig_range() takes the
 //                    range out of the page allocator and
@@ -33,7 +35,13 @@ import { EINVAL } from "../../errno.js";
 import type { Kernel } from "../../kernel/kernel.js";
 import type { WorkCounts } from "../../kernel/work.js";
 import { PAGEBLOCK_NR_PAGES, PAGE_SIZE } from "../../mm/constants.js";
-import { MHP_MEMMAP_ON_MEMORY, MHP_MERGE_RESOURCE, MHP_NONE } from "../../mm/memory_hotplug.js";
+import {
+  CACHE_LINE_SIZE,
+  MHP_MEMMAP_ON_MEMORY,
+  MHP_MERGE_RESOURCE,
+  MHP_NID_IS_MGID,
+  MHP_NONE,
+} from "../../mm/memory_hotplug.js";
 import { PS_KERNEL, PS_OFFLINE } from "../../mm/memmap.js";
 import { ZONE_MOVABLE } from "../../mm/mmzone.js";
 import { IORESOURCE_BUSY, IORESOURCE_SYSTEM_RAM } from "../../kernel/resource.js";
@@ -91,6 +99,8 @@ interface DownState {
   resName: string;
   /** the blocks were added one by one with MHP_MEMMAP_ON_MEMORY (strategy 2 does it again) */
   memmapOnMemory: boolean;
+  /** the memory group the range was added in, -1 for none (strategy 2 adds it there again) */
+  mgid: number;
 }
 
 /** One strategy's driver; create with createStrategy(). */
@@ -116,6 +126,7 @@ class Strategy implements PowerStrategy {
       onlineTypes: onlineTypesOf(k, start, size),
       resName: systemRamName(k, start),
       memmapOnMemory,
+      mgid: groupOf(k, start, size),
     };
     const steps: Step[] = [];
     const offline: Step = {
@@ -130,13 +141,15 @@ class Strategy implements PowerStrategy {
       case "remove":
         steps.push({ name: "offline_and_remove_memory", run: () => removeRange(k, start, size, st) });
         break;
-      case "depopulate":
-        steps.push(offline, {
-          name: "depopulate_range_driver_managed",
-          run: () => k.hotplug.depopulateRangeDriverManaged(start, size),
-          undo: () => void k.hotplug.populateRangeDriverManaged(start, size),
+      case "depopulate": {
+        const mgid = groupOf(k, start, size);
+        steps.push({
+          name: "offline_and_depopulate_memory",
+          run: () => k.hotplug.offlineAndDepopulateMemory(mgid, start, size),
+          undo: () => void k.hotplug.populateAndOnlineMemory(mgid, start, size, MMOP_ONLINE_MOVABLE),
         });
         break;
+      }
       case "memtrace":
         steps.push(
           {
@@ -147,6 +160,27 @@ class Strategy implements PowerStrategy {
                 ? -EINVAL
                 : k.contig.allocContigRange(start / PAGE_SIZE, (start + size) / PAGE_SIZE),
             undo: () => void k.contig.freeContigRange(start / PAGE_SIZE, size / PAGE_SIZE),
+          },
+          {
+            // memtrace_alloc_node(): memtrace_clear_range() (clear_page() of each
+            // page, then flush_dcache_range_chunked()), then __SetPageOffline()
+            // of each page so that dump tools skip them. model: the model's
+            // accounting counts every PageOffline page as unmanaged (virtio-mem's
+            // rule), so managed_pages drops by the range while it is held; the
+            // kernel's memtrace leaves it alone (MemTotal differs by the range).
+            name: "memtrace_clear_range",
+            run: () => {
+              memtraceClear(k, start, size);
+              k.alloc.setPageState(start / PAGE_SIZE, size / PAGE_SIZE, PS_OFFLINE);
+              k.alloc.adjustManagedPageCount(start / PAGE_SIZE, -size / PAGE_SIZE);
+              k.work.add("pagesMarkedOffline", size / PAGE_SIZE);
+              return 0;
+            },
+            undo: () => {
+              k.alloc.setPageState(start / PAGE_SIZE, size / PAGE_SIZE, PS_KERNEL);
+              k.alloc.adjustManagedPageCount(start / PAGE_SIZE, size / PAGE_SIZE);
+              k.work.add("pagesMarkedOffline", size / PAGE_SIZE);
+            },
           },
           {
             name: "arch_remove_linear_mapping",
@@ -203,15 +237,14 @@ class Strategy implements PowerStrategy {
       case "remove":
         steps.push({ name: "add_memory_driver_managed", run: () => addAgain(k, start, size, st) }, online);
         break;
-      case "depopulate":
-        steps.push(
-          {
-            name: "populate_range_driver_managed",
-            run: () => k.hotplug.populateRangeDriverManaged(start, size),
-          },
-          online,
-        );
+      case "depopulate": {
+        const mgid = groupOf(k, start, size);
+        steps.push({
+          name: "populate_and_online_memory",
+          run: () => k.hotplug.populateAndOnlineMemory(mgid, start, size, MMOP_ONLINE_MOVABLE),
+        });
         break;
+      }
       case "memtrace":
         // memtrace_free(): arch_create_linear_mapping(), __ClearPageOffline(), free_contig_range().
         steps.push(
@@ -221,7 +254,12 @@ class Strategy implements PowerStrategy {
           },
           {
             name: "free_contig_range",
-            run: () => k.contig.freeContigRange(start / PAGE_SIZE, size / PAGE_SIZE),
+            run: () => {
+              k.alloc.setPageState(start / PAGE_SIZE, size / PAGE_SIZE, PS_KERNEL); // __ClearPageOffline()
+              k.alloc.adjustManagedPageCount(start / PAGE_SIZE, size / PAGE_SIZE);
+              k.work.add("pagesMarkedOffline", size / PAGE_SIZE);
+              return k.contig.freeContigRange(start / PAGE_SIZE, size / PAGE_SIZE);
+            },
           },
         );
         break;
@@ -317,15 +355,17 @@ function removeRange(k: Kernel, start: number, size: number, st: DownState): num
  * blocks added so far. 0 or -errno.
  */
 function addAgain(k: Kernel, start: number, size: number, st: DownState): number {
-  if (!st.memmapOnMemory) return k.hotplug.addMemoryDriverManaged(0, start, size, st.resName, MHP_NONE);
+  const nid = st.mgid >= 0 ? st.mgid : 0;
+  const group = st.mgid >= 0 ? MHP_NID_IS_MGID : MHP_NONE;
+  if (!st.memmapOnMemory) return k.hotplug.addMemoryDriverManaged(nid, start, size, st.resName, group);
   const bs = k.memory.blockSizeBytes;
   for (let s = start; s < start + size; s += bs) {
     const rc = k.hotplug.addMemoryDriverManaged(
-      0,
+      nid,
       s,
       bs,
       st.resName,
-      MHP_MEMMAP_ON_MEMORY | MHP_MERGE_RESOURCE,
+      MHP_MEMMAP_ON_MEMORY | MHP_MERGE_RESOURCE | group,
     );
     if (rc) {
       for (let d = start; d < s; d += bs) k.hotplug.removeMemory(d, bs);
@@ -333,6 +373,20 @@ function addAgain(k: Kernel, start: number, size: number, st: DownState): number
     }
   }
   return 0;
+}
+
+/**
+ * The memory group the range's blocks were added in (the driver's own: RFC v2
+ * takes the owner as its mgid), or -1 when the first block has none (the call
+ * then refuses with -EINVAL).
+ */
+function groupOf(k: Kernel, start: number, size: number): number {
+  let mgid = -1;
+  k.hotplug.walkMemoryBlocks(start, size, (mem) => {
+    mgid = mem.group?.id ?? -1;
+    return 1;
+  });
+  return mgid;
 }
 
 /** How each block of the range is onlined now (its zone), so it can be onlined the same way again. */
@@ -409,6 +463,17 @@ function onlineBlocks(k: Kernel, start: number, size: number, types: readonly On
   } finally {
     k.locks.unlockDeviceHotplug();
   }
+}
+
+/**
+ * arch/powerpc/platforms/powernv/memtrace.c: memtrace_clear_range(): zero
+ * every page (it is written: its lines are dirty), then flush the data cache
+ * over the range (flush_dcache_range_chunked()): no dirty line is left.
+ */
+function memtraceClear(k: Kernel, start: number, size: number): void {
+  k.hw.cache.markDirty(start / PAGE_SIZE, size / PAGE_SIZE);
+  k.work.add("cacheLinesCleaned", size / CACHE_LINE_SIZE);
+  k.hw.cache.clean(start / PAGE_SIZE, size / PAGE_SIZE);
 }
 
 /**
