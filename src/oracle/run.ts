@@ -187,6 +187,8 @@ export class OracleSession {
    * made by a cold boot the first time.
    */
   static async start(scenario: Scenario, opts: OracleOptions = {}): Promise<OracleSession> {
+    // a machine that carries the RFC series (`machine ... rfc=v2`) is the patched kernel
+    if (opts.kernel === undefined && scenario.machine.rfc) opts = { ...opts, kernel: "patched" };
     const arch = scenario.machine.arch;
     const why = oracleUnavailable(arch, opts);
     if (why) throw new OracleError(why);
