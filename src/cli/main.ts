@@ -15,6 +15,7 @@ import { registerFuzz } from "./fuzz.js";
 import { registerSnapshot } from "./snapshot.js";
 import { registerExport } from "./export.js";
 import { registerMount } from "./mount.js";
+import { registerImport } from "./import.js";
 import { MODEL_VERSION } from "../kernel/kernel.js";
 
 export function buildProgram(): Command {
@@ -40,6 +41,7 @@ export function buildProgram(): Command {
   registerSnapshot(program);
   registerExport(program);
   registerMount(program);
+  registerImport(program);
   program.addHelpText(
     "after",
     `
