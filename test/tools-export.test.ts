@@ -14,7 +14,14 @@ import path from "node:path";
 import { parseScenario } from "../src/scenario/parse.js";
 import { runScenarioKernel } from "../src/scenario/run.js";
 import { oracleUnavailable } from "../src/oracle/run.js";
-import { decodeDump, dumpModel, encodeDump, exportModel, writeSysroot, DumpError } from "../src/tools/sysroot.js";
+import {
+  decodeDump,
+  dumpModel,
+  encodeDump,
+  exportModel,
+  writeSysroot,
+  DumpError,
+} from "../src/tools/sysroot.js";
 import { runOracleExport } from "../src/tools/oracle-export.js";
 import type { Arch } from "../src/scenario/ast.js";
 
@@ -42,14 +49,19 @@ export const LSMEM_OPTIONS: string[][] = [
 ];
 
 const lsmem = (root: string, opts: string[]) =>
-  execFileSync("lsmem", ["--sysroot", root, ...opts], { encoding: "utf8", env: { ...process.env, LC_ALL: "C" } });
+  execFileSync("lsmem", ["--sysroot", root, ...opts], {
+    encoding: "utf8",
+    env: { ...process.env, LC_ALL: "C" },
+  });
 
 function modelExport(text: string, file: string, dir: string): void {
   exportModel(runScenarioKernel(parseScenario(text, file)), dir);
 }
 
 test("a tree dump survives encode/decode, and a malformed one is refused", () => {
-  const k = runScenarioKernel(parseScenario("machine x86_64 mem=1G maxmem=4G\nboot\ndimm-add d1 size=128M\n", "t"));
+  const k = runScenarioKernel(
+    parseScenario("machine x86_64 mem=1G maxmem=4G\nboot\ndimm-add d1 size=128M\n", "t"),
+  );
   const d = dumpModel(k);
   assert.deepEqual(decodeDump(encodeDump(d)), d);
   assert.ok(d.some((e) => e.path === "/sys/devices/system/memory/memory32/state"));
@@ -101,9 +113,7 @@ test("lsmem prints the same for the model and the real kernel", { timeout: 3_600
   if (!hasLsmem) return t.skip("no lsmem (util-linux)");
   const all = hotAddScenarios();
   assert.ok(all.some((s) => s.arch === "x86_64") && all.some((s) => s.arch === "arm64"));
-  const chosen = live
-    ? all
-    : (["x86_64", "arm64"] as const).map((a) => all.find((s) => s.arch === a)!);
+  const chosen = live ? all : (["x86_64", "arm64"] as const).map((a) => all.find((s) => s.arch === a)!);
   for (const { file, arch } of chosen) {
     await t.test(file, async (tt) => {
       const why = oracleUnavailable(arch);

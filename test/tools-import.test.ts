@@ -53,7 +53,9 @@ write ${M}/memory5/state offline
       .readdirSync(path.join(d, M))
       .filter((n) => n.startsWith("memory"))
       .sort()
-      .map((n) => ["state", "valid_zones"].map((f) => fs.readFileSync(path.join(d, M, n, f), "utf8")).join(" "));
+      .map((n) =>
+        ["state", "valid_zones"].map((f) => fs.readFileSync(path.join(d, M, n, f), "utf8")).join(" "),
+      );
   assert.deepEqual(states(again), states(dir));
   assert.ok(r.notes.some((n) => /maxmem/.test(n)));
 });
@@ -120,45 +122,56 @@ function comparable(recs: TraceRecord[]): unknown[] {
 }
 
 for (const arch of ["x86_64", "arm64"] as const) {
-  test(`import round trip on the real ${arch} kernel: import after hot-add, then the same statements on both`, { timeout: 900_000 }, async (t) => {
-    const why = oracleUnavailable(arch);
-    if (why) return t.skip(`the oracle is unavailable: ${why}`);
-    const { prefix, rest } = ROUND_TRIP[arch];
-    const full = parseScenario(prefix + rest, `${arch}-round-trip`);
-    const nPrefix = parseScenario(prefix, "prefix").body.length;
-    const session = await OracleSession.start(full, { requestTimeoutMs: 300_000 });
-    const kernel: TraceRecord[] = [];
-    let imported;
-    try {
-      for (const st of full.body.slice(0, nPrefix)) await session.run(st);
-      const dir = tmp("k");
-      fs.rmdirSync(dir);
-      writeSysroot(dir, await dumpGuest(session));
-      imported = importMachine({ sysroot: dir });
-      for (const st of full.body.slice(nPrefix)) kernel.push(await session.run(st));
-    } finally {
-      await session.close();
-    }
-    assert.equal(imported.arch, arch);
-    assert.match(imported.scenario, new RegExp(`machine ${arch} mem=1G maxmem=8G`));
-    // the model boots the import and runs the rest
-    const text = imported.scenario + rest;
-    const sc = parseScenario(text, "imported");
-    const model = runScenario(sc).records.slice(sc.body.length - kernel.length);
-    assert.equal(model.length, kernel.length);
-    assert.deepEqual(comparable(model), comparable(kernel));
-    assert.ok(comparable(kernel).length >= 10, "the comparison compares something");
-  });
+  test(
+    `import round trip on the real ${arch} kernel: import after hot-add, then the same statements on both`,
+    { timeout: 900_000 },
+    async (t) => {
+      const why = oracleUnavailable(arch);
+      if (why) return t.skip(`the oracle is unavailable: ${why}`);
+      const { prefix, rest } = ROUND_TRIP[arch];
+      const full = parseScenario(prefix + rest, `${arch}-round-trip`);
+      const nPrefix = parseScenario(prefix, "prefix").body.length;
+      const session = await OracleSession.start(full, { requestTimeoutMs: 300_000 });
+      const kernel: TraceRecord[] = [];
+      let imported;
+      try {
+        for (const st of full.body.slice(0, nPrefix)) await session.run(st);
+        const dir = tmp("k");
+        fs.rmdirSync(dir);
+        writeSysroot(dir, await dumpGuest(session));
+        imported = importMachine({ sysroot: dir });
+        for (const st of full.body.slice(nPrefix)) kernel.push(await session.run(st));
+      } finally {
+        await session.close();
+      }
+      assert.equal(imported.arch, arch);
+      assert.match(imported.scenario, new RegExp(`machine ${arch} mem=1G maxmem=8G`));
+      // the model boots the import and runs the rest
+      const text = imported.scenario + rest;
+      const sc = parseScenario(text, "imported");
+      const model = runScenario(sc).records.slice(sc.body.length - kernel.length);
+      assert.equal(model.length, kernel.length);
+      assert.deepEqual(comparable(model), comparable(kernel));
+      assert.ok(comparable(kernel).length >= 10, "the comparison compares something");
+    },
+  );
 }
 
-test("memhp import reads a live machine without failing", { skip: fs.existsSync(`${M}/block_size_bytes`) ? false : "no memory hotplug sysfs here" }, () => {
-  // This machine's layout need not be a QEMU board's: either a scenario or a clear refusal.
-  try {
-    const out = execFileSync("node", ["bin/memhp.js", "import"], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
-    assert.match(out, /^machine (x86_64|arm64) mem=/m);
-  } catch (e) {
-    const err = e as { status: number; stderr: string };
-    assert.equal(err.status, 2);
-    assert.match(err.stderr, /memhp: no machine of the model's boards/);
-  }
-});
+test(
+  "memhp import reads a live machine without failing",
+  { skip: fs.existsSync(`${M}/block_size_bytes`) ? false : "no memory hotplug sysfs here" },
+  () => {
+    // This machine's layout need not be a QEMU board's: either a scenario or a clear refusal.
+    try {
+      const out = execFileSync("node", ["bin/memhp.js", "import"], {
+        encoding: "utf8",
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      assert.match(out, /^machine (x86_64|arm64) mem=/m);
+    } catch (e) {
+      const err = e as { status: number; stderr: string };
+      assert.equal(err.status, 2);
+      assert.match(err.stderr, /memhp: no machine of the model's boards/);
+    }
+  },
+);

@@ -12,7 +12,12 @@ export function registerImport(program: Command): void {
     .command("import")
     .description("capture this machine's (or a sysroot's) memory layout as a scenario the model can boot")
     .option("--sysroot <dir>", "read DIR/sys and DIR/proc (an export) instead of this machine's")
-    .addOption(new Option("--arch <arch>", "the machine's architecture (default: guessed)").choices(["x86_64", "arm64"]))
+    .addOption(
+      new Option("--arch <arch>", "the machine's architecture (default: guessed)").choices([
+        "x86_64",
+        "arm64",
+      ]),
+    )
     .option("--maxmem <size>", "what the machine can grow to (sysfs does not show it)")
     .option("--slots <n>", "DIMM slots (default 4)")
     .option("-o, --out <file>", "write the scenario to a file instead of stdout")

@@ -371,10 +371,14 @@ export function unmount(dir: string): Promise<boolean> {
  * way (its stdin, a pipe from us, reaches EOF), so no stale mount stays behind.
  */
 export function unmountWatchdog(dir: string): ChildProcess {
-  const w = spawn("sh", ["-c", 'read _ ; umount -l "$1" 2>/dev/null || fusermount3 -uz "$1" 2>/dev/null', "sh", dir], {
-    stdio: ["pipe", "ignore", "ignore"],
-    detached: true,
-  });
+  const w = spawn(
+    "sh",
+    ["-c", 'read _ ; umount -l "$1" 2>/dev/null || fusermount3 -uz "$1" 2>/dev/null', "sh", dir],
+    {
+      stdio: ["pipe", "ignore", "ignore"],
+      detached: true,
+    },
+  );
   w.unref();
   (w.stdin as unknown as { unref?: () => void }).unref?.();
   return w;

@@ -51,7 +51,8 @@ export interface Imported {
 }
 
 /** Command-line words the model acts on (src/kernel/params.ts); the rest stay behind. */
-const CMDLINE_KEYS = /^(memhp_default_state|memory_hotplug\.[a-z_]+|movable_node|rodata|memhp\.[a-z_0-9]+)(=|$)/;
+const CMDLINE_KEYS =
+  /^(memhp_default_state|memory_hotplug\.[a-z_]+|movable_node|rodata|memhp\.[a-z_0-9]+)(=|$)/;
 
 interface Ram {
   start: number;
@@ -87,7 +88,9 @@ export function importMachine(opts: ImportOptions = {}): Imported {
   const memDir = "/sys/devices/system/memory";
   const bsText = read(`${memDir}/block_size_bytes`);
   if (bsText === undefined)
-    throw new ImportError(`${at(memDir)}/block_size_bytes: cannot read (no memory hotplug, or not a sysroot)`);
+    throw new ImportError(
+      `${at(memDir)}/block_size_bytes: cannot read (no memory hotplug, or not a sysroot)`,
+    );
   const blockSize = parseInt(bsText.trim(), 16);
   const blocks: ImportedBlock[] = fs
     .readdirSync(at(memDir))
@@ -137,13 +140,17 @@ export function importMachine(opts: ImportOptions = {}): Imported {
     // with addresses, each boot RAM range lies in one System RAM entry (a DIMM
     // right after boot memory is a separate entry, so mem= is not overestimated)
     const ramRanges = b.firmwareMap.filter((f) => f.kind === "ram");
-    if (ram.length > 0 && !ramRanges.every((f) => ram.some((r) => r.start <= f.start && f.end <= r.end))) continue;
+    if (ram.length > 0 && !ramRanges.every((f) => ram.some((r) => r.start <= f.start && f.end <= r.end)))
+      continue;
     if (!blocks.every((x) => bootBlocks.has(x.id) || x.id * blockSize >= b.deviceMemoryBase)) continue;
     memBytes = m;
     board = b;
     break;
   }
-  if (!board) throw new ImportError("no machine of the model's boards has these memory blocks (not a QEMU pc/virt layout?)");
+  if (!board)
+    throw new ImportError(
+      "no machine of the model's boards has these memory blocks (not a QEMU pc/virt layout?)",
+    );
   const base = board.deviceMemoryBase;
   const hot = blocks.filter((b) => b.id * blockSize >= base);
 
@@ -152,7 +159,8 @@ export function importMachine(opts: ImportOptions = {}): Imported {
   const hotRam = ram.filter((r) => r.start >= base);
   if (hotRam.some((r) => r.name !== "System RAM"))
     notes.push("virtio-mem or driver-managed memory is not imported (only DIMMs)");
-  if (hotRam.length > 0) for (const r of hotRam.filter((x) => x.name === "System RAM")) dimms.push([r.start, r.end]);
+  if (hotRam.length > 0)
+    for (const r of hotRam.filter((x) => x.name === "System RAM")) dimms.push([r.start, r.end]);
   else
     for (const b of hot) {
       const last = dimms[dimms.length - 1];
@@ -160,7 +168,9 @@ export function importMachine(opts: ImportOptions = {}): Imported {
       else dimms.push([b.id * blockSize, (b.id + 1) * blockSize]);
     }
   if (dimms.length > 0 && dimms[0][0] !== base)
-    notes.push("the first DIMM does not start at the device-memory base (a removed DIMM before it?): placement differs");
+    notes.push(
+      "the first DIMM does not start at the device-memory base (a removed DIMM before it?): placement differs",
+    );
 
   const hotTotal = dimms.reduce((s, [a, b]) => s + b - a, 0);
   const slots = opts.slots ?? Math.max(4, dimms.length);
@@ -176,7 +186,8 @@ export function importMachine(opts: ImportOptions = {}): Imported {
         break;
       }
     }
-    maxmemBytes = guess !== undefined && guess >= memBytes + hotTotal ? guess : Math.max(8 * GiB, memBytes + hotTotal);
+    maxmemBytes =
+      guess !== undefined && guess >= memBytes + hotTotal ? guess : Math.max(8 * GiB, memBytes + hotTotal);
     notes.push(
       guess !== undefined && guess === maxmemBytes
         ? `maxmem ${maxmemBytes / GiB}G inferred from the 64-bit PCI window with ${slots} slots`
@@ -208,7 +219,8 @@ export function importMachine(opts: ImportOptions = {}): Imported {
       if (b.state === "online" && (b.zone !== "Movable") === kernelPass)
         lines.push(`write ${memDir}/memory${b.id}/state ${onlineWord(b.zone)}`);
   for (const b of blocks)
-    if (b.id * blockSize < base && b.state === "offline") lines.push(`write ${memDir}/memory${b.id}/state offline`);
+    if (b.id * blockSize < base && b.state === "offline")
+      lines.push(`write ${memDir}/memory${b.id}/state offline`);
   if (autoOnline !== "offline") lines.push(`write ${memDir}/auto_online_blocks ${autoOnline}`);
   return {
     arch,

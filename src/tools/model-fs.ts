@@ -30,7 +30,8 @@ export function modelFsOps(machine: () => Kernel, markerText: string): FuseOps &
       if ("err" in r) return -r.err;
       const n = r.node;
       if (n.kind === "link") return { kind: "link", mode: 0o777, size: n.target.length };
-      if (n.kind === "file") return { kind: "file", mode: n.mode, size: path.startsWith("/proc/") ? 0 : 4096 };
+      if (n.kind === "file")
+        return { kind: "file", mode: n.mode, size: path.startsWith("/proc/") ? 0 : 4096 };
       return { kind: "dir", mode: 0o755, size: 0 };
     },
     readdir(path: string): string[] | number {

@@ -67,7 +67,12 @@ export function decodeDump(text: string): DumpEntry[] {
         out.push({ kind: "l", path: p, target: w[2] });
         break;
       case "f":
-        out.push({ kind: "f", path: p, mode: mode(), data: Buffer.from(w[3] ?? "", "base64").toString("utf8") });
+        out.push({
+          kind: "f",
+          path: p,
+          mode: mode(),
+          data: Buffer.from(w[3] ?? "", "base64").toString("utf8"),
+        });
         break;
       case "e":
         out.push({ kind: "e", path: p, mode: mode() });
