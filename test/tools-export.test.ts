@@ -24,6 +24,7 @@ import {
 } from "../src/tools/sysroot.js";
 import { runOracleExport } from "../src/tools/oracle-export.js";
 import type { Arch } from "../src/scenario/ast.js";
+import { memhp } from "./support/memhp-cli.js";
 
 const tmp = (tag: string) => fs.mkdtempSync(path.join(os.tmpdir(), `memhp-export-${tag}-`));
 const hasLsmem = (() => {
@@ -96,6 +97,37 @@ test("lsmem --sysroot reads the model's export", { skip: hasLsmem ? false : "no 
   assert.match(lsmem(dir, ["--summary"]), /Total offline memory:\s+384M/);
 });
 
+test("memhp export: from a scenario, from a snapshot, and the usage errors", () => {
+  const dir = tmp("cli");
+  const snap = path.join(dir, "s.snap");
+  const a = path.join(dir, "a");
+  const b = path.join(dir, "b");
+  let r = memhp(["export", "--sysroot", a, "scenarios/examples/x86-dimm.mhp"]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /exported \d+ files and \d+ symlinks/);
+  // the example removes its DIMM at the end: boot memory only
+  assert.deepEqual(
+    fs.readdirSync(path.join(a, "sys/devices/system/memory")).filter((n) => /^memory\d+$/.test(n)).length,
+    8,
+  );
+  const text = "machine arm64 mem=1G maxmem=4G\nboot\ndimm-add d1 size=256M\n";
+  const scen = path.join(dir, "s.mhp");
+  fs.writeFileSync(scen, text);
+  assert.equal(memhp(["snapshot", "save", snap, "--from", scen]).status, 0);
+  r = memhp(["export", "--sysroot", b, "--snapshot", snap]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(
+    fs.readFileSync(path.join(b, "sys/devices/system/memory/memory17/state"), "utf8"),
+    "offline\n",
+  );
+  r = memhp(["export", "--sysroot", b, "--snapshot", snap]);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /not empty/);
+  r = memhp(["export", "--sysroot", path.join(dir, "c")]);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /give a scenario file or --snapshot/);
+});
+
 /** Corpus scenarios that hot-add memory (a DIMM or a virtio-mem resize), by architecture. */
 function hotAddScenarios(): { file: string; arch: Arch }[] {
   const dir = "scenarios/oracle";
@@ -113,7 +145,13 @@ test("lsmem prints the same for the model and the real kernel", { timeout: 3_600
   if (!hasLsmem) return t.skip("no lsmem (util-linux)");
   const all = hotAddScenarios();
   assert.ok(all.some((s) => s.arch === "x86_64") && all.some((s) => s.arch === "arm64"));
-  const chosen = live ? all : (["x86_64", "arm64"] as const).map((a) => all.find((s) => s.arch === a)!);
+  // MEMHP_EXPORT_ONLY=x86-vmem,arm64-vmem: just those scenarios (for re-running one)
+  const only = process.env.MEMHP_EXPORT_ONLY?.split(",");
+  const chosen = only
+    ? all.filter((s) => only.some((o) => s.file.includes(o)))
+    : live
+      ? all
+      : (["x86_64", "arm64"] as const).map((a) => all.find((s) => s.arch === a)!);
   for (const { file, arch } of chosen) {
     await t.test(file, async (tt) => {
       const why = oracleUnavailable(arch);
