@@ -167,7 +167,7 @@ test("lsmem prints the same for the model and the real kernel", { timeout: 3_600
       const k = tmp("k");
       fs.rmdirSync(k);
       modelExport(noPtdump, file, m);
-      await runOracleExport(sc, k, { skipPtdump: true });
+      await runOracleExport(sc, k, { skipPtdump: true, bootTimeoutMs: 600_000 });
       let compared = 0;
       for (const o of LSMEM_OPTIONS) {
         const a = lsmem(m, o);

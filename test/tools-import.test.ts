@@ -131,7 +131,7 @@ for (const arch of ["x86_64", "arm64"] as const) {
       const { prefix, rest } = ROUND_TRIP[arch];
       const full = parseScenario(prefix + rest, `${arch}-round-trip`);
       const nPrefix = parseScenario(prefix, "prefix").body.length;
-      const session = await OracleSession.start(full, { requestTimeoutMs: 300_000 });
+      const session = await OracleSession.start(full, { requestTimeoutMs: 300_000, bootTimeoutMs: 600_000 });
       const kernel: TraceRecord[] = [];
       let imported;
       try {
