@@ -19,7 +19,7 @@ const ROOT = packageRoot();
 const SRC = path.join(ROOT, "src");
 
 const MODEL = ["mm", "kernel", "drivers", "fs", "arch", "hw"] as const;
-const TOOLS = ["scenario", "cli", "oracle", "cost", "fuzz", "shell", "web", "snapshot"] as const;
+const TOOLS = ["scenario", "cli", "oracle", "cost", "fuzz", "shell", "web", "snapshot", "tools"] as const;
 /** Folders that belong to neither side; anyone may import them. */
 const NEUTRAL = ["lib"] as const;
 
@@ -34,6 +34,7 @@ type Layer = "model" | "tool" | "neutral";
 
 function layerOf(rel: string): Layer | undefined {
   const top = rel.split("/")[0];
+  if (rel === "index.ts") return "tool"; // the package's library entry: a front end
   if (!rel.includes("/")) return "neutral"; // src/errno.ts, src/paths.ts, ...
   if ((MODEL as readonly string[]).includes(top)) return "model";
   if ((TOOLS as readonly string[]).includes(top)) return "tool";

@@ -13,6 +13,9 @@ import { registerShell } from "./shell.js";
 import { registerServe } from "./serve.js";
 import { registerFuzz } from "./fuzz.js";
 import { registerSnapshot } from "./snapshot.js";
+import { registerExport } from "./export.js";
+import { registerMount } from "./mount.js";
+import { registerImport } from "./import.js";
 import { MODEL_VERSION } from "../kernel/kernel.js";
 
 export function buildProgram(): Command {
@@ -36,6 +39,9 @@ export function buildProgram(): Command {
   registerServe(program);
   registerFuzz(program);
   registerSnapshot(program);
+  registerExport(program);
+  registerMount(program);
+  registerImport(program);
   program.addHelpText(
     "after",
     `

@@ -3,6 +3,7 @@
 import { Option, type Command } from "commander";
 import { OracleError, oracleUnavailable, runOracle } from "../oracle/run.js";
 import { formatTrace } from "../scenario/trace.js";
+import { runOracleExport } from "../tools/oracle-export.js";
 import type { OracleKernel } from "../oracle/cache.js";
 import { EXIT_DIFF, EXIT_USAGE, ExitCode, loadScenario, writeOut } from "./io.js";
 
@@ -18,6 +19,7 @@ export function registerOracle(program: Command): void {
         .choices(["stock", "patched"])
         .default("stock"),
     )
+    .option("--export-sysroot <dir>", "also export the guest's memory files at the end (docs/tools.md)")
     .option("-q, --quiet", "no progress on stderr")
     .addHelpText(
       "after",
@@ -35,7 +37,13 @@ Examples:
     .action(
       async (
         file: string,
-        opts: { trace?: string; console?: string; quiet?: boolean; kernel: OracleKernel },
+        opts: {
+          trace?: string;
+          console?: string;
+          quiet?: boolean;
+          kernel: OracleKernel;
+          exportSysroot?: string;
+        },
       ) => {
         const sc = loadScenario(file);
         const why = oracleUnavailable(sc.machine.arch, { kernel: opts.kernel });
@@ -45,7 +53,11 @@ Examples:
         }
         const log = opts.quiet ? undefined : (l: string) => process.stderr.write(`${l}\n`);
         try {
-          const trace = await runOracle(sc, { log, consoleLog: opts.console, kernel: opts.kernel });
+          const o = { log, consoleLog: opts.console, kernel: opts.kernel };
+          const trace =
+            opts.exportSysroot === undefined
+              ? await runOracle(sc, o)
+              : (await runOracleExport(sc, opts.exportSysroot, o)).trace;
           writeOut(formatTrace(trace), opts.trace);
         } catch (e) {
           if (e instanceof OracleError) {

@@ -21,6 +21,7 @@ import { LexError, lexLine, resolvePath, type Redirect } from "./lex.js";
 import { expandGlob } from "./glob.js";
 import { DriverCalls } from "../kernel/calls.js";
 import { FILTERS, runFilter } from "./filters.js";
+import { DumpError, exportModel } from "../tools/sysroot.js";
 import {
   Journal,
   SnapshotError,
@@ -79,6 +80,7 @@ export const BUILTINS: Readonly<Record<string, string>> = {
   dmesg: "dmesg           (the kernel's log: what it printed, e.g. why it refused)",
   work: "work            (work counts of the last operation)",
   snapshot: "snapshot save FILE | snapshot load FILE",
+  export: "export DIR      (the memory files as a sysroot for lsmem --sysroot DIR)",
   help: "help",
   exit: "exit [STATUS]",
 };
@@ -257,6 +259,8 @@ export class ShellSession {
         return this.work();
       case "snapshot":
         return this.snapshot(args);
+      case "export":
+        return this.exportSysroot(args);
       case "help":
         return ok(helpText());
       case "exit": {
@@ -323,6 +327,20 @@ export class ShellSession {
     const r = rec as { result?: unknown; blocks?: BlockChanges };
     const result = typeof r.result === "string" ? r.result : "ok";
     return { ...out, entry: this.record(command, st.op, result, counts, r.blocks, rec.reason) };
+  }
+
+  /** `export DIR`: the machine's memory files as plain files (src/tools/sysroot.ts). */
+  private exportSysroot(args: string[]): CommandResult {
+    if (args.length !== 1) return fail("usage: export DIR", 2);
+    try {
+      const n = exportModel(this.k, args[0]);
+      return ok(`exported ${n.files} files and ${n.links} symlinks to ${args[0]}\n`);
+    } catch (e) {
+      if (e instanceof DumpError) return fail(`export: ${e.message}`, 1);
+      const err = e as NodeJS.ErrnoException;
+      if (err.code) return fail(`export: ${err.message}`, 1);
+      throw e;
+    }
   }
 
   /** `snapshot save FILE` / `snapshot load FILE` (the format of `memhp snapshot`). */
