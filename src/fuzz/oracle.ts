@@ -135,6 +135,11 @@ export async function runOnKernel(sc: Scenario, opts: KernelRunOptions = {}): Pr
       }
       if ("crash" in r)
         return { trace, outcome: "crash", detail: `line ${st.loc.line}:\n${r.crash}`, warnings: [] };
+      // the oracle itself may have seen the crash first: its record ends the run
+      if (r.rec.crash) {
+        const console = crashLines(since(session.console, from)) ?? r.rec.crash.message;
+        return { trace, outcome: "crash", detail: `line ${st.loc.line}:\n${console}`, warnings: [] };
+      }
       records.push(r.rec);
     }
     let warnings: string[] = [...notes];

@@ -191,6 +191,12 @@ export class DriverCalls {
     return this.groups.get(owner) ?? -1;
   }
 
+  /** The test module's owner N whose memory group is `mgid`, or undefined (another driver's memory). */
+  ownerOfGroup(mgid: number | undefined): number | undefined {
+    for (const [owner, g] of this.groups) if (g === mgid) return owner;
+    return undefined;
+  }
+
   /** The functions `call` knows. */
   static names(): string[] {
     return Object.keys(CALLS).sort();

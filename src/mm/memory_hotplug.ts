@@ -306,7 +306,9 @@ export class MemoryHotplug implements ArchHotplugCtx {
   /** mm/memory_hotplug.c: try_remove_memory() — expects device_hotplug_lock held. */
   tryRemoveMemory(start: number, size: number): number {
     this.k.locks.deviceHotplug.assertHeld("try_remove_memory");
-    if (this.checkHotplugMemoryRange(start, size)) return -EINVAL;
+    // BUG_ON(check_hotplug_memory_range()): callers pass whole memory blocks
+    if (this.checkHotplugMemoryRange(start, size))
+      throw new KernelBug("try_remove_memory", `BUG_ON(check_hotplug_memory_range(${hexPa(start)}, ${hexPa(size)}))`);
     // check_memblock_offlined_cb()
     const rc = this.walkMemoryBlocks(start, size, (mem) =>
       mem.state !== MEM_OFFLINE

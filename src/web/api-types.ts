@@ -50,6 +50,8 @@ export interface BlockView {
   device?: string;
   /** Its System RAM resource is driver-managed ("System RAM (virtio_mem)"): the RFC's calls apply. */
   driverManaged: boolean;
+  /** RFC v2: the test module's owner (`owner=N`) whose memory group holds the block; undefined: another driver's. */
+  rfcOwner?: number;
   /** The RFC: its linear mapping was removed by depopulate_range_driver_managed(). */
   depopulated: boolean;
   /** Pages by use, when the machine is small enough to count them (every page is read). */

@@ -102,6 +102,7 @@ function blockViews(k: Kernel): BlockView[] {
       vmemmapPages: mem.nrVmemmapPages,
       device: owner?.id,
       driverManaged: k.hotplug.rangeIsDriverManaged(start, size),
+      rfcOwner: k.calls.ownerOfGroup(mem.group?.id),
       depopulated: mem.depopulated,
     };
     if (count) view.pages = pageUse(k, startPfn, pagesPerBlock);

@@ -106,17 +106,19 @@ export function blockOps(b: BlockView, view: MachineView): { ops: BlockOp[]; una
             `only for driver-managed memory ("System RAM (driver)"); memory${b.id} is plain "System RAM" ` +
             `(${dev?.kind === "dimm" ? "an ACPI DIMM" : "boot memory"}): the kernel answers EINVAL`,
         });
-      else if (b.state !== "offline")
+      else if (b.rfcOwner === undefined)
         unavailable.push({
           id: fn,
           label,
-          why: "the block is online: offline it first, or the kernel answers EBUSY",
+          why:
+            `memory${b.id} belongs to another driver's memory group (${dev?.kind === "virtio-mem" ? "virtio-mem" : "not the test module"}): ` +
+            "RFC v2 lets only the owner depopulate it; the kernel answers EINVAL",
         });
       else
         ops.push({
           id: fn,
           label,
-          command: `call ${fn} ${range}`,
+          command: `call ${fn} ${range} owner=${b.rfcOwner}`,
           hint: "the RFC: keep the block, its memmap and device; tear down only its linear mapping",
         });
     }
