@@ -308,7 +308,10 @@ export class MemoryHotplug implements ArchHotplugCtx {
     this.k.locks.deviceHotplug.assertHeld("try_remove_memory");
     // BUG_ON(check_hotplug_memory_range()): callers pass whole memory blocks
     if (this.checkHotplugMemoryRange(start, size))
-      throw new KernelBug("try_remove_memory", `BUG_ON(check_hotplug_memory_range(${hexPa(start)}, ${hexPa(size)}))`);
+      throw new KernelBug(
+        "try_remove_memory",
+        `BUG_ON(check_hotplug_memory_range(${hexPa(start)}, ${hexPa(size)}))`,
+      );
     // check_memblock_offlined_cb()
     const rc = this.walkMemoryBlocks(start, size, (mem) =>
       mem.state !== MEM_OFFLINE
