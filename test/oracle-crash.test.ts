@@ -235,7 +235,7 @@ test("model: a KernelBug ends the trace with a crash record (runScenario crashRe
   assert.equal(last.line, sc.body.at(-1)?.loc.line);
   assert.deepEqual(
     { op: last.op, id: last.id, result: last.result, kind: last.crash?.kind, fn: last.crash?.function },
-    { op: "dimm-del", id: "d0", result: "crash", kind: "BUG", fn: "__remove_memory" },
+    { op: "dimm-del", id: "d0", result: "crash", kind: "BUG", fn: "try_remove_memory" },
   );
 });
 

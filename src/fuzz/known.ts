@@ -17,7 +17,7 @@ export const KNOWN_BEHAVIOURS = {
   arm64Block:
     "stock 6.1 arm64 unmap_hotplug_range() clears a partly covered block mapping whole: memory outside the removed range loses its linear map",
   acpiEexist:
-    "stock 6.1 acpi_memory_enable_device() takes add_memory()'s -EEXIST for success; the eject's try_remove_memory() hits BUG_ON(check_hotplug_memory_range())",
+    "6.1 try_remove_memory() hits BUG_ON(check_hotplug_memory_range()) on a range that is not whole memory blocks: remove_memory() of an unaligned range, or ACPI's eject after acpi_memory_enable_device() took add_memory()'s -EEXIST for success",
 } as const;
 
 /**
