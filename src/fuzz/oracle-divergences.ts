@@ -15,7 +15,12 @@
 
 import { readFileSync } from "node:fs";
 import { packagePath } from "../paths.js";
-import { parseDivergences, type Divergence, type DivergenceMatch } from "../scenario/divergences.js";
+import {
+  parseDivergences,
+  readJsonBlock,
+  type Divergence,
+  type DivergenceMatch,
+} from "../scenario/divergences.js";
 
 const HEADING = /^### (fuzz-[a-z0-9-]+): (.+)$/;
 
@@ -59,17 +64,8 @@ export function parseFuzzDivergences(text: string): FuzzDivergence[] {
     }
     if (/^##? /.test(lines[i])) cur = undefined;
     if (lines[i].trim() === "```fuzz-match" && cur) {
-      let j = i + 1;
-      const body: string[] = [];
-      while (j < lines.length && lines[j].trim() !== "```") body.push(lines[j++]);
-      let match: FuzzMatch;
-      try {
-        match = JSON.parse(body.join("\n")) as FuzzMatch;
-      } catch (e) {
-        throw new Error(`divergences.md:${i + 1}: ${cur.id}: bad fuzz-match block: ${(e as Error).message}`, {
-          cause: e,
-        });
-      }
+      const { value, end: j } = readJsonBlock(lines, i, `${cur.id}: bad fuzz-match block`);
+      const match = value as FuzzMatch;
       // a crash or model failure is named by its signature; a difference by its rule and item
       for (const key of ["rule", "item"] as const)
         if (match.problem === undefined && typeof match[key] !== "string")

@@ -67,6 +67,25 @@ export function blockName(d: Divergence, all: readonly Divergence[]): string {
 
 const HEADING = /^## ([a-z0-9-]+): (.+)$/;
 
+/**
+ * The JSON of the fenced block whose opening fence is lines[i], and the index of
+ * its closing fence; a block that is not JSON is an error at its line.
+ */
+export function readJsonBlock(
+  lines: readonly string[],
+  i: number,
+  what: string,
+): { value: unknown; end: number } {
+  let j = i + 1;
+  const body: string[] = [];
+  while (j < lines.length && lines[j].trim() !== "```") body.push(lines[j++]);
+  try {
+    return { value: JSON.parse(body.join("\n")), end: j };
+  } catch (e) {
+    throw new Error(`divergences.md:${i + 1}: ${what}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
 /** Parse docs/divergences.md. */
 export function parseDivergences(text: string): Divergence[] {
   const out: Divergence[] = [];
@@ -83,17 +102,8 @@ export function parseDivergences(text: string): Divergence[] {
         `divergences.md:${i + 1}: an entry's heading is "## id: title", the id of a-z, 0-9 and -`,
       );
     if (lines[i].trim() === "```match" && cur) {
-      let j = i + 1;
-      const body: string[] = [];
-      while (j < lines.length && lines[j].trim() !== "```") body.push(lines[j++]);
-      let match: DivergenceMatch;
-      try {
-        match = JSON.parse(body.join("\n")) as DivergenceMatch;
-      } catch (e) {
-        throw new Error(`divergences.md:${i + 1}: ${cur.id}: bad match block: ${(e as Error).message}`, {
-          cause: e,
-        });
-      }
+      const { value, end: j } = readJsonBlock(lines, i, `${cur.id}: bad match block`);
+      const match = value as DivergenceMatch;
       for (const key of ["rule", "item"] as const) {
         if (typeof match[key] !== "string" || match[key] === "")
           throw new Error(`divergences.md:${i + 1}: ${cur.id}: a match block needs a "${key}"`);
