@@ -19,6 +19,7 @@ import {
   ZONE_MOVABLE,
   ZONE_NORMAL,
 } from "../src/mm/mmzone.js";
+import { removePfnRangeFromZone } from "../src/mm/memory_hotplug.js";
 import { type PfnSpan } from "../src/mm/page_alloc.js";
 import { zoneSizesInitX86 } from "../src/arch/x86_64/init.js";
 import { zoneSizesInitArm64 } from "../src/arch/arm64/init.js";
@@ -49,7 +50,7 @@ function offlineFree(sys: Sys, startPfn: number, nrPages: number): void {
     pa.zonePcpReset(zone);
     pa.buildAllZonelists();
   }
-  pa.removePfnRangeFromZone(zone.idx, startPfn, nrPages);
+  removePfnRangeFromZone(pa, zone.idx, startPfn, nrPages);
 }
 
 /** One section of RAM at 0x8000 in ZONE_NORMAL (DMA and DMA32 end below it, so they are empty). */

@@ -25,6 +25,7 @@ import {
   ZONE_NORMAL,
   type Zone,
 } from "../src/mm/mmzone.js";
+import { initBootMemory } from "../src/mm/mm_init.js";
 import { BuddyAllocator, orderToPindex, pcpAllowedOrder, pindexToOrder } from "../src/mm/page_alloc.js";
 import { MEMORY_OFFLINE } from "../src/mm/page_isolation.js";
 import { LIMITS, SEC, bootAllocator, hotAddOnline, type AllocatorSys } from "./support/allocator-sys.js";
@@ -86,7 +87,7 @@ describe("pagesets: batch and high", () => {
     secs.addSections(0x8000, 0x8400, true);
     const pgdat = new PglistData(LIMITS);
     const pa = new BuddyAllocator(memmap, secs, pgdat, new Work());
-    pa.initBootMemory([{ startPfn: 0x8000, endPfn: 0x8400 }], []);
+    initBootMemory(pa, [{ startPfn: 0x8000, endPfn: 0x8400 }], []);
     const z = pgdat.zones[ZONE_NORMAL];
     assert.equal(pa.pcpOf(z).batch, 1); // 1024 >> 10 = 1, / 4 = 0 → 1 → rounddown_pow_of_two(1) - 1 = 0 → max(1, 0)
     assert.equal(pa.pcpOf(z).high, Math.max(z.watermark[WMARK_LOW], 4));
@@ -295,7 +296,7 @@ describe("allocation (rmqueue_pcplist)", () => {
     secs.addSections(0x8000, 0x10000, true);
     const pgdat = new PglistData(LIMITS);
     const pa = new BuddyAllocator(memmap, secs, pgdat, new Work(), { watermarks: false });
-    pa.initBootMemory([{ startPfn: 0x8000, endPfn: 0x10000 }], []);
+    initBootMemory(pa, [{ startPfn: 0x8000, endPfn: 0x10000 }], []);
     const z = pgdat.zones[ZONE_NORMAL];
     const user: number[] = [];
     for (let i = 0; i < 7; i++) user.push(pa.allocPages(0, "user"));

@@ -9,6 +9,8 @@ import { MAX_ORDER } from "../src/mm/constants.js";
 import { Memmap, MemmapSections } from "../src/mm/memmap.js";
 import { Migration, Rmap } from "../src/mm/migrate.js";
 import { MIGRATE_ISOLATE, MIGRATE_MOVABLE, PglistData, ZONE_MOVABLE, ZONE_NORMAL } from "../src/mm/mmzone.js";
+import { movePfnRangeToZone } from "../src/mm/memory_hotplug.js";
+import { initBootMemory } from "../src/mm/mm_init.js";
 import { BuddyAllocator } from "../src/mm/page_alloc.js";
 import { MEMORY_OFFLINE, PageIsolation } from "../src/mm/page_isolation.js";
 import { Rng } from "../src/mm/random.js";
@@ -42,12 +44,12 @@ function system(opts: WorkloadOptions): Sys {
   const pgdat = new PglistData(LIMITS);
   const work = new Work();
   const pa = new BuddyAllocator(memmap, secs, pgdat, work);
-  pa.initBootMemory([{ startPfn: 0x8000, endPfn: 0x18000 }], [{ startPfn: 0x8000, endPfn: 0x8100 }]);
+  initBootMemory(pa, [{ startPfn: 0x8000, endPfn: 0x18000 }], [{ startPfn: 0x8000, endPfn: 0x8100 }]);
   const iso = new PageIsolation(pa);
   // online_pages() of [0x18000, 0x20000) to ZONE_MOVABLE
   secs.addSections(0x18000, 0x20000, false);
   const zone = pgdat.zones[ZONE_MOVABLE];
-  pa.movePfnRangeToZone(ZONE_MOVABLE, 0x18000, SEC, MIGRATE_ISOLATE);
+  movePfnRangeToZone(pa, ZONE_MOVABLE, 0x18000, SEC, MIGRATE_ISOLATE);
   zone.nrIsolatePageblock += SEC / 512;
   pa.setupZonePageset(zone); // the zone was not populated
   for (let pfn = 0x18000; pfn < 0x20000; pfn += 1 << (MAX_ORDER - 1))

@@ -23,6 +23,7 @@ import { MIGRATE_UNMOVABLE, PglistData } from "../mm/mmzone.js";
 import { zoneSizesInitX86 } from "../arch/x86_64/init.js";
 import { zoneSizesInitArm64 } from "../arch/arm64/init.js";
 import { BuddyAllocator, type PfnSpan } from "../mm/page_alloc.js";
+import { initBootMemory } from "../mm/mm_init.js";
 import { PageIsolation } from "../mm/page_isolation.js";
 import { Rng } from "../mm/random.js";
 import { Sparse } from "../mm/sparse.js";
@@ -136,7 +137,7 @@ export class Kernel {
     this.alloc = new BuddyAllocator(this.memmap, this.sparse, this.pgdat, this.work, { nrCpus: this.nrCpus });
     const image = kernelImageRange(cfg.arch);
     const imageInRam = mapped.some((r) => r.startPfn <= image.startPfn && image.endPfn <= r.endPfn);
-    this.alloc.initBootMemory(this.bootRam, [...(imageInRam ? [image] : []), ...nomap, ...bootReservationsWithInit(this.board)]);
+    initBootMemory(this.alloc, this.bootRam, [...(imageInRam ? [image] : []), ...nomap, ...bootReservationsWithInit(this.board)]);
     this.isolation = new PageIsolation(this.alloc);
     this.migration = new Migration(this.alloc, this.rmap, this.work);
     this.contig = new ContigAlloc(this.alloc, this.isolation, this.migration, this.work, this.nrCpus);

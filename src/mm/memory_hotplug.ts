@@ -45,8 +45,38 @@ import {
   SZ_2M,
   pfnToSectionNr,
 } from "./constants.js";
-import { MIGRATE_ISOLATE, MIGRATE_MOVABLE, MIGRATE_UNMOVABLE, ZONE_MOVABLE, ZONE_NORMAL } from "./mmzone.js";
-import { PS_OFFLINE, PS_OFFLINE_FREE, PS_RESERVED, PS_UNINIT, ZONE_NONE, pfnToOnlinePage } from "./memmap.js";
+import {
+  type PglistData,
+  type Zone,
+  MIGRATE_ISOLATE,
+  MIGRATE_MOVABLE,
+  MIGRATE_UNMOVABLE,
+  ZONE_MOVABLE,
+  ZONE_NORMAL,
+} from "./mmzone.js";
+import {
+  NR_PAGE_STATES,
+  PAGE_STATE_NAMES,
+  PS_BUDDY,
+  PS_FREE,
+  PS_KERNEL,
+  PS_MOVABLE,
+  PS_OFFLINE,
+  PS_OFFLINE_FREE,
+  PS_PCP,
+  PS_PGTABLE,
+  PS_PINNED,
+  PS_RECLAIMABLE,
+  PS_RESERVED,
+  PS_UNINIT,
+  PS_VMEMMAP,
+  ZONE_NONE,
+  isAllocatedState,
+  isFreeState,
+  pfnToOnlinePage,
+} from "./memmap.js";
+import { initPagesAs } from "./mm_init.js";
+import type { BuddyAllocator } from "./page_alloc.js";
 
 /** The data-cache line the clean works in (64 bytes on both arches' cores the oracle runs). */
 export const CACHE_LINE_SIZE = 64;
@@ -57,6 +87,187 @@ export const MHP_NONE = 0;
 export const MHP_MERGE_RESOURCE = 1 << 0;
 export const MHP_MEMMAP_ON_MEMORY = 1 << 1;
 export const MHP_NID_IS_MGID = 1 << 2;
+
+// ---------------------------------------------------------------------------
+// Zone and node spans: move_pfn_range_to_zone(), remove_pfn_range_from_zone()
+// ---------------------------------------------------------------------------
+
+/** States in which a page must not be when its memmap is poisoned (free, allocated, on a pcp list). */
+const BUSY_STATES: readonly number[] = [
+  PS_BUDDY,
+  PS_FREE,
+  PS_PCP,
+  PS_KERNEL,
+  PS_PGTABLE,
+  PS_VMEMMAP,
+  PS_RECLAIMABLE,
+  PS_MOVABLE,
+  PS_PINNED,
+];
+
+// mm/memory_hotplug.c: resize_zone_range()
+function resizeZoneRange(zone: Zone, startPfn: number, nrPages: number): void {
+  const oldEnd = zone.zoneEndPfn();
+  if (zone.zoneIsEmpty() || startPfn < zone.zoneStartPfn) zone.zoneStartPfn = startPfn;
+  zone.spannedPages = Math.max(startPfn + nrPages, oldEnd) - zone.zoneStartPfn;
+}
+
+// mm/memory_hotplug.c: resize_pgdat_range()
+function resizePgdatRange(pgdat: PglistData, startPfn: number, nrPages: number): void {
+  const oldEnd = pgdat.nodeEndPfn();
+  if (!pgdat.nodeSpannedPages || startPfn < pgdat.nodeStartPfn) pgdat.nodeStartPfn = startPfn;
+  pgdat.nodeSpannedPages = Math.max(startPfn + nrPages, oldEnd) - pgdat.nodeStartPfn;
+}
+
+/**
+ * mm/memory_hotplug.c: move_pfn_range_to_zone(): grow the zone and node
+ * spans to cover the range, initialise its memmap (memmap_init_range(),
+ * MEMINIT_HOTPLUG: every page PS_RESERVED in this zone, every aligned
+ * pageblock `migratetype`), and recompute zone->contiguous. The pages must be
+ * PS_UNINIT. Counts memmapPagesInit, zoneSpanUpdates, pageblocksScanned.
+ */
+export function movePfnRangeToZone(
+  alloc: BuddyAllocator,
+  zoneIdx: number,
+  startPfn: number,
+  nrPages: number,
+  migratetype: number,
+): void {
+  const zone = alloc.pgdat.zones[zoneIdx];
+  alloc.work.withPhase("move_pfn_range_to_zone", () => {
+    alloc.clearZoneContiguous(zoneIdx);
+    if (zone.zoneIsEmpty()) {
+      // init_currently_empty_zone()
+      zone.zoneStartPfn = startPfn;
+      zone.initialized = true;
+    }
+    resizeZoneRange(zone, startPfn, nrPages);
+    resizePgdatRange(alloc.pgdat, startPfn, nrPages);
+    alloc.work.add("zoneSpanUpdates");
+    alloc.work.withPhase("memmap_init_range", () => {
+      const counts = new Float64Array(NR_PAGE_STATES);
+      alloc.memmap.countStates(startPfn, nrPages, counts);
+      if (counts[PS_UNINIT] !== nrPages)
+        throw new Error(
+          `move_pfn_range_to_zone: [${startPfn.toString(16)}+${nrPages}) has initialised pages`,
+        );
+      initPagesAs(alloc, startPfn, nrPages, zoneIdx, PS_RESERVED, migratetype);
+    });
+    alloc.setZoneContiguous(zoneIdx);
+  });
+}
+
+/**
+ * mm/memory_hotplug.c: remove_pfn_range_from_zone(): poison the memmap of
+ * the range (every page PS_UNINIT, no zone), shrink the zone span
+ * (shrink_zone_span(): scans subsections for the new first/last online page
+ * of the zone, counted as pageblocksScanned) and the node span
+ * (update_pgdat_span()), and recompute zone->contiguous. Pages still free or
+ * allocated here are a kernel BUG: this throws.
+ */
+export function removePfnRangeFromZone(
+  alloc: BuddyAllocator,
+  zoneIdx: number,
+  startPfn: number,
+  nrPages: number,
+): void {
+  const zone = alloc.pgdat.zones[zoneIdx];
+  alloc.work.withPhase("remove_pfn_range_from_zone", () => {
+    // page_init_poison()
+    const m = alloc.memmap;
+    const end = startPfn + nrPages;
+    for (let pfn = startPfn; pfn < end; pfn++) {
+      // memhp: a whole section in one zone is accounted from its state counts
+      if (pfn % PAGES_PER_SECTION === 0 && pfn + PAGES_PER_SECTION <= end) {
+        const nr = pfn / PAGES_PER_SECTION;
+        const z = m.zoneUniform(nr);
+        let busy = 0;
+        for (const st of BUSY_STATES) busy += m.sectionStateCount(nr, st);
+        if (z >= 0 && z !== ZONE_NONE && busy === 0) {
+          const counts = alloc.pgdat.zones[z].nrPages;
+          for (let st = PS_UNINIT + 1; st < NR_PAGE_STATES; st++) counts[st] -= m.sectionStateCount(nr, st);
+          pfn += PAGES_PER_SECTION - 1;
+          continue;
+        }
+      }
+      const s = m.state(pfn);
+      if (s === PS_UNINIT) continue;
+      if (isFreeState(s) || isAllocatedState(s) || s === PS_PCP)
+        throw new Error(`remove_pfn_range_from_zone: pfn ${pfn.toString(16)} is ${PAGE_STATE_NAMES[s]}`);
+      alloc.pgdat.zones[m.zone(pfn)].nrPages[s]--;
+    }
+    m.fillState(startPfn, nrPages, PS_UNINIT);
+    m.fillOrder(startPfn, nrPages, 0);
+    m.fillZone(startPfn, nrPages, ZONE_NONE);
+    alloc.clearZoneContiguous(zoneIdx);
+    alloc.work.withPhase("shrink_zone_span", () => shrinkZoneSpan(alloc, zone, startPfn, startPfn + nrPages));
+    updatePgdatSpan(alloc.pgdat);
+    alloc.work.add("zoneSpanUpdates");
+    alloc.setZoneContiguous(zoneIdx);
+  });
+}
+
+// mm/memory_hotplug.c: find_smallest_section_pfn()
+function findSmallestSectionPfn(alloc: BuddyAllocator, zone: Zone, startPfn: number, endPfn: number): number {
+  for (; startPfn < endPfn; startPfn += PAGES_PER_SUBSECTION) {
+    alloc.work.add("pageblocksScanned");
+    if (!pfnToOnlinePage(alloc.sections, startPfn)) continue;
+    if (alloc.memmap.zone(startPfn) !== zone.idx) continue;
+    return startPfn;
+  }
+  return 0;
+}
+
+// mm/memory_hotplug.c: find_biggest_section_pfn()
+function findBiggestSectionPfn(alloc: BuddyAllocator, zone: Zone, startPfn: number, endPfn: number): number {
+  for (let pfn = endPfn - 1; pfn >= startPfn; pfn -= PAGES_PER_SUBSECTION) {
+    alloc.work.add("pageblocksScanned");
+    if (!pfnToOnlinePage(alloc.sections, pfn)) continue;
+    if (alloc.memmap.zone(pfn) !== zone.idx) continue;
+    return pfn;
+  }
+  return 0;
+}
+
+// mm/memory_hotplug.c: shrink_zone_span()
+function shrinkZoneSpan(alloc: BuddyAllocator, zone: Zone, startPfn: number, endPfn: number): void {
+  if (zone.zoneStartPfn === startPfn) {
+    const pfn = findSmallestSectionPfn(alloc, zone, endPfn, zone.zoneEndPfn());
+    if (pfn) {
+      zone.spannedPages = zone.zoneEndPfn() - pfn;
+      zone.zoneStartPfn = pfn;
+    } else {
+      zone.zoneStartPfn = 0;
+      zone.spannedPages = 0;
+    }
+  } else if (zone.zoneEndPfn() === endPfn) {
+    const pfn = findBiggestSectionPfn(alloc, zone, zone.zoneStartPfn, startPfn);
+    if (pfn) zone.spannedPages = pfn - zone.zoneStartPfn + 1;
+    else {
+      zone.zoneStartPfn = 0;
+      zone.spannedPages = 0;
+    }
+  }
+}
+
+// mm/memory_hotplug.c: update_pgdat_span()
+function updatePgdatSpan(pgdat: PglistData): void {
+  let nodeStart = 0;
+  let nodeEnd = 0;
+  for (const zone of pgdat.zones) {
+    const end = zone.zoneEndPfn();
+    if (!zone.spannedPages) continue;
+    if (!nodeEnd) {
+      nodeStart = zone.zoneStartPfn;
+      nodeEnd = end;
+      continue;
+    }
+    if (end > nodeEnd) nodeEnd = end;
+    if (zone.zoneStartPfn < nodeStart) nodeStart = zone.zoneStartPfn;
+  }
+  pgdat.nodeStartPfn = nodeStart;
+  pgdat.nodeSpannedPages = nodeEnd - nodeStart;
+}
 
 export class MemoryHotplug implements ArchHotplugCtx {
   /** mhp_default_online_type: memhp_default_state= / auto_online_blocks */
@@ -538,7 +749,7 @@ export class MemoryHotplug implements ArchHotplugCtx {
   mhpInitMemmapOnMemory(pfn: number, nrPages: number, zone: number): number {
     // The pages stay PageReserved (memmap_init_range()): they hold the memmap,
     // are never given to the buddy, and count as present but not managed.
-    this.k.alloc.movePfnRangeToZone(zone, pfn, nrPages, MIGRATE_UNMOVABLE);
+    movePfnRangeToZone(this.k.alloc, zone, pfn, nrPages, MIGRATE_UNMOVABLE);
     const end = pfn + nrPages;
     if (nrPages >= PAGES_PER_SECTION) this.k.sparse.onlineMemSections(pfn, end - (end % PAGES_PER_SECTION));
     return 0;
@@ -548,7 +759,7 @@ export class MemoryHotplug implements ArchHotplugCtx {
   mhpDeinitMemmapOnMemory(pfn: number, nrPages: number): void {
     const end = pfn + nrPages;
     if (nrPages >= PAGES_PER_SECTION) this.k.sparse.offlineMemSections(pfn, end - (end % PAGES_PER_SECTION));
-    this.k.alloc.removePfnRangeFromZone(this.k.memmap.zone(pfn), pfn, nrPages);
+    removePfnRangeFromZone(this.k.alloc, this.k.memmap.zone(pfn), pfn, nrPages);
   }
 
   // --- onlining ---
@@ -574,12 +785,12 @@ export class MemoryHotplug implements ArchHotplugCtx {
       if (!nrPages || pfn % PAGEBLOCK_NR_PAGES || (pfn + nrPages) % PAGES_PER_SECTION) return -EINVAL;
       const alloc = this.k.alloc;
       const zone = this.k.pgdat.zones[zoneIdx];
-      alloc.movePfnRangeToZone(zoneIdx, pfn, nrPages, MIGRATE_ISOLATE);
+      movePfnRangeToZone(alloc, zoneIdx, pfn, nrPages, MIGRATE_ISOLATE);
       const arg = { startPfn: pfn, nrPages };
       const ret = this.k.memory.memoryNotify(MEM_GOING_ONLINE, arg);
       if (ret) {
         this.k.memory.memoryNotify(MEM_CANCEL_ONLINE, arg);
-        alloc.removePfnRangeFromZone(zoneIdx, pfn, nrPages);
+        removePfnRangeFromZone(alloc, zoneIdx, pfn, nrPages);
         return ret;
       }
       zone.nrIsolatePageblock += nrPages / PAGEBLOCK_NR_PAGES;
@@ -679,7 +890,7 @@ export class MemoryHotplug implements ArchHotplugCtx {
         k.alloc.buildAllZonelists();
       }
       k.memory.memoryNotify(MEM_OFFLINE, arg);
-      k.alloc.removePfnRangeFromZone(zoneIdx, startPfn, nrPages);
+      removePfnRangeFromZone(k.alloc, zoneIdx, startPfn, nrPages);
       return 0;
     });
   }

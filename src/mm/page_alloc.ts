@@ -1,12 +1,14 @@
-// mm/page_alloc.c: the buddy allocator of node0 — boot (free_area_init(),
-// memmap_init(), memblock_free_all()), allocation (get_page_from_freelist(),
-// rmqueue(), __rmqueue_smallest(), __rmqueue_fallback(), expand()), freeing
-// (__free_one_page(), __free_pages_core()), the per-cpu page lists
-// (free_unref_page(), rmqueue_pcplist(), free_pcppages_bulk(), drain_all_pages(),
-// the pagesets' high and batch), watermarks and lowmem reserves
-// (init_per_zone_wmark_min()), zonelists, zone->contiguous; and from
-// mm/memory_hotplug.c the zone-span side of onlining/offlining
-// (move_pfn_range_to_zone(), remove_pfn_range_from_zone(), generic_online_page()).
+// mm/page_alloc.c: the buddy allocator of node0 — allocation
+// (get_page_from_freelist(), rmqueue(), __rmqueue_smallest(),
+// __rmqueue_fallback(), expand()), freeing (__free_one_page(),
+// __free_pages_core()), the per-cpu page lists (free_unref_page(),
+// rmqueue_pcplist(), free_pcppages_bulk(), drain_all_pages(), the pagesets'
+// high and batch), watermarks and lowmem reserves (init_per_zone_wmark_min()),
+// zonelists, zone->contiguous; and from mm/memory_hotplug.c
+// generic_online_page(). Boot-time init (free_area_init(), memmap_init(),
+// memblock_free_all()) is in mm_init.ts; the zone-span side of
+// onlining/offlining (move_pfn_range_to_zone(), remove_pfn_range_from_zone())
+// is in memory_hotplug.ts.
 //
 // Per-cpu page lists: a freed block of an order pcp_allowed_order() accepts
 // (0..PAGE_ALLOC_COSTLY_ORDER, and pageblock_order with THP) goes to the freeing
@@ -41,7 +43,6 @@ import {
   PAGEBLOCK_NR_PAGES,
   PAGEBLOCK_ORDER,
   PAGES_PER_SECTION,
-  PAGES_PER_SUBSECTION,
 } from "./constants.js";
 import type { AllocPurpose, PageAllocator } from "./gfp.js";
 import {
@@ -64,7 +65,6 @@ import {
   PS_RESERVED,
   PS_UNINIT,
   PS_VMEMMAP,
-  ZONE_NONE,
   isAllocatedState,
   isFreeState,
   isLruState,
@@ -214,9 +214,9 @@ export function pindexToOrder(pindex: number): number {
 /** The per-cpu list pages of each pcp list hold per block (2^pindex_to_order()). */
 const pcpPagesPerBlock = (pindex: number): number => 2 ** pindexToOrder(pindex);
 
-const pageblockStartPfn = (pfn: number): number => pfn - (pfn % PAGEBLOCK_NR_PAGES);
+export const pageblockStartPfn = (pfn: number): number => pfn - (pfn % PAGEBLOCK_NR_PAGES);
 /** include/linux/pageblock-flags.h: pageblock_end_pfn() = ALIGN(pfn + 1, pageblock_nr_pages) */
-const pageblockEndPfn = (pfn: number): number => pageblockStartPfn(pfn) + PAGEBLOCK_NR_PAGES;
+export const pageblockEndPfn = (pfn: number): number => pageblockStartPfn(pfn) + PAGEBLOCK_NR_PAGES;
 
 /** lib/math/int_sqrt.c: int_sqrt() */
 function intSqrt(x: number): number {
@@ -232,7 +232,7 @@ function multFrac(x: number, n: number, d: number): number {
   return q * n + Math.floor((r * n) / d);
 }
 /** __ffs(): index of the lowest set bit (x > 0). */
-function ffs(x: number): number {
+export function ffs(x: number): number {
   let i = 0;
   while (x % 2 === 0) {
     x /= 2;
@@ -244,19 +244,6 @@ function ffs(x: number): number {
 function fls(x: number): number {
   return Math.floor(Math.log2(x));
 }
-
-/** States in which a page must not be when its memmap is poisoned (free, allocated, on a pcp list). */
-const BUSY_STATES: readonly number[] = [
-  PS_BUDDY,
-  PS_FREE,
-  PS_PCP,
-  PS_KERNEL,
-  PS_PGTABLE,
-  PS_VMEMMAP,
-  PS_RECLAIMABLE,
-  PS_MOVABLE,
-  PS_PINNED,
-];
 
 export class BuddyAllocator implements PageAllocator {
   /** _totalram_pages (totalram_pages()): the sum of managed pages. */
@@ -309,164 +296,6 @@ export class BuddyAllocator implements PageAllocator {
     const z = this.memmap.zone(pfn);
     if (z >= MAX_NR_ZONES) throw new Error(`page_zone: pfn ${pfn.toString(16)} has no zone`);
     return this.pgdat.zones[z];
-  }
-
-  // ---------------------------------------------------------------------------
-  // Boot: free_area_init() + memmap_init() + memblock_free_all()
-  // ---------------------------------------------------------------------------
-
-  /**
-   * Boot the allocator over the boot RAM. The sections covering `ranges` must
-   * already have their memmap (sparse_init()). Zones get their spans from the
-   * arch limits in pgdat.maxZonePfn (free_area_init(): zone_spanned_pages_in_node()),
-   * present = RAM pages in the span; every page of a RAM range is initialised
-   * with pageblocks MIGRATE_MOVABLE (memmap_init()), holes in the boot sections
-   * become PS_HOLE (init_unavailable_range()), pages in `reserved`
-   * (memblock.reserved) stay PS_RESERVED (reserve_bootmem_region()), all other
-   * RAM goes to the buddy in MAX_ORDER-1 aligned chunks at the tail of the free
-   * lists (memblock_free_all() → __free_pages_core()). Then the zonelists, the
-   * watermarks and zone->contiguous (page_alloc_init_late()).
-   */
-  initBootMemory(ranges: readonly PfnSpan[], reserved: readonly PfnSpan[]): void {
-    const mem = normalizeRanges(ranges);
-    if (mem.length === 0) throw new Error("initBootMemory: no boot RAM");
-    const res = normalizeRanges(reserved);
-    for (const r of mem)
-      for (let p = r.startPfn; p < r.endPfn; p = Math.min(r.endPfn, p + PAGES_PER_SUBSECTION))
-        if (!this.sections.pfnValid(p) || !this.memmap.hasPage(p))
-          throw new Error(`initBootMemory: pfn ${p.toString(16)} has no memmap (sparse_init first)`);
-    this.work.withPhase("free_area_init", () => this.freeAreaInit(mem));
-    this.work.withPhase("memmap_init", () => this.memmapInitBoot(mem));
-    this.work.withPhase("memblock_free_all", () => this.memblockFreeAll(mem, res));
-    this.buildAllZonelists();
-    this.setupPerCpuPageset();
-    this.initPerZoneWmarkMin();
-    // page_alloc_init_late(): for_each_populated_zone() set_zone_contiguous()
-    for (const zone of this.pgdat.zones) if (zone.populated()) this.setZoneContiguous(zone.idx);
-  }
-
-  // mm/page_alloc.c: free_area_init() → calculate_node_totalpages(), free_area_init_core()
-  private freeAreaInit(mem: PfnSpan[]): void {
-    const pgdat = this.pgdat;
-    const lowest = new Array<number>(MAX_NR_ZONES).fill(0);
-    const highest = new Array<number>(MAX_NR_ZONES).fill(0);
-    let startPfn = mem[0].startPfn; // find_min_pfn_with_active_regions()
-    for (let i = 0; i < MAX_NR_ZONES; i++) {
-      if (i === ZONE_MOVABLE) continue;
-      const end = Math.max(pgdat.maxZonePfn[i], startPfn);
-      lowest[i] = startPfn;
-      highest[i] = end;
-      startPfn = end;
-    }
-    const nodeStart = mem[0].startPfn;
-    const nodeEnd = mem[mem.length - 1].endPfn;
-    let presentTotal = 0;
-    for (const zone of pgdat.zones) {
-      // zone_spanned_pages_in_node()
-      let zs = Math.min(Math.max(nodeStart, lowest[zone.idx]), highest[zone.idx]);
-      let ze = Math.min(Math.max(nodeEnd, lowest[zone.idx]), highest[zone.idx]);
-      let spanned = 0;
-      if (!(ze < nodeStart || zs > nodeEnd)) {
-        ze = Math.min(ze, nodeEnd);
-        zs = Math.max(zs, nodeStart);
-        spanned = ze - zs;
-      }
-      // zone_absent_pages_in_node(): the span minus the RAM in it
-      let ram = 0;
-      for (const r of mem) ram += Math.max(0, Math.min(r.endPfn, zs + spanned) - Math.max(r.startPfn, zs));
-      zone.zoneStartPfn = spanned ? zs : 0;
-      zone.spannedPages = spanned;
-      zone.presentPages = spanned ? ram : 0;
-      zone.presentEarlyPages = zone.presentPages;
-      zone.managedPages = 0;
-      this.zonePcpInit(zone); // free_area_init_core() → zone_init_internals()
-      // free_area_init_core(): only zones with pages are set up
-      if (spanned) zone.initialized = true;
-      presentTotal += zone.presentPages;
-    }
-    pgdat.nodeStartPfn = nodeStart;
-    pgdat.nodeSpannedPages = nodeEnd - nodeStart;
-    pgdat.nodePresentPages = presentTotal;
-  }
-
-  // mm/page_alloc.c: memmap_init() → memmap_init_zone_range(), init_unavailable_range()
-  private memmapInitBoot(mem: PfnSpan[]): void {
-    let holePfn = 0;
-    let zoneId = 0;
-    for (const r of mem) {
-      for (const zone of this.pgdat.zones) {
-        if (!zone.populated()) continue;
-        const zs = zone.zoneStartPfn;
-        const ze = zone.zoneEndPfn();
-        const s = Math.min(Math.max(r.startPfn, zs), ze);
-        const e = Math.min(Math.max(r.endPfn, zs), ze);
-        zoneId = zone.idx;
-        if (s >= e) continue;
-        // memmap_init_range(MEMINIT_EARLY, MIGRATE_MOVABLE). The pages are
-        // initialised "allocated" (refcount 1); memblock_free_all() frees them,
-        // so they are counted PS_RESERVED until then.
-        this.initPagesAs(s, e - s, zone.idx, PS_RESERVED, MIGRATE_MOVABLE);
-        if (holePfn < s) this.initUnavailableRange(holePfn, s, zone.idx);
-        holePfn = e;
-      }
-    }
-    // the hole from the end of memory to the end of its section
-    const end = Math.ceil(mem[mem.length - 1].endPfn / PAGES_PER_SECTION) * PAGES_PER_SECTION;
-    if (holePfn < end) this.initUnavailableRange(holePfn, end, zoneId);
-  }
-
-  // mm/page_alloc.c: init_unavailable_range(): PageReserved holes, pageblock by pageblock where pfn_valid()
-  private initUnavailableRange(spfn: number, epfn: number, zoneIdx: number): void {
-    for (let pfn = spfn; pfn < epfn;) {
-      const pb = pageblockStartPfn(pfn);
-      if (!this.sections.pfnValid(pb) || !this.memmap.hasPage(pb)) {
-        pfn = pb + PAGEBLOCK_NR_PAGES;
-        continue;
-      }
-      const n = Math.min(epfn, pb + PAGEBLOCK_NR_PAGES) - pfn;
-      this.memmap.fillState(pfn, n, PS_HOLE);
-      this.memmap.fillOrder(pfn, n, 0);
-      this.memmap.fillZone(pfn, n, zoneIdx);
-      this.pgdat.zones[zoneIdx].nrPages[PS_HOLE] += n;
-      this.work.add("memmapPagesInit", n);
-      pfn += n;
-    }
-  }
-
-  /** __init_single_page() for a range in one zone, setting the aligned pageblocks' migratetype. */
-  private initPagesAs(startPfn: number, nrPages: number, zoneIdx: number, state: number, mt: number): void {
-    this.memmap.fillState(startPfn, nrPages, state);
-    this.memmap.fillOrder(startPfn, nrPages, 0);
-    this.memmap.fillZone(startPfn, nrPages, zoneIdx);
-    const first = startPfn % PAGEBLOCK_NR_PAGES ? pageblockEndPfn(startPfn) : startPfn;
-    for (let pb = first; pb < startPfn + nrPages; pb += PAGEBLOCK_NR_PAGES)
-      this.memmap.setPageblockMigratetype(pb, mt);
-    this.pgdat.zones[zoneIdx].nrPages[state] += nrPages;
-    this.work.add("memmapPagesInit", nrPages);
-  }
-
-  // mm/memblock.c: memblock_free_all() → free_low_memory_core_early() → __free_pages_memory()
-  private memblockFreeAll(mem: PfnSpan[], res: PfnSpan[]): void {
-    for (const zone of this.pgdat.zones) zone.managedPages = 0; // reset_all_zones_managed_pages()
-    let count = 0;
-    for (const free of subtractRanges(mem, res)) {
-      // A chunk never crosses a zone boundary (zone limits are section or
-      // 16 MiB aligned); split at them anyway so that each chunk has one zone.
-      let start = free.startPfn;
-      while (start < free.endPfn) {
-        const zone = this.zoneOfPfn(start);
-        const end = Math.min(free.endPfn, zone.zoneEndPfn());
-        for (let p = start; p < end;) {
-          let order = p === 0 ? MAX_ORDER - 1 : Math.min(MAX_ORDER - 1, ffs(p));
-          while (p + 2 ** order > end) order--;
-          this.freePagesCore(p, order); // memblock_free_pages()
-          p += 2 ** order;
-        }
-        count += end - start;
-        start = end;
-      }
-    }
-    this.totalramPages += count;
   }
 
   // ---------------------------------------------------------------------------
@@ -1370,7 +1199,7 @@ export class BuddyAllocator implements PageAllocator {
   }
 
   // ---------------------------------------------------------------------------
-  // Zones and hotplug (mm/memory_hotplug.c, mm/page_alloc.c)
+  // Zones (mm/page_alloc.c)
   // ---------------------------------------------------------------------------
 
   /** mm/page_alloc.c: __pageblock_pfn_to_page(): [start, end) is valid, online, all in zone. */
@@ -1429,160 +1258,6 @@ export class BuddyAllocator implements PageAllocator {
   /** mm/page_alloc.c: clear_zone_contiguous() */
   clearZoneContiguous(zoneIdx: number): void {
     this.pgdat.zones[zoneIdx].contiguous = false;
-  }
-
-  // mm/memory_hotplug.c: resize_zone_range()
-  private resizeZoneRange(zone: Zone, startPfn: number, nrPages: number): void {
-    const oldEnd = zone.zoneEndPfn();
-    if (zone.zoneIsEmpty() || startPfn < zone.zoneStartPfn) zone.zoneStartPfn = startPfn;
-    zone.spannedPages = Math.max(startPfn + nrPages, oldEnd) - zone.zoneStartPfn;
-  }
-
-  // mm/memory_hotplug.c: resize_pgdat_range()
-  private resizePgdatRange(startPfn: number, nrPages: number): void {
-    const pgdat = this.pgdat;
-    const oldEnd = pgdat.nodeEndPfn();
-    if (!pgdat.nodeSpannedPages || startPfn < pgdat.nodeStartPfn) pgdat.nodeStartPfn = startPfn;
-    pgdat.nodeSpannedPages = Math.max(startPfn + nrPages, oldEnd) - pgdat.nodeStartPfn;
-  }
-
-  /**
-   * mm/memory_hotplug.c: move_pfn_range_to_zone(): grow the zone and node
-   * spans to cover the range, initialise its memmap (memmap_init_range(),
-   * MEMINIT_HOTPLUG: every page PS_RESERVED in this zone, every aligned
-   * pageblock `migratetype`), and recompute zone->contiguous. The pages must be
-   * PS_UNINIT. Counts memmapPagesInit, zoneSpanUpdates, pageblocksScanned.
-   */
-  movePfnRangeToZone(zoneIdx: number, startPfn: number, nrPages: number, migratetype: number): void {
-    const zone = this.pgdat.zones[zoneIdx];
-    this.work.withPhase("move_pfn_range_to_zone", () => {
-      this.clearZoneContiguous(zoneIdx);
-      if (zone.zoneIsEmpty()) {
-        // init_currently_empty_zone()
-        zone.zoneStartPfn = startPfn;
-        zone.initialized = true;
-      }
-      this.resizeZoneRange(zone, startPfn, nrPages);
-      this.resizePgdatRange(startPfn, nrPages);
-      this.work.add("zoneSpanUpdates");
-      this.work.withPhase("memmap_init_range", () => {
-        const counts = new Float64Array(NR_PAGE_STATES);
-        this.memmap.countStates(startPfn, nrPages, counts);
-        if (counts[PS_UNINIT] !== nrPages)
-          throw new Error(
-            `move_pfn_range_to_zone: [${startPfn.toString(16)}+${nrPages}) has initialised pages`,
-          );
-        this.initPagesAs(startPfn, nrPages, zoneIdx, PS_RESERVED, migratetype);
-      });
-      this.setZoneContiguous(zoneIdx);
-    });
-  }
-
-  /**
-   * mm/memory_hotplug.c: remove_pfn_range_from_zone(): poison the memmap of
-   * the range (every page PS_UNINIT, no zone), shrink the zone span
-   * (shrink_zone_span(): scans subsections for the new first/last online page
-   * of the zone, counted as pageblocksScanned) and the node span
-   * (update_pgdat_span()), and recompute zone->contiguous. Pages still free or
-   * allocated here are a kernel BUG: this throws.
-   */
-  removePfnRangeFromZone(zoneIdx: number, startPfn: number, nrPages: number): void {
-    const zone = this.pgdat.zones[zoneIdx];
-    this.work.withPhase("remove_pfn_range_from_zone", () => {
-      // page_init_poison()
-      const m = this.memmap;
-      const end = startPfn + nrPages;
-      for (let pfn = startPfn; pfn < end; pfn++) {
-        // memhp: a whole section in one zone is accounted from its state counts
-        if (pfn % PAGES_PER_SECTION === 0 && pfn + PAGES_PER_SECTION <= end) {
-          const nr = pfn / PAGES_PER_SECTION;
-          const z = m.zoneUniform(nr);
-          let busy = 0;
-          for (const st of BUSY_STATES) busy += m.sectionStateCount(nr, st);
-          if (z >= 0 && z !== ZONE_NONE && busy === 0) {
-            const counts = this.pgdat.zones[z].nrPages;
-            for (let st = PS_UNINIT + 1; st < NR_PAGE_STATES; st++) counts[st] -= m.sectionStateCount(nr, st);
-            pfn += PAGES_PER_SECTION - 1;
-            continue;
-          }
-        }
-        const s = m.state(pfn);
-        if (s === PS_UNINIT) continue;
-        if (isFreeState(s) || isAllocatedState(s) || s === PS_PCP)
-          throw new Error(`remove_pfn_range_from_zone: pfn ${pfn.toString(16)} is ${PAGE_STATE_NAMES[s]}`);
-        this.pgdat.zones[m.zone(pfn)].nrPages[s]--;
-      }
-      m.fillState(startPfn, nrPages, PS_UNINIT);
-      m.fillOrder(startPfn, nrPages, 0);
-      m.fillZone(startPfn, nrPages, ZONE_NONE);
-      this.clearZoneContiguous(zoneIdx);
-      this.work.withPhase("shrink_zone_span", () => this.shrinkZoneSpan(zone, startPfn, startPfn + nrPages));
-      this.updatePgdatSpan();
-      this.work.add("zoneSpanUpdates");
-      this.setZoneContiguous(zoneIdx);
-    });
-  }
-
-  // mm/memory_hotplug.c: find_smallest_section_pfn()
-  private findSmallestSectionPfn(zone: Zone, startPfn: number, endPfn: number): number {
-    for (; startPfn < endPfn; startPfn += PAGES_PER_SUBSECTION) {
-      this.work.add("pageblocksScanned");
-      if (!pfnToOnlinePage(this.sections, startPfn)) continue;
-      if (this.memmap.zone(startPfn) !== zone.idx) continue;
-      return startPfn;
-    }
-    return 0;
-  }
-
-  // mm/memory_hotplug.c: find_biggest_section_pfn()
-  private findBiggestSectionPfn(zone: Zone, startPfn: number, endPfn: number): number {
-    for (let pfn = endPfn - 1; pfn >= startPfn; pfn -= PAGES_PER_SUBSECTION) {
-      this.work.add("pageblocksScanned");
-      if (!pfnToOnlinePage(this.sections, pfn)) continue;
-      if (this.memmap.zone(pfn) !== zone.idx) continue;
-      return pfn;
-    }
-    return 0;
-  }
-
-  // mm/memory_hotplug.c: shrink_zone_span()
-  private shrinkZoneSpan(zone: Zone, startPfn: number, endPfn: number): void {
-    if (zone.zoneStartPfn === startPfn) {
-      const pfn = this.findSmallestSectionPfn(zone, endPfn, zone.zoneEndPfn());
-      if (pfn) {
-        zone.spannedPages = zone.zoneEndPfn() - pfn;
-        zone.zoneStartPfn = pfn;
-      } else {
-        zone.zoneStartPfn = 0;
-        zone.spannedPages = 0;
-      }
-    } else if (zone.zoneEndPfn() === endPfn) {
-      const pfn = this.findBiggestSectionPfn(zone, zone.zoneStartPfn, startPfn);
-      if (pfn) zone.spannedPages = pfn - zone.zoneStartPfn + 1;
-      else {
-        zone.zoneStartPfn = 0;
-        zone.spannedPages = 0;
-      }
-    }
-  }
-
-  // mm/memory_hotplug.c: update_pgdat_span()
-  private updatePgdatSpan(): void {
-    let nodeStart = 0;
-    let nodeEnd = 0;
-    for (const zone of this.pgdat.zones) {
-      const end = zone.zoneEndPfn();
-      if (!zone.spannedPages) continue;
-      if (!nodeEnd) {
-        nodeStart = zone.zoneStartPfn;
-        nodeEnd = end;
-        continue;
-      }
-      if (end > nodeEnd) nodeEnd = end;
-      if (zone.zoneStartPfn < nodeStart) nodeStart = zone.zoneStartPfn;
-    }
-    this.pgdat.nodeStartPfn = nodeStart;
-    this.pgdat.nodeSpannedPages = nodeEnd - nodeStart;
   }
 
   /**
@@ -1907,33 +1582,3 @@ export class BuddyAllocator implements PageAllocator {
 }
 
 const hex = (n: number): string => "0x" + n.toString(16);
-
-/** Sort and merge PFN ranges, dropping empty ones. */
-export function normalizeRanges(ranges: readonly PfnSpan[]): PfnSpan[] {
-  const sorted = ranges
-    .filter((r) => r.endPfn > r.startPfn)
-    .map((r) => ({ startPfn: r.startPfn, endPfn: r.endPfn }))
-    .sort((a, b) => a.startPfn - b.startPfn);
-  const out: PfnSpan[] = [];
-  for (const r of sorted) {
-    const last = out[out.length - 1];
-    if (last !== undefined && r.startPfn <= last.endPfn) last.endPfn = Math.max(last.endPfn, r.endPfn);
-    else out.push(r);
-  }
-  return out;
-}
-
-/** mem minus res (both normalised): memblock's for_each_free_mem_range(). */
-export function subtractRanges(mem: readonly PfnSpan[], res: readonly PfnSpan[]): PfnSpan[] {
-  const out: PfnSpan[] = [];
-  for (const r of mem) {
-    let start = r.startPfn;
-    for (const x of res) {
-      if (x.endPfn <= start || x.startPfn >= r.endPfn) continue;
-      if (x.startPfn > start) out.push({ startPfn: start, endPfn: x.startPfn });
-      start = Math.max(start, x.endPfn);
-    }
-    if (start < r.endPfn) out.push({ startPfn: start, endPfn: r.endPfn });
-  }
-  return out;
-}

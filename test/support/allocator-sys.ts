@@ -6,6 +6,8 @@ import { Work } from "../../src/kernel/work.js";
 import { MAX_ORDER } from "../../src/mm/constants.js";
 import { Memmap, MemmapSections } from "../../src/mm/memmap.js";
 import { MIGRATE_ISOLATE, MIGRATE_MOVABLE, MIGRATE_UNMOVABLE, PglistData } from "../../src/mm/mmzone.js";
+import { movePfnRangeToZone } from "../../src/mm/memory_hotplug.js";
+import { initBootMemory } from "../../src/mm/mm_init.js";
 import { BuddyAllocator, type PfnSpan } from "../../src/mm/page_alloc.js";
 import { PageIsolation } from "../../src/mm/page_isolation.js";
 
@@ -46,7 +48,7 @@ export function bootAllocator(opts: BootOptions = {}): AllocatorSys {
     ...(opts.watermarks === undefined ? {} : { watermarks: opts.watermarks }),
     ...(opts.nrCpus === undefined ? {} : { nrCpus: opts.nrCpus }),
   });
-  pa.initBootMemory(ranges, opts.reserved ?? []);
+  initBootMemory(pa, ranges, opts.reserved ?? []);
   return { memmap, secs, pgdat, work, pa, iso: new PageIsolation(pa) };
 }
 
@@ -67,10 +69,10 @@ export function hotAddOnline(
   const { pa, secs, pgdat } = sys;
   secs.addSections(startPfn, startPfn + nrPages, false);
   const zone = pgdat.zones[zoneIdx];
-  if (vmemmapPages) pa.movePfnRangeToZone(zoneIdx, startPfn, vmemmapPages, MIGRATE_UNMOVABLE);
+  if (vmemmapPages) movePfnRangeToZone(pa, zoneIdx, startPfn, vmemmapPages, MIGRATE_UNMOVABLE);
   const start = startPfn + vmemmapPages;
   const nr = nrPages - vmemmapPages;
-  pa.movePfnRangeToZone(zoneIdx, start, nr, MIGRATE_ISOLATE);
+  movePfnRangeToZone(pa, zoneIdx, start, nr, MIGRATE_ISOLATE);
   zone.nrIsolatePageblock += nr / 512;
   const rebuild = !zone.populated();
   if (rebuild) pa.setupZonePageset(zone);
