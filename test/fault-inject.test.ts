@@ -105,9 +105,9 @@ for (const [tag, cfg] of [
     cfg: { ...cfg, vmems: [{ id: "vm0", sizeBytes: 512 * MiB }] },
     run: (k) => {
       const r = k.host.vmemResize("vm0", 128 * MiB);
-      return r.err || (k.host.vmems.get("vm0")?.lastResult ?? 0);
+      return r.err || (k.virtioMem.get("vm0")?.lastResult ?? 0);
     },
-    range: (k) => [k.host.vmems.get("vm0")!.addr, 128 * MiB],
+    range: (k) => [k.virtioMem.get("vm0")!.addr, 128 * MiB],
     errno: directAdd,
   });
 }
@@ -259,9 +259,9 @@ for (const [tag, cfg] of [
       cfg: { ...cfg, vmems: [{ id: "vm0", sizeBytes: 512 * MiB }] },
       setup: (k) => {
         assert.equal(k.host.vmemResize("vm0", 256 * MiB).err, 0);
-        assert.equal(k.host.vmems.get("vm0")!.plugged, 256 * MiB);
+        assert.equal(k.virtioMem.get("vm0")!.plugged, 256 * MiB);
       },
-      run: (k) => k.host.vmemResize("vm0", 0).err || (k.host.vmems.get("vm0")?.lastResult ?? 0),
+      run: (k) => k.host.vmemResize("vm0", 0).err || (k.virtioMem.get("vm0")?.lastResult ?? 0),
       errno: () => -ENOMEM,
     },
   );

@@ -4,6 +4,9 @@
 // model; both may import the neutral modules (src/*.ts, src/lib/), which import
 // neither.
 //
+// Generic model code (outside src/arch) does not branch on the architecture
+// either; it calls the arch hooks (see the second describe below).
+//
 // The test reads every .ts file under src/, takes the specifier of every static
 // import and export-from, side-effect import and dynamic import(), resolves the
 // relative ones and fails on any model → tool edge not listed in EXCEPTIONS. An
@@ -173,6 +176,88 @@ describe("layering: the model never imports the tools", () => {
     const seen = new Set(modelToToolEdges().edges.map((e) => `${e.from} → ${e.to}`));
     const stale = [...EXCEPTIONS.keys()].filter((k) => !seen.has(k));
     assert.deepEqual(stale, [], "remove these entries from EXCEPTIONS: the import is gone");
+  });
+});
+
+// Generic code does not ask which architecture it runs on: it calls the arch's
+// hooks (ArchMm, ArchSetup in src/arch/arch.ts), as mm/ calls arch_add_memory()
+// and friends. The only switches on the arch are src/arch/index.ts's
+// createArchMm() and archSetup(), and the host's choice of QEMU machine below.
+
+/** Folders of the model outside src/arch that must not branch on the arch. */
+const GENERIC = ["mm", "kernel", "drivers", "fs", "hw"] as const;
+
+/**
+ * Known arch branches outside src/arch, as "file: line text", each with the
+ * reason it is there. Remove an entry with its branch.
+ */
+const ARCH_BRANCHES_ALLOWED: ReadonlyMap<string, string> = new Map<string, string>([
+  [
+    'hw/board.ts: case "x86_64":',
+    "the host, not the guest kernel: QEMU's machine type (pc for x86_64, virt for arm64) is the host's per-arch choice",
+  ],
+  ['hw/board.ts: case "arm64":', "the same switch (createBoard())"],
+]);
+
+/** The lines of a file that branch on the architecture (comments left out). */
+export function archBranches(text: string): string[] {
+  const out: string[] = [];
+  for (const line of stripComments(text).split("\n")) {
+    const t = line.trim();
+    if (
+      /["'`](x86_64|arm64)["'`]/.test(t) || // a literal arch name: a comparison, a case, a key
+      /\barch\s*[!=]==/.test(t) || // arch === ..., config.arch !== ...
+      /[!=]==\s*[\w.]*\barch\b/.test(t) // ... === cfg.arch
+    )
+      out.push(t);
+  }
+  return out;
+}
+
+describe("layering: generic code calls arch hooks instead of branching on the arch", () => {
+  it("the scanner finds the branches it must", () => {
+    const sample = [
+      'if (arch === "arm64") x();',
+      "const y = cfg.arch !== other ? 1 : 2;",
+      "if (a === board.config.arch) z();",
+      '  case "x86_64":',
+      "const t = { x86_64: 1 }[arch];",
+      '// if (arch === "arm64") in a comment',
+      "const archName = k.arch.arch;",
+      "k.arch.archAddMemory(ctx, 0, 0, 0, {});",
+    ].join("\n");
+    assert.deepEqual(archBranches(sample), [
+      'if (arch === "arm64") x();',
+      "const y = cfg.arch !== other ? 1 : 2;",
+      "if (a === board.config.arch) z();",
+      'case "x86_64":',
+    ]);
+  });
+
+  it("no file of src/{mm,kernel,drivers,fs,hw} branches on the arch, except the listed places", () => {
+    const found: string[] = [];
+    let files = 0;
+    for (const abs of walk(SRC)) {
+      const rel = path.relative(SRC, abs).split(path.sep).join("/");
+      if (!(GENERIC as readonly string[]).includes(rel.split("/")[0])) continue;
+      files++;
+      for (const line of archBranches(readFileSync(abs, "utf8"))) found.push(`${rel}: ${line}`);
+    }
+    assert.ok(files > 40, `scanned ${files} generic model files`);
+    assert.deepEqual(
+      found.filter((f) => !ARCH_BRANCHES_ALLOWED.has(f)),
+      [],
+      "generic code must not ask which arch it runs on: add a hook to ArchMm or ArchSetup (src/arch/arch.ts) " +
+        "and implement it in src/arch/<arch>/",
+    );
+    const stale = [...ARCH_BRANCHES_ALLOWED.keys()].filter((k) => !found.includes(k));
+    assert.deepEqual(stale, [], "remove these entries from ARCH_BRANCHES_ALLOWED: the branch is gone");
+  });
+
+  it("the host does not construct the guest's drivers", () => {
+    const host = readFileSync(path.join(SRC, "hw", "host.ts"), "utf8");
+    const driverImports = importSpecifiers(host).filter((s) => s.includes("/drivers/"));
+    assert.deepEqual(driverImports, [], "src/hw/host.ts holds devices; the guest's drivers bind to them");
   });
 });
 

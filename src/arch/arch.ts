@@ -2,6 +2,9 @@
 // architectures (src/arch/<arch>). Generic code never asks which arch it runs on;
 // it calls these hooks, as mm/memory_hotplug.c calls arch_add_memory() and friends.
 
+import type { MemoryNotifier } from "../drivers/base/memory.js";
+import type { FirmwareRange } from "../hw/board.js";
+import type { PfnSpan } from "../mm/pfn_span.js";
 import type { KernelPageTable } from "../mm/pgtable.js";
 
 /** The architectures memhp models (the `machine` statement's ARCH). */
@@ -40,8 +43,56 @@ export interface PfnRange {
   endPfn: number;
 }
 
+/**
+ * The Kconfig options of Debian's 6.1 cloud kernel that differ between the
+ * architectures and that generic code tests (its IS_ENABLED(CONFIG_...)).
+ */
+export interface ArchKconfig {
+  /** CONFIG_MEMORY_FAILURE: arm64 yes, amd64 no (the hard/soft_offline_page files). */
+  readonly memoryFailure: boolean;
+  /** CONFIG_ZONE_DEVICE: amd64 yes, arm64 no (/proc/zoneinfo lists the "Device" zone). */
+  readonly zoneDevice: boolean;
+}
+
+/** What sections the arch's memory notifiers ask about (mm/sparse.c: early_section()). */
+export interface EarlySections {
+  earlySectionNr(nr: number): boolean;
+}
+
+/** A named physical range [start, end] (inclusive end, as /proc/iomem prints it). */
+export interface NamedRange {
+  name: string;
+  start: number;
+  end: number;
+}
+
+/**
+ * The arch side of boot before the page tables exist: setup_arch() and the
+ * arch's early parameters and zone limits (arch/x86/kernel/setup.c,
+ * arch/arm64/kernel/setup.c and their mm/init.c). Generic boot code
+ * (src/kernel/) calls these instead of asking which arch it runs on;
+ * archSetup() in src/arch/index.ts gives the machine's.
+ */
+export interface ArchSetup {
+  readonly arch: Arch;
+  /** rodata_full before the command line is parsed (arm64: CONFIG_RODATA_FULL_DEFAULT_ENABLED). */
+  readonly rodataFullDefault: boolean;
+  /** arch_parse_debug_rodata() for rodata=VAL: the new rodata_full (x86_64 has none: unchanged). */
+  parseDebugRodata(val: string | undefined, rodataFull: boolean): boolean;
+  /** zone_sizes_init(): max_zone_pfn[] for free_area_init(), from the boot DRAM's PFN range. */
+  zoneSizesInit(minPfn: number, maxPfn: number): number[];
+  /** The kernel image's parts as setup_arch() inserts them under System RAM ("Kernel code", ...). */
+  readonly kernelImage: readonly NamedRange[];
+  /** Firmware-described non-RAM resources setup_arch() inserts in iomem (x86_64: the legacy holes, APIC, HPET). */
+  readonly firmwareResources: readonly NamedRange[];
+  /** memblock reservations setup_arch() makes of low RAM (x86_64: the first 1 MiB, always). */
+  reserveLowMemory(ram: readonly FirmwareRange[]): PfnSpan[];
+}
+
 export interface ArchMm {
   readonly arch: Arch;
+  /** The Kconfig options generic code tests (see ArchKconfig). */
+  readonly kconfig: ArchKconfig;
   /** The kernel's page tables (init_mm / swapper_pg_dir). */
   readonly pgtable: KernelPageTable;
   /** Virtual address of the linear (direct) map of physical address `pa`. */
@@ -88,4 +139,9 @@ export interface ArchMm {
   archMemoryRemovalSplitsLeaf(start: number, size: number): boolean;
   /** /sys/kernel/debug/kernel_page_tables in the arch's ptdump text format. */
   kernelPageTablesShow(): string;
+  /**
+   * The memory notifiers the arch registers at boot, as [name, callback]
+   * (arm64: prevent_memory_remove_notifier(); x86_64: none).
+   */
+  archMemoryNotifiers(sections: EarlySections, rejectLeafSplit: boolean): Array<[string, MemoryNotifier]>;
 }

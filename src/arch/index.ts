@@ -1,13 +1,16 @@
 // The architectures' public face: createArchMm() gives generic code the
 // ArchMm of the machine's architecture (x86_64: arch/x86/mm, arm64:
-// arch/arm64/mm). Generic code keeps to the ArchMm interface; the extra
+// arch/arm64/mm), archSetup() its setup_arch() side. These are the only
+// places that switch on the architecture (test/layering.test.ts). Generic code keeps to the ArchMm interface; the extra
 // members of ArchMmImpl are for boot set-up, /proc/meminfo and tests.
 
 import type { PageAllocator } from "../mm/gfp.js";
 import type { Work } from "../kernel/work.js";
-import type { Arch } from "./arch.js";
+import type { Arch, ArchSetup } from "./arch.js";
 import { X86Mm } from "./x86_64/init_64.js";
 import { Arm64Mm } from "./arm64/mmu.js";
+import { x86Setup } from "./x86_64/setup.js";
+import { arm64Setup } from "./arm64/setup.js";
 
 export { X86Mm } from "./x86_64/init_64.js";
 export { Arm64Mm } from "./arm64/mmu.js";
@@ -50,6 +53,20 @@ export function createArchMm(opts: CreateArchMmOptions): ArchMmImpl {
       });
     default: {
       const never: never = opts.arch;
+      throw new Error(`unknown arch ${String(never)}`);
+    }
+  }
+}
+
+/** The arch's setup_arch() side (src/arch/<arch>/setup.ts): what boot asks before the page tables exist. */
+export function archSetup(arch: Arch): ArchSetup {
+  switch (arch) {
+    case "x86_64":
+      return x86Setup;
+    case "arm64":
+      return arm64Setup;
+    default: {
+      const never: never = arch;
       throw new Error(`unknown arch ${String(never)}`);
     }
   }

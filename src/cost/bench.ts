@@ -313,7 +313,7 @@ export function runSweepPoint(p: CostProfile, size: number, vmemBytes: number, s
     seed,
     cpus: p.machine.cpus,
   });
-  const vm = k.host.vmems.get("vm0");
+  const vm = k.virtioMem.get("vm0");
   if (!vm) throw new Error("sweep: no virtio-mem device");
   const rec = new PhaseRecorder(k.work);
   let plugErr = 0;

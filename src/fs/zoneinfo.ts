@@ -68,7 +68,7 @@ const NUMA_EVENT_NAMES = [
 /** The zones /proc/zoneinfo lists: ZONE_DEVICE only where the config has it (x86_64). */
 export function zoneinfoZoneNames(k: Kernel): string[] {
   const names = ZONE_NAMES.slice(0, MAX_NR_ZONES);
-  return k.board.config.arch === "x86_64" ? [...names, "Device"] : names;
+  return k.arch.kconfig.zoneDevice ? [...names, "Device"] : names;
 }
 
 function stateSum(k: Kernel, state: number): number {

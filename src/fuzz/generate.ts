@@ -245,7 +245,7 @@ function stockLine(rng: Rng, b: ScenarioBuilder, kind: StockKind, dimms: string[
     case "dimm-del":
       return dimms.length ? `dimm-del ${anyOf(rng, dimms)}` : undefined;
     case "vmem-resize": {
-      const vms = [...b.k.host.vmems.values()];
+      const vms = [...b.k.virtioMem.values()];
       if (!vms.length) return undefined;
       const vm = anyOf(rng, vms);
       const blocks = Math.floor(vm.regionSize / (128 * MiB));
@@ -297,7 +297,7 @@ export function generateStock(seed: number, opts: GenerateOptions = {}): Generat
   for (let tries = 0; b.body.length < n && tries < n * 6; tries++) {
     const kind: StockKind =
       b.body.length === 0 && rng.chance(0.7)
-        ? b.k.host.vmems.size && rng.chance(0.5)
+        ? b.k.virtioMem.size && rng.chance(0.5)
           ? "vmem-resize"
           : "dimm-add"
         : choose(rng, STOCK_WEIGHTS);

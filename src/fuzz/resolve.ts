@@ -269,7 +269,7 @@ export class Resolver {
     const hot = this.blockIds(k).filter((id) => !k.sparse.earlySectionNr(id * k.memory.sectionsPerBlock));
     const size = at([bs, 2 * bs, 4 * bs, 2 * MiB, 0], b);
     const i = a >> 3;
-    const vms = [...k.host.vmems.values()];
+    const vms = [...k.virtioMem.values()];
     // With nothing hot-added yet: a virtio-mem region, else a boot block (never a free DIMM slot).
     const fallback = vms.length ? Math.ceil(at(vms, i).addr / bs) * bs : (this.blockIds(k).at(-1) ?? 0) * bs;
     const hotStart = () => (hot.length ? at(hot, i) * bs : fallback);
@@ -351,7 +351,7 @@ export class Resolver {
     const base = k.board.deviceMemoryBase;
     const regionEnd = base + k.board.deviceMemorySize;
     const devices: Array<[number, number]> = [];
-    for (const v of k.host.vmems.values()) devices.push([v.addr, v.addr + v.regionSize]);
+    for (const v of k.virtioMem.values()) devices.push([v.addr, v.addr + v.regionSize]);
     for (const d of k.acpi.devices.values()) devices.push([d.startAddr, d.startAddr + d.length]);
     const overlaps = (r: readonly [number, number][], s: number, n: number) =>
       r.some(([a, b]) => a < s + n && s < b);

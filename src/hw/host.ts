@@ -1,11 +1,13 @@
 // The host side of a scenario: what QEMU does for `dimm-add`, `dimm-del` and
 // `vmem-resize` (hw/mem/pc-dimm.c, hw/acpi/memory_hotplug.c, hw/virtio/virtio-mem.c),
-// and the guest reaction that follows each event before it settles.
+// and the guest reaction that follows each event before it settles. The host
+// holds devices only; the guest's drivers bind to them (virtio-mem: at boot,
+// src/drivers/virtio/virtio_mem.ts) and answer their events.
 
 import { EBUSY, EINVAL, ENODEV, ENOSPC } from "../errno.js";
 import type { Kernel } from "../kernel/kernel.js";
 import { DeviceMemoryRegion } from "./memory_device.js";
-import { VirtioMem } from "../drivers/virtio/virtio_mem.js";
+import { VirtioMemDevice } from "./virtio_mem.js";
 
 /** QEMU's alignment for memory devices on these hosts (QEMU_VMALLOC_ALIGN, THP size). */
 const DEVICE_ALIGN = 2 << 20;
@@ -20,24 +22,26 @@ export interface HostEventResult {
 export class Host {
   readonly region: DeviceMemoryRegion;
   private readonly dimms = new Map<string, { addr: number; size: number }>();
-  readonly vmems = new Map<string, VirtioMem>();
-  private virtioIndex = 0;
+  /** The virtio-mem devices, by id (their guest drivers: Kernel.virtioMem). */
+  readonly vmemDevices = new Map<string, VirtioMemDevice>();
 
   constructor(private readonly k: Kernel) {
     this.region = new DeviceMemoryRegion(k.board.deviceMemoryBase, k.board.deviceMemorySize);
   }
 
-  /** A virtio-mem device present from boot (its driver probes during boot). */
-  addBootVmem(id: string, size: number): void {
+  /** A virtio-mem device present from boot (-device virtio-mem-pci; the guest's driver probes it during boot). */
+  addBootVmem(id: string, size: number): VirtioMemDevice {
     const placed = this.region.plug(id, size, DEVICE_ALIGN);
     if (!placed) throw new Error(`vmem ${id}: no room in the device memory region`);
-    const devName = `virtio${this.virtioIndex++}`;
-    this.vmems.set(id, new VirtioMem(this.k, id, devName, placed.addr, size));
+    const dev = new VirtioMemDevice(id, placed.addr, size);
+    this.vmemDevices.set(id, dev);
+    return dev;
   }
 
   /** object-add memory-backend-ram + device_add pc-dimm, then the guest's ACPI hot-add. */
   dimmAdd(id: string, size: number): HostEventResult {
-    if (this.dimms.has(id) || this.vmems.has(id)) return { err: -EINVAL, qmpError: `Duplicate ID '${id}'` };
+    if (this.dimms.has(id) || this.vmemDevices.has(id))
+      return { err: -EINVAL, qmpError: `Duplicate ID '${id}'` };
     const used = [...this.dimms.values()].length;
     if (used >= this.k.board.config.slots) return { err: -ENOSPC, qmpError: "no free slots left" };
     const total = this.k.board.config.memBytes + this.pluggedBytes() + size;
@@ -64,17 +68,17 @@ export class Host {
 
   /** qom-set requested-size. The result is 0: the driver works toward it, as far as it can. */
   vmemResize(id: string, size: number): HostEventResult {
-    const vm = this.vmems.get(id);
-    if (!vm) return { err: -ENODEV, qmpError: `Device '${id}' not found` };
-    if (size > vm.regionSize) return { err: -EINVAL, qmpError: "requested-size exceeds the device size" };
-    vm.setRequestedSize(size);
+    const dev = this.vmemDevices.get(id);
+    if (!dev) return { err: -ENODEV, qmpError: `Device '${id}' not found` };
+    if (size > dev.regionSize) return { err: -EINVAL, qmpError: "requested-size exceeds the device size" };
+    dev.setRequestedSize(size);
     return { err: 0 };
   }
 
   private pluggedBytes(): number {
     let n = 0;
     for (const d of this.dimms.values()) n += d.size;
-    for (const v of this.vmems.values()) n += v.regionSize;
+    for (const v of this.vmemDevices.values()) n += v.regionSize;
     return n;
   }
 }

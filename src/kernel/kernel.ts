@@ -2,11 +2,11 @@
 // the kernel boots them (start_kernel(): setup_arch() → paging_init()/sparse_init()
 // → mm_init()/memblock_free_all() → driver init), plus the host (QEMU) around it.
 
-import { createArchMm, type ArchMmImpl } from "../arch/index.js";
-import { preventMemoryRemoveNotifier } from "../arch/arm64/memory_notifier.js";
+import { archSetup, createArchMm, type ArchMmImpl } from "../arch/index.js";
 import { HotplugLocks } from "../drivers/base/core.js";
 import { MemorySubsys } from "../drivers/base/memory.js";
 import { AcpiMemhotplug } from "../drivers/acpi/acpi_memhotplug.js";
+import { VirtioMem } from "../drivers/virtio/virtio_mem.js";
 import { Kernfs } from "../fs/kernfs.js";
 import { registerProcfs } from "../fs/procfs.js";
 import { registerSysfs } from "../fs/sysfs.js";
@@ -20,8 +20,6 @@ import { ExposureAuditor } from "../mm/exposure_audit.js";
 import { ContigAlloc } from "../mm/page_contig.js";
 import { HardwareAccess } from "../hw/access.js";
 import { MIGRATE_UNMOVABLE, PglistData } from "../mm/mmzone.js";
-import { zoneSizesInitX86 } from "../arch/x86_64/init.js";
-import { zoneSizesInitArm64 } from "../arch/arm64/init.js";
 import { BuddyAllocator, type PfnSpan } from "../mm/page_alloc.js";
 import { initBootMemory } from "../mm/mm_init.js";
 import { PageIsolation } from "../mm/page_isolation.js";
@@ -87,6 +85,8 @@ export class Kernel {
   /** memory_failure() and the hwpoisoned pages (src/mm/memory_failure.ts). */
   readonly memoryFailure: MemoryFailure;
   readonly acpi: AcpiMemhotplug;
+  /** The virtio-mem drivers bound at boot, by device id (their devices: host.vmemDevices). */
+  readonly virtioMem = new Map<string, VirtioMem>();
   readonly host: Host;
   readonly calls: DriverCalls;
   readonly rng: Rng;
@@ -133,7 +133,7 @@ export class Kernel {
 
     // free_area_init() + memblock_free_all()
     const minPfn = Math.min(...this.bootRam.map((r) => r.startPfn));
-    this.pgdat = new PglistData(cfg.arch === "x86_64" ? zoneSizesInitX86(maxPfn) : zoneSizesInitArm64(minPfn, maxPfn));
+    this.pgdat = new PglistData(archSetup(cfg.arch).zoneSizesInit(minPfn, maxPfn));
     this.alloc = new BuddyAllocator(this.memmap, this.sparse, this.pgdat, this.work, { nrCpus: this.nrCpus });
     const image = kernelImageRange(cfg.arch);
     const imageInRam = mapped.some((r) => r.startPfn <= image.startPfn && image.endPfn <= r.endPfn);
@@ -163,8 +163,8 @@ export class Kernel {
     this.memory.memoryDevInit();
     this.memoryFailure = new MemoryFailure(this);
     for (const r of this.bootRam) this.memory.registerMemoryBlocksUnderNode(0, r.startPfn, r.endPfn - 1, true);
-    if (cfg.arch === "arm64")
-      this.memory.registerMemoryNotifier("prevent_memory_remove", preventMemoryRemoveNotifier(this.arch, this.sparse, this.params.rejectLeafSplit));
+    for (const [name, fn] of this.arch.archMemoryNotifiers(this.sparse, this.params.rejectLeafSplit))
+      this.memory.registerMemoryNotifier(name, fn);
     this.acpi = new AcpiMemhotplug(this);
     this.calls = new DriverCalls(this);
     this.auditor = new ExposureAuditor(this);
@@ -173,9 +173,13 @@ export class Kernel {
     // drivers/char/mem.c: /dev/kmsg, read whole (kernel/printk/printk.c: devkmsg_read())
     this.kernfs.addFile("/dev", "kmsg", 0o444, { show: () => this.printk.kmsgText() });
 
-    // The host, and the virtio-mem devices whose drivers probe at boot.
+    // The host and its boot devices; the guest's virtio-mem driver probes each
+    // (virtio_mem_probe()), the virtio bus naming them virtio0, virtio1, ...
     this.host = new Host(this);
-    for (const v of cfg.vmems ?? []) this.host.addBootVmem(v.id, v.sizeBytes);
+    for (const v of cfg.vmems ?? []) {
+      const dev = this.host.addBootVmem(v.id, v.sizeBytes);
+      this.virtioMem.set(v.id, new VirtioMem(this, dev, `virtio${this.virtioMem.size}`));
+    }
     this.workload = new Workload(this.alloc, this.migration, this.rmap, { seed: cfg.seed ?? 1 });
     // late_initcall: khugepaged starts and raises min_free_kbytes; then
     // free_initmem()/free_initrd_mem() give the init sections and the initramfs back.

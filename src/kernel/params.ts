@@ -3,6 +3,7 @@
 // Unknown words are kept and ignored, as the kernel passes them on to init.
 
 import type { Arch } from "../arch/arch.js";
+import { archSetup } from "../arch/index.js";
 import { MMOP_OFFLINE, mhpOnlineTypeFromStr, type OnlineType } from "../drivers/base/memory.js";
 
 export type OnlinePolicy = "contig-zones" | "auto-movable";
@@ -46,6 +47,7 @@ function parseBool(v: string | undefined): boolean | undefined {
 }
 
 export function parseKernelParams(arch: Arch, words: readonly string[]): KernelParams {
+  const setup = archSetup(arch);
   const p: KernelParams = {
     memhpDefaultOnlineType: MMOP_OFFLINE, // CONFIG_MEMORY_HOTPLUG_DEFAULT_ONLINE is not set
     memmapOnMemory: false,
@@ -53,7 +55,7 @@ export function parseKernelParams(arch: Arch, words: readonly string[]): KernelP
     autoMovableRatio: 301,
     autoMovableNumaAware: true,
     movableNode: false,
-    rodataFull: arch === "arm64",
+    rodataFull: setup.rodataFullDefault,
     rejectLeafSplit: false,
     words: [...words],
   };
@@ -93,11 +95,8 @@ export function parseKernelParams(arch: Arch, words: readonly string[]): KernelP
         p.movableNode = true;
         break;
       case "rodata":
-        // init/main.c: set_debug_rodata() → arm64 arch_parse_debug_rodata()
-        if (arch === "arm64") {
-          if (val === "full") p.rodataFull = true;
-          else if (val === "off" || val === "on") p.rodataFull = false;
-        }
+        // init/main.c: set_debug_rodata() → arch_parse_debug_rodata()
+        p.rodataFull = setup.parseDebugRodata(val, p.rodataFull);
         break;
       default:
         break;

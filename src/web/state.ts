@@ -175,7 +175,7 @@ function deviceViews(k: Kernel): DeviceView[] {
   const out: DeviceView[] = [];
   for (const d of k.acpi.devices.values())
     out.push({ id: d.id, kind: "dimm", start: d.startAddr, size: d.length });
-  for (const v of k.host.vmems.values())
+  for (const v of k.virtioMem.values())
     out.push({
       id: v.id,
       kind: "virtio-mem",

@@ -9,11 +9,7 @@
 import { EPERM } from "../../errno.js";
 import { MEM_GOING_OFFLINE, type MemoryNotify } from "../../drivers/base/memory.js";
 import { PAGES_PER_SECTION, PAGE_SIZE, pfnToSectionNr } from "../../mm/constants.js";
-import type { ArchMm } from "../arch.js";
-
-export interface EarlySections {
-  earlySectionNr(nr: number): boolean;
-}
+import type { ArchMm, EarlySections } from "../arch.js";
 
 export function preventMemoryRemoveNotifier(arch: ArchMm, sections: EarlySections, rejectLeafSplit: boolean) {
   return (action: number, arg: MemoryNotify): number => {

@@ -37,7 +37,17 @@ import {
 } from "../../mm/pgtable.js";
 import { ptdumpWalkPgd } from "../../mm/ptdump.js";
 import type { Work } from "../../kernel/work.js";
-import type { ArchHotplugCtx, ArchMm, MhpParams, PfnRange, VmemAltmap } from "../arch.js";
+import type {
+  ArchHotplugCtx,
+  ArchKconfig,
+  ArchMm,
+  EarlySections,
+  MhpParams,
+  PfnRange,
+  VmemAltmap,
+} from "../arch.js";
+import type { MemoryNotifier } from "../../drivers/base/memory.js";
+import { preventMemoryRemoveNotifier } from "./memory_notifier.js";
 
 // asm/memory.h with VA_BITS = VA_BITS_MIN = 48, STRUCT_PAGE_MAX_SHIFT = 6:
 /** PAGE_OFFSET = _PAGE_OFFSET(VA_BITS) = -(1 << 48) */
@@ -89,6 +99,8 @@ export interface Arm64MmOptions {
 
 export class Arm64Mm implements ArchMm {
   readonly arch = "arm64" as const;
+  /** Debian's arm64 config: CONFIG_MEMORY_FAILURE=y, CONFIG_ZONE_DEVICE not set. */
+  readonly kconfig: ArchKconfig = { memoryFailure: true, zoneDevice: false };
   readonly pgtable: KernelPageTable;
   readonly memstartAddr: number;
   readonly rodataFull: boolean;
@@ -722,6 +734,11 @@ export class Arm64Mm implements ArchMm {
   /** /sys/kernel/debug/kernel_page_tables (arch/arm64/mm/ptdump.c). */
   kernelPageTablesShow(): string {
     return arm64Ptdump(this.pgtable);
+  }
+
+  /** arch/arm64/mm/mmu.c: prevent_bootmem_remove_init() registers prevent_memory_remove_notifier(). */
+  archMemoryNotifiers(sections: EarlySections, rejectLeafSplit: boolean): Array<[string, MemoryNotifier]> {
+    return [["prevent_memory_remove", preventMemoryRemoveNotifier(this, sections, rejectLeafSplit)]];
   }
 }
 

@@ -316,7 +316,7 @@ export class MemorySubsys {
     // amd64 one (oracle: ls /sys/devices/system/memory); neither has
     // CONFIG_ARCH_MEMORY_PROBE. The model lists the files but does not model
     // memory failure: writes fail with -EOPNOTSUPP.
-    if (this.k.board.config.arch === "arm64") {
+    if (this.k.arch.kconfig.memoryFailure) {
       for (const name of ["hard_offline_page", "soft_offline_page"])
         fs.addFile(MEMORY_SYSFS, name, 0o200, { store: () => -EOPNOTSUPP });
     }

@@ -27,6 +27,7 @@ import { MHP_MERGE_RESOURCE, MHP_NID_IS_MGID } from "../../mm/memory_hotplug.js"
 import { PAGE_SIZE } from "../../mm/constants.js";
 import { ZONE_MOVABLE } from "../../mm/mmzone.js";
 import { MEM_OFFLINE, MEM_ONLINE, type MemoryNotify } from "../base/memory.js";
+import type { VirtioMemDevice } from "../../hw/virtio_mem.js";
 
 const VIRTIO_MEM_DEFAULT_OFFLINE_THRESHOLD = 1 << 30;
 
@@ -56,13 +57,19 @@ export class VirtioMem {
   /** The last request's result (0, -ENOSPC, -EBUSY ...), for the trace. */
   lastResult = 0;
 
+  readonly id: string;
+
+  /**
+   * virtio_mem_probe() → virtio_mem_init() → virtio_mem_init_hotplug(): bind to
+   * the device, named devName ("virtioN") by the virtio bus.
+   */
   constructor(
     private readonly k: Kernel,
-    readonly id: string,
+    dev: VirtioMemDevice,
     readonly devName: string,
-    addr: number,
-    regionSize: number,
   ) {
+    const { addr, regionSize } = dev;
+    this.id = dev.id;
     this.addr = addr;
     this.regionSize = regionSize;
     const bs = k.memory.blockSizeBytes;
@@ -79,11 +86,15 @@ export class VirtioMem {
       devName,
       IORESOURCE_SYSTEM_RAM | IORESOURCE_EXCLUSIVE,
     );
-    if (!res) throw new Error(`virtio-mem ${id}: could not reserve device region`);
+    if (!res) throw new Error(`virtio-mem ${this.id}: could not reserve device region`);
     res.flags &= ~IORESOURCE_BUSY;
     this.parentResource = res;
     this.mgid = k.memory.memoryGroupRegisterDynamic(0, bs / PAGE_SIZE);
-    k.memory.registerMemoryNotifier(`virtio_mem:${id}`, (action, arg) => this.memoryNotifierCb(action, arg));
+    k.memory.registerMemoryNotifier(`virtio_mem:${this.id}`, (action, arg) =>
+      this.memoryNotifierCb(action, arg),
+    );
+    // virtio_mem_config_changed(): the device's new requested size, then the work queue
+    dev.bindDriver(() => this.setRequestedSize(dev.requestedSize));
   }
 
   private blockSize(): number {

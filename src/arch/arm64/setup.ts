@@ -1,0 +1,32 @@
+// arch/arm64/kernel/setup.c: setup_arch() on arm64 as the model needs it — the
+// kernel image in iomem (request_standard_resources()), rodata=full
+// (arch/arm64/mm/mmu.c: parse_rodata()), and the zone limits of
+// arch/arm64/mm/init.c (zoneSizesInitArm64() in init.ts).
+
+import type { ArchSetup, NamedRange } from "../arch.js";
+import { zoneSizesInitArm64 } from "./init.js";
+
+/**
+ * The kernel image of the Debian 6.1 cloud kernel. The EFI stub places it near
+ * the top of RAM; these are the oracle's addresses for a 1 GiB guest.
+ */
+const KERNEL_IMAGE: readonly NamedRange[] = [
+  { name: "Kernel code", start: 0x77410000, end: 0x7878ffff },
+  { name: "Kernel data", start: 0x78c10000, end: 0x78eaffff },
+];
+
+export const arm64Setup: ArchSetup = {
+  arch: "arm64",
+  // CONFIG_RODATA_FULL_DEFAULT_ENABLED=y
+  rodataFullDefault: true,
+  // init/main.c: set_debug_rodata() → arch_parse_debug_rodata()
+  parseDebugRodata(val, rodataFull) {
+    if (val === "full") return true;
+    if (val === "off" || val === "on") return false;
+    return rodataFull;
+  },
+  zoneSizesInit: (minPfn, maxPfn) => zoneSizesInitArm64(minPfn, maxPfn),
+  kernelImage: KERNEL_IMAGE,
+  firmwareResources: [],
+  reserveLowMemory: () => [],
+};
