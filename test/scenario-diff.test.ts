@@ -11,11 +11,9 @@ import {
   type Difference,
   formatDifferences,
   iomemSystemRam,
-  readTrace,
-  TraceFormatError,
 } from "../src/scenario/diff.js";
 import { parseScenario } from "../src/scenario/parse.js";
-import { formatTrace } from "../src/scenario/trace.js";
+import { formatTrace, readTrace, TraceFormatError } from "../src/scenario/trace.js";
 import type { Trace, TraceHeader, TraceRecord } from "../src/scenario/trace.js";
 
 const model: TraceHeader = { op: "system", system: "memhp-model", version: "0.1.0", arch: "x86_64" };

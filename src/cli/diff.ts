@@ -4,7 +4,8 @@
 import type { Command } from "commander";
 import { existsSync } from "node:fs";
 import path from "node:path";
-import { diffTraces, formatDifferences, readTrace, type Difference } from "../scenario/diff.js";
+import { diffTraces, formatDifferences, type Difference } from "../scenario/diff.js";
+import { readTrace } from "../scenario/trace.js";
 import { blockName, classify, parseDivergences, type Divergence } from "../scenario/divergences.js";
 import { packagePath, packageRoot } from "../paths.js";
 import { EXIT_DIFF, ExitCode, loadScenario, paint, readText, UsageError, useColour } from "./io.js";

@@ -6,7 +6,8 @@
 import type { OracleKernel } from "../oracle/cache.js";
 import { readdirSync, readFileSync, existsSync } from "node:fs";
 import path from "node:path";
-import { compareTraces, readTrace } from "./diff.js";
+import { compareTraces } from "./diff.js";
+import { readTrace } from "./trace.js";
 import { blockName, classify, heldGap, loadDivergences, type Divergence } from "./divergences.js";
 import { parseScenario } from "./parse.js";
 import { runScenario } from "./run.js";

@@ -11,7 +11,7 @@
 // header objects name different systems and are not compared.
 
 import type { Scenario } from "./ast.js";
-import type { Trace, TraceHeader, TraceRecord } from "./trace.js";
+import type { Trace, TraceRecord } from "./trace.js";
 
 export type DiffRule =
   | "missing"
@@ -48,49 +48,8 @@ export interface Difference {
   message: string;
 }
 
-/** A malformed trace file; `line` is the JSON Lines line (1-based). */
-export class TraceFormatError extends Error {
-  constructor(
-    readonly line: number,
-    message: string,
-  ) {
-    super(`trace line ${line}: ${message}`);
-    this.name = "TraceFormatError";
-  }
-}
-
 const isObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === "object" && v !== null && !Array.isArray(v);
-
-/** JSON Lines: the first object is the header (op "system"), then one record per statement. */
-export function readTrace(text: string): Trace {
-  let header: TraceHeader | undefined;
-  const records: TraceRecord[] = [];
-  const lines = text.split("\n");
-  for (let i = 0; i < lines.length; i++) {
-    const src = lines[i].trim();
-    if (src === "") continue;
-    let obj: unknown;
-    try {
-      obj = JSON.parse(src);
-    } catch (e) {
-      throw new TraceFormatError(i + 1, `not JSON: ${(e as Error).message}`);
-    }
-    if (!isObject(obj)) throw new TraceFormatError(i + 1, "expected a JSON object");
-    if (header === undefined) {
-      if (obj.op !== "system")
-        throw new TraceFormatError(i + 1, 'the first object must be the header (op "system")');
-      header = obj as TraceHeader;
-      continue;
-    }
-    if (typeof obj.line !== "number" || !Number.isInteger(obj.line) || typeof obj.op !== "string") {
-      throw new TraceFormatError(i + 1, 'a record needs an integer "line" and a string "op"');
-    }
-    records.push(obj as TraceRecord);
-  }
-  if (header === undefined) throw new TraceFormatError(1, "empty trace: no header");
-  return { header, records };
-}
 
 // ---------------------------------------------------------------------------
 // Counter files: numbers compared as changes since the first reading.

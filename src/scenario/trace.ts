@@ -1,6 +1,7 @@
 // Trace records: JSON Lines, one object per statement after a header object
 // (docs/scenario-format.md, "Trace"). `memhp run` and `memhp oracle`
-// both write these; `memhp diff` compares them.
+// both write these (formatTrace()); `memhp diff` reads them (readTrace()) and
+// compares them (src/scenario/diff.ts).
 
 import type { PtLevelName, PtRun } from "../mm/ptdump.js";
 
@@ -103,4 +104,48 @@ export type Trace = { header: TraceHeader; records: TraceRecord[] };
 
 export function formatTrace(t: Trace): string {
   return [t.header, ...t.records].map((r) => JSON.stringify(r)).join("\n") + "\n";
+}
+
+/** A malformed trace file; `line` is the JSON Lines line (1-based). */
+export class TraceFormatError extends Error {
+  constructor(
+    readonly line: number,
+    message: string,
+  ) {
+    super(`trace line ${line}: ${message}`);
+    this.name = "TraceFormatError";
+  }
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** JSON Lines: the first object is the header (op "system"), then one record per statement. */
+export function readTrace(text: string): Trace {
+  let header: TraceHeader | undefined;
+  const records: TraceRecord[] = [];
+  const lines = text.split("\n");
+  for (let i = 0; i < lines.length; i++) {
+    const src = lines[i].trim();
+    if (src === "") continue;
+    let obj: unknown;
+    try {
+      obj = JSON.parse(src);
+    } catch (e) {
+      throw new TraceFormatError(i + 1, `not JSON: ${(e as Error).message}`);
+    }
+    if (!isObject(obj)) throw new TraceFormatError(i + 1, "expected a JSON object");
+    if (header === undefined) {
+      if (obj.op !== "system")
+        throw new TraceFormatError(i + 1, 'the first object must be the header (op "system")');
+      header = obj as TraceHeader;
+      continue;
+    }
+    if (typeof obj.line !== "number" || !Number.isInteger(obj.line) || typeof obj.op !== "string") {
+      throw new TraceFormatError(i + 1, 'a record needs an integer "line" and a string "op"');
+    }
+    records.push(obj as TraceRecord);
+  }
+  if (header === undefined) throw new TraceFormatError(1, "empty trace: no header");
+  return { header, records };
 }
