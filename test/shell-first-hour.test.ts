@@ -6,19 +6,11 @@
 
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
-import { ShellSession } from "../src/shell/session.js";
 import { lexLine } from "../src/shell/lex.js";
-import { machineScenarioText } from "../src/shell/machine.js";
 import { errnoMessage } from "../src/errno.js";
 import * as errno from "../src/errno.js";
-import { memhp, memhpCommandLine } from "./support/memhp-cli.js";
-
-const MEM = "/sys/devices/system/memory";
-const boot = () => new ShellSession(machineScenarioText({}), "<test>");
+import { memhp } from "./support/memhp-cli.js";
+import { MEM, bootShell as boot, tmuxMissing, tmuxShell } from "./support/shell.js";
 
 describe("shell: pipes, wildcards, cd -", () => {
   it("lexes a pipeline and marks unquoted wildcards", () => {
@@ -93,40 +85,17 @@ describe("shell: messages a new user can act on", () => {
   });
 });
 
-const tmuxMissing = spawnSync("tmux", ["-V"]).error
-  ? "tmux is not installed (apt-get install -y tmux)"
-  : false;
-
 describe("memhp shell in a terminal: a new user's commands (tmux)", { skip: tmuxMissing }, () => {
-  const socket = `memhp-first-hour-${process.pid}`;
-  const session = "sh";
-  let home: string;
-  const tmux = (...args: string[]) => {
-    const r = spawnSync("tmux", ["-L", socket, "-f", "/dev/null", ...args], { encoding: "utf8" });
-    if (r.status !== 0) throw new Error(`tmux ${args.join(" ")}: ${r.stderr}`);
-    return r.stdout;
-  };
-  const screen = () => tmux("capture-pane", "-p", "-J", "-t", session);
-  const keys = (...k: string[]) => tmux("send-keys", "-t", session, ...k);
-  const waitFor = async (re: RegExp): Promise<string> => {
-    const until = Date.now() + 20_000;
-    for (;;) {
-      const s = screen();
-      if (re.test(s)) return s;
-      if (Date.now() > until) assert.fail(`screen never matched ${re}:\n${s}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  };
+  const term = tmuxShell({
+    socket: `memhp-first-hour-${process.pid}`,
+    width: 160,
+    height: 50,
+    joinWrapped: true,
+  });
+  const { keys, waitFor } = term;
 
-  before(() => {
-    home = mkdtempSync(path.join(tmpdir(), "memhp-home-"));
-    const cmd = `env HOME=${home} TERM=xterm-256color NO_COLOR=1 ${memhpCommandLine(["shell"])}; echo "[exit $?]"; sleep 30`;
-    tmux("new-session", "-d", "-s", session, "-x", "160", "-y", "50", cmd);
-  });
-  after(() => {
-    spawnSync("tmux", ["-L", socket, "kill-server"]);
-    rmSync(home, { recursive: true, force: true });
-  });
+  before(() => term.start());
+  after(() => term.stop());
 
   it("a refused write says why; pipes, wildcards, cd - and dmesg work as typed", async () => {
     await waitFor(/memhp:\/#\s*$/m);

@@ -3,19 +3,14 @@
 
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { ShellSession } from "../src/shell/session.js";
 import { complete } from "../src/shell/complete.js";
 import { lexLine, resolvePath } from "../src/shell/lex.js";
-import { machineScenarioText } from "../src/shell/machine.js";
-import { memhp, memhpCommandLine, ROOT } from "./support/memhp-cli.js";
-
-const MEM = "/sys/devices/system/memory";
-const boot = (opts: Parameters<typeof machineScenarioText>[0] = {}) =>
-  new ShellSession(machineScenarioText(opts), "<test>");
+import { memhp, ROOT } from "./support/memhp-cli.js";
+import { MEM, bootShell as boot, tmuxMissing, tmuxShell } from "./support/shell.js";
 
 describe("shell words", () => {
   it("splits words, quotes and one redirection", () => {
@@ -296,42 +291,12 @@ describe("memhp shell --script", () => {
 
 // --- the interactive shell in a pseudo-terminal ---
 
-const tmuxMissing = spawnSync("tmux", ["-V"]).error
-  ? "tmux is not installed (apt-get install -y tmux)"
-  : false;
-
 describe("memhp shell in a terminal (tmux)", { skip: tmuxMissing }, () => {
-  const socket = `memhp-test-${process.pid}`;
-  const session = "sh";
-  let home: string;
-  const tmux = (...args: string[]) => {
-    const r = spawnSync("tmux", ["-L", socket, "-f", "/dev/null", ...args], { encoding: "utf8" });
-    if (r.status !== 0) throw new Error(`tmux ${args.join(" ")}: ${r.stderr}`);
-    return r.stdout;
-  };
-  const screen = () => tmux("capture-pane", "-p", "-t", session);
-  const keys = (...k: string[]) => tmux("send-keys", "-t", session, ...k);
-  /** Wait until the screen matches; fail with the screen after 20 s. */
-  const waitFor = async (re: RegExp): Promise<string> => {
-    const until = Date.now() + 20_000;
-    for (;;) {
-      const s = screen();
-      if (re.test(s)) return s;
-      if (Date.now() > until) assert.fail(`screen never matched ${re}:\n${s}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  };
-  const lastLine = () => screen().trimEnd().split("\n").pop() ?? "";
+  const term = tmuxShell({ socket: `memhp-test-${process.pid}`, width: 150, height: 45 });
+  const { keys, waitFor, lastLine } = term;
 
-  before(() => {
-    home = mkdtempSync(path.join(tmpdir(), "memhp-home-"));
-    const cmd = `env HOME=${home} TERM=xterm-256color NO_COLOR=1 ${memhpCommandLine(["shell"])}; echo "[exit $?]"; sleep 30`;
-    tmux("new-session", "-d", "-s", session, "-x", "150", "-y", "45", cmd);
-  });
-  after(() => {
-    spawnSync("tmux", ["-L", socket, "kill-server"]);
-    rmSync(home, { recursive: true, force: true });
-  });
+  before(() => term.start());
+  after(() => term.stop());
 
   it("shows a prompt, completes paths with Tab, keeps history, and exits on Ctrl-D", async () => {
     await waitFor(/memhp:\/#\s*$/m);
@@ -356,7 +321,7 @@ describe("memhp shell in a terminal (tmux)", { skip: tmuxMissing }, () => {
     assert.match(lastLine(), /cat memory32\/state memory32\/valid_zones$/);
     keys("C-u", "C-d");
     await waitFor(/^\[exit 1\]$/m); // the last command (cat /sys/x) failed
-    const hist = readFileSync(path.join(home, ".memhp_history"), "utf8");
+    const hist = readFileSync(path.join(term.home(), ".memhp_history"), "utf8");
     assert.match(hist, /^dimm-add d0 size=1G$/m);
     assert.match(hist, /^cat \/sys\/x\n$/m);
   });

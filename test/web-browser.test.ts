@@ -5,31 +5,22 @@
 
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import path from "node:path";
-import { chromium, type BrowserContext, type Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import { MemhpServer } from "../src/web/server.js";
 import { ShellSession } from "../src/shell/session.js";
 import { machineScenarioText } from "../src/shell/machine.js";
 import { memhp, ROOT } from "./support/memhp-cli.js";
+import { WEB, browserSkip, memoryMap, openPage, type BrowserPage } from "./support/browser.js";
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const WEB = path.join(ROOT, "web", "dist");
 export const SCREENSHOT = path.join(ROOT, "docs", "img", "serve.png");
 
-const skip = !existsSync(CHROMIUM)
-  ? `no Chromium at ${CHROMIUM} (apt-get install -y chromium)`
-  : !existsSync(path.join(WEB, "index.html"))
-    ? "the page is not built (npm run build:web)"
-    : false;
-
-describe("memhp serve in Chromium", { skip }, () => {
+describe("memhp serve in Chromium", { skip: browserSkip }, () => {
   let server: MemhpServer;
-  let context: BrowserContext;
+  let browser: BrowserPage;
   let page: Page;
-  let profile: string;
-  const pageErrors: string[] = [];
+  let pageErrors: string[] = [];
   let demo: { strategies: { title: string }[] };
 
   before(async () => {
@@ -43,38 +34,17 @@ describe("memhp serve in Chromium", { skip }, () => {
       demo,
     });
     await server.listen(0);
-    profile = mkdtempSync(path.join(tmpdir(), "memhp-chromium-"));
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-quic",
-      ],
-      viewport: { width: 1440, height: 900 },
-    });
-    page = context.pages()[0] ?? (await context.newPage());
-    page.on("pageerror", (e) => pageErrors.push(e.message));
-    page.on("console", (m) => {
-      if (m.type() === "error") pageErrors.push(m.text());
-    });
+    browser = await openPage();
+    page = browser.page;
+    pageErrors = browser.errors;
   });
 
   after(async () => {
-    await context?.close();
+    await browser?.close();
     await server?.close();
-    if (profile) rmSync(profile, { recursive: true, force: true });
   });
 
-  const block = (id: number) => page.locator(`[data-block="${id}"]`);
-  const waitBlock = (id: number, attrs: string) =>
-    page.waitForSelector(`[data-block="${id}"]${attrs}`, { timeout: 15_000 });
+  const { block, waitBlock } = memoryMap(() => page);
 
   it("draws the boot machine", async () => {
     await page.goto(server.url);

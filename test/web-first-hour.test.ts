@@ -9,33 +9,24 @@
 
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { chromium, type BrowserContext, type Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import { MemhpServer } from "../src/web/server.js";
 import { ShellSession } from "../src/shell/session.js";
 import { machineScenarioText } from "../src/shell/machine.js";
 import { DEFAULT_DEMO, runDemo } from "../src/cli/demo.js";
 import type { Arch } from "../src/scenario/ast.js";
-import { ROOT } from "./support/memhp-cli.js";
+import { WEB, browserSkip, memoryMap, openPage, type BrowserPage } from "./support/browser.js";
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const WEB = path.join(ROOT, "web", "dist");
 export const SHOTS = process.env.MEMHP_SCREENSHOTS ?? path.join(tmpdir(), "memhp-screenshots");
 
-const skip = !existsSync(CHROMIUM)
-  ? `no Chromium at ${CHROMIUM} (apt-get install -y chromium)`
-  : !existsSync(path.join(WEB, "index.html"))
-    ? "the page is not built (npm run build:web)"
-    : false;
-
-describe("memhp serve for a new user, in Chromium", { skip }, () => {
+describe("memhp serve for a new user, in Chromium", { skip: browserSkip }, () => {
   let server: MemhpServer;
-  let context: BrowserContext;
+  let browser: BrowserPage;
   let page: Page;
-  let profile: string;
-  const consoleErrors: string[] = [];
+  let consoleErrors: string[] = [];
   const demoArchs: string[] = [];
 
   before(async () => {
@@ -57,38 +48,17 @@ describe("memhp serve for a new user, in Chromium", { skip }, () => {
       },
     });
     await server.listen(0);
-    profile = mkdtempSync(path.join(tmpdir(), "memhp-chromium-"));
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-quic",
-      ],
-      viewport: { width: 1440, height: 900 },
-    });
-    page = context.pages()[0] ?? (await context.newPage());
-    page.on("pageerror", (e) => consoleErrors.push(e.message));
-    page.on("console", (m) => {
-      if (m.type() === "error") consoleErrors.push(m.text());
-    });
+    browser = await openPage();
+    page = browser.page;
+    consoleErrors = browser.errors;
   });
 
   after(async () => {
-    await context?.close();
+    await browser?.close();
     await server?.close();
-    if (profile) rmSync(profile, { recursive: true, force: true });
   });
 
-  const block = (id: number) => page.locator(`[data-block="${id}"]`);
-  const waitBlock = (id: number, attrs: string) =>
-    page.waitForSelector(`[data-block="${id}"]${attrs}`, { timeout: 15_000 });
+  const { block, waitBlock } = memoryMap(() => page);
 
   /** Elements whose content is wider than their box and cut off (overflow hidden / clip). */
   const clipped = (selector: string): Promise<string[]> =>
