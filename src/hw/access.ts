@@ -9,7 +9,7 @@
 // The exposure auditor (src/mm/exposure_audit.ts) reads this to find mappings of,
 // and accesses to, inaccessible memory. PFN ranges, kept sorted and disjoint.
 
-import { mergePfnSpans, type PfnSpan } from "../mm/pfn_span.js";
+import { intersectPfnSpan, mergePfnSpans, subtractPfnSpan, type PfnSpan } from "../mm/pfn_span.js";
 import { CacheModel } from "./cache.js";
 
 export type { PfnSpan };
@@ -42,16 +42,7 @@ export class HardwareAccess {
   /** The memory of [startPfn, startPfn + nrPages) can be accessed again. */
   setAccessible(startPfn: number, nrPages: number): void {
     if (nrPages <= 0) return;
-    const end = startPfn + nrPages;
-    const out: PfnSpan[] = [];
-    for (const s of this.spans) {
-      if (s.endPfn <= startPfn || s.startPfn >= end) out.push(s);
-      else {
-        if (s.startPfn < startPfn) out.push({ startPfn: s.startPfn, endPfn: startPfn });
-        if (s.endPfn > end) out.push({ startPfn: end, endPfn: s.endPfn });
-      }
-    }
-    this.spans = out;
+    this.spans = subtractPfnSpan(this.spans, startPfn, startPfn + nrPages);
     this.changed({ startPfn, nrPages, off: false });
   }
 
@@ -80,13 +71,8 @@ export class HardwareAccess {
 
   /** Pages of [startPfn, startPfn + nrPages) that are inaccessible. */
   inaccessiblePages(startPfn: number, nrPages: number): number {
-    const end = startPfn + nrPages;
     let n = 0;
-    for (const s of this.spans) {
-      const a = Math.max(s.startPfn, startPfn);
-      const b = Math.min(s.endPfn, end);
-      if (b > a) n += b - a;
-    }
+    for (const s of intersectPfnSpan(this.spans, startPfn, startPfn + nrPages)) n += s.endPfn - s.startPfn;
     return n;
   }
 

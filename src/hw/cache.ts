@@ -12,7 +12,7 @@
 // state: the exposure auditor (src/mm/exposure_audit.ts) reads it when memory
 // is powered off. PFN ranges, sorted and disjoint.
 
-import { mergePfnSpans, type PfnSpan } from "../mm/pfn_span.js";
+import { intersectPfnSpan, mergePfnSpans, subtractPfnSpan, type PfnSpan } from "../mm/pfn_span.js";
 
 export class CacheModel {
   private spans: PfnSpan[] = [];
@@ -26,27 +26,11 @@ export class CacheModel {
   /** Clean and invalidate to the point of coherency: no dirty line of the range is left. */
   clean(startPfn: number, nrPages: number): void {
     if (nrPages <= 0) return;
-    const end = startPfn + nrPages;
-    const out: PfnSpan[] = [];
-    for (const s of this.spans) {
-      if (s.endPfn <= startPfn || s.startPfn >= end) out.push(s);
-      else {
-        if (s.startPfn < startPfn) out.push({ startPfn: s.startPfn, endPfn: startPfn });
-        if (s.endPfn > end) out.push({ startPfn: end, endPfn: s.endPfn });
-      }
-    }
-    this.spans = out;
+    this.spans = subtractPfnSpan(this.spans, startPfn, startPfn + nrPages);
   }
 
   /** The parts of [startPfn, startPfn + nrPages) that may hold dirty lines. */
   dirtyIn(startPfn: number, nrPages: number): PfnSpan[] {
-    const end = startPfn + nrPages;
-    const out: PfnSpan[] = [];
-    for (const s of this.spans) {
-      const a = Math.max(s.startPfn, startPfn);
-      const b = Math.min(s.endPfn, end);
-      if (b > a) out.push({ startPfn: a, endPfn: b });
-    }
-    return out;
+    return intersectPfnSpan(this.spans, startPfn, startPfn + nrPages);
   }
 }

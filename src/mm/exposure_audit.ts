@@ -281,15 +281,7 @@ export class ExposureAuditor {
    */
   audit(): ExposureFinding[] {
     const out = [...this.mappings(), ...this.pages(), ...this.crashDump()];
-    for (const a of [...this.accesses.values()].sort(byKindDetail)) {
-      out.push({
-        kind: a.kind,
-        start: hex(a.minPfn * PAGE_SIZE),
-        size: hex((a.maxPfn - a.minPfn + 1) * PAGE_SIZE),
-        count: a.count,
-        detail: a.detail,
-      });
-    }
+    for (const a of [...this.accesses.values()].sort(byKindDetail)) out.push(accessFinding(a));
     this.accesses.clear();
     return out;
   }
@@ -299,13 +291,7 @@ export class ExposureAuditor {
     const out: ExposureFinding[] = [];
     for (const [key, a] of [...this.accesses]) {
       if (!kinds.has(a.kind)) continue;
-      out.push({
-        kind: a.kind,
-        start: hex(a.minPfn * PAGE_SIZE),
-        size: hex((a.maxPfn - a.minPfn + 1) * PAGE_SIZE),
-        count: a.count,
-        detail: a.detail,
-      });
+      out.push(accessFinding(a));
       this.accesses.delete(key);
     }
     return out;
@@ -596,6 +582,17 @@ function finding(kind: ExposureKind, r: Run): ExposureFinding {
     size: hex((r.endPfn - r.startPfn) * PAGE_SIZE),
     count: r.count,
     detail: [...r.labels].join(", "),
+  };
+}
+
+/** A recorded access as a finding: from its first to its last page touched. */
+function accessFinding(a: Agg): ExposureFinding {
+  return {
+    kind: a.kind,
+    start: hex(a.minPfn * PAGE_SIZE),
+    size: hex((a.maxPfn - a.minPfn + 1) * PAGE_SIZE),
+    count: a.count,
+    detail: a.detail,
   };
 }
 

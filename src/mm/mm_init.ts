@@ -6,7 +6,7 @@
 // Linux 6.1 keeps these in mm/page_alloc.c; 6.4 moved them to mm/mm_init.c,
 // and memhp follows the newer layout.
 
-import type { PfnSpan } from "./pfn_span.js";
+import { mergePfnSpans, subtractPfnSpan, type PfnSpan } from "./pfn_span.js";
 import { MAX_ORDER, PAGEBLOCK_NR_PAGES, PAGES_PER_SECTION, PAGES_PER_SUBSECTION } from "./constants.js";
 import { PS_HOLE, PS_RESERVED } from "./memmap.js";
 import { MAX_NR_ZONES, MIGRATE_MOVABLE, ZONE_MOVABLE } from "./mmzone.js";
@@ -29,9 +29,9 @@ export function initBootMemory(
   ranges: readonly PfnSpan[],
   reserved: readonly PfnSpan[],
 ): void {
-  const mem = normalizeRanges(ranges);
+  const mem = mergePfnSpans(ranges);
   if (mem.length === 0) throw new Error("initBootMemory: no boot RAM");
-  const res = normalizeRanges(reserved);
+  const res = mergePfnSpans(reserved);
   for (const r of mem)
     for (let p = r.startPfn; p < r.endPfn; p = Math.min(r.endPfn, p + PAGES_PER_SUBSECTION))
       if (!alloc.sections.pfnValid(p) || !alloc.memmap.hasPage(p))
@@ -157,7 +157,10 @@ export function initPagesAs(
 function memblockFreeAll(alloc: BuddyAllocator, mem: PfnSpan[], res: PfnSpan[]): void {
   for (const zone of alloc.pgdat.zones) zone.managedPages = 0; // reset_all_zones_managed_pages()
   let count = 0;
-  for (const free of subtractRanges(mem, res)) {
+  // for_each_free_mem_range(): memblock.memory minus memblock.reserved
+  let freeRanges = mem;
+  for (const r of res) freeRanges = subtractPfnSpan(freeRanges, r.startPfn, r.endPfn);
+  for (const free of freeRanges) {
     // A chunk never crosses a zone boundary (zone limits are section or
     // 16 MiB aligned); split at them anyway so that each chunk has one zone.
     let start = free.startPfn;
@@ -175,34 +178,4 @@ function memblockFreeAll(alloc: BuddyAllocator, mem: PfnSpan[], res: PfnSpan[]):
     }
   }
   alloc.totalramPages += count;
-}
-
-/** Sort and merge PFN ranges, dropping empty ones. */
-export function normalizeRanges(ranges: readonly PfnSpan[]): PfnSpan[] {
-  const sorted = ranges
-    .filter((r) => r.endPfn > r.startPfn)
-    .map((r) => ({ startPfn: r.startPfn, endPfn: r.endPfn }))
-    .sort((a, b) => a.startPfn - b.startPfn);
-  const out: PfnSpan[] = [];
-  for (const r of sorted) {
-    const last = out[out.length - 1];
-    if (last !== undefined && r.startPfn <= last.endPfn) last.endPfn = Math.max(last.endPfn, r.endPfn);
-    else out.push(r);
-  }
-  return out;
-}
-
-/** mem minus res (both normalised): memblock's for_each_free_mem_range(). */
-export function subtractRanges(mem: readonly PfnSpan[], res: readonly PfnSpan[]): PfnSpan[] {
-  const out: PfnSpan[] = [];
-  for (const r of mem) {
-    let start = r.startPfn;
-    for (const x of res) {
-      if (x.endPfn <= start || x.startPfn >= r.endPfn) continue;
-      if (x.startPfn > start) out.push({ startPfn: start, endPfn: x.startPfn });
-      start = Math.max(start, x.endPfn);
-    }
-    if (start < r.endPfn) out.push({ startPfn: start, endPfn: r.endPfn });
-  }
-  return out;
 }

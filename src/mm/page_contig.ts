@@ -36,7 +36,7 @@ import {
 import type { Migration } from "./migrate.js";
 import { MIGRATE_CMA, MIGRATE_MOVABLE } from "./mmzone.js";
 import type { BuddyAllocator } from "./page_alloc.js";
-import { mergePfnSpans, type PfnSpan } from "./pfn_span.js";
+import { mergePfnSpans, subtractPfnSpan, type PfnSpan } from "./pfn_span.js";
 import type { PageIsolation } from "./page_isolation.js";
 
 /** mm/page_alloc.c: __alloc_contig_migrate_range() gives up after this many passes without progress. */
@@ -114,7 +114,7 @@ export class ContigAlloc {
     for (let p = pfn; p < pfn + nrPages; p++)
       if (m.state(p) !== PS_KERNEL || m.order(p) !== 0) return -EINVAL;
     this.work.withPhase("free_contig_range", () => this.freeOrder0(pfn, nrPages));
-    this.spans = subtractSpan(this.spans, pfn, pfn + nrPages);
+    this.spans = subtractPfnSpan(this.spans, pfn, pfn + nrPages);
     return 0;
   }
 
@@ -248,18 +248,6 @@ export class ContigAlloc {
   private freeOrder0(pfn: number, nrPages: number): void {
     for (let p = pfn; p < pfn + nrPages; p++) this.pa.freePages(p, 0);
   }
-}
-
-function subtractSpan(spans: PfnSpan[], start: number, end: number): PfnSpan[] {
-  const out: PfnSpan[] = [];
-  for (const s of spans) {
-    if (s.endPfn <= start || s.startPfn >= end) out.push(s);
-    else {
-      if (s.startPfn < start) out.push({ startPfn: s.startPfn, endPfn: start });
-      if (s.endPfn > end) out.push({ startPfn: end, endPfn: s.endPfn });
-    }
-  }
-  return out;
 }
 
 const hex = (n: number): string => "0x" + n.toString(16);
