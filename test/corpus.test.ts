@@ -7,6 +7,7 @@
 // oracle cannot run then is compared with its recorded trace, and the run fails.
 
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { before, describe, it } from "node:test";
 import {
   compareEntry,
@@ -20,6 +21,7 @@ import { appliesToSomeKernel, blockName, redundantBlocks } from "../src/scenario
 import { oracleUnavailable } from "../src/oracle/run.js";
 import { runOracleAll, type OracleOutcome } from "../src/oracle/parallel.js";
 import type { Trace } from "../src/scenario/trace.js";
+import { packagePath } from "../src/paths.js";
 
 const live = process.env.MEMHP_ORACLE_LIVE === "1";
 const divs = loadCorpusDivergences();
@@ -111,4 +113,30 @@ describe(`oracle corpus (${live ? "recorded again on the real kernels" : "record
       "match blocks of docs/divergences.md that nothing needs",
     );
   });
+  // The README's figures are the recorded traces' (a live run differs by the
+  // guest's noise, so only the recorded comparison checks them).
+  it(
+    "the README's corpus figures are these",
+    { skip: live ? "live traces: the README counts the recorded ones" : false },
+    () => {
+      const s = summarize(results);
+      const rfcNames = new Set(entries.filter((e) => e.kernel !== "stock").map((e) => e.name));
+      const rfc = summarize(results.filter((r) => rfcNames.has(r.name)));
+      const readme = readFileSync(packagePath("README.md"), "utf8").replace(/\s+/g, " ");
+      const m =
+        /all (\d+) statement records compared something and (\d+) agree exactly \((\d+) of the RFC corpus's (\d+)\); the (\d+) differences on the other (\d+)/.exec(
+          readme,
+        );
+      assert.ok(m, "the README no longer states the corpus figures in the sentence this test reads");
+      assert.deepEqual(m.slice(1).map(Number), [
+        s.compared,
+        s.agreeing,
+        rfc.agreeing,
+        rfc.compared,
+        s.explainedDiffs + s.unexplainedDiffs,
+        s.compared - s.agreeing,
+      ]);
+      assert.equal(s.compared, s.statements, "the README says all statement records compared something");
+    },
+  );
 });

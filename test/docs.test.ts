@@ -4,7 +4,9 @@
 //  - every repository path the README and docs cite exists;
 //  - every `memhp SUBCOMMAND --option` they show is a real subcommand and option;
 //  - every `npm run SCRIPT` they show is a script of package.json;
-//  - docs/README.md lists every page of docs/.
+//  - docs/README.md lists every page of docs/;
+//  - every MEMHP_* environment variable they name is read by the code;
+//  - the counts they give of the corpus and of the regressions are the repository's.
 
 import assert from "node:assert/strict";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
@@ -205,4 +207,84 @@ describe("docs: commands", () => {
     assert.deepEqual(missing, [], "add these pages to docs/README.md");
     assert.ok(index.includes("(cli/README.md)"), "docs/README.md links the CLI pages");
   });
+});
+
+/** The code that may read an environment variable: sources, tests, scripts, CI. */
+function codeFiles(): string[] {
+  const dirs = ["src", "test", "scripts", "bench", "kernel", "bin", ".ci"].map((d) => path.join(ROOT, d));
+  return dirs.filter((d) => existsSync(d)).flatMap((d) => walk(d).concat(extensionless(d)));
+}
+
+/** Files without an extension (CI scripts such as .ci/run), which walk() leaves out. */
+function extensionless(dir: string): string[] {
+  const out: string[] = [];
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) {
+      if (!SKIP_DIRS.has(e.name)) out.push(...extensionless(p));
+    } else if (!e.name.includes(".")) out.push(p);
+  }
+  return out;
+}
+
+const mhpFiles = (dir: string): string[] =>
+  readdirSync(path.join(ROOT, dir)).filter((f) => f.endsWith(".mhp"));
+
+describe("docs: figures and names", () => {
+  it("every MEMHP_* variable the docs name is read by the code", () => {
+    const named = new Map<string, string>();
+    for (const f of docFiles())
+      for (const m of readFileSync(f, "utf8").matchAll(/\bMEMHP_[A-Z0-9_]*[A-Z0-9]\b/g))
+        if (!named.has(m[0])) named.set(m[0], rel(f));
+    assert.ok(named.size >= 5, [...named.keys()].join(" "));
+    const code = codeFiles()
+      .map((f) => readFileSync(f, "utf8"))
+      .join("\n");
+    const unread = [...named].filter(([v]) => !code.includes(v)).map(([v, f]) => `${f}: ${v}`);
+    assert.deepEqual(unread, [], "the docs name variables nothing reads");
+  });
+
+  /**
+   * Counts the docs state, each with the pattern that finds it and the
+   * repository's figure. Every pattern must occur (a reworded sentence must
+   * bring its check along) and every occurrence must agree.
+   */
+  const regressions = mhpFiles("scenarios/regressions");
+  const knownBugs = regressions.filter((f) =>
+    /^# known-bug:/m.test(readFileSync(path.join(ROOT, "scenarios/regressions", f), "utf8")),
+  ).length;
+  const CLAIMS: { what: string; file: string; re: RegExp; want: number[] }[] = [
+    {
+      what: "the stock corpus's scenarios",
+      file: "README.md",
+      re: /`scenarios\/oracle\/`, (\d+) scenarios/g,
+      want: [mhpFiles("scenarios/oracle").length],
+    },
+    {
+      what: "the RFC corpus's scenarios",
+      file: "README.md",
+      re: /`scenarios\/oracle-rfc\/`, (\d+)\s+scenarios/g,
+      want: [mhpFiles("scenarios/oracle-rfc").length],
+    },
+    {
+      what: "the regressions, in the table",
+      file: "docs/robustness.md",
+      re: /(\d+) files: (\d+) model bugs fixed, (\d+) kernel bugs/g,
+      want: [regressions.length, regressions.length - knownBugs, knownBugs],
+    },
+    {
+      what: "the regressions, in the figures",
+      file: "docs/robustness.md",
+      re: /(\d+) files under\s+`scenarios\/regressions\/`, replayed by\s+`npm test`: (\d+) failures fixed in the model, (\d+) kernel bugs/g,
+      want: [regressions.length, regressions.length - knownBugs, knownBugs],
+    },
+  ];
+
+  for (const c of CLAIMS)
+    it(`${c.file}: ${c.what} are counted right`, () => {
+      const text = readFileSync(path.join(ROOT, c.file), "utf8");
+      const found = [...text.matchAll(c.re)].map((m) => m.slice(1).map(Number));
+      assert.ok(found.length > 0, `${c.file} no longer says this; move the check with the sentence`);
+      for (const got of found) assert.deepEqual(got, c.want, `${c.file}: ${c.re.source}`);
+    });
 });
