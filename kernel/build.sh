@@ -50,18 +50,23 @@ case "$variant" in
   *) die "unknown variant '$variant' (normal or debug)" ;;
 esac
 series="$here/patches/series"
+# Upstream fixes Debian's 6.1 lacks (not part of the RFC), applied first.
+fixes_series="$here/fixes/series"
 fragments=("$here/config/common.config" "$here/config/$arch.config")
 if [ "$variant" = debug ]; then
   fragments+=("$here/config/debug.config")
   [ -f "$here/config/$arch-debug.config" ] && fragments+=("$here/config/$arch-debug.config")
 fi
 [ -f "$series" ] || die "missing $series"
+[ -f "$fixes_series" ] || die "missing $fixes_series"
 for f in "${fragments[@]}"; do [ -f "$f" ] || die "missing $f"; done
+mapfile -t fixes < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$fixes_series")
 mapfile -t patches < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$series")
 
-# The hash: the patches in order, every config fragment, this script.
+# The hash: the fixes and the patches in order, every config fragment, this script.
 hash="$(
   {
+    for p in "${fixes[@]}"; do printf 'fixes/%s\n' "$p"; cat "$here/fixes/$p"; done
     for p in "${patches[@]}"; do printf '%s\n' "$p"; cat "$here/patches/$p"; done
     cat "$here"/config/*.config "$here/build.sh"
   } | sha256sum | cut -c1-12
@@ -107,6 +112,11 @@ if [ ! -f "$tree/.memhp-patched" ]; then
   say "unpacking $tarball"
   tar -xf "$tarball" -C "$tree.tmp"
   src_tmp="$tree.tmp/linux-source-6.1"
+  for p in "${fixes[@]}"; do
+    say "applying fixes/$p"
+    patch -d "$src_tmp" -p1 -s --no-backup-if-mismatch <"$here/fixes/$p" ||
+      die "fix $p does not apply"
+  done
   for p in "${patches[@]}"; do
     say "applying $p"
     patch -d "$src_tmp" -p1 -s --no-backup-if-mismatch <"$here/patches/$p" ||
