@@ -6,9 +6,9 @@
 # Usage: kernel/selftest.sh [x86_64|arm64] [normal|debug] [-- EXTRA-CMDLINE...]
 #
 # Exits non-zero when a test fails, when the test does not finish, or when the
-# console shows a kernel complaint: WARNING:, BUG: (KASAN's too), Oops,
-# a lockdep report ("possible circular locking", "inconsistent lock state",
-# "possible recursive locking"), "Kernel panic", "Call Trace:".
+# console shows a kernel complaint (kernel/console-check.sh: WARNING:, BUG:,
+# "kernel BUG at", KASAN, "Bad page state", lockdep and RCU reports, Oops,
+# "Kernel panic", a call trace, ...).
 # Environment: MEMHP_CACHE, MEMHP_KDIR (a directory with vmlinuz,
 # modules/test_memhp.ko and selftests/depopulate-test.sh, instead of the
 # cache's), MEMHP_BUSYBOX, MEMHP_SELFTEST_LOG (keep the console log there),
@@ -79,14 +79,19 @@ esac
 log="${MEMHP_SELFTEST_LOG:-$work/console.log}"
 start=$SECONDS
 timeout "${MEMHP_SELFTEST_TIMEOUT:-1800}" "${qemu[@]}" </dev/null | tee "$log" |
-  grep -aE "^(ok|not ok|#|1\.\.|TAP)|memhp-selftest|WARNING:|BUG:|Oops|panic|circular|inconsistent lock|recursive locking" || true
+  grep -aE "^(ok|not ok|#|1\.\.|TAP)|memhp-selftest|WARNING:|BUG|Oops|panic|circular|inconsistent lock|recursive locking|RCU usage|Call [Tt]race:" || true
 echo "selftest.sh: $arch $variant: QEMU ran $((SECONDS - start)) s"
 status=0
 grep -aq "memhp-selftest: exit=0" "$log" || { echo "selftest.sh: FAILED (tests failed or did not finish)" >&2; status=1; }
-if grep -aqE "WARNING:|BUG:|Oops|Kernel panic|possible circular locking|inconsistent lock state|possible recursive locking|Call Trace:" "$log"; then
+if ! complaints="$(bash "$(dirname "${BASH_SOURCE[0]}")/console-check.sh" "$log")"; then
   echo "selftest.sh: the kernel complained:" >&2
-  grep -aE "WARNING:|BUG:|Oops|Kernel panic|possible circular locking|inconsistent lock state|possible recursive locking|Call Trace:" "$log" | head -5 >&2
+  printf '%s\n' "$complaints" | head -5 >&2
   status=1
 fi
-[ "$status" = 0 ] && echo "selftest.sh: $arch $variant: all passed ($(grep -ac '^ok ' "$log") ok, $(grep -ac '# SKIP' "$log") skipped)"
+counts="$(grep -ac '^ok ' "$log" || true) ok ($(grep -ac '^ok .*# SKIP' "$log" || true) of them skipped), $(grep -ac '^not ok ' "$log" || true) not ok"
+if [ "$status" = 0 ]; then
+  echo "selftest.sh: $arch $variant: all passed: $counts"
+else
+  echo "selftest.sh: $arch $variant: FAILED: $counts" >&2
+fi
 exit "$status"

@@ -58,3 +58,48 @@ test(
     }
   },
 );
+
+// kernel/console-check.sh: what kernel/selftest.sh counts as the kernel
+// complaining, held against saved consoles (test/support/console/).
+const consoleDir = packagePath("test", "support", "console");
+const consoleCheck = (text: string): { status: number | null; stdout: string } => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "memhp-console-"));
+  try {
+    const log = path.join(dir, "console.log");
+    fs.writeFileSync(log, text);
+    const r = spawnSync("bash", [packagePath("kernel", "console-check.sh"), log], { encoding: "utf8" });
+    return { status: r.status, stdout: r.stdout };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+};
+
+test("console-check: the arm64 debug kernel's Bad page state at insmod is a complaint", () => {
+  const r = consoleCheck(fs.readFileSync(path.join(consoleDir, "arm64-debug-bad-page-state.txt"), "utf8"));
+  assert.equal(r.status, 1);
+  assert.match(r.stdout, /^BUG: Bad page state in process insmod {2}pfn:bf7fe$/m);
+  assert.match(r.stdout, /^Call trace:$/m);
+});
+
+test("console-check: every 6.1 report format (lockdep, RCU, KASAN, BUG, WARN, ...) is a complaint alone", () => {
+  const text = fs.readFileSync(path.join(consoleDir, "debug-reports.txt"), "utf8");
+  const sections = text.split(/^=== /m).slice(1);
+  assert.ok(sections.length >= 20, `${sections.length} sections`);
+  for (const s of sections) {
+    const [title, ...lines] = s.split("\n");
+    const r = consoleCheck(lines.join("\n"));
+    assert.equal(r.status, 1, `${title}: not detected`);
+    assert.notEqual(r.stdout, "", title);
+  }
+});
+
+test("console-check: a clean debug-kernel selftest console is not a complaint", () => {
+  const text = fs.readFileSync(path.join(consoleDir, "arm64-debug-selftest-clean.txt"), "utf8");
+  // the console of a whole run: boot, the test module, the KTAP lines
+  assert.match(text, /^ok 1 /m);
+  assert.match(text, /memhp-selftest: exit=0/);
+  assert.match(text, /Memory failure: 0x[0-9a-f]+: recovery action/);
+  const r = consoleCheck(text);
+  assert.equal(r.status, 0, r.stdout);
+  assert.equal(consoleCheck("").status, 0);
+});
