@@ -103,3 +103,21 @@ test("console-check: a clean debug-kernel selftest console is not a complaint", 
   assert.equal(r.status, 0, r.stdout);
   assert.equal(consoleCheck("").status, 0);
 });
+
+test("kernel/fixes: each listed fix is git format-patch output that says which mainline commit it carries", () => {
+  const dir = packagePath("kernel", "fixes");
+  const listed = fs
+    .readFileSync(path.join(dir, "series"), "utf8")
+    .split("\n")
+    .filter((l) => l.trim() && !l.startsWith("#"));
+  assert.ok(listed.length >= 1);
+  for (const p of listed) {
+    const text = fs.readFileSync(path.join(dir, p), "utf8");
+    assert.match(text, /^From 0{40} Mon Sep 17 00:00:00 2001\nFrom: .+\nDate: .+\nSubject: \[PATCH\] /, p);
+    assert.match(text, /Mainline fixed it in commit [0-9a-f]{12} \(/, p);
+    assert.match(text, /^Signed-off-by: /m, p);
+  }
+  // build.sh applies them before the series and hashes them
+  const build = fs.readFileSync(packagePath("kernel", "build.sh"), "utf8");
+  assert.ok(build.indexOf('"$here/fixes/$p"') < build.indexOf('"$here/patches/$p"'));
+});
