@@ -307,6 +307,41 @@ for (const arch of ARCHES) {
       assertInvariants(k);
     });
 
+    it("populate: a block the rollback cannot offline again stays online and mapped, with a warning", () => {
+      const { k, base } = boot(arch);
+      const dm = dmStart(arch, base);
+      addDriverManaged(k, dm, DM_SIZE);
+      const mgid = driverGroup(k);
+      assert.equal(k.hotplug.offlineAndDepopulateMemory(mgid, dm, DM_SIZE), 0);
+      const first = dm / 4096;
+      const third = (dm + 2 * BLOCK) / 4096;
+      // onlining the third block is vetoed; the first, onlined by the call, then refuses to go offline
+      // (on the kernel: unmovable pages in a kernel zone)
+      k.memory.registerMemoryNotifier("veto", (action, arg) =>
+        (action === MEM_GOING_ONLINE && arg.startPfn === third) ||
+        (action === MEM_GOING_OFFLINE && arg.startPfn === first)
+          ? -EBUSY
+          : 0,
+      );
+      const seq = k.printk.begin();
+      assert.equal(k.hotplug.populateAndOnlineMemory(mgid, dm, DM_SIZE, MMOP_ONLINE_KERNEL), -EBUSY);
+      const [b0, b1, ...rest] = blockIds(dm, DM_SIZE);
+      assert.equal(stateOf(k, b0), "online");
+      assert.ok(!k.memory.findMemoryBlockById(b0)!.depopulated, "online memory is never unmapped");
+      assert.deepEqual(linearRuns(k, dm, BLOCK).length > 0, true, "the stuck block keeps its mapping");
+      assert.equal(stateOf(k, b1), "offline");
+      for (const id of [b1, ...rest]) assert.ok(k.memory.findMemoryBlockById(id)!.depopulated);
+      assert.match(
+        k.printk
+          .since(seq)
+          .map((r) => r.text)
+          .join("\n"),
+        new RegExp(`memory${b0}: cannot restore its state: -16`),
+      );
+      assertInvariants(k);
+      k.memory.unregisterMemoryNotifier("veto");
+    });
+
     it("-EHWPOISON: a depopulated block with a poisoned page stays depopulated until removed", () => {
       const { k, base } = boot(arch);
       const dm = dmStart(arch, base);

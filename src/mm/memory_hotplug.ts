@@ -1203,10 +1203,21 @@ export class MemoryHotplug implements ArchHotplugCtx {
           mem.onlineType = onlineType as OnlineType;
           const rc = this.k.memory.deviceOnline(mem);
           if (rc < 0) {
-            for (const m of onlined) this.k.memory.deviceOffline(m);
+            // A block onlined to a kernel zone that cannot be offlined again
+            // (unmovable pages went into it) stays online and keeps its
+            // mapping, with a warning: online memory is never unmapped
+            // (kernel/patches 0007, undo_online_state()).
+            const stuck = new Set<MemoryBlock>();
+            for (const m of onlined) {
+              const orc = this.k.memory.deviceOffline(m);
+              if (orc < 0) {
+                stuck.add(m);
+                this.k.printk.prWarn(`undo_online_state: memory${m.id}: cannot restore its state: ${orc}`);
+              }
+            }
             this.k.locks.memHotplugBegin("populate_and_online_memory");
             try {
-              this.redepopulate(populated);
+              this.redepopulate(populated.filter((m) => !stuck.has(m)));
             } finally {
               this.k.locks.memHotplugDone();
             }
