@@ -11,7 +11,9 @@ import { EXIT_DIFF, EXIT_USAGE, ExitCode, loadScenario, writeOut } from "./io.js
 export function registerOracle(program: Command): void {
   program
     .command("oracle")
-    .description("run a scenario file on Debian's Linux 6.1 or 6.12 kernel under QEMU (TCG) and print its trace")
+    .description(
+      "run a scenario file on Debian's Linux 6.1 or 6.12 kernel under QEMU (TCG) and print its trace",
+    )
     .argument("<file>", "scenario file (.mhp)")
     .option("-t, --trace <out>", "write the trace to a file instead of stdout")
     .option("--console <log>", "also write the guest console to this file")

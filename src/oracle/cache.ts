@@ -111,7 +111,15 @@ export function findPatchedKernel(arch: Arch, dir: string = cacheDir()): KernelF
   } catch {
     // an install without its release file still boots
   }
-  return { arch, version: "6.1", release, vmlinuz, config: path.join(root, "config"), modulesDir, patched: true };
+  return {
+    arch,
+    version: "6.1",
+    release,
+    vmlinuz,
+    config: path.join(root, "config"),
+    modulesDir,
+    patched: true,
+  };
 }
 
 /** The virtio-mem modules in load order (docs/oracle-notes.md), relative to the modules dir. */
@@ -161,7 +169,9 @@ export function kernelModuleList(arch: Arch, withVirtioMem: boolean, kernel: Ker
     }
     builtin ??= readBuiltin(kernel.modulesDir);
     if (!builtin.has(m))
-      throw new Error(`${kernel.release}: ${m} is neither in ${kernel.modulesDir} nor built in (modules.builtin)`);
+      throw new Error(
+        `${kernel.release}: ${m} is neither in ${kernel.modulesDir} nor built in (modules.builtin)`,
+      );
   }
   return out;
 }

@@ -133,8 +133,7 @@ export function oracleUnavailable(
     if (version !== "6.1") return `the patched kernel is 6.1 only (kernel/), not ${version}`;
     if (!findPatchedKernel(arch, dir))
       return `no patched ${arch} kernel in ${dir} (run kernel/build.sh ${arch})`;
-  } else if (!findKernel(arch, dir, version))
-    return `no ${version} ${arch} kernel in ${dir} (run ${setup})`;
+  } else if (!findKernel(arch, dir, version)) return `no ${version} ${arch} kernel in ${dir} (run ${setup})`;
   if (!findBusybox(arch, dir, version)) {
     return arch === "x86_64"
       ? "no static busybox (apt-get install busybox-static)"
@@ -199,7 +198,8 @@ export class OracleSession {
     // a machine that carries the RFC series (`machine ... rfc=v2`) is the patched kernel
     if (opts.kernel === undefined && scenario.machine.rfc) opts = { ...opts, kernel: "patched" };
     // the scenario's release (`machine ... kernel=6.12`) unless the caller chose one
-    if (opts.version === undefined) opts = { ...opts, version: scenario.machine.kernel ?? DEFAULT_KERNEL_VERSION };
+    if (opts.version === undefined)
+      opts = { ...opts, version: scenario.machine.kernel ?? DEFAULT_KERNEL_VERSION };
     const arch = scenario.machine.arch;
     const why = oracleUnavailable(arch, opts);
     if (why) throw new OracleError(why);
@@ -598,7 +598,9 @@ function initramfsFor(scenario: Scenario, kernel: KernelFiles, dir: string): Buf
   const arch = scenario.machine.arch;
   const busybox = findBusybox(arch, dir, kernel.version) as string;
   const init = guestInitScript({ ...DEFAULT_GUEST_INIT, tty: PROTOCOL_TTY[arch] });
-  const modules = kernel.patched ? [PATCHED_MODULE] : kernelModuleList(arch, scenario.vmems.length > 0, kernel);
+  const modules = kernel.patched
+    ? [PATCHED_MODULE]
+    : kernelModuleList(arch, scenario.vmems.length > 0, kernel);
   const files = [busybox, ...modules.map((m) => path.join(kernel.modulesDir, m))];
   const id = JSON.stringify([init, files.map((f) => [f, fileDigest(f)])]);
   let img = initramfsImages.get(id);
