@@ -38,7 +38,10 @@ export function registerSysfs(k: Kernel): void {
   fs.mkdirs(`${node}/power`);
 
   const params = "/sys/module/memory_hotplug/parameters";
-  fs.addFile(params, "memmap_on_memory", 0o444, { show: () => (k.hotplug.memmapOnMemory ? "Y\n" : "N\n") });
+  fs.addFile(params, "memmap_on_memory", 0o444, {
+    // get_memmap_mode() (6.12) prints "force" for MEMMAP_ON_MEMORY_FORCE
+    show: () => (k.params.memmapOnMemoryForce ? "force\n" : k.hotplug.memmapOnMemory ? "Y\n" : "N\n"),
+  });
   fs.addFile(params, "online_policy", 0o644, {
     show: () => `${k.params.onlinePolicy}\n`,
     store: (buf) => {

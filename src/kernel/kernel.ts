@@ -37,6 +37,7 @@ import { bootReservationsWithInit, insertFirmwareResources, kernelImageRange, la
 import { ResourceTree } from "./resource.js";
 import { Printk } from "./printk.js";
 import { Work } from "./work.js";
+import { DEFAULT_KERNEL_VERSION, kernelAtLeast, type KernelVersion } from "./linux_version.js";
 
 export { MODEL_VERSION } from "../version.js";
 
@@ -54,6 +55,8 @@ export interface MachineConfig {
   cpus?: number;
   /** "v2": the kernel carries the RFC v2 series (docs/rfc-v2.md: try_remove_memory() refuses a leaf split). */
   rfc?: "v2";
+  /** The Linux release (`machine ... kernel=6.12`; default 6.1, docs/kernel-versions.md). */
+  kernel?: KernelVersion;
 }
 
 export class Kernel {
@@ -100,12 +103,20 @@ export class Kernel {
   readonly nrCpus: number;
   /** The kernel carries the RFC v2 series (`machine ... rfc=v2`); stock 6.1 otherwise. */
   readonly rfcV2: boolean;
+  /** The Linux release modelled (MachineConfig.kernel). */
+  readonly version: KernelVersion;
+
+  /** LINUX_VERSION_CODE >= KERNEL_VERSION(v): the model is release `v` or later. */
+  atLeast(v: KernelVersion): boolean {
+    return kernelAtLeast(this.version, v);
+  }
 
   private constructor(cfg: MachineConfig) {
     this.nrCpus = cfg.cpus ?? 1;
     this.rfcV2 = cfg.rfc === "v2";
+    this.version = cfg.kernel ?? DEFAULT_KERNEL_VERSION;
     const slots = cfg.slots ?? (cfg.maxmemBytes > cfg.memBytes ? 4 : 0);
-    this.params = parseKernelParams(cfg.arch, cfg.cmdline ?? []);
+    this.params = parseKernelParams(cfg.arch, cfg.cmdline ?? [], this.version);
     this.board = createBoard({ arch: cfg.arch, memBytes: cfg.memBytes, maxmemBytes: cfg.maxmemBytes, slots });
     this.rng = new Rng(cfg.seed ?? 1);
     const toPfns = (r: { start: number; end: number }) => ({
