@@ -146,6 +146,7 @@ export class Kernel {
     const minPfn = Math.min(...this.bootRam.map((r) => r.startPfn));
     this.pgdat = new PglistData(archSetup(cfg.arch).zoneSizesInit(minPfn, maxPfn));
     this.alloc = new BuddyAllocator(this.memmap, this.sparse, this.pgdat, this.work, { nrCpus: this.nrCpus });
+    this.alloc.movableWmarkLikeHighmem = this.atLeast("6.12");
     const image = kernelImageRange(cfg.arch);
     const imageInRam = mapped.some((r) => r.startPfn <= image.startPfn && image.endPfn <= r.endPfn);
     initBootMemory(this.alloc, this.bootRam, [...(imageInRam ? [image] : []), ...nomap, ...bootReservationsWithInit(this.board)]);
