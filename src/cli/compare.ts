@@ -24,7 +24,7 @@ trace is compared with the first's by the rules \`memhp diff\` uses. Exit 0 when
 all agree, 1 when a release differs.
 
 Examples:
-  memhp compare scenarios/versions/x86-auto-online.mhp
+  memhp compare scenarios/oracle/x86-v612-auto-online.mhp
   memhp compare --kernel 6.12,6.1 scenarios/oracle/x86-memmap-on-memory.mhp`,
     )
     .action((file: string, opts: { kernel: string; seed: number; json?: boolean }) => {
