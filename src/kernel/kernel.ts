@@ -149,7 +149,7 @@ export class Kernel {
     this.alloc.movableWmarkLikeHighmem = this.atLeast("6.12");
     const image = kernelImageRange(cfg.arch);
     const imageInRam = mapped.some((r) => r.startPfn <= image.startPfn && image.endPfn <= r.endPfn);
-    initBootMemory(this.alloc, this.bootRam, [...(imageInRam ? [image] : []), ...nomap, ...bootReservationsWithInit(this.board)]);
+    initBootMemory(this.alloc, this.bootRam, [...(imageInRam ? [image] : []), ...nomap, ...bootReservationsWithInit(this.board, this.version)]);
     this.isolation = new PageIsolation(this.alloc);
     this.migration = new Migration(this.alloc, this.rmap, this.work);
     this.contig = new ContigAlloc(this.alloc, this.isolation, this.migration, this.work, this.nrCpus);
@@ -199,7 +199,7 @@ export class Kernel {
     // Their pageblocks hold the kernel's own early allocations, so the pages land
     // on the unmovable per-cpu lists (the oracle's arm64 guest takes the 513
     // page-table pages of a 1 GiB DIMM from there without MemFree moving).
-    const late = lateFreedRange(this.board);
+    const late = lateFreedRange(this.board, this.version);
     for (let pfn = late.startPfn - (late.startPfn % PAGEBLOCK_NR_PAGES); pfn < late.endPfn; pfn += PAGEBLOCK_NR_PAGES)
       this.memmap.setPageblockMigratetype(pfn, MIGRATE_UNMOVABLE);
     this.alloc.freeReservedArea(late.startPfn, late.endPfn - late.startPfn);
