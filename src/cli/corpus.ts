@@ -97,6 +97,16 @@ Examples:
             `${s.agreeing} agree exactly; ${s.explainedDiffs} differences covered by docs/divergences.md, ` +
             `${s.unexplainedDiffs} not covered\n`,
         );
+        // per release, when more than one was compared
+        const versions = [...new Set(results.map((r) => r.version))];
+        if (versions.length > 1)
+          for (const v of versions) {
+            const sv = summarize(results.filter((r) => r.version === v));
+            process.stdout.write(
+              `  on ${v}: ${sv.scenarios} scenario runs, ${sv.compared} compared something, ` +
+                `${sv.agreeing} agree exactly, ${sv.explainedDiffs} covered, ${sv.unexplainedDiffs} not covered\n`,
+            );
+          }
         for (const [name, ev] of evidence)
           process.stdout.write(
             `  ${name.padEnd(28)} ${String(ev.covered).padStart(4)} covered` +
