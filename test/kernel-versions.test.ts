@@ -112,7 +112,7 @@ ls /sys/devices/system/memory
     assert.doesNotMatch(z61, new RegExp(`\\n\\s+${l} +\\d+`), l);
   }
   const movableMin = (z: string) =>
-    Number(/zone  Movable\n  pages free +\d+\n +boost +\d+\n +min +(\d+)/.exec(z)?.[1]);
+    Number(/zone {2}Movable\n {2}pages free +\d+\n +boost +\d+\n +min +(\d+)/.exec(z)?.[1]);
   // 65536 managed pages / 1024 = 64, within [SWAP_CLUSTER_MAX, 128]
   assert.equal(movableMin(z612), 64);
   assert.ok(movableMin(z61) > 128, `6.1 movable min ${movableMin(z61)}`);
@@ -153,7 +153,7 @@ test("memhp compare: prints the differing lines, exit 1; exit 0 when the release
   assert.match(r.stdout, /6\.1 \(a\) and 6\.12 \(b\) differ: 1 difference/);
   assert.match(
     r.stdout,
-    /line 3: read \/sys\/devices\/system\/memory\/auto_online_blocks\n  \[exact\] value: a "offline", b "online"/,
+    /line 3: read \/sys\/devices\/system\/memory\/auto_online_blocks\n {2}\[exact\] value: a "offline", b "online"/,
   );
   const g = path.join(dir, "b.mhp");
   fs.writeFileSync(

@@ -531,41 +531,38 @@ export class MemoryHotplug implements ArchHotplugCtx {
     mhpFlags: number,
     params: MhpParams,
   ): number {
-    let ret = 0;
-    {
-      if (mhpFlags & MHP_MEMMAP_ON_MEMORY) {
-        if (!this.mhpSupportsMemmapOnMemory(size)) return -EINVAL;
-        params.altmap = {
-          basePfn: start / PAGE_SIZE,
-          reserve: 0,
-          free: size / PAGE_SIZE,
-          alloc: 0,
-          align: 0,
-        };
-      }
-      ret = this.k.work.withPhase("arch_add_memory", () =>
-        this.k.arch.archAddMemory(this, nid, start, size, params),
-      );
-      if (ret < 0) {
-        // add_memory_resource(): `goto error` undoes nothing of arch_add_memory():
-        // the sections __add_pages() added before failing stay present (both
-        // arches), and x86 keeps the range's direct map. Recorded so that the
-        // invariants accept exactly these leftovers (src/kernel/kernel.ts).
-        this.noteAddFailureLeftovers(start, size, true);
-        return ret;
-      }
-      const vmemmapPages = params.altmap ? params.altmap.alloc : 0;
-      ret = this.k.work.withPhase("create_memory_block_devices", () =>
-        this.k.memory.createMemoryBlockDevices(start, size, vmemmapPages, group),
-      );
-      if (ret) {
-        this.k.work.withPhase("arch_remove_memory", () =>
-          this.k.arch.archRemoveMemory(this, start, size, params.altmap),
-        );
-        return ret;
-      }
-      this.addedBlocksDone(nid, start, size);
+    if (mhpFlags & MHP_MEMMAP_ON_MEMORY) {
+      if (!this.mhpSupportsMemmapOnMemory(size)) return -EINVAL;
+      params.altmap = {
+        basePfn: start / PAGE_SIZE,
+        reserve: 0,
+        free: size / PAGE_SIZE,
+        alloc: 0,
+        align: 0,
+      };
     }
+    let ret = this.k.work.withPhase("arch_add_memory", () =>
+      this.k.arch.archAddMemory(this, nid, start, size, params),
+    );
+    if (ret < 0) {
+      // add_memory_resource(): `goto error` undoes nothing of arch_add_memory():
+      // the sections __add_pages() added before failing stay present (both
+      // arches), and x86 keeps the range's direct map. Recorded so that the
+      // invariants accept exactly these leftovers (src/kernel/kernel.ts).
+      this.noteAddFailureLeftovers(start, size, true);
+      return ret;
+    }
+    const vmemmapPages = params.altmap ? params.altmap.alloc : 0;
+    ret = this.k.work.withPhase("create_memory_block_devices", () =>
+      this.k.memory.createMemoryBlockDevices(start, size, vmemmapPages, group),
+    );
+    if (ret) {
+      this.k.work.withPhase("arch_remove_memory", () =>
+        this.k.arch.archRemoveMemory(this, start, size, params.altmap),
+      );
+      return ret;
+    }
+    this.addedBlocksDone(nid, start, size);
     return 0;
   }
 
