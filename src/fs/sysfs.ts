@@ -36,6 +36,9 @@ export function registerSysfs(k: Kernel): void {
   fs.addLink(node, "subsystem", "../../../../bus/node");
   fs.mkdirs(`${node}/hugepages`);
   fs.mkdirs(`${node}/power`);
+  // drivers/base/node.c (6.5+, CONFIG_MEMORY_FAILURE, which both of Debian 13's
+  // configs set): the node's memory_failure statistics
+  if (k.atLeast("6.12")) fs.mkdirs(`${node}/memory_failure`);
 
   const params = "/sys/module/memory_hotplug/parameters";
   fs.addFile(params, "memmap_on_memory", 0o444, {

@@ -78,10 +78,13 @@ const NUMA_EVENT_NAMES = [
   "numa_other",
 ];
 
-/** The zones /proc/zoneinfo lists: ZONE_DEVICE only where the config has it (x86_64). */
+/**
+ * The zones /proc/zoneinfo lists: ZONE_DEVICE only where the config has it
+ * (x86_64; arm64 from Debian 13's 6.12 on).
+ */
 export function zoneinfoZoneNames(k: Kernel): string[] {
   const names = ZONE_NAMES.slice(0, MAX_NR_ZONES);
-  return k.arch.kconfig.zoneDevice ? [...names, "Device"] : names;
+  return k.arch.kconfig.zoneDevice || k.atLeast("6.12") ? [...names, "Device"] : names;
 }
 
 function stateSum(k: Kernel, state: number): number {
@@ -173,8 +176,10 @@ export function zoneinfoShow(k: Kernel): string {
     }
     for (const [n, v] of Object.entries(z.vmStat)) {
       out += `\n      ${n.padEnd(12)} ${v}`;
-      // NR_UNACCEPTED (6.5, CONFIG_UNACCEPTED_MEMORY): follows NR_FREE_CMA_PAGES; no TDX/SEV-SNP guest here
-      if (v612 && n === "nr_free_cma") out += `\n      ${"nr_unaccepted".padEnd(12)} 0`;
+      // NR_UNACCEPTED (6.5, CONFIG_UNACCEPTED_MEMORY, x86_64's only): follows
+      // NR_FREE_CMA_PAGES; no TDX/SEV-SNP guest here
+      if (v612 && k.board.config.arch === "x86_64" && n === "nr_free_cma")
+        out += `\n      ${"nr_unaccepted".padEnd(12)} 0`;
     }
     for (const n of NUMA_EVENT_NAMES) out += `\n      ${n.padEnd(12)} 0`;
     // for_each_online_cpu(): the CPU's per_cpu_pages of the zone
