@@ -17,6 +17,7 @@ import { recordedTracePath } from "../src/oracle/record.js";
 import { kernelAtLeast } from "../src/kernel/linux_version.js";
 import { listCorpus, entryScenario } from "../src/scenario/corpus.js";
 import { packagePath } from "../src/paths.js";
+import { setupLines } from "../src/snapshot/snapshot.js";
 import type { TraceRecord } from "../src/scenario/trace.js";
 
 const BIN = packagePath("bin", "memhp.js");
@@ -224,4 +225,13 @@ test("corpus: a scenario recorded on 6.12 is an entry held to the model of 6.12"
   const e612 = entries.find((e) => e.version === "6.12")!;
   assert.equal(entryScenario(e612).machine.kernel, "6.12");
   assert.match(e612.kernelTraceFile, /x86-v612-auto-online\.linux-6\.12-x86_64\.jsonl$/);
+});
+
+test("snapshot: a 6.12 machine's set-up line keeps kernel=, so it restores as 6.12", () => {
+  const sc = parseScenario("machine x86_64 mem=1G maxmem=4G kernel=6.12\nboot\n", "t.mhp");
+  assert.match(setupLines(sc)[0], / kernel=6\.12$/);
+  assert.doesNotMatch(
+    setupLines(parseScenario("machine x86_64 mem=1G maxmem=4G\nboot\n", "t.mhp"))[0],
+    /kernel=/,
+  );
 });
