@@ -178,7 +178,7 @@ export function zoneinfoShow(k: Kernel): string {
       out += `\n      ${n.padEnd(12)} ${v}`;
       // NR_UNACCEPTED (6.5, CONFIG_UNACCEPTED_MEMORY, x86_64's only): follows
       // NR_FREE_CMA_PAGES; no TDX/SEV-SNP guest here
-      if (v612 && k.board.config.arch === "x86_64" && n === "nr_free_cma")
+      if (v612 && k.arch.kconfig.unacceptedMemory612 && n === "nr_free_cma")
         out += `\n      ${"nr_unaccepted".padEnd(12)} 0`;
     }
     for (const n of NUMA_EVENT_NAMES) out += `\n      ${n.padEnd(12)} 0`;

@@ -323,7 +323,7 @@ export class MemorySubsys {
     }
     // crash_hotplug (6.6, CONFIG_CRASH_HOTPLUG: x86 only in Debian 13's configs):
     // crash_check_hotplug_support(), 0 with no crash kernel loaded
-    if (this.k.atLeast("6.12") && this.k.board.config.arch === "x86_64")
+    if (this.k.atLeast("6.12") && this.k.arch.kconfig.crashHotplug612)
       fs.addFile(MEMORY_SYSFS, "crash_hotplug", 0o444, { show: () => "0\n" });
     // drivers/base/core.c: uevent_show()/uevent_store() of the subsystem's root device
     // (oracle x86-bad-writes: reads as "", refuses unknown actions with EINVAL)
