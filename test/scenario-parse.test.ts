@@ -283,7 +283,7 @@ describe("parseScenario: errors at file:line:column", () => {
     rejects(`${M} slots=257\nboot`, "1:39", "256");
     rejects(`${M} slots=two\nboot`, "1:39", "whole number");
     rejects("machine x86_64 mem=1G maxmem=1G slots=2\nboot", "1:39", "maxmem > mem");
-    rejects(`${M} slots=1 x=1 y=2 z=3\nboot`, "1:45", "unexpected");
+    rejects(`${M} slots=1 x=1 y=2 z=3 w=4\nboot`, "1:49", "unexpected");
     rejects(`${M} rfc=v1\nboot`, "1:37", "only series is v2");
     assert.equal(parseScenario(`${M} rfc=v2\nboot\n`, "t.mhp").machine.rfc, "v2");
     assert.equal(parseScenario(`${M}\nboot\n`, "t.mhp").machine.rfc, undefined, "stock by default");

@@ -52,6 +52,14 @@ export interface ArchKconfig {
   readonly memoryFailure: boolean;
   /** CONFIG_ZONE_DEVICE: amd64 yes, arm64 no (/proc/zoneinfo lists the "Device" zone). */
   readonly zoneDevice: boolean;
+  /**
+   * Options of Debian 13's 6.12 config that 6.1 does not have at all, by arch
+   * (docs/kernel-versions.md): CONFIG_CRASH_HOTPLUG (the memory root's
+   * crash_hotplug file) and CONFIG_UNACCEPTED_MEMORY (zoneinfo's nr_unaccepted),
+   * amd64 only.
+   */
+  readonly crashHotplug612: boolean;
+  readonly unacceptedMemory612: boolean;
 }
 
 /** What sections the arch's memory notifiers ask about (mm/sparse.c: early_section()). */

@@ -4,6 +4,7 @@ import type { Command } from "commander";
 import {
   blockEvidence,
   compareEntry,
+  entryLabel,
   listAllCorpus,
   loadCorpusDivergences,
   recordedTrace,
@@ -18,7 +19,7 @@ import { existsSync } from "node:fs";
 export function registerCorpus(program: Command): void {
   program
     .command("corpus")
-    .description("compare the model with the recorded real-kernel traces of scenarios/oracle/")
+    .description("compare the model with the recorded real-kernel traces of scenarios/oracle/ (6.1 and 6.12)")
     .option("--json", "print the figures as JSON")
     .option("--divergences <file>", "the list of known divergences (default: docs/divergences.md)")
     .option("-v, --verbose", "print every difference, covered or not")
@@ -63,7 +64,7 @@ Examples:
         if (dir !== undefined) out(`${dir}:\n`);
         for (const e of entries) {
           const kernel = dir === undefined ? recordedTrace(e) : traceIn(dir, e);
-          const label = e.kernel === "patched" ? `${e.name} (patched)` : e.name;
+          const label = entryLabel(e);
           if (kernel === undefined) {
             out(`${label.padEnd(32)} no trace in ${dir}: left out\n`);
             continue;
@@ -96,6 +97,16 @@ Examples:
             `${s.agreeing} agree exactly; ${s.explainedDiffs} differences covered by docs/divergences.md, ` +
             `${s.unexplainedDiffs} not covered\n`,
         );
+        // per release, when more than one was compared
+        const versions = [...new Set(results.map((r) => r.version))];
+        if (versions.length > 1)
+          for (const v of versions) {
+            const sv = summarize(results.filter((r) => r.version === v));
+            process.stdout.write(
+              `  on ${v}: ${sv.scenarios} scenario runs, ${sv.compared} compared something, ` +
+                `${sv.agreeing} agree exactly, ${sv.explainedDiffs} covered, ${sv.unexplainedDiffs} not covered\n`,
+            );
+          }
         for (const [name, ev] of evidence)
           process.stdout.write(
             `  ${name.padEnd(28)} ${String(ev.covered).padStart(4)} covered` +

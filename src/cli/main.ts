@@ -4,6 +4,7 @@ import { Command, CommanderError } from "commander";
 import { EXIT_OK, EXIT_USAGE, ExitCode, UsageError } from "./io.js";
 import { registerRun } from "./run.js";
 import { registerDiff } from "./diff.js";
+import { registerCompare } from "./compare.js";
 import { registerOracle } from "./oracle.js";
 import { registerPtdump } from "./ptdump.js";
 import { registerDemo } from "./demo.js";
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerRun(program);
   registerDiff(program);
+  registerCompare(program);
   registerOracle(program);
   registerPtdump(program);
   registerDemo(program);

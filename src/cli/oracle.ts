@@ -1,22 +1,28 @@
-// `memhp oracle FILE`: the same scenario on the real Linux 6.1 kernel under QEMU.
+// `memhp oracle FILE`: the same scenario on the real Linux 6.1 or 6.12 kernel under QEMU.
 
 import { Option, type Command } from "commander";
 import { OracleError, oracleUnavailable, runOracle } from "../oracle/run.js";
 import { formatTrace } from "../scenario/trace.js";
 import { runOracleExport } from "../tools/oracle-export.js";
 import type { OracleKernel } from "../oracle/cache.js";
+import { KERNEL_VERSIONS, isKernelVersion } from "../kernel/linux_version.js";
 import { EXIT_DIFF, EXIT_USAGE, ExitCode, loadScenario, writeOut } from "./io.js";
 
 export function registerOracle(program: Command): void {
   program
     .command("oracle")
-    .description("run a scenario file on Debian's Linux 6.1 kernel under QEMU (TCG) and print its trace")
+    .description(
+      "run a scenario file on Debian's Linux 6.1 or 6.12 kernel under QEMU (TCG) and print its trace",
+    )
     .argument("<file>", "scenario file (.mhp)")
     .option("-t, --trace <out>", "write the trace to a file instead of stdout")
     .option("--console <log>", "also write the guest console to this file")
     .addOption(
-      new Option("--kernel <which>", "stock: Debian's cloud kernel; patched: the RFC patch series (kernel/)")
-        .choices(["stock", "patched"])
+      new Option(
+        "--kernel <which>",
+        "stock: Debian's cloud kernel of the scenario's release (machine ... kernel=, default 6.1); 6.1 or 6.12: that one; patched: the RFC patch series (kernel/)",
+      )
+        .choices(["stock", "patched", ...KERNEL_VERSIONS])
         .default("stock"),
     )
     .option("--export-sysroot <dir>", "also export the guest's memory files at the end (docs/tools.md)")
@@ -24,7 +30,8 @@ export function registerOracle(program: Command): void {
     .addHelpText(
       "after",
       `
-Needs QEMU and the kernel: bash scripts/oracle-setup.sh (installs them, once).
+Needs QEMU and the kernel: bash scripts/oracle-setup.sh (installs them, once;
+\`scripts/oracle-setup.sh all 6.12\` for Debian 13's 6.12 kernels).
 --kernel patched boots the RFC-patched build of kernel/build.sh ARCH; its test
 module carries out the scenario's \`call\` statements (kernel/README.md).
 
@@ -32,6 +39,7 @@ Examples:
   memhp oracle scenarios/oracle/x86-dimm-add-del.mhp --trace kernel.jsonl
   memhp run scenarios/oracle/x86-dimm-add-del.mhp --trace model.jsonl
   memhp diff model.jsonl kernel.jsonl -s scenarios/oracle/x86-dimm-add-del.mhp
+  memhp oracle --kernel 6.12 scenarios/oracle/x86-dimm-add-del.mhp
   memhp oracle --kernel patched scenarios/oracle-rfc/x86-rfc-path.mhp`,
     )
     .action(
@@ -41,19 +49,21 @@ Examples:
           trace?: string;
           console?: string;
           quiet?: boolean;
-          kernel: OracleKernel;
+          kernel: OracleKernel | (typeof KERNEL_VERSIONS)[number];
           exportSysroot?: string;
         },
       ) => {
         const sc = loadScenario(file);
-        const why = oracleUnavailable(sc.machine.arch, { kernel: opts.kernel });
+        const kernel: OracleKernel = opts.kernel === "patched" ? "patched" : "stock";
+        const version = isKernelVersion(opts.kernel) ? opts.kernel : sc.machine.kernel;
+        const why = oracleUnavailable(sc.machine.arch, { kernel, version });
         if (why) {
           process.stderr.write(`memhp oracle: ${why}\n`);
           throw new ExitCode(EXIT_USAGE);
         }
         const log = opts.quiet ? undefined : (l: string) => process.stderr.write(`${l}\n`);
         try {
-          const o = { log, consoleLog: opts.console, kernel: opts.kernel };
+          const o = { log, consoleLog: opts.console, kernel, version };
           const trace =
             opts.exportSysroot === undefined
               ? await runOracle(sc, o)

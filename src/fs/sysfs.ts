@@ -36,9 +36,15 @@ export function registerSysfs(k: Kernel): void {
   fs.addLink(node, "subsystem", "../../../../bus/node");
   fs.mkdirs(`${node}/hugepages`);
   fs.mkdirs(`${node}/power`);
+  // drivers/base/node.c (6.5+, CONFIG_MEMORY_FAILURE, which both of Debian 13's
+  // configs set): the node's memory_failure statistics
+  if (k.atLeast("6.12")) fs.mkdirs(`${node}/memory_failure`);
 
   const params = "/sys/module/memory_hotplug/parameters";
-  fs.addFile(params, "memmap_on_memory", 0o444, { show: () => (k.hotplug.memmapOnMemory ? "Y\n" : "N\n") });
+  fs.addFile(params, "memmap_on_memory", 0o444, {
+    // get_memmap_mode() (6.12) prints "force" for MEMMAP_ON_MEMORY_FORCE
+    show: () => (k.params.memmapOnMemoryForce ? "force\n" : k.hotplug.memmapOnMemory ? "Y\n" : "N\n"),
+  });
   fs.addFile(params, "online_policy", 0o644, {
     show: () => `${k.params.onlinePolicy}\n`,
     store: (buf) => {

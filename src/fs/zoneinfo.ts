@@ -1,5 +1,5 @@
 // mm/vmstat.c: /proc/zoneinfo as zoneinfo_show_print() prints it, for the Debian
-// 6.1 cloud configs (CONFIG_NUMA, CONFIG_SMP; amd64 also has CONFIG_ZONE_DEVICE: a
+// 6.1 cloud configs (6.12's: the lines it adds, docs/kernel-versions.md) (CONFIG_NUMA, CONFIG_SMP; amd64 also has CONFIG_ZONE_DEVICE: a
 // fifth, always empty zone, which arm64's does not). Per-node and event counters
 // the model does not track print 0.
 
@@ -55,6 +55,19 @@ const NODE_STAT_NAMES = [
   "pgpromote_candidate",
 ];
 
+/**
+ * vmstat_text[] node items of 6.12 that 6.1 does not have, each with the item
+ * it follows: NR_IOMMU_PAGES (6.11), PGDEMOTE_{KSWAPD,DIRECT,KHUGEPAGED} (a
+ * node stat since 6.10; before, vm events).
+ */
+const NODE_STAT_NAMES_6_12 = NODE_STAT_NAMES.flatMap((n) =>
+  n === "nr_sec_page_table_pages"
+    ? [n, "nr_iommu_pages"]
+    : n === "pgpromote_candidate"
+      ? [n, "pgdemote_kswapd", "pgdemote_direct", "pgdemote_khugepaged"]
+      : [n],
+);
+
 /** NR_VM_NUMA_EVENT_ITEMS */
 const NUMA_EVENT_NAMES = [
   "numa_hit",
@@ -65,10 +78,13 @@ const NUMA_EVENT_NAMES = [
   "numa_other",
 ];
 
-/** The zones /proc/zoneinfo lists: ZONE_DEVICE only where the config has it (x86_64). */
+/**
+ * The zones /proc/zoneinfo lists: ZONE_DEVICE only where the config has it
+ * (x86_64; arm64 from Debian 13's 6.12 on).
+ */
 export function zoneinfoZoneNames(k: Kernel): string[] {
   const names = ZONE_NAMES.slice(0, MAX_NR_ZONES);
-  return k.arch.kconfig.zoneDevice ? [...names, "Device"] : names;
+  return k.arch.kconfig.zoneDevice || k.atLeast("6.12") ? [...names, "Device"] : names;
 }
 
 function stateSum(k: Kernel, state: number): number {
@@ -97,6 +113,7 @@ function normalThreshold(managed: number, cpus: number): number {
 
 function zoneHeader(
   z: Pick<ZoneInfo, "free" | "boost" | "min" | "low" | "high" | "spanned" | "present" | "managed" | "cma">,
+  v612: boolean,
 ): string {
   return (
     `\n  pages free     ${z.free}` +
@@ -104,6 +121,8 @@ function zoneHeader(
     `\n        min      ${z.min}` +
     `\n        low      ${z.low}` +
     `\n        high     ${z.high}` +
+    // 6.12 prints WMARK_PROMO too (high plus the low-high step)
+    (v612 ? `\n        promo    ${z.high + (z.high - z.low)}` : "") +
     `\n        spanned  ${z.spanned}` +
     `\n        present  ${z.present}` +
     `\n        managed  ${z.managed}` +
@@ -118,30 +137,35 @@ export function zoneinfoShow(k: Kernel): string {
   const firstPopulated = infos.findIndex((z) => z.present > 0);
   const stats = nodeStats(k);
   const names = zoneinfoZoneNames(k);
+  const v612 = k.atLeast("6.12");
+  const nodeStatNames = v612 ? NODE_STAT_NAMES_6_12 : NODE_STAT_NAMES;
   for (let i = 0; i < names.length; i++) {
     out += `Node 0, zone ${names[i].padStart(8)}`;
     if (i === firstPopulated) {
       out += "\n  per-node stats";
-      for (const n of NODE_STAT_NAMES) out += `\n      ${n.padEnd(12)} ${stats.get(n) ?? 0}`;
+      for (const n of nodeStatNames) out += `\n      ${n.padEnd(12)} ${stats.get(n) ?? 0}`;
     }
     if (i >= MAX_NR_ZONES) {
       // ZONE_DEVICE: never populated, no lowmem_reserve of its own.
-      out += zoneHeader({
-        free: 0,
-        boost: 0,
-        min: 0,
-        low: 0,
-        high: 0,
-        spanned: 0,
-        present: 0,
-        managed: 0,
-        cma: 0,
-      });
+      out += zoneHeader(
+        {
+          free: 0,
+          boost: 0,
+          min: 0,
+          low: 0,
+          high: 0,
+          spanned: 0,
+          present: 0,
+          managed: 0,
+          cma: 0,
+        },
+        v612,
+      );
       out += `\n        protection: (${new Array(names.length).fill(0).join(", ")})\n`;
       continue;
     }
     const z = infos[i];
-    out += zoneHeader(z);
+    out += zoneHeader(z, v612);
     // With ZONE_DEVICE, lowmem_reserve[] has a column for it: the reserve against it equals the one against ZONE_MOVABLE.
     const prot =
       names.length > MAX_NR_ZONES ? [...z.protection, z.protection[MAX_NR_ZONES - 1]] : [...z.protection];
@@ -150,7 +174,13 @@ export function zoneinfoShow(k: Kernel): string {
       out += "\n";
       continue;
     }
-    for (const [n, v] of Object.entries(z.vmStat)) out += `\n      ${n.padEnd(12)} ${v}`;
+    for (const [n, v] of Object.entries(z.vmStat)) {
+      out += `\n      ${n.padEnd(12)} ${v}`;
+      // NR_UNACCEPTED (6.5, CONFIG_UNACCEPTED_MEMORY, x86_64's only): follows
+      // NR_FREE_CMA_PAGES; no TDX/SEV-SNP guest here
+      if (v612 && k.arch.kconfig.unacceptedMemory612 && n === "nr_free_cma")
+        out += `\n      ${"nr_unaccepted".padEnd(12)} 0`;
+    }
     for (const n of NUMA_EVENT_NAMES) out += `\n      ${n.padEnd(12)} 0`;
     // for_each_online_cpu(): the CPU's per_cpu_pages of the zone
     out += "\n  pagesets";

@@ -37,6 +37,7 @@ import { bootReservationsWithInit, insertFirmwareResources, kernelImageRange, la
 import { ResourceTree } from "./resource.js";
 import { Printk } from "./printk.js";
 import { Work } from "./work.js";
+import { DEFAULT_KERNEL_VERSION, kernelAtLeast, type KernelVersion } from "./linux_version.js";
 
 export { MODEL_VERSION } from "../version.js";
 
@@ -54,6 +55,8 @@ export interface MachineConfig {
   cpus?: number;
   /** "v2": the kernel carries the RFC v2 series (docs/rfc-v2.md: try_remove_memory() refuses a leaf split). */
   rfc?: "v2";
+  /** The Linux release (`machine ... kernel=6.12`; default 6.1, docs/kernel-versions.md). */
+  kernel?: KernelVersion;
 }
 
 export class Kernel {
@@ -100,12 +103,20 @@ export class Kernel {
   readonly nrCpus: number;
   /** The kernel carries the RFC v2 series (`machine ... rfc=v2`); stock 6.1 otherwise. */
   readonly rfcV2: boolean;
+  /** The Linux release modelled (MachineConfig.kernel). */
+  readonly version: KernelVersion;
+
+  /** LINUX_VERSION_CODE >= KERNEL_VERSION(v): the model is release `v` or later. */
+  atLeast(v: KernelVersion): boolean {
+    return kernelAtLeast(this.version, v);
+  }
 
   private constructor(cfg: MachineConfig) {
     this.nrCpus = cfg.cpus ?? 1;
     this.rfcV2 = cfg.rfc === "v2";
+    this.version = cfg.kernel ?? DEFAULT_KERNEL_VERSION;
     const slots = cfg.slots ?? (cfg.maxmemBytes > cfg.memBytes ? 4 : 0);
-    this.params = parseKernelParams(cfg.arch, cfg.cmdline ?? []);
+    this.params = parseKernelParams(cfg.arch, cfg.cmdline ?? [], this.version);
     this.board = createBoard({ arch: cfg.arch, memBytes: cfg.memBytes, maxmemBytes: cfg.maxmemBytes, slots });
     this.rng = new Rng(cfg.seed ?? 1);
     const toPfns = (r: { start: number; end: number }) => ({
@@ -135,9 +146,10 @@ export class Kernel {
     const minPfn = Math.min(...this.bootRam.map((r) => r.startPfn));
     this.pgdat = new PglistData(archSetup(cfg.arch).zoneSizesInit(minPfn, maxPfn));
     this.alloc = new BuddyAllocator(this.memmap, this.sparse, this.pgdat, this.work, { nrCpus: this.nrCpus });
+    this.alloc.movableWmarkLikeHighmem = this.atLeast("6.12");
     const image = kernelImageRange(cfg.arch);
     const imageInRam = mapped.some((r) => r.startPfn <= image.startPfn && image.endPfn <= r.endPfn);
-    initBootMemory(this.alloc, this.bootRam, [...(imageInRam ? [image] : []), ...nomap, ...bootReservationsWithInit(this.board)]);
+    initBootMemory(this.alloc, this.bootRam, [...(imageInRam ? [image] : []), ...nomap, ...bootReservationsWithInit(this.board, this.version)]);
     this.isolation = new PageIsolation(this.alloc);
     this.migration = new Migration(this.alloc, this.rmap, this.work);
     this.contig = new ContigAlloc(this.alloc, this.isolation, this.migration, this.work, this.nrCpus);
@@ -187,7 +199,7 @@ export class Kernel {
     // Their pageblocks hold the kernel's own early allocations, so the pages land
     // on the unmovable per-cpu lists (the oracle's arm64 guest takes the 513
     // page-table pages of a 1 GiB DIMM from there without MemFree moving).
-    const late = lateFreedRange(this.board);
+    const late = lateFreedRange(this.board, this.version);
     for (let pfn = late.startPfn - (late.startPfn % PAGEBLOCK_NR_PAGES); pfn < late.endPfn; pfn += PAGEBLOCK_NR_PAGES)
       this.memmap.setPageblockMigratetype(pfn, MIGRATE_UNMOVABLE);
     this.alloc.freeReservedArea(late.startPfn, late.endPfn - late.startPfn);

@@ -4,7 +4,8 @@
 
 import type { Arch } from "../arch/arch.js";
 import { archSetup } from "../arch/index.js";
-import { MMOP_OFFLINE, mhpOnlineTypeFromStr, type OnlineType } from "../drivers/base/memory.js";
+import { MMOP_OFFLINE, MMOP_ONLINE, mhpOnlineTypeFromStr, type OnlineType } from "../drivers/base/memory.js";
+import { DEFAULT_KERNEL_VERSION, kernelAtLeast, type KernelVersion } from "./linux_version.js";
 
 export type OnlinePolicy = "contig-zones" | "auto-movable";
 
@@ -13,6 +14,11 @@ export interface KernelParams {
   memhpDefaultOnlineType: OnlineType;
   /** memory_hotplug.memmap_on_memory= */
   memmapOnMemory: boolean;
+  /**
+   * memory_hotplug.memmap_on_memory=force (6.12: MEMMAP_ON_MEMORY_FORCE, the
+   * memmap rounded up to whole pageblocks; 6.1's bool parameter refuses the word)
+   */
+  memmapOnMemoryForce: boolean;
   /** memory_hotplug.online_policy= */
   onlinePolicy: OnlinePolicy;
   /** memory_hotplug.auto_movable_ratio= (percent) */
@@ -46,11 +52,19 @@ function parseBool(v: string | undefined): boolean | undefined {
   return undefined;
 }
 
-export function parseKernelParams(arch: Arch, words: readonly string[]): KernelParams {
+export function parseKernelParams(
+  arch: Arch,
+  words: readonly string[],
+  version: KernelVersion = DEFAULT_KERNEL_VERSION,
+): KernelParams {
   const setup = archSetup(arch);
+  const v612 = kernelAtLeast(version, "6.12");
   const p: KernelParams = {
-    memhpDefaultOnlineType: MMOP_OFFLINE, // CONFIG_MEMORY_HOTPLUG_DEFAULT_ONLINE is not set
+    // Debian 12's 6.1: CONFIG_MEMORY_HOTPLUG_DEFAULT_ONLINE is not set; Debian 13's
+    // 6.12: CONFIG_MHP_DEFAULT_ONLINE_TYPE_ONLINE_AUTO=y (mhp_get_default_online_type())
+    memhpDefaultOnlineType: v612 ? MMOP_ONLINE : MMOP_OFFLINE,
     memmapOnMemory: false,
+    memmapOnMemoryForce: false,
     onlinePolicy: "contig-zones",
     autoMovableRatio: 301,
     autoMovableNumaAware: true,
@@ -70,8 +84,17 @@ export function parseKernelParams(arch: Arch, words: readonly string[]): KernelP
         break;
       }
       case "memory_hotplug.memmap_on_memory": {
+        // 6.12: set_memmap_mode() takes "force"/"FORCE" besides kstrtobool() words
+        if (v612 && (val === "force" || val === "FORCE")) {
+          p.memmapOnMemory = true;
+          p.memmapOnMemoryForce = true;
+          break;
+        }
         const b = parseBool(val);
-        if (b !== undefined) p.memmapOnMemory = b;
+        if (b !== undefined) {
+          p.memmapOnMemory = b;
+          p.memmapOnMemoryForce = false;
+        }
         break;
       }
       case "memory_hotplug.online_policy":

@@ -295,8 +295,32 @@ export class MemoryHotplug implements ArchHotplugCtx {
     return 0;
   }
 
-  // mm/memory_hotplug.c: mhp_supports_memmap_on_memory()
+  /** mm/memory_hotplug.c (6.12): memory_block_memmap_on_memory_pages() */
+  memoryBlockMemmapOnMemoryPages(): number {
+    const nrPages = Math.ceil(((this.blockSize() / PAGE_SIZE) * STRUCT_PAGE_SIZE) / PAGE_SIZE);
+    // "force": whole pageblocks, the rest of the last one wasted
+    return this.k.params.memmapOnMemoryForce
+      ? Math.ceil(nrPages / PAGEBLOCK_NR_PAGES) * PAGEBLOCK_NR_PAGES
+      : nrPages;
+  }
+
+  // mm/memory_hotplug.c: mhp_supports_memmap_on_memory(). 6.1 asks of one
+  // range (which must be exactly one memory block); 6.12 asks of a memory block
+  // (each block of a range gets its own altmap), `size` unused.
   mhpSupportsMemmapOnMemory(size: number): boolean {
+    if (this.k.atLeast("6.12")) {
+      const bs = this.blockSize();
+      const vmemmapSize = (bs / PAGE_SIZE) * STRUCT_PAGE_SIZE;
+      const memmapPages = this.memoryBlockMemmapOnMemoryPages();
+      return (
+        this.memmapOnMemory &&
+        vmemmapSize % PAGE_SIZE === 0 &&
+        memmapPages % PAGEBLOCK_NR_PAGES === 0 &&
+        memmapPages !== bs / PAGE_SIZE &&
+        // arch_supports_memmap_on_memory(): the generic one (x86, arm64): whole PMDs
+        vmemmapSize % SZ_2M === 0
+      );
+    }
     const vmemmapSize = (size / PAGE_SIZE) * STRUCT_PAGE_SIZE;
     const remaining = size - vmemmapSize;
     return (
@@ -403,45 +427,15 @@ export class MemoryHotplug implements ArchHotplugCtx {
     const params: MhpParams = {};
     this.k.locks.memHotplugBegin("add_memory_resource");
     try {
-      if (mhpFlags & MHP_MEMMAP_ON_MEMORY) {
-        if (!this.mhpSupportsMemmapOnMemory(size)) return -EINVAL;
-        params.altmap = {
-          basePfn: start / PAGE_SIZE,
-          reserve: 0,
-          free: size / PAGE_SIZE,
-          alloc: 0,
-          align: 0,
-        };
+      const perBlock = this.k.atLeast("6.12") && (mhpFlags & MHP_MEMMAP_ON_MEMORY) !== 0;
+      if (perBlock && this.mhpSupportsMemmapOnMemory(size)) {
+        ret = this.createAltmapsAndMemoryBlocks(nid, group, start, size);
+        if (ret) return ret;
+        this.addedBlocksDone(nid, start, size);
+      } else {
+        ret = this.addWithOneAltmap(nid, group, start, size, perBlock ? MHP_NONE : mhpFlags, params);
+        if (ret) return ret;
       }
-      ret = this.k.work.withPhase("arch_add_memory", () =>
-        this.k.arch.archAddMemory(this, nid, start, size, params),
-      );
-      if (ret < 0) {
-        // add_memory_resource(): `goto error` undoes nothing of arch_add_memory():
-        // the sections __add_pages() added before failing stay present (both
-        // arches), and x86 keeps the range's direct map. Recorded so that the
-        // invariants accept exactly these leftovers (src/kernel/kernel.ts).
-        this.noteAddFailureLeftovers(start, size, true);
-        return ret;
-      }
-      const vmemmapPages = params.altmap ? params.altmap.alloc : 0;
-      ret = this.k.work.withPhase("create_memory_block_devices", () =>
-        this.k.memory.createMemoryBlockDevices(start, size, vmemmapPages, group),
-      );
-      if (ret) {
-        this.k.work.withPhase("arch_remove_memory", () =>
-          this.k.arch.archRemoveMemory(this, start, size, params.altmap),
-        );
-        return ret;
-      }
-      this.k.memory.registerMemoryBlocksUnderNode(
-        nid,
-        start / PAGE_SIZE,
-        (start + size - 1) / PAGE_SIZE,
-        false,
-      );
-      this.noteAddFailureLeftovers(start, size, false);
-      this.addedRanges.push([start, start + size]);
     } finally {
       this.k.locks.memHotplugDone();
     }
@@ -454,6 +448,121 @@ export class MemoryHotplug implements ArchHotplugCtx {
         return 0;
       });
     }
+    return 0;
+  }
+
+  /** What add_memory_resource() does once the range's blocks exist. */
+  private addedBlocksDone(nid: number, start: number, size: number): void {
+    this.k.memory.registerMemoryBlocksUnderNode(
+      nid,
+      start / PAGE_SIZE,
+      (start + size - 1) / PAGE_SIZE,
+      false,
+    );
+    this.noteAddFailureLeftovers(start, size, false);
+    this.addedRanges.push([start, start + size]);
+  }
+
+  /**
+   * mm/memory_hotplug.c (6.12): create_altmaps_and_memory_blocks(): each memory
+   * block of the range added on its own, its memmap carved from its own start.
+   * On a failure the blocks added before are removed again.
+   */
+  private createAltmapsAndMemoryBlocks(
+    nid: number,
+    group: MemoryGroup | undefined,
+    start: number,
+    size: number,
+  ): number {
+    const bs = this.blockSize();
+    let cur = start;
+    let ret = 0;
+    for (; cur < start + size; cur += bs) {
+      const altmap: VmemAltmap = {
+        basePfn: cur / PAGE_SIZE,
+        reserve: 0,
+        free: this.memoryBlockMemmapOnMemoryPages(),
+        alloc: 0,
+        align: 0,
+      };
+      ret = this.k.work.withPhase("arch_add_memory", () =>
+        this.k.arch.archAddMemory(this, nid, cur, bs, { altmap }),
+      );
+      if (ret < 0) {
+        this.noteAddFailureLeftovers(cur, bs, true);
+        break;
+      }
+      // memory_block_online() takes altmap->free pages for the memmap
+      ret = this.k.work.withPhase("create_memory_block_devices", () =>
+        this.k.memory.createMemoryBlockDevices(cur, bs, altmap.free, group),
+      );
+      if (ret) {
+        this.k.work.withPhase("arch_remove_memory", () =>
+          this.k.arch.archRemoveMemory(this, cur, bs, altmap),
+        );
+        break;
+      }
+    }
+    if (ret && cur !== start) this.removeMemoryBlocksAndAltmaps(start, cur - start);
+    return ret;
+  }
+
+  /** mm/memory_hotplug.c (6.12): remove_memory_blocks_and_altmaps() */
+  private removeMemoryBlocksAndAltmaps(start: number, size: number): void {
+    const bs = this.blockSize();
+    for (let cur = start; cur < start + size; cur += bs) {
+      const mem = this.k.memory.findMemoryBlockById(this.k.memory.pfnToBlockId(cur / PAGE_SIZE));
+      if (!mem) continue; // WARN_ON_ONCE(!mem)
+      const n = mem.nrVmemmapPages;
+      this.k.work.withPhase("remove_memory_block_devices", () =>
+        this.k.memory.removeMemoryBlockDevices(cur, bs),
+      );
+      const altmap: VmemAltmap = { basePfn: cur / PAGE_SIZE, reserve: 0, free: n, alloc: n, align: 0 };
+      this.k.work.withPhase("arch_remove_memory", () => this.k.arch.archRemoveMemory(this, cur, bs, altmap));
+    }
+  }
+
+  /** add_memory_resource()'s path with one altmap for the whole range (6.1) or none. */
+  private addWithOneAltmap(
+    nid: number,
+    group: MemoryGroup | undefined,
+    start: number,
+    size: number,
+    mhpFlags: number,
+    params: MhpParams,
+  ): number {
+    if (mhpFlags & MHP_MEMMAP_ON_MEMORY) {
+      if (!this.mhpSupportsMemmapOnMemory(size)) return -EINVAL;
+      params.altmap = {
+        basePfn: start / PAGE_SIZE,
+        reserve: 0,
+        free: size / PAGE_SIZE,
+        alloc: 0,
+        align: 0,
+      };
+    }
+    let ret = this.k.work.withPhase("arch_add_memory", () =>
+      this.k.arch.archAddMemory(this, nid, start, size, params),
+    );
+    if (ret < 0) {
+      // add_memory_resource(): `goto error` undoes nothing of arch_add_memory():
+      // the sections __add_pages() added before failing stay present (both
+      // arches), and x86 keeps the range's direct map. Recorded so that the
+      // invariants accept exactly these leftovers (src/kernel/kernel.ts).
+      this.noteAddFailureLeftovers(start, size, true);
+      return ret;
+    }
+    const vmemmapPages = params.altmap ? params.altmap.alloc : 0;
+    ret = this.k.work.withPhase("create_memory_block_devices", () =>
+      this.k.memory.createMemoryBlockDevices(start, size, vmemmapPages, group),
+    );
+    if (ret) {
+      this.k.work.withPhase("arch_remove_memory", () =>
+        this.k.arch.archRemoveMemory(this, start, size, params.altmap),
+      );
+      return ret;
+    }
+    this.addedBlocksDone(nid, start, size);
     return 0;
   }
 
@@ -534,7 +643,17 @@ export class MemoryHotplug implements ArchHotplugCtx {
     );
     if (rc) return rc;
     let altmap: VmemAltmap | undefined;
-    if (this.memmapOnMemory) {
+    // 6.12: memory_blocks_have_altmaps(): every block has its own, or none has
+    let perBlockAltmaps = false;
+    if (this.k.atLeast("6.12") && this.memmapOnMemory) {
+      let withAltmap = 0;
+      this.walkMemoryBlocks(start, size, (mem) => {
+        if (mem.nrVmemmapPages) withAltmap++;
+        return 0;
+      });
+      if (withAltmap && withAltmap !== size / this.blockSize()) return -EINVAL; // WARN_ON_ONCE
+      perBlockAltmaps = withAltmap > 0;
+    } else if (this.memmapOnMemory) {
       const nrVmemmapPages = this.walkMemoryBlocks(start, size, (mem) => mem.nrVmemmapPages);
       if (nrVmemmapPages) {
         if (size !== this.blockSize()) return -EINVAL;
@@ -548,15 +667,18 @@ export class MemoryHotplug implements ArchHotplugCtx {
     if (this.k.rfcV2 && this.k.arch.archLinearMappingSplitsLeaf(start, size))
       return this.refuse(-EINVAL, "removing the range would split a linear-map leaf");
     this.onRemove?.(start, size);
-    this.k.work.withPhase("remove_memory_block_devices", () =>
-      this.k.memory.removeMemoryBlockDevices(start, size),
-    );
+    if (!perBlockAltmaps)
+      this.k.work.withPhase("remove_memory_block_devices", () =>
+        this.k.memory.removeMemoryBlockDevices(start, size),
+      );
     this.k.locks.memHotplugBegin("try_remove_memory");
     try {
       // Depopulated blocks need nothing special: the walkers skip what is not mapped.
-      this.k.work.withPhase("arch_remove_memory", () =>
-        this.k.arch.archRemoveMemory(this, start, size, altmap),
-      );
+      if (perBlockAltmaps) this.removeMemoryBlocksAndAltmaps(start, size);
+      else
+        this.k.work.withPhase("arch_remove_memory", () =>
+          this.k.arch.archRemoveMemory(this, start, size, altmap),
+        );
       this.k.resources.releaseMemRegionAdjustable(BigInt(start), BigInt(size));
       this.noteAddFailureLeftovers(start, size, false);
       this.k.memoryFailure.forget(start / PAGE_SIZE, (start + size) / PAGE_SIZE);

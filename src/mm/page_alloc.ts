@@ -252,6 +252,10 @@ export class BuddyAllocator implements PageAllocator {
   minFreeKbytes = 1024;
   /** user_min_free_kbytes (-1: not set by the sysctl) */
   userMinFreeKbytes = -1;
+  /** include/linux/swap.h */
+  static readonly SWAP_CLUSTER_MAX = 32;
+  /** 6.5+: __setup_per_zone_wmarks() treats ZONE_MOVABLE like highmem (set by the Kernel for 6.12). */
+  movableWmarkLikeHighmem = false;
   /** vm.watermark_scale_factor */
   watermarkScaleFactor = 10;
   /** vm.lowmem_reserve_ratio */
@@ -1301,11 +1305,18 @@ export class BuddyAllocator implements PageAllocator {
    */
   setupPerZoneWmarks(): void {
     const pagesMin = this.minFreeKbytes >> (PAGE_SHIFT - 10);
+    // 6.5+ ("mm/page_alloc: fix min_free_kbytes calculation regarding
+    // ZONE_MOVABLE"): ZONE_MOVABLE is left out of lowmem and its min capped like highmem's
+    const movableCapped = this.movableWmarkLikeHighmem;
     let lowmemPages = 0;
-    for (const zone of this.pgdat.zones) lowmemPages += zone.managedPages;
+    for (const zone of this.pgdat.zones)
+      if (!(movableCapped && zone.idx === ZONE_MOVABLE)) lowmemPages += zone.managedPages;
     for (const zone of this.pgdat.zones) {
       const tmp = lowmemPages ? Math.floor((pagesMin * zone.managedPages) / lowmemPages) : 0;
-      zone.watermark[WMARK_MIN] = tmp;
+      zone.watermark[WMARK_MIN] =
+        movableCapped && zone.idx === ZONE_MOVABLE
+          ? Math.min(Math.max(Math.floor(zone.managedPages / 1024), BuddyAllocator.SWAP_CLUSTER_MAX), 128)
+          : tmp;
       const step = Math.max(
         Math.floor(tmp / 4),
         multFrac(zone.managedPages, this.watermarkScaleFactor, 10000),

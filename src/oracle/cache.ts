@@ -8,6 +8,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import type { Arch } from "../scenario/ast.js";
+import { DEFAULT_KERNEL_VERSION, type KernelVersion } from "../kernel/linux_version.js";
 
 export function cacheDir(env: NodeJS.ProcessEnv = process.env): string {
   if (env.MEMHP_CACHE) return env.MEMHP_CACHE;
@@ -17,6 +18,8 @@ export function cacheDir(env: NodeJS.ProcessEnv = process.env): string {
 
 export interface KernelFiles {
   arch: Arch;
+  /** the release series (the patched build: the one its patches apply to) */
+  version: KernelVersion;
   /** uname -r, e.g. "6.1.0-56-cloud-amd64" */
   release: string;
   vmlinuz: string;
@@ -46,9 +49,22 @@ export function compareReleases(a: string, b: string): number {
   return 0;
 }
 
-/** The newest kernel of `arch` in the cache (boot/vmlinuz-* with its modules), or undefined. */
-export function findKernel(arch: Arch, dir: string = cacheDir()): KernelFiles | undefined {
-  const root = path.join(dir, `linux-${arch}`);
+/**
+ * The cache folder of Debian's kernel of `version` for `arch`: linux-ARCH for
+ * 6.1 (Debian 12's, the first the oracle ran), linux-VERSION-ARCH for the
+ * others (linux-6.12-x86_64: Debian 13's).
+ */
+export function kernelRoot(arch: Arch, dir: string, version: KernelVersion = DEFAULT_KERNEL_VERSION): string {
+  return path.join(dir, version === "6.1" ? `linux-${arch}` : `linux-${version}-${arch}`);
+}
+
+/** The newest kernel of `arch` and `version` in the cache (boot/vmlinuz-* with its modules), or undefined. */
+export function findKernel(
+  arch: Arch,
+  dir: string = cacheDir(),
+  version: KernelVersion = DEFAULT_KERNEL_VERSION,
+): KernelFiles | undefined {
+  const root = kernelRoot(arch, dir, version);
   const boot = path.join(root, "boot");
   let names: string[];
   try {
@@ -65,6 +81,7 @@ export function findKernel(arch: Arch, dir: string = cacheDir()): KernelFiles | 
   if (release === undefined) return undefined;
   return {
     arch,
+    version,
     release,
     vmlinuz: path.join(boot, `vmlinuz-${release}`),
     config: path.join(boot, `config-${release}`),
@@ -94,7 +111,15 @@ export function findPatchedKernel(arch: Arch, dir: string = cacheDir()): KernelF
   } catch {
     // an install without its release file still boots
   }
-  return { arch, release, vmlinuz, config: path.join(root, "config"), modulesDir, patched: true };
+  return {
+    arch,
+    version: "6.1",
+    release,
+    vmlinuz,
+    config: path.join(root, "config"),
+    modulesDir,
+    patched: true,
+  };
 }
 
 /** The virtio-mem modules in load order (docs/oracle-notes.md), relative to the modules dir. */
@@ -128,6 +153,42 @@ export function guestModuleList(arch: Arch, withVirtioMem: boolean): string[] {
   return list;
 }
 
+/**
+ * The guest's modules that `kernel` has as files, in order: a module its
+ * configuration builds in (modules.builtin; Debian 13's kernels build in
+ * virtio, virtio_pci and virtio_console) is left out. A module neither a file
+ * nor built in is an error naming it.
+ */
+export function kernelModuleList(arch: Arch, withVirtioMem: boolean, kernel: KernelFiles): string[] {
+  let builtin: Set<string> | undefined;
+  const out: string[] = [];
+  for (const m of guestModuleList(arch, withVirtioMem)) {
+    if (fs.existsSync(path.join(kernel.modulesDir, m))) {
+      out.push(m);
+      continue;
+    }
+    builtin ??= readBuiltin(kernel.modulesDir);
+    if (!builtin.has(m))
+      throw new Error(
+        `${kernel.release}: ${m} is neither in ${kernel.modulesDir} nor built in (modules.builtin)`,
+      );
+  }
+  return out;
+}
+
+function readBuiltin(modulesDir: string): Set<string> {
+  try {
+    return new Set(
+      fs
+        .readFileSync(path.join(modulesDir, "modules.builtin"), "utf8")
+        .split("\n")
+        .filter((l) => l !== ""),
+    );
+  } catch {
+    return new Set();
+  }
+}
+
 /** ELF e_machine of each arch (EM_X86_64, EM_AARCH64). */
 const ELF_MACHINE: Record<Arch, number> = { x86_64: 62, arm64: 183 };
 
@@ -137,14 +198,17 @@ const ELF_MACHINE: Record<Arch, number> = { x86_64: 62, arm64: 183 };
  * path, useless in the guest); arm64 the one oracle-setup.sh unpacked from
  * Debian's arm64 busybox-static into the cache (linux-arm64/bin/busybox).
  */
-export function findBusybox(arch: Arch = "x86_64", dir: string = cacheDir()): string | undefined {
+export function findBusybox(
+  arch: Arch = "x86_64",
+  dir: string = cacheDir(),
+  version: KernelVersion = DEFAULT_KERNEL_VERSION,
+): string | undefined {
+  // arm64: the busybox beside the kernel, else 6.1's (any static arm64 busybox does)
+  const roots = [...new Set([kernelRoot(arch, dir, version), kernelRoot(arch, dir)])];
   const candidates =
     arch === "x86_64"
       ? ["/bin/busybox", "/usr/bin/busybox"]
-      : [
-          path.join(dir, `linux-${arch}`, "bin", "busybox"),
-          path.join(dir, `linux-${arch}`, "usr", "bin", "busybox"),
-        ];
+      : roots.flatMap((r) => [path.join(r, "bin", "busybox"), path.join(r, "usr", "bin", "busybox")]);
   for (const p of candidates) {
     if (!fs.existsSync(p)) continue;
     const b = fs.readFileSync(p);

@@ -1,8 +1,11 @@
 // Recording the oracle corpus: runs each scenario file on the real kernel and
 // saves the trace next to it as NAME.linux-<arch>.jsonl (the traces the model is
 // held to); files under scenarios/oracle-rfc/ run on the patched kernel of
-// kernel/ and go to NAME.linux-patched-<arch>.jsonl. Usage:
+// kernel/ and go to NAME.linux-patched-<arch>.jsonl. With --kernel 6.12 the
+// scenarios run on Debian 13's 6.12 kernel and go to NAME.linux-6.12-<arch>.jsonl.
+// Usage:
 //   node --import tsx src/oracle/record.ts scenarios/oracle/*.mhp scenarios/oracle-rfc/*.mhp
+//   node --import tsx src/oracle/record.ts --kernel 6.12 scenarios/oracle/*.mhp
 
 import fs from "node:fs";
 import path from "node:path";
@@ -12,10 +15,25 @@ import { formatTrace } from "../scenario/trace.js";
 import { runOracle, type OracleOptions } from "./run.js";
 import type { OracleKernel } from "./cache.js";
 import { defaultOracleJobs } from "./parallel.js";
+import { DEFAULT_KERNEL_VERSION, isKernelVersion, type KernelVersion } from "../kernel/linux_version.js";
 
-/** Where the recorded trace of `file` goes: x86-vmem.mhp -> x86-vmem.linux-x86_64.jsonl. */
-export function recordedTracePath(file: string, arch: string, kernel: OracleKernel = "stock"): string {
-  return `${file.replace(/\.mhp$/, "")}.${kernel === "patched" ? "linux-patched" : "linux"}-${arch}.jsonl`;
+/**
+ * Where the recorded trace of `file` goes: x86-vmem.mhp -> x86-vmem.linux-x86_64.jsonl
+ * (6.1), x86-vmem.linux-6.12-x86_64.jsonl (6.12).
+ */
+export function recordedTracePath(
+  file: string,
+  arch: string,
+  kernel: OracleKernel = "stock",
+  version: KernelVersion = DEFAULT_KERNEL_VERSION,
+): string {
+  return `${file.replace(/\.mhp$/, "")}.${traceFlavour(kernel, version)}-${arch}.jsonl`;
+}
+
+/** "linux", "linux-6.12" or "linux-patched": the middle of a recorded trace's name. */
+export function traceFlavour(kernel: OracleKernel, version: KernelVersion = DEFAULT_KERNEL_VERSION): string {
+  if (kernel === "patched") return "linux-patched";
+  return version === DEFAULT_KERNEL_VERSION ? "linux" : `linux-${version}`;
 }
 
 /** The RFC corpus (scenarios/oracle-rfc/) is recorded on the patched kernel. */
@@ -26,15 +44,26 @@ export function kernelFor(file: string): OracleKernel {
 export async function recordScenarioFile(file: string, opts: OracleOptions = {}): Promise<string> {
   const scenario = parseScenario(fs.readFileSync(file, "utf8"), file);
   const kernel = opts.kernel ?? kernelFor(file);
-  const trace = await runOracle(scenario, { ...opts, kernel });
-  const out = recordedTracePath(file, scenario.machine.arch, kernel);
+  const version = opts.version ?? scenario.machine.kernel ?? DEFAULT_KERNEL_VERSION;
+  const trace = await runOracle(scenario, { ...opts, kernel, version });
+  const out = recordedTracePath(file, scenario.machine.arch, kernel, version);
   fs.writeFileSync(out, formatTrace(trace));
   return out;
 }
 
-async function main(files: string[]): Promise<number> {
+async function main(args: string[]): Promise<number> {
+  let version: KernelVersion | undefined;
+  if (args[0] === "--kernel") {
+    if (!isKernelVersion(args[1] ?? "")) {
+      process.stderr.write(`record.ts: --kernel ${args[1] ?? ""}: 6.1 or 6.12\n`);
+      return 2;
+    }
+    version = args[1] as KernelVersion;
+    args = args.slice(2);
+  }
+  const files = args;
   if (files.length === 0) {
-    process.stderr.write("usage: node --import tsx src/oracle/record.ts FILE.mhp...\n");
+    process.stderr.write("usage: node --import tsx src/oracle/record.ts [--kernel 6.1|6.12] FILE.mhp...\n");
     return 2;
   }
   // MEMHP_ORACLE_JOBS guests at once (parallel.ts); the traces are the same either way
@@ -47,7 +76,7 @@ async function main(files: string[]): Promise<number> {
       const t0 = performance.now();
       const log = (l: string): boolean => process.stderr.write(`${path.basename(f)}: ${l}\n`);
       try {
-        const out = await recordScenarioFile(f, { log });
+        const out = await recordScenarioFile(f, { log, ...(version ? { version } : {}) });
         process.stderr.write(`recorded ${out} in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
       } catch (e) {
         failed++;

@@ -1,4 +1,4 @@
-// `memhp oracle`: run a scenario on Debian's Linux 6.1 cloud kernel under QEMU
+// `memhp oracle`: run a scenario on Debian's Linux 6.1 (or 6.12) cloud kernel under QEMU
 // (TCG) and return its trace, in the format `memhp run` gives for the model
 // (docs/scenario-format.md). docs/oracle.md describes the set-up, the
 // choices and the facts the real kernel showed.
@@ -15,7 +15,7 @@ import {
   findBusybox,
   findKernel,
   findPatchedKernel,
-  guestModuleList,
+  kernelModuleList,
   type KernelFiles,
   type OracleKernel,
 } from "./cache.js";
@@ -53,6 +53,7 @@ import {
   type SavedBoot,
   type SavedBootMeta,
 } from "./saved-boot.js";
+import { DEFAULT_KERNEL_VERSION, type KernelVersion } from "../kernel/linux_version.js";
 import { DEFAULT_SETTLE, realClock, type Clock, type SettleOptions } from "./settle.js";
 
 export interface OracleOptions {
@@ -74,6 +75,11 @@ export interface OracleOptions {
   clock?: Clock;
   /** Debian's cloud kernel (default) or the RFC-patched build of kernel/build.sh */
   kernel?: OracleKernel;
+  /**
+   * Which of Debian's kernels: 6.1 (Debian 12's) or 6.12 (Debian 13's).
+   * Default: the scenario's `machine ... kernel=`, else 6.1. The patched build is 6.1.
+   */
+  version?: KernelVersion;
   /**
    * Start from the saved boot of this command line (saved-boot.ts; made by
    * a cold boot the first time). Default: yes, unless MEMHP_ORACLE_COLD=1.
@@ -121,12 +127,14 @@ export function oracleUnavailable(
   opts: OracleOptions = {},
 ): string | undefined {
   const dir = opts.cacheDir ?? cacheDir();
-  const setup = `scripts/oracle-setup.sh ${arch}`;
+  const version = opts.version ?? DEFAULT_KERNEL_VERSION;
+  const setup = `scripts/oracle-setup.sh ${arch}${version === DEFAULT_KERNEL_VERSION ? "" : ` ${version}`}`;
   if (opts.kernel === "patched") {
+    if (version !== "6.1") return `the patched kernel is 6.1 only (kernel/), not ${version}`;
     if (!findPatchedKernel(arch, dir))
       return `no patched ${arch} kernel in ${dir} (run kernel/build.sh ${arch})`;
-  } else if (!findKernel(arch, dir)) return `no ${arch} kernel in ${dir} (run ${setup})`;
-  if (!findBusybox(arch, dir)) {
+  } else if (!findKernel(arch, dir, version)) return `no ${version} ${arch} kernel in ${dir} (run ${setup})`;
+  if (!findBusybox(arch, dir, version)) {
     return arch === "x86_64"
       ? "no static busybox (apt-get install busybox-static)"
       : `no static ${arch} busybox in ${dir} (run ${setup})`;
@@ -147,7 +155,7 @@ function onPath(bin: string): boolean {
  * scenario has a `vmem`; on arm64 also the virtio console of the protocol port.
  */
 function guestModules(s: Scenario, k: KernelFiles): Array<[string, Buffer]> {
-  const list = k.patched ? [PATCHED_MODULE] : guestModuleList(s.machine.arch, s.vmems.length > 0);
+  const list = k.patched ? [PATCHED_MODULE] : kernelModuleList(s.machine.arch, s.vmems.length > 0, k);
   return list.map((m) => [path.basename(m), fs.readFileSync(path.join(k.modulesDir, m))]);
 }
 
@@ -189,6 +197,9 @@ export class OracleSession {
   static async start(scenario: Scenario, opts: OracleOptions = {}): Promise<OracleSession> {
     // a machine that carries the RFC series (`machine ... rfc=v2`) is the patched kernel
     if (opts.kernel === undefined && scenario.machine.rfc) opts = { ...opts, kernel: "patched" };
+    // the scenario's release (`machine ... kernel=6.12`) unless the caller chose one
+    if (opts.version === undefined)
+      opts = { ...opts, version: scenario.machine.kernel ?? DEFAULT_KERNEL_VERSION };
     const arch = scenario.machine.arch;
     const why = oracleUnavailable(arch, opts);
     if (why) throw new OracleError(why);
@@ -585,9 +596,11 @@ const initramfsImages = new Map<string, Buffer>();
 /** The scenario's initramfs (built once per set of inputs in a process). */
 function initramfsFor(scenario: Scenario, kernel: KernelFiles, dir: string): Buffer {
   const arch = scenario.machine.arch;
-  const busybox = findBusybox(arch, dir) as string;
+  const busybox = findBusybox(arch, dir, kernel.version) as string;
   const init = guestInitScript({ ...DEFAULT_GUEST_INIT, tty: PROTOCOL_TTY[arch] });
-  const modules = kernel.patched ? [PATCHED_MODULE] : guestModuleList(arch, scenario.vmems.length > 0);
+  const modules = kernel.patched
+    ? [PATCHED_MODULE]
+    : kernelModuleList(arch, scenario.vmems.length > 0, kernel);
   const files = [busybox, ...modules.map((m) => path.join(kernel.modulesDir, m))];
   const id = JSON.stringify([init, files.map((f) => [f, fileDigest(f)])]);
   let img = initramfsImages.get(id);
@@ -619,7 +632,9 @@ function prepare(scenario: Scenario, opts: OracleOptions, initrd?: string): Prep
   const arch = scenario.machine.arch;
   const dir = opts.cacheDir ?? cacheDir();
   const kernel = (
-    opts.kernel === "patched" ? findPatchedKernel(arch, dir) : findKernel(arch, dir)
+    opts.kernel === "patched"
+      ? findPatchedKernel(arch, dir)
+      : findKernel(arch, dir, opts.version ?? scenario.machine.kernel ?? DEFAULT_KERNEL_VERSION)
   ) as KernelFiles;
   const work = fs.mkdtempSync(path.join(os.tmpdir(), "memhp-oracle-"));
   const initramfs = initramfsFor(scenario, kernel, dir);

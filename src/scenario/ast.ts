@@ -2,6 +2,7 @@
 // and memhp's additions). One Statement per line.
 
 import type { Arch } from "../arch/arch.js";
+import type { KernelVersion } from "../kernel/linux_version.js";
 
 // The model owns the architecture names (src/arch/arch.ts); re-exported for the tools.
 export type { Arch };
@@ -20,6 +21,8 @@ export interface MachineStmt {
   slots?: number;
   /** `rfc=v2`: the kernel carries the RFC v2 series (docs/rfc-v2.md); absent: stock 6.1. */
   rfc?: "v2";
+  /** `kernel=6.12`: the Linux release the machine runs (src/kernel/linux_version.ts); absent: 6.1. */
+  kernel?: KernelVersion;
 }
 export interface CmdlineStmt {
   op: "cmdline";

@@ -1,5 +1,7 @@
 // The oracle corpus: scenarios/oracle/*.mhp, each with the real kernel's trace
-// recorded beside it (NAME.linux-ARCH.jsonl). Holding the model to it means: run
+// recorded beside it (NAME.linux-ARCH.jsonl on Debian 12's 6.1,
+// NAME.linux-6.12-ARCH.jsonl on Debian 13's 6.12; each held to the model of
+// that release). Holding the model to it means: run
 // the model on every scenario, diff against the kernel's trace (recorded, or
 // recorded again live), and classify every difference with docs/divergences.md.
 
@@ -15,6 +17,7 @@ import type { Trace } from "./trace.js";
 import type { Difference } from "./diff.js";
 import type { Scenario } from "./ast.js";
 import { packagePath } from "../paths.js";
+import { DEFAULT_KERNEL_VERSION, KERNEL_VERSIONS, type KernelVersion } from "../kernel/linux_version.js";
 
 export const CORPUS_DIR = packagePath("scenarios", "oracle");
 /**
@@ -30,6 +33,20 @@ export interface CorpusEntry {
   kernelTraceFile: string;
   /** the kernel the trace comes from: Debian's (scenarios/oracle) or the patched one (scenarios/oracle-rfc) */
   kernel: OracleKernel;
+  /** the release the trace was recorded on, and the model it is held to */
+  version: KernelVersion;
+}
+
+/** The scenario as the model of `e.version` runs it (`machine ... kernel=`). */
+export function entryScenario(e: CorpusEntry): Scenario {
+  if ((e.scenario.machine.kernel ?? DEFAULT_KERNEL_VERSION) === e.version) return e.scenario;
+  return { ...e.scenario, machine: { ...e.scenario.machine, kernel: e.version } };
+}
+
+/** "NAME" for 6.1's entries, "NAME (6.12)" for another release's, "NAME (patched)". */
+export function entryLabel(e: CorpusEntry): string {
+  if (e.kernel === "patched") return `${e.name} (patched)`;
+  return e.version === DEFAULT_KERNEL_VERSION ? e.name : `${e.name} (${e.version})`;
 }
 
 /** Both corpora: Debian's kernels, then the patched kernel's. */
@@ -39,6 +56,8 @@ export function listAllCorpus(): CorpusEntry[] {
 
 export interface CorpusResult {
   name: string;
+  /** the release of the kernel trace and of the model */
+  version: KernelVersion;
   arch: string;
   /** Statements after boot. */
   statements: number;
@@ -65,16 +84,26 @@ export function listCorpus(dir = CORPUS_DIR, kernel: OracleKernel = "stock"): Co
     const name = f.slice(0, -4);
     const file = path.join(dir, f);
     const scenario = parseScenario(readFileSync(file, "utf8"), file);
-    const flavour = kernel === "patched" ? "linux-patched" : "linux";
-    const kernelTraceFile = path.join(dir, `${name}.${flavour}-${scenario.machine.arch}.jsonl`);
-    if (existsSync(kernelTraceFile)) out.push({ name, file, scenario, kernelTraceFile, kernel });
+    // the patched kernel is 6.1's; Debian's: one entry per release recorded
+    const versions: readonly KernelVersion[] =
+      kernel === "patched" ? [DEFAULT_KERNEL_VERSION] : KERNEL_VERSIONS;
+    for (const version of versions) {
+      const flavour =
+        kernel === "patched"
+          ? "linux-patched"
+          : version === DEFAULT_KERNEL_VERSION
+            ? "linux"
+            : `linux-${version}`;
+      const kernelTraceFile = path.join(dir, `${name}.${flavour}-${scenario.machine.arch}.jsonl`);
+      if (existsSync(kernelTraceFile)) out.push({ name, file, scenario, kernelTraceFile, kernel, version });
+    }
   }
   return out;
 }
 
 /** Compare the model with one kernel trace. */
 export function compareEntry(e: CorpusEntry, kernel: Trace, divs: Divergence[]): CorpusResult {
-  const model = runScenario(e.scenario, { checkInvariants: true });
+  const model = runScenario(entryScenario(e), { checkInvariants: true });
   return compareTracesOf(e, model, kernel, divs);
 }
 
@@ -85,13 +114,14 @@ export function compareTracesOf(
   kernel: Trace,
   divs: Divergence[],
 ): CorpusResult {
-  const { differences, compared } = compareTraces(model, kernel, e.scenario);
+  const { differences, compared } = compareTraces(model, kernel, entryScenario(e));
   const bad = new Set(differences.map((d) => d.line));
   const { explained, covered, unexplained } = classify(divs, e.name, differences, model, kernel);
   const lines = e.scenario.body.map((s) => s.loc.line);
   const didCompare = lines.filter((l) => (compared.get(l) ?? 0) > 0);
   return {
     name: e.name,
+    version: e.version,
     arch: e.scenario.machine.arch,
     statements: lines.length,
     compared: didCompare.length,
@@ -109,9 +139,13 @@ export function recordedTrace(e: CorpusEntry): Trace {
   return readTrace(readFileSync(e.kernelTraceFile, "utf8"));
 }
 
-/** A trace of the entry recorded elsewhere (`DIR/NAME.jsonl`, as `memhp oracle -t` writes it), if there is one. */
+/**
+ * A trace of the entry recorded elsewhere (`DIR/NAME.jsonl`, as `memhp oracle -t`
+ * writes it; another release's: `DIR/NAME.linux-6.12.jsonl`), if there is one.
+ */
 export function traceIn(dir: string, e: CorpusEntry): Trace | undefined {
-  const f = path.join(dir, `${e.name}.jsonl`);
+  const base = e.version === DEFAULT_KERNEL_VERSION ? e.name : `${e.name}.linux-${e.version}`;
+  const f = path.join(dir, `${base}.jsonl`);
   return existsSync(f) ? readTrace(readFileSync(f, "utf8")) : undefined;
 }
 

@@ -13,6 +13,7 @@
 import type { Arch, Located, MachineStmt, RunStatement, Scenario, Statement, VmemStmt } from "./ast.js";
 import { closestField, knownFields } from "./fields.js";
 import { SizeError, formatSize, parseCount, parseSize, parseSizeBig } from "./size.js";
+import { KERNEL_VERSIONS, isKernelVersion, type KernelVersion } from "../kernel/linux_version.js";
 
 /** `file:line:column: message`; line and column are 1-based. */
 export class ScenarioError extends Error {
@@ -53,7 +54,7 @@ const OPTION_KEY_RE = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
 const FIELD_RE = /^[A-Za-z0-9_()]+$/;
 
 export const USAGE: Readonly<Record<Statement["op"], string>> = {
-  machine: "machine ARCH mem=SIZE maxmem=SIZE [slots=N] [rfc=v2]",
+  machine: "machine ARCH mem=SIZE maxmem=SIZE [slots=N] [rfc=v2] [kernel=6.1|6.12]",
   cmdline: "cmdline WORD...",
   vmem: "vmem ID size=SIZE",
   boot: "boot",
@@ -347,13 +348,13 @@ class Parser {
     if (this.machine !== undefined) {
       this.fail(this.toks[0].col, `\`machine\` given twice (first at line ${this.machine.loc.line})`);
     }
-    this.arity(1, 5);
+    this.arity(1, 6);
     const archTok = this.toks[1];
     if (!(ARCHES as readonly string[]).includes(archTok.text)) {
       this.fail(archTok.col, `unknown arch "${archTok.text}" (expected x86_64 or arm64)`);
     }
     const arch = archTok.text as Arch;
-    const opts = this.options(this.toks.slice(2), ["mem", "maxmem", "slots", "rfc"]);
+    const opts = this.options(this.toks.slice(2), ["mem", "maxmem", "slots", "rfc", "kernel"]);
     const mem = this.required(opts, "mem");
     const maxmem = this.required(opts, "maxmem");
     const memBytes = this.memSize("mem", mem.value, mem.valueCol);
@@ -378,6 +379,17 @@ class Parser {
     const rfcOpt = opts.get("rfc");
     if (rfcOpt !== undefined && rfcOpt.value !== "v2")
       this.fail(rfcOpt.valueCol, `rfc=${rfcOpt.value}: the only series is v2 (docs/rfc-v2.md)`);
+    const kernelOpt = opts.get("kernel");
+    if (kernelOpt !== undefined && !isKernelVersion(kernelOpt.value))
+      this.fail(
+        kernelOpt.valueCol,
+        `kernel=${kernelOpt.value}: memhp models Linux ${KERNEL_VERSIONS.join(" and ")} (docs/kernel-versions.md)`,
+      );
+    if (kernelOpt !== undefined && rfcOpt !== undefined && kernelOpt.value !== "6.1")
+      this.fail(
+        kernelOpt.valueCol,
+        `kernel=${kernelOpt.value}: the RFC v2 series is on 6.1 only (docs/rfc-v2.md)`,
+      );
     this.machine = {
       op: "machine",
       arch,
@@ -385,6 +397,7 @@ class Parser {
       maxmemBytes,
       slots,
       ...(rfcOpt ? { rfc: "v2" as const } : {}),
+      ...(kernelOpt ? { kernel: kernelOpt.value as KernelVersion } : {}),
       loc: this.loc(),
     };
   }

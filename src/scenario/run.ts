@@ -46,6 +46,7 @@ export function bootScenario(sc: Scenario, seed = 1): Kernel {
     maxmemBytes: sc.machine.maxmemBytes,
     slots: sc.machine.slots,
     rfc: sc.machine.rfc,
+    kernel: sc.machine.kernel,
     cmdline: sc.cmdline,
     vmems: sc.vmems.map((v) => ({ id: v.id, sizeBytes: v.sizeBytes })),
     seed,

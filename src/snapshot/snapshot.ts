@@ -83,7 +83,8 @@ export function setupLines(sc: Scenario): string[] {
   const m = sc.machine;
   const lines = [
     `machine ${m.arch} mem=${m.memBytes} maxmem=${m.maxmemBytes}` +
-      (m.slots === undefined ? "" : ` slots=${m.slots}`),
+      (m.slots === undefined ? "" : ` slots=${m.slots}`) +
+      (m.kernel === undefined ? "" : ` kernel=${m.kernel}`),
   ];
   if (sc.cmdline.length) lines.push(`cmdline ${sc.cmdline.join(" ")}`);
   for (const v of sc.vmems) lines.push(`vmem ${v.id} size=${v.sizeBytes}`);

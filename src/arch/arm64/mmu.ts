@@ -100,7 +100,12 @@ export interface Arm64MmOptions {
 export class Arm64Mm implements ArchMm {
   readonly arch = "arm64" as const;
   /** Debian's arm64 config: CONFIG_MEMORY_FAILURE=y, CONFIG_ZONE_DEVICE not set. */
-  readonly kconfig: ArchKconfig = { memoryFailure: true, zoneDevice: false };
+  readonly kconfig: ArchKconfig = {
+    memoryFailure: true,
+    zoneDevice: false,
+    crashHotplug612: false,
+    unacceptedMemory612: false,
+  };
   readonly pgtable: KernelPageTable;
   readonly memstartAddr: number;
   readonly rodataFull: boolean;

@@ -96,7 +96,12 @@ export interface X86MmOptions {
 export class X86Mm implements ArchMm {
   readonly arch = "x86_64" as const;
   /** Debian's amd64 config: CONFIG_ZONE_DEVICE=y, CONFIG_MEMORY_FAILURE not set. */
-  readonly kconfig: ArchKconfig = { memoryFailure: false, zoneDevice: true };
+  readonly kconfig: ArchKconfig = {
+    memoryFailure: false,
+    zoneDevice: true,
+    crashHotplug612: true,
+    unacceptedMemory612: true,
+  };
   readonly pgtable: KernelPageTable;
   /** arch/x86/mm/pat/set_memory.c: direct_pages_count[], indexed by enum pg_level. */
   readonly directPagesCount = [0, 0, 0, 0];

@@ -37,7 +37,10 @@ export class AcpiMemhotplug {
     if (mgid < 0) return mgid;
     const dev: AcpiMemoryDevice = { id, startAddr, length, mgid, enabled: false };
     let flags = MHP_NID_IS_MGID;
-    if (this.k.hotplug.mhpSupportsMemmapOnMemory(length)) flags |= MHP_MEMMAP_ON_MEMORY;
+    // 6.1 asks mhp_supports_memmap_on_memory(length); 6.12 always asks for it and
+    // add_memory_resource() falls back without it (commit e3c2bfdd33a3)
+    if (this.k.atLeast("6.12") || this.k.hotplug.mhpSupportsMemmapOnMemory(length))
+      flags |= MHP_MEMMAP_ON_MEMORY;
     // acpi_device_hotplug() holds device_hotplug_lock around the handler.
     this.k.locks.lockDeviceHotplug("acpi_device_hotplug");
     let result: number;

@@ -1,0 +1,237 @@
+// The model by release (machine ... kernel=6.12, docs/kernel-versions.md): the
+// machine key, the differences modelled, `memhp compare`, and where the oracle
+// finds the 6.12 kernels and their modules.
+
+import assert from "node:assert/strict";
+import { execFileSync, spawnSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { test } from "node:test";
+import { parseScenario } from "../src/scenario/parse.js";
+import { ScenarioError } from "../src/scenario/parse.js";
+import { runScenario } from "../src/scenario/run.js";
+import { compareVersions, parseVersionList } from "../src/scenario/versions.js";
+import { findBusybox, findKernel, kernelModuleList, kernelRoot } from "../src/oracle/cache.js";
+import { recordedTracePath } from "../src/oracle/record.js";
+import { kernelAtLeast } from "../src/kernel/linux_version.js";
+import { listCorpus, entryScenario } from "../src/scenario/corpus.js";
+import { packagePath } from "../src/paths.js";
+import { setupLines } from "../src/snapshot/snapshot.js";
+import type { TraceRecord } from "../src/scenario/trace.js";
+
+const BIN = packagePath("bin", "memhp.js");
+
+function run(text: string) {
+  return runScenario(parseScenario(text, "t.mhp"), { checkInvariants: true });
+}
+function valueAt(recs: readonly TraceRecord[], line: number): unknown {
+  return (recs.find((r) => r.line === line) as { value?: unknown } | undefined)?.value;
+}
+
+test("machine kernel=: 6.1 is the default, 6.12 the other, anything else is an error at its column", () => {
+  assert.equal(parseScenario("machine x86_64 mem=1G maxmem=2G\nboot\n", "a").machine.kernel, undefined);
+  assert.equal(
+    parseScenario("machine x86_64 mem=1G maxmem=2G kernel=6.12\nboot\n", "a").machine.kernel,
+    "6.12",
+  );
+  assert.throws(
+    () => parseScenario("machine x86_64 mem=1G maxmem=2G kernel=6.6\nboot\n", "a"),
+    (e: unknown) =>
+      e instanceof ScenarioError &&
+      /1:\d+: kernel=6\.6: memhp models Linux 6\.1 and 6\.12/.test(e.toString()),
+  );
+  assert.throws(
+    () => parseScenario("machine x86_64 mem=1G maxmem=2G rfc=v2 kernel=6.12\nboot\n", "a"),
+    /RFC v2 series is on 6\.1 only/,
+  );
+  assert.ok(kernelAtLeast("6.12", "6.1") && !kernelAtLeast("6.1", "6.12"));
+});
+
+test("6.12 onlines a hot-added DIMM (Debian 13's MHP_DEFAULT_ONLINE_TYPE_ONLINE_AUTO); 6.1 leaves it offline", () => {
+  const body =
+    "boot\nread /sys/devices/system/memory/auto_online_blocks\ndimm-add d1 size=256M\nread /sys/devices/system/memory/memory33/state\n";
+  const old = run(`machine x86_64 mem=1G maxmem=8G\n${body}`).records;
+  const neu = run(`machine x86_64 mem=1G maxmem=8G kernel=6.12\n${body}`).records;
+  assert.equal(valueAt(old, 3), "offline");
+  assert.equal(valueAt(old, 5), "offline");
+  assert.equal(valueAt(neu, 3), "online");
+  assert.equal(valueAt(neu, 5), "online");
+  // memhp_default_state= still overrides the config on 6.12
+  const off = run(
+    `machine x86_64 mem=1G maxmem=8G kernel=6.12\ncmdline memhp_default_state=offline\n${body}`,
+  ).records;
+  assert.equal(valueAt(off, 6), "offline");
+});
+
+test("6.12: memmap_on_memory per memory block, and =force; 6.1 only for a one-block range", () => {
+  const sc = (v: string) => `machine x86_64 mem=1G maxmem=8G kernel=${v}
+cmdline memory_hotplug.memmap_on_memory=force memhp_default_state=offline
+boot
+read /sys/module/memory_hotplug/parameters/memmap_on_memory
+read /proc/meminfo MemTotal MemFree
+dimm-add d1 size=512M
+read /proc/meminfo MemFree
+write /sys/devices/system/memory/memory33/state online_movable
+read /proc/meminfo MemTotal
+dimm-del d1
+ls /sys/devices/system/memory
+`;
+  const old = run(sc("6.1")).records;
+  const neu = run(sc("6.12")).records;
+  // 6.1's bool parameter refuses "force"
+  assert.equal(valueAt(old, 4), "N");
+  assert.equal(valueAt(neu, 4), "force");
+  const free = (recs: readonly TraceRecord[], line: number) =>
+    (recs.find((r) => r.line === line) as { fields: Record<string, number> }).fields.MemFree;
+  // 6.1: the 8 MiB memmap of 512 MiB comes from boot memory; 6.12: from the DIMM itself
+  assert.ok(free(old, 5) - free(old, 7) >= 8192, `6.1 MemFree fell by ${free(old, 5) - free(old, 7)} kB`);
+  assert.ok(free(neu, 5) - free(neu, 7) < 1024, `6.12 MemFree fell by ${free(neu, 5) - free(neu, 7)} kB`);
+  const total = (recs: readonly TraceRecord[], line: number) =>
+    (recs.find((r) => r.line === line) as { fields: Record<string, number> }).fields.MemTotal;
+  // onlining one 128 MiB block: the block keeps 2 MiB of its own for its struct pages on 6.12
+  assert.equal(total(old, 9) - total(old, 5), 131072);
+  assert.equal(total(neu, 9) - total(neu, 5), 131072 - 2048);
+  // removal goes block by block and leaves nothing behind
+  const names = (recs: readonly TraceRecord[]) =>
+    (recs.find((r) => r.line === 11) as { names: string[] }).names;
+  assert.ok(!names(neu).includes("memory32"));
+});
+
+test("6.12: zoneinfo's added lines, and ZONE_MOVABLE's min watermark capped like highmem", () => {
+  const sc = (v: string) => `machine x86_64 mem=1G maxmem=8G kernel=${v}
+cmdline memhp_default_state=online_movable
+boot
+dimm-add d1 size=256M
+read /proc/zoneinfo
+ls /sys/devices/system/memory
+`;
+  const z612 = String(valueAt(run(sc("6.12")).records, 5));
+  const z61 = String(valueAt(run(sc("6.1")).records, 5));
+  for (const l of ["nr_iommu_pages", "pgdemote_kswapd", "pgdemote_khugepaged", "promo", "nr_unaccepted"]) {
+    assert.match(z612, new RegExp(`\\n\\s+${l} +\\d+`), l);
+    assert.doesNotMatch(z61, new RegExp(`\\n\\s+${l} +\\d+`), l);
+  }
+  const movableMin = (z: string) =>
+    Number(/zone {2}Movable\n {2}pages free +\d+\n +boost +\d+\n +min +(\d+)/.exec(z)?.[1]);
+  // 65536 managed pages / 1024 = 64, within [SWAP_CLUSTER_MAX, 128]
+  assert.equal(movableMin(z612), 64);
+  assert.ok(movableMin(z61) > 128, `6.1 movable min ${movableMin(z61)}`);
+  const names = (v: string) => (run(sc(v)).records.find((r) => r.line === 6) as { names: string[] }).names;
+  assert.ok(names("6.12").includes("crash_hotplug") && names("6.12").includes("soft_offline_page"));
+  assert.ok(!names("6.1").includes("crash_hotplug") && !names("6.1").includes("soft_offline_page"));
+});
+
+test("compareVersions: the same scenario on 6.1 and 6.12, differences against the first", () => {
+  assert.deepEqual(parseVersionList("6.1,6.12"), ["6.1", "6.12"]);
+  assert.throws(() => parseVersionList("6.1"), /at least two/);
+  assert.throws(() => parseVersionList("6.1,6.1"), /twice/);
+  assert.throws(() => parseVersionList("6.1,7.0"), /7\.0: memhp models/);
+  const sc = parseScenario(
+    "machine x86_64 mem=1G maxmem=8G\nboot\nread /sys/devices/system/memory/auto_online_blocks\nread /sys/devices/system/memory/block_size_bytes\n",
+    "t.mhp",
+  );
+  const c = compareVersions(sc, ["6.1", "6.12"]);
+  assert.equal(c.base.version, "6.1");
+  const d = c.others[0].differences;
+  assert.deepEqual(
+    d.map((x) => [x.line, x.a, x.b]),
+    [[3, "offline", "online"]],
+    "only auto_online_blocks differs; block_size_bytes agrees",
+  );
+});
+
+test("memhp compare: prints the differing lines, exit 1; exit 0 when the releases agree; usage errors exit 2", (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "memhp-compare-"));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const f = path.join(dir, "a.mhp");
+  fs.writeFileSync(
+    f,
+    "machine x86_64 mem=1G maxmem=8G\nboot\nread /sys/devices/system/memory/auto_online_blocks\n",
+  );
+  const r = spawnSync(process.execPath, [BIN, "compare", f], { encoding: "utf8" });
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stdout, /6\.1 \(a\) and 6\.12 \(b\) differ: 1 difference/);
+  assert.match(
+    r.stdout,
+    /line 3: read \/sys\/devices\/system\/memory\/auto_online_blocks\n {2}\[exact\] value: a "offline", b "online"/,
+  );
+  const g = path.join(dir, "b.mhp");
+  fs.writeFileSync(
+    g,
+    "machine x86_64 mem=1G maxmem=8G\nboot\nread /sys/devices/system/memory/block_size_bytes\n",
+  );
+  assert.equal(
+    execFileSync(process.execPath, [BIN, "compare", g], { encoding: "utf8" }),
+    "6.1 and 6.12 agree\n",
+  );
+  const json = JSON.parse(
+    spawnSync(process.execPath, [BIN, "compare", "--json", f], { encoding: "utf8" }).stdout,
+  ) as { base: string; others: { version: string; differences: unknown[] }[] };
+  assert.equal(json.base, "6.1");
+  assert.equal(json.others[0].differences.length, 1);
+  const bad = spawnSync(process.execPath, [BIN, "compare", "--kernel", "6.1,5.10", f], { encoding: "utf8" });
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /--kernel 5\.10: memhp models Linux 6\.1 and 6\.12/);
+});
+
+test("oracle cache: 6.12 lives in linux-6.12-ARCH; built-in modules are left out of the guest's list", (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "memhp-cache612-"));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  assert.equal(kernelRoot("x86_64", dir), path.join(dir, "linux-x86_64"));
+  assert.equal(kernelRoot("arm64", dir, "6.12"), path.join(dir, "linux-6.12-arm64"));
+  const rel = "6.12.118+deb13-cloud-arm64";
+  const root = path.join(dir, "linux-6.12-arm64");
+  const mods = path.join(root, "lib", "modules", rel);
+  fs.mkdirSync(path.join(root, "boot"), { recursive: true });
+  fs.writeFileSync(path.join(root, "boot", `vmlinuz-${rel}`), "");
+  fs.mkdirSync(path.join(mods, "kernel/drivers/virtio"), { recursive: true });
+  for (const m of ["virtio_mem.ko", "virtio_mmio.ko"])
+    fs.writeFileSync(path.join(mods, "kernel/drivers/virtio", m), "");
+  fs.writeFileSync(
+    path.join(mods, "modules.builtin"),
+    ["virtio", "virtio_ring", "virtio_pci_modern_dev", "virtio_pci_legacy_dev", "virtio_pci"]
+      .map((m) => `kernel/drivers/virtio/${m}.ko`)
+      .concat(["kernel/drivers/char/virtio_console.ko"])
+      .join("\n") + "\n",
+  );
+  assert.equal(findKernel("arm64", dir), undefined, "6.1's folder is empty");
+  const k = findKernel("arm64", dir, "6.12");
+  assert.equal(k?.release, rel);
+  assert.equal(k?.version, "6.12");
+  assert.deepEqual(kernelModuleList("arm64", true, k!), [
+    "kernel/drivers/virtio/virtio_mem.ko",
+    "kernel/drivers/virtio/virtio_mmio.ko",
+  ]);
+  fs.writeFileSync(path.join(mods, "modules.builtin"), "");
+  assert.throws(() => kernelModuleList("arm64", true, k!), /virtio_ring\.ko is neither in .* nor built in/);
+  assert.equal(findBusybox("arm64", dir, "6.12"), undefined);
+  assert.equal(
+    recordedTracePath("scenarios/oracle/x86-vmem.mhp", "x86_64", "stock", "6.12"),
+    "scenarios/oracle/x86-vmem.linux-6.12-x86_64.jsonl",
+  );
+  assert.equal(
+    recordedTracePath("scenarios/oracle/x86-vmem.mhp", "x86_64"),
+    "scenarios/oracle/x86-vmem.linux-x86_64.jsonl",
+  );
+});
+
+test("corpus: a scenario recorded on 6.12 is an entry held to the model of 6.12", () => {
+  const entries = listCorpus().filter((e) => e.name === "x86-v612-auto-online");
+  assert.deepEqual(
+    entries.map((e) => e.version),
+    ["6.1", "6.12"],
+  );
+  const e612 = entries.find((e) => e.version === "6.12")!;
+  assert.equal(entryScenario(e612).machine.kernel, "6.12");
+  assert.match(e612.kernelTraceFile, /x86-v612-auto-online\.linux-6\.12-x86_64\.jsonl$/);
+});
+
+test("snapshot: a 6.12 machine's set-up line keeps kernel=, so it restores as 6.12", () => {
+  const sc = parseScenario("machine x86_64 mem=1G maxmem=4G kernel=6.12\nboot\n", "t.mhp");
+  assert.match(setupLines(sc)[0], / kernel=6\.12$/);
+  assert.doesNotMatch(
+    setupLines(parseScenario("machine x86_64 mem=1G maxmem=4G\nboot\n", "t.mhp"))[0],
+    /kernel=/,
+  );
+});
