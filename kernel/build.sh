@@ -4,7 +4,7 @@
 #
 #   ${MEMHP_CACHE:-$HOME/.cache/memhp}/linux-patched-<arch>/
 #     vmlinuz  vmlinux  System.map  config  release  hash  modules/test_memhp.ko
-#     selftests/depopulate-test.sh
+#     selftests/depopulate-test.sh  selftests/unmapped-test.sh
 #
 # Usage: kernel/build.sh [x86_64|arm64] [normal|debug]    (default x86_64 normal)
 #
@@ -175,7 +175,10 @@ cp "$out/System.map" "$stage/System.map"
 cp "$out/.config" "$stage/config"
 printf '%s\n' "$release" >"$stage/release"
 cp "$out/lib/test_memhp.ko" "$stage/modules/test_memhp.ko"
-cp "$src/tools/testing/selftests/memory-hotplug/depopulate-test.sh" "$stage/selftests/"
+for t in depopulate-test.sh unmapped-test.sh; do
+  [ -f "$src/tools/testing/selftests/memory-hotplug/$t" ] &&
+    cp "$src/tools/testing/selftests/memory-hotplug/$t" "$stage/selftests/"
+done
 printf '%s\n' "$hash" >"$stage/hash"
 rm -rf "$dest"
 mv "$stage" "$dest"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Boots the patched kernel under QEMU TCG and runs the kselftest
-# tools/testing/selftests/memory-hotplug/depopulate-test.sh (from the series,
-# installed by kernel/build.sh) with the test module test_memhp.ko.
+# Boots the patched kernel under QEMU TCG and runs the kselftests
+# tools/testing/selftests/memory-hotplug/depopulate-test.sh and then
+# unmapped-test.sh (from the series, installed by kernel/build.sh; the second
+# if the build has it) with the test module test_memhp.ko.
 #
 # Usage: kernel/selftest.sh [x86_64|arm64] [normal|debug] [-- EXTRA-CMDLINE...]
 #
@@ -46,6 +47,7 @@ root="$work/root"
 mkdir -p "$root"/{bin,dev,proc,sys,tmp}
 cp "$busybox" "$root/bin/busybox"
 cp "$kdir/modules/test_memhp.ko" "$kdir/selftests/depopulate-test.sh" "$root/"
+[ -f "$kdir/selftests/unmapped-test.sh" ] && cp "$kdir/selftests/unmapped-test.sh" "$root/"
 cat >"$root/init" <<'INIT'
 #!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -56,7 +58,11 @@ mount -t devtmpfs devtmpfs /dev
 mount -t debugfs debugfs /sys/kernel/debug
 insmod /test_memhp.ko
 MEMHP_MODULE=/test_memhp.ko sh /depopulate-test.sh
-echo "memhp-selftest: exit=$?"
+rc=$?
+if [ -f /unmapped-test.sh ]; then
+  MEMHP_MODULE=/test_memhp.ko sh /unmapped-test.sh || rc=$((rc | $?))
+fi
+echo "memhp-selftest: exit=$rc"
 poweroff -f
 INIT
 chmod +x "$root/init"
