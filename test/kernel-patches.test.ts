@@ -31,6 +31,8 @@ const EXPLAINED: Record<string, RegExp[]> = {
   "0008": [/ENOSYS means 'invalid syscall nr'/],
   // MAINTAINERS already lists tools/testing/selftests/memory-hotplug/
   "0009": [/does MAINTAINERS need updating/],
+  // the same for the second script (issue 18)
+  "0013": [/does MAINTAINERS need updating/],
 };
 
 test(
@@ -42,7 +44,9 @@ test(
       .readFileSync(path.join(dir, "series"), "utf8")
       .split("\n")
       .filter((l) => l.trim() && !l.startsWith("#"));
-    assert.equal(series.length, 9);
+    // RFC v2 (0001-0009), then the unmapped allocation and the whole-range
+    // depopulate (0010-0013, docs/unmapped-alloc.md)
+    assert.equal(series.length, 13);
     for (const p of series) {
       const r = spawnSync("perl", ["scripts/checkpatch.pl", "--strict", "--no-tree", path.join(dir, p)], {
         cwd: tree,
@@ -120,4 +124,38 @@ test("kernel/fixes: each listed fix is git format-patch output that says which m
   // build.sh applies them before the series and hashes them
   const build = fs.readFileSync(packagePath("kernel", "build.sh"), "utf8");
   assert.ok(build.indexOf('"$here/fixes/$p"') < build.indexOf('"$here/patches/$p"'));
+});
+
+// docs/unmapped-alloc.md is the contract the model follows (issue 18): the
+// functions it names are the ones patches 0010-0011 declare, with the same
+// parameters, and the test-module words it gives are the ones 0012 parses.
+test("docs/unmapped-alloc.md names what patches 0010-0012 declare and parse", () => {
+  const dir = packagePath("kernel", "patches");
+  const patch = (n: string): string => {
+    const f = fs.readdirSync(dir).find((p) => p.startsWith(n));
+    assert.ok(f, `no patch ${n}`);
+    return fs.readFileSync(path.join(dir, f), "utf8");
+  };
+  const doc = fs.readFileSync(packagePath("docs", "unmapped-alloc.md"), "utf8");
+  const squash = (s: string): string => s.replace(/\s+/g, " ").replace(/\( /g, "(").trim();
+  // the prototypes the patches add to include/linux/memory_hotplug.h
+  const protos = (text: string): string[] =>
+    [...text.matchAll(/^\+int ((?:alloc|free|offline_and_depopulate)_\w+\([^)]*\));/gms)].map((m) =>
+      squash(m[1].replace(/\n\+/g, " ")),
+    );
+  const declared = [...protos(patch("0010")), ...protos(patch("0011"))];
+  assert.deepEqual(
+    declared.map((d) => d.replace(/\(.*/, "")),
+    ["alloc_contig_range_unmapped", "free_contig_range_unmapped", "offline_and_depopulate_memory_whole"],
+  );
+  const docText = squash(doc);
+  for (const d of declared) assert.ok(docText.includes(`int ${d};`), `docs/unmapped-alloc.md lacks: int ${d};`);
+  // the test module's words
+  const tm = patch("0012");
+  for (const w of ["alloc_contig_range_unmapped", "free_contig_range_unmapped"]) {
+    assert.match(tm, new RegExp(`^\\+\\s*\\{ "${w}", memhp_\\w+ \\},`, "m"), w);
+    assert.match(doc, new RegExp(`^    ${w} START SIZE$`, "m"), w);
+  }
+  assert.match(tm, /^\+\s*if \(!strcmp\(word, "whole"\)\) \{/m);
+  assert.match(doc, /^ {4}depopulate_range_driver_managed START SIZE \[owner=N\] whole/m);
 });
