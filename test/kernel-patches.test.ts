@@ -149,7 +149,8 @@ test("docs/unmapped-alloc.md names what patches 0010-0012 declare and parse", ()
     ["alloc_contig_range_unmapped", "free_contig_range_unmapped", "offline_and_depopulate_memory_whole"],
   );
   const docText = squash(doc);
-  for (const d of declared) assert.ok(docText.includes(`int ${d};`), `docs/unmapped-alloc.md lacks: int ${d};`);
+  for (const d of declared)
+    assert.ok(docText.includes(`int ${d};`), `docs/unmapped-alloc.md lacks: int ${d};`);
   // the test module's words
   const tm = patch("0012");
   for (const w of ["alloc_contig_range_unmapped", "free_contig_range_unmapped"]) {
