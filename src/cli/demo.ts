@@ -408,6 +408,9 @@ const SHORT: Readonly<Record<string, string>> = {
   free_contig_range: "free_contig",
   arch_remove_linear_mapping: "unmap",
   arch_create_linear_mapping: "map",
+  offline_and_depopulate_memory_whole: "offline+depopulate (whole)",
+  alloc_contig_range_unmapped: "alloc_unmapped",
+  free_contig_range_unmapped: "free_unmapped",
 };
 
 function num(n: number | undefined): string {
