@@ -63,7 +63,7 @@ export class UnmappedAlloc {
    * range is the caller's, PageOffline and out of the linear map; or -errno
    * and nothing changed. Checks in docs/unmapped-alloc.md's order: -EINVAL
    * (0 pages or not pageblock-aligned), then under mem_hotplug_lock -EINVAL (a
-   * page not online), -EINVAL (more than one zone), -EBUSY (overlaps an
+   * page not online or in another zone), -EBUSY (overlaps an
    * earlier unmapped allocation), -EINVAL (the unmap would split a leaf), then
    * alloc_contig_range()'s errno (-EBUSY, -ENOMEM).
    */
@@ -78,12 +78,15 @@ export class UnmappedAlloc {
     k.locks.memHotplugBegin("alloc_contig_range_unmapped");
     try {
       return k.work.withPhase("alloc_contig_range_unmapped", () => {
-        for (let p = startPfn; p < endPfn; p++)
+        // one walk: the first page that is not online, or in another zone than the first page
+        let zone = -1;
+        for (let p = startPfn; p < endPfn; p++) {
           if (!pfnToOnlinePage(k.alloc.sections, p))
             return this.refuse(-EINVAL, `pfn 0x${p.toString(16)} is not online memory`);
-        const zone = k.memmap.zone(startPfn);
-        for (let p = startPfn; p < endPfn; p++)
-          if (k.memmap.zone(p) !== zone) return this.refuse(-EINVAL, "the range spans more than one zone");
+          if (zone < 0) zone = k.memmap.zone(p);
+          else if (k.memmap.zone(p) !== zone)
+            return this.refuse(-EINVAL, `pfn 0x${p.toString(16)} is in another zone than the first page`);
+        }
         if (this.records.some((r) => r.startPfn < endPfn && startPfn < r.startPfn + r.nrPages))
           return this.refuse(-EBUSY, "the range overlaps an unmapped allocation");
         if (k.arch.archLinearMappingSplitsLeaf(start, size))
