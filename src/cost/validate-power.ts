@@ -236,21 +236,23 @@ function guestPrelude(fillMib: number): string {
     // pages in use in the Movable zone: managed - free
     `mov() { awk '/^Node/{z=($4=="Movable")} z&&$1=="pages"&&$2=="free"{f=$3} z&&$1=="managed"{m=$2} END{print m-f}' /proc/zoneinfo; }`,
     `mi() { awk '/^(MemTotal|MemFree|DirectMap4k|DirectMap2M|DirectMap1G):/{printf "%s%s", s, $1 $2; s=","}' /proc/meminfo; }`,
-    // MemFree unchanged over two seconds: the fill (or its release) is done
-    `settle() { a=x; b=y; while :; do c=$(grep ^MemFree /proc/meminfo); [ "$a" = "$c" ] && [ "$b" = "$c" ] && break; a=$b; b=$c; sleep 1; done; }`,
-    `fill() { P=""; i=0; while [ $i -lt ${n} ]; do dd if=/dev/zero bs=${DD_MIB}M count=1 2>/dev/null | sleep 100000 >/dev/null 2>&1 & P="$P $!"; i=$((i + 1)); done; settle; }`,
-    `unfill() { kill $P 2>/dev/null; wait 2>/dev/null; settle; }`,
+    // each dd reads its buffer from /dev/zero (touching every page), then blocks
+    // writing it to a pipe whose reader took one byte, marked itself ready
+    // and sleeps; killing the reader kills the dd (SIGPIPE), which frees the
+    // buffer when it exits
+    `fill() { rm -f /tmp/memhp-fill.*; P=""; i=0; while [ $i -lt ${n} ]; do dd if=/dev/zero bs=${DD_MIB}M count=1 2>/dev/null | { head -c 1 >/dev/null; : > /tmp/memhp-fill.$i; exec sleep 100000; } & P="$P $!"; i=$((i + 1)); done; w=0; while [ $(ls /tmp/memhp-fill.* 2>/dev/null | wc -l) -lt ${n} ] && [ $w -lt 900 ]; do sleep 1; w=$((w + 1)); done; [ $w -lt 900 ]; }`,
+    `unfill() { kill $P 2>/dev/null; wait 2>/dev/null; rm -f /tmp/memhp-fill.*; }`,
   ].join("\n");
 }
 
 /** The guest script of one cycle of `kind`: prints one line, "R t0 t1 t2 m0 m1 m2 used memBefore memDown memAfter". */
-function cycleScript(arch: Arch, kind: PowerKind, fillMib: number): string {
+export function cycleScript(arch: Arch, kind: PowerKind, fillMib: number): string {
   const l = powerLines(arch, kind);
   return [
     guestPrelude(fillMib),
     `down() {\n${l.down.map(shellLine).join("\n")}\n}`,
     `up() {\n${l.up.map(shellLine).join("\n")}\n}`,
-    "fill",
+    "fill || { unfill; exit 3; }",
     "u=$(mov); b=$(mi); m0=$(pgm); t0=$(cs)",
     "down || { unfill; exit 1; }",
     "t1=$(cs); m1=$(pgm); d=$(mi)",
