@@ -40,6 +40,7 @@ import {
   measurePowerOnKernel,
   powerRows,
   predictPowerCycles,
+  predictPowerSequence,
   type PowerMeasurementRun,
   type PowerRow,
 } from "../cost/validate-power.js";
@@ -293,7 +294,6 @@ async function runPowerValidation(opts: BenchCliOptions): Promise<void> {
     const why = oracleUnavailable(a, { kernel: "patched" });
     if (why) throw new UsageError(`--validate-power ${a}: ${why}`);
     const p = profileForArch(a);
-    const predicted = predictPowerCycles(a, POWER_KINDS, p);
     const progress = new Progress("memhp bench --validate-power", { quiet: opts.quiet });
     let run: PowerMeasurementRun;
     try {
@@ -305,6 +305,15 @@ async function runPowerValidation(opts: BenchCliOptions): Promise<void> {
       progress.done();
     }
     runs.push(run);
+    // the model runs the kernel's sequence on one machine; kinds not measured, on a fresh one
+    const predicted = [
+      ...predictPowerSequence(a, run.order, p),
+      ...predictPowerCycles(
+        a,
+        run.skipped.map((x) => x.kind),
+        p,
+      ),
+    ];
     rows.push(...powerRows(predicted, run, p.name));
   }
   process.stdout.write(

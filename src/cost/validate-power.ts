@@ -129,15 +129,20 @@ export interface PowerPrediction {
   up: WorkCounts;
 }
 
-/** The model's cycle of each kind, each on a fresh machine filled as the guest is. */
-export function predictPowerCycles(
+/**
+ * The model's cycles of `sequence`, one after the other on one machine (as the
+ * guest runs them: where the workload's pages land depends on what the cycles
+ * before left on the free lists), each filled as the guest is. One prediction
+ * per cycle, in order.
+ */
+export function predictPowerSequence(
   arch: Arch,
-  kinds: readonly PowerKind[],
+  sequence: readonly PowerKind[],
   p: CostProfile,
   fillMib = FILL_MIB,
 ): PowerPrediction[] {
-  return kinds.map((kind) => {
-    const k = runScenarioKernel(parseScenario(setupText(arch), "power-validate.mhp"));
+  const k = runScenarioKernel(parseScenario(setupText(arch), "power-validate.mhp"));
+  return sequence.map((kind) => {
     const filledPages = k.workload.fillUser((fillMib * 2 ** 20) / PAGE);
     const movableUsedPages = movableUsed(k);
     const lines = powerLines(arch, kind);
@@ -162,6 +167,32 @@ export function predictPowerCycles(
       upNs: costOf(up, p).ns,
       down,
       up,
+    };
+  });
+}
+
+/** The model's cycle of each kind, each on a fresh machine filled as the guest is (the range's pages in allocation order). */
+export function predictPowerCycles(
+  arch: Arch,
+  kinds: readonly PowerKind[],
+  p: CostProfile,
+  fillMib = FILL_MIB,
+): PowerPrediction[] {
+  return kinds.map((kind) => predictPowerSequence(arch, [kind], p, fillMib)[0]);
+}
+
+/** The mean prediction of each kind over a sequence's cycles (counts: the first cycle's). */
+export function meanByKind(preds: readonly PowerPrediction[]): PowerPrediction[] {
+  const kinds = [...new Set(preds.map((x) => x.kind))];
+  return kinds.map((kind) => {
+    const xs = preds.filter((x) => x.kind === kind);
+    const m = (f: (x: PowerPrediction) => number) => xs.reduce((a, x) => a + f(x), 0) / xs.length;
+    return {
+      ...xs[0],
+      movableUsedPages: m((x) => x.movableUsedPages),
+      migrated: m((x) => x.migrated),
+      downNs: m((x) => x.downNs),
+      upNs: m((x) => x.upNs),
     };
   });
 }
@@ -193,6 +224,8 @@ export interface PowerMeasurementRun {
   release: string;
   /** the kinds the kernel has, measured */
   rows: PowerMeasurement[];
+  /** the cycles in the order they ran (the model runs the same sequence) */
+  order: PowerKind[];
   /** kinds left out, and why */
   skipped: Array<{ kind: PowerKind; why: string }>;
   /** one refused test-module write, ms (the shell and syscall overhead of a call), over `nullReps` */
@@ -294,10 +327,12 @@ export async function measurePowerOnKernel(
         throw new Error(`kernel set-up: line ${st.loc.line}: ${rec.result}`);
     }
     const rows = new Map<PowerKind, PowerMeasurement>(have.map((kind) => [kind, { kind, cycles: [] }]));
+    const ran: PowerKind[] = [];
     for (let r = 0; r < reps; r++) {
       const order = r % 2 ? [...have].reverse() : have;
       for (const kind of order) {
         opts.onCycle?.(kind, r);
+        ran.push(kind);
         const out = await s.exec(cycleScript(arch, kind, fillMib));
         if (out.rc !== 0)
           throw new Error(`${kind}: the cycle failed on the kernel (rc ${out.rc}): ${out.err.trim()}`);
@@ -330,6 +365,7 @@ export async function measurePowerOnKernel(
       arch,
       release: s.header.version,
       rows: [...rows.values()],
+      order: ran,
       skipped,
       nullMs: Number(nul.out.trim()) * 10,
       nullReps,
@@ -351,7 +387,10 @@ export interface PowerRow {
   arch: Arch;
   kind: PowerKind;
   profile: string;
+  /** the model's prediction, the mean over its cycles */
   predicted: PowerPrediction;
+  /** pages the model migrated in each power-down of this kind, in order */
+  modelMigrated: number[];
   measured: PowerMeasurement | undefined;
   /** mean guest ms of down and up, net of the null overhead of their calls */
   downMs: number;
@@ -370,7 +409,11 @@ export interface PowerRow {
   directMap: Record<string, [number, number]>;
 }
 
-/** The rows of the table: prediction and measurement side by side, ratios to remove + add. */
+/**
+ * The rows of the table: prediction and measurement side by side, ratios to
+ * remove + add. `predicted` holds the model's cycles (predictPowerSequence()
+ * in the measured order, and fresh-machine predictions of kinds not measured).
+ */
 export function powerRows(
   predicted: readonly PowerPrediction[],
   run: PowerMeasurementRun,
@@ -387,9 +430,10 @@ export function powerRows(
       up: mean(m.cycles.map((x) => x.upMs)) - c.up * perCall,
     };
   };
-  const ra = predicted.find((p) => p.kind === "remove-add");
+  const means = meanByKind(predicted);
+  const ra = means.find((p) => p.kind === "remove-add");
   const raT = times("remove-add");
-  return predicted.map((p) => {
+  return POWER_KINDS.flatMap((kind) => means.filter((x) => x.kind === kind)).map((p) => {
     const m = meas.get(p.kind);
     const t = times(p.kind);
     const predictedRatio = ra ? (p.downNs + p.upNs) / (ra.downNs + ra.upNs) : NaN;
@@ -405,6 +449,7 @@ export function powerRows(
       kind: p.kind,
       profile,
       predicted: p,
+      modelMigrated: predicted.filter((x) => x.kind === p.kind).map((x) => x.migrated),
       measured: m,
       downMs: t.down,
       upMs: t.up,
@@ -429,14 +474,14 @@ export function formatPowerValidation(
   runs: readonly PowerMeasurementRun[],
 ): string {
   const out = [
-    "| arch | strategy | migrated: model / pgmigrate_success | Movable pages used: model / kernel | model down + up (profile) | kernel down + up, TCG | cycle / remove+add: predicted | measured | error | MemFree while down (kernel) | MemTotal while down (kernel) |",
+    "| arch | strategy | pages migrated per power-down: model / pgmigrate_success | Movable pages used: model / kernel | model down + up (profile) | kernel down + up, TCG | cycle / remove+add: predicted | measured | error | MemFree while down (kernel) | MemTotal while down (kernel) |",
     "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
   ];
   for (const r of rows) {
     const p = r.predicted;
     const n = r.measured?.cycles.length ?? 0;
     out.push(
-      `| ${r.arch} | ${POWER_TITLES[r.kind]} | ${p.migrated} / ${r.measured ? (r.migrated === undefined ? "no counter" : fmt(r.migrated)) : "not run"} | ${p.movableUsedPages} / ${fmt(r.movableUsedPages)} | ${fmt(p.downNs / 1e6, 1)} + ${fmt(p.upNs / 1e6, 1)} ms (${r.profile}) | ${r.measured ? `${fmt(r.downMs)} + ${fmt(r.upMs)} ms (${n} cycles)` : "not run"} | ${fmt(r.predictedRatio, 2)} | ${fmt(r.measuredRatio, 2)} | ${pct(r.error)} | ${r.measured ? `${fmt(r.memFreeDownKb)} kB` : "n/a"} | ${r.measured ? `${fmt(r.memTotalDownKb)} kB` : "n/a"} |`,
+      `| ${r.arch} | ${POWER_TITLES[r.kind]} | ${r.modelMigrated.join(", ")} / ${r.measured ? (r.migrated === undefined ? "no counter" : r.measured.cycles.map((c) => c.migratedDown).join(", ")) : "not run"} | ${p.movableUsedPages} / ${fmt(r.movableUsedPages)} | ${fmt(p.downNs / 1e6, 1)} + ${fmt(p.upNs / 1e6, 1)} ms (${r.profile}) | ${r.measured ? `${fmt(r.downMs)} + ${fmt(r.upMs)} ms (${n} cycles)` : "not run"} | ${fmt(r.predictedRatio, 2)} | ${fmt(r.measuredRatio, 2)} | ${pct(r.error)} | ${r.measured ? `${fmt(r.memFreeDownKb)} kB` : "n/a"} | ${r.measured ? `${fmt(r.memTotalDownKb)} kB` : "n/a"} |`,
     );
   }
   const notes: string[] = [];
