@@ -59,6 +59,7 @@ export interface DemoOptions {
 }
 
 export const DEFAULT_DEMO: DemoOptions = {
+  arch: "arm64",
   ...PHONE_MACHINE,
   rangeBytes: PHONE_MACHINE.driverBytes,
   seed: 1,
