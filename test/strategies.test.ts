@@ -54,6 +54,8 @@ const EXPOSED: Readonly<Record<StrategyKind, boolean>> = {
   depopulate: false,
   memtrace: false,
   "fake-offline": true,
+  "depopulate-whole": false,
+  unmapped: false,
 };
 
 /**
@@ -68,6 +70,8 @@ const AT_POWER_OFF: Readonly<Record<StrategyKind, readonly string[]>> = {
   depopulate: [],
   memtrace: [],
   "fake-offline": ["linear-map", "dirty-cache"],
+  "depopulate-whole": [],
+  unmapped: [],
 };
 
 for (const arch of ARCHES) {
@@ -136,12 +140,12 @@ for (const arch of ARCHES) {
       const tables = arch === "arm64" ? 512 + 1 : 0;
       // RFC v2 populates block by block: on x86_64 the GiB comes back as 512 2M
       // pages in a new PMD table (never a leaf across a memory block)
-      const upLeafW = (kind: StrategyKind): WorkKey =>
-        kind === "depopulate" && arch === "x86_64" ? "pmdWritten" : leafW;
-      const upLeaves = (kind: StrategyKind) =>
-        kind === "depopulate" && arch === "x86_64" ? G / (2 * 2 ** 20) : leaves;
-      const upTables = (kind: StrategyKind) => (kind === "depopulate" && arch === "x86_64" ? 1 : tables);
-      for (const kind of ["depopulate", "memtrace"] as const) {
+      const byBlock = (kind: StrategyKind) =>
+        (kind === "depopulate" || kind === "depopulate-whole") && arch === "x86_64";
+      const upLeafW = (kind: StrategyKind): WorkKey => (byBlock(kind) ? "pmdWritten" : leafW);
+      const upLeaves = (kind: StrategyKind) => (byBlock(kind) ? G / (2 * 2 ** 20) : leaves);
+      const upTables = (kind: StrategyKind) => (byBlock(kind) ? 1 : tables);
+      for (const kind of ["depopulate", "memtrace", "depopulate-whole", "unmapped"] as const) {
         assert.equal(get(w[kind]!.down, leafC), leaves, `${kind}: leaves cleared`);
         assert.equal(get(w[kind]!.down, "tablePagesFreed"), tables, `${kind}: tables freed`);
         assert.equal(get(w[kind]!.up, upLeafW(kind)), upLeaves(kind), `${kind}: leaves written`);
@@ -169,9 +173,11 @@ for (const arch of ARCHES) {
       assert.equal(get(w.remove!.up, "vmemmapPagesAllocated"), blocks * 512);
       assert.equal(get(w.remove!.up, leafW), leaves);
       // onlining initialises every struct page of the GiB; memtrace and fake-offline never offline
-      for (const kind of ["offline", "remove", "depopulate"] as const)
+      for (const kind of ["offline", "remove", "depopulate", "depopulate-whole"] as const)
         assert.equal(get(w[kind]!.up, "memmapPagesInit"), PAGES_PER_GIB, `${kind}: struct pages initialised`);
-      for (const kind of ["memtrace", "fake-offline"] as const)
+      // the unmapped allocation invalidates the caches over the range before it gives it back
+      assert.equal(get(w.unmapped!.up, "cacheLinesCleaned"), G / 64, "unmapped: cache invalidated on free");
+      for (const kind of ["memtrace", "fake-offline", "unmapped"] as const)
         assert.equal(get(w[kind]!.up, "memmapPagesInit") + get(w[kind]!.down, "memmapPagesInit"), 0);
       // the RFC keeps what remove + add rebuilds
       for (const key of ["memoryBlocksRegistered", "vmemmapPagesAllocated", "resourcesRequested"] as const)

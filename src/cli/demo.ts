@@ -12,15 +12,20 @@ import { Kernel } from "../kernel/kernel.js";
 import type { WorkCounts, WorkKey } from "../kernel/work.js";
 import { PAGE_SIZE } from "../mm/constants.js";
 import { MAPPING_KINDS, type ExposureFinding } from "../mm/exposure_audit.js";
-import { MHP_MEMMAP_ON_MEMORY, MHP_MERGE_RESOURCE, MHP_NID_IS_MGID, MHP_NONE } from "../mm/memory_hotplug.js";
 import { LEVEL_SIZE } from "../mm/pgtable.js";
 import { IORESOURCE_BUSY, IORESOURCE_SYSTEM_RAM } from "../kernel/resource.js";
 import type { Arch } from "../scenario/ast.js";
 import { parseSize } from "../scenario/size.js";
 import {
+  DRIVER_RESOURCE,
+  PHONE_MACHINE,
+  bootDriverMachine,
+  runPowerCycles,
+  type DriverMachine,
+} from "../drivers/memory/power_cycle.js";
+import {
   STRATEGY_KINDS,
   STRATEGY_TITLES,
-  createStrategy,
   isStrategyKind,
   type PhaseResult,
   type StrategyKind,
@@ -55,9 +60,8 @@ export interface DemoOptions {
 
 export const DEFAULT_DEMO: DemoOptions = {
   arch: "arm64",
-  bootBytes: 6 * GiB,
-  driverBytes: 2 * GiB,
-  rangeBytes: 2 * GiB,
+  ...PHONE_MACHINE,
+  rangeBytes: PHONE_MACHINE.driverBytes,
   seed: 1,
   steps: [32, 8, 8],
   intensity: 1024,
@@ -66,7 +70,7 @@ export const DEFAULT_DEMO: DemoOptions = {
 };
 
 /** The name the demo's driver gives its memory (Qualcomm's driver was "mem-offline"). */
-export const DEMO_RESOURCE = "System RAM (mem-offline)";
+export const DEMO_RESOURCE = DRIVER_RESOURCE;
 
 /** One audit point: after a phase, or after the workload ran while the memory was off. */
 export interface AuditPoint {
@@ -137,53 +141,30 @@ export interface DemoReport {
 
 /** Boot the demo machine: boot RAM, then the driver's memory added driver-managed and onlined movable. */
 export function bootDemoMachine(o: DemoOptions): { k: Kernel; start: number } {
-  const k = Kernel.boot({
-    arch: o.arch,
-    memBytes: o.bootBytes,
-    maxmemBytes: o.bootBytes + o.driverBytes,
-    cmdline: o.memmapOnMemory ? ["memory_hotplug.memmap_on_memory=1"] : [],
-    seed: o.seed,
-  });
-  const start = k.board.deviceMemoryBase;
-  const bs = k.memory.blockSizeBytes;
-  const adds: Array<[number, number, number]> = o.memmapOnMemory
-    ? Array.from({ length: o.driverBytes / bs }, (_, i) => [
-        start + i * bs,
-        bs,
-        MHP_MEMMAP_ON_MEMORY | MHP_MERGE_RESOURCE,
-      ])
-    : [[start, o.driverBytes, MHP_NONE]];
-  // the driver's static memory group (RFC v2 takes it as the owner)
-  const mgid = k.memory.memoryGroupRegisterStatic(0, o.driverBytes / 4096);
-  for (const [s, n, flags] of adds) {
-    const rc = k.hotplug.addMemoryDriverManaged(mgid, s, n, DEMO_RESOURCE, flags | MHP_NID_IS_MGID);
-    if (rc) throw new Error(`demo: add_memory_driver_managed failed: ${errnoName(rc)}`);
-  }
-  // ZONE_MOVABLE, so that offlining and alloc_contig_range() can succeed under the workload.
-  k.hotplug.walkMemoryBlocks(start, o.driverBytes, (mem) => {
-    const r = k.kernfs.write(`/sys/devices/system/memory/memory${mem.id}/state`, "online_movable");
-    if (typeof r === "number" && r < 0) throw new Error(`demo: onlining memory${mem.id}: ${errnoName(r)}`);
-    return 0;
-  });
+  const { k, start } = bootDriverMachine(demoMachine(o), "demo");
   return { k, start };
 }
+
+const demoMachine = (o: DemoOptions): DriverMachine => ({
+  arch: o.arch,
+  bootBytes: o.bootBytes,
+  driverBytes: o.driverBytes,
+  seed: o.seed,
+  memmapOnMemory: o.memmapOnMemory,
+});
 
 /** One strategy's cycle on a fresh machine. */
 export function runStrategy(o: DemoOptions, kind: StrategyKind): StrategyReport {
   return cycle(o, kind).report;
 }
 
+// One cycle (src/drivers/memory/power_cycle.ts), audited after every phase.
 function cycle(
   o: DemoOptions,
   kind: StrategyKind,
 ): { report: StrategyReport; start: number; blockBytes: number } {
   const { k, start } = bootDemoMachine(o);
   const size = o.rangeBytes;
-  const wl = (steps: number): void => {
-    if (steps > 0) k.runWorkload(steps, { intensity: String(o.intensity) });
-  };
-  wl(o.steps[0]);
-  k.auditor.audit(); // start clean: forget anything seen during set-up
   const audits: AuditPoint[] = [];
   const point = (after: string): void => {
     const findings = k.auditor.audit();
@@ -191,26 +172,27 @@ function cycle(
     for (const f of findings) if (MAPPING_KINDS.has(f.kind)) mappedBytes += Number(f.size);
     audits.push({ after, mappedBytes, findings });
   };
-  const onPhase = (p: PhaseResult): void => {
-    k.tick();
-    point(p.name);
-  };
-  const before = { totalram: k.alloc.totalramPages, tables: k.arch.pgtable.tablePages() };
-  const strategy = createStrategy(k, kind);
-  const down = strategy.powerDown(start, size, onPhase);
-  let held = heldWhileDown(k, start, size, before);
-  let up: PhaseResult[] = [];
-  let upErr = 0;
-  if (!down.err) {
-    k.auditor.during("workload", () => wl(o.steps[1]));
-    point("workload while off");
-    held = heldWhileDown(k, start, size, before);
-    const r = strategy.powerUp(start, size, onPhase);
-    up = r.phases;
-    upErr = r.err;
-  }
-  k.auditor.during("workload", () => wl(o.steps[2]));
-  point("workload after");
+  let before = { totalram: 0, tables: 0 };
+  let held: HeldWhileDown | undefined;
+  const { down, up: upResult } = runPowerCycles(
+    k,
+    kind,
+    start,
+    size,
+    { cycles: 1, workload: o, workloadAfterFailure: true },
+    {
+      ready: () => void (before = { totalram: k.alloc.totalramPages, tables: k.arch.pgtable.tablePages() }),
+      phase: (p) => point(p.name),
+      downDone: () => void (held = heldWhileDown(k, start, size, before)),
+      whileOff: () => {
+        point("workload while off");
+        held = heldWhileDown(k, start, size, before);
+      },
+      after: () => point("workload after"),
+    },
+  );
+  const up: PhaseResult[] = upResult?.phases ?? [];
+  const upErr = upResult?.err ?? 0;
 
   const all = audits.flatMap((a) => a.findings);
   const problems: string[] = [];
@@ -241,7 +223,7 @@ function cycle(
     accesses: all
       .filter((f) => !MAPPING_KINDS.has(f.kind) && f.kind !== "page-in-use" && f.kind !== "page-free")
       .reduce((n, f) => n + f.count, 0),
-    held,
+    held: held!,
     down: down.phases,
     up,
     audits,
@@ -408,6 +390,9 @@ const SHORT: Readonly<Record<string, string>> = {
   free_contig_range: "free_contig",
   arch_remove_linear_mapping: "unmap",
   arch_create_linear_mapping: "map",
+  offline_and_depopulate_memory_whole: "offline+depopulate (whole)",
+  alloc_contig_range_unmapped: "alloc_unmapped",
+  free_contig_range_unmapped: "free_unmapped",
 };
 
 function num(n: number | undefined): string {

@@ -13,15 +13,15 @@ import { errnoName } from "../errno.js";
 import { Kernel } from "../kernel/kernel.js";
 import type { WorkCounts } from "../kernel/work.js";
 import { MAPPING_KINDS, type ExposureFinding } from "../mm/exposure_audit.js";
-import { MHP_NID_IS_MGID } from "../mm/memory_hotplug.js";
+import { STRATEGY_KINDS, STRATEGY_TITLES, type StrategyKind } from "../drivers/memory/strategies.js";
 import {
-  STRATEGY_KINDS,
-  STRATEGY_TITLES,
-  createStrategy,
-  type StrategyKind,
-} from "../drivers/memory/strategies.js";
+  DRIVER_RESOURCE,
+  PHONE_MACHINE,
+  bootDriverMachine,
+  runPowerCycles,
+} from "../drivers/memory/power_cycle.js";
 import { addCounts, costOf, scaleCounts, topTerms } from "./engine.js";
-import { keptMemory, tableBaseline, type KeptMemory } from "./kept.js";
+import { keptMemory, type KeptMemory } from "./kept.js";
 import {
   BENCH_PHASES,
   PhaseRecorder,
@@ -35,7 +35,7 @@ const GiB = 2 ** 30;
 const MiB = 2 ** 20;
 
 /** The name the bench's driver gives its memory (as the demo's: Qualcomm's driver was "mem-offline"). */
-export const BENCH_RESOURCE = "System RAM (mem-offline)";
+export const BENCH_RESOURCE = DRIVER_RESOURCE;
 
 export interface BenchScenario {
   name: string;
@@ -69,8 +69,11 @@ export interface BenchMachine {
   driverBytes: number;
 }
 
-/** The demo machine's shape (src/cli/demo.ts DEFAULT_DEMO: 6 GiB boot RAM + 2 GiB driver-managed). */
-export const DEMO_MACHINE: BenchMachine = { bootBytes: 6 * GiB, driverBytes: 2 * GiB };
+/** The demo machine's shape (src/drivers/memory/power_cycle.ts PHONE_MACHINE, as the demo's). */
+export const DEMO_MACHINE: BenchMachine = {
+  bootBytes: PHONE_MACHINE.bootBytes,
+  driverBytes: PHONE_MACHINE.driverBytes,
+};
 
 export interface PhaseStats {
   /** mean predicted time over the cycles */
@@ -176,25 +179,10 @@ export function bootBenchMachine(
   m: BenchMachine,
   seed: number,
 ): { k: Kernel; start: number; baselineTables: number } {
-  const k = Kernel.boot({
-    arch: p.machine.arch,
-    memBytes: m.bootBytes,
-    maxmemBytes: m.bootBytes + m.driverBytes,
-    seed,
-    cpus: p.machine.cpus,
-  });
-  const baselineTables = tableBaseline(k);
-  const start = k.board.deviceMemoryBase;
-  // the driver's static memory group (RFC v2 takes it as the owner)
-  const mgid = k.memory.memoryGroupRegisterStatic(0, m.driverBytes / 4096);
-  const rc = k.hotplug.addMemoryDriverManaged(mgid, start, m.driverBytes, BENCH_RESOURCE, MHP_NID_IS_MGID);
-  if (rc) throw new Error(`bench: add_memory_driver_managed failed: ${errnoName(rc)}`);
-  k.hotplug.walkMemoryBlocks(start, m.driverBytes, (mem) => {
-    const r = k.kernfs.write(`/sys/devices/system/memory/memory${mem.id}/state`, "online_movable");
-    if (typeof r === "number" && r < 0) throw new Error(`bench: onlining memory${mem.id}: ${errnoName(r)}`);
-    return 0;
-  });
-  return { k, start, baselineTables };
+  return bootDriverMachine(
+    { arch: p.machine.arch, bootBytes: m.bootBytes, driverBytes: m.driverBytes, seed, cpus: p.machine.cpus },
+    "bench",
+  );
 }
 
 function phaseTimes(counts: PhaseCounts, p: CostProfile): Record<BenchPhase, number> {
@@ -214,46 +202,38 @@ export function runStrategyBench(
 ): StrategyRun {
   const { k, start, baselineTables } = bootBenchMachine(p, machine, seed);
   const size = machine.driverBytes;
-  const wl = (steps: number): void => {
-    if (steps > 0 && sc.intensity > 0) k.runWorkload(steps, { intensity: String(sc.intensity) });
-  };
-  wl(sc.steps[0]);
-  k.auditor.audit(); // forget what the set-up did
   const findings: ExposureFinding[] = [];
   const audit = (): void => void findings.push(...k.auditor.audit());
-  const strategy = createStrategy(k, kind);
   const errors: string[] = [];
   const perCycle: Array<Record<BenchPhase, number>> = [];
   const total = emptyPhaseCounts();
-  let kept = keptMemory(k, start, size, baselineTables);
-  let done = 0;
-  for (let c = 0; c < cycles; c++) {
-    // (a throw leaves the recorder on a machine that is thrown away with it)
-    const rec = new PhaseRecorder(k.work);
-    let upErr = 0;
-    const downErr = strategy.powerDown(start, size, () => {
-      k.tick();
-      audit();
-    }).err;
-    if (!downErr) {
-      kept = keptMemory(k, start, size, baselineTables);
-      k.auditor.during("workload", () => wl(sc.steps[1]));
-      audit();
-      upErr = strategy.powerUp(start, size, () => {
-        k.tick();
-        audit();
-      }).err;
-    }
-    rec.close();
-    if (downErr) errors.push(`cycle ${c + 1}: power-down ${errnoName(downErr)}`);
-    if (upErr) errors.push(`cycle ${c + 1}: power-up ${errnoName(upErr)}`);
-    perCycle.push(phaseTimes(rec.counts, p));
-    for (const ph of BENCH_PHASES) total[ph] = addCounts(total[ph], rec.counts[ph]);
-    done++;
-    if (downErr || upErr) break;
-    k.auditor.during("workload", () => wl(sc.steps[2]));
-    audit();
-  }
+  let kept: KeptMemory | undefined;
+  // (a throw leaves the recorder on a machine that is thrown away with it)
+  let rec: PhaseRecorder | undefined;
+  const { cycles: done } = runPowerCycles(
+    k,
+    kind,
+    start,
+    size,
+    { cycles, workload: sc },
+    {
+      ready: () => void (kept = keptMemory(k, start, size, baselineTables)),
+      cycleStart: () => void (rec = new PhaseRecorder(k.work)),
+      phase: audit,
+      downDone: (down) => {
+        if (!down.err) kept = keptMemory(k, start, size, baselineTables);
+      },
+      whileOff: audit,
+      cycleEnd: (c, down, up) => {
+        rec!.close();
+        if (down.err) errors.push(`cycle ${c + 1}: power-down ${errnoName(down.err)}`);
+        if (up?.err) errors.push(`cycle ${c + 1}: power-up ${errnoName(up.err)}`);
+        perCycle.push(phaseTimes(rec!.counts, p));
+        for (const ph of BENCH_PHASES) total[ph] = addCounts(total[ph], rec!.counts[ph]);
+      },
+      after: audit,
+    },
+  );
   const mean = {} as PhaseCounts;
   for (const ph of BENCH_PHASES) mean[ph] = scaleCounts(total[ph], 1 / Math.max(1, done));
   const phases = {} as Record<BenchPhase, PhaseStats>;
@@ -288,7 +268,7 @@ export function runStrategyBench(
     downNs,
     upNs,
     cycleNs: downNs + upNs,
-    kept,
+    kept: kept!,
     exposure: { verdict, findings: byKind },
     perCycle,
   };

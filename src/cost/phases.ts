@@ -26,6 +26,8 @@ const MARKERS: ReadonlyMap<string, BenchPhase> = new Map<string, BenchPhase>([
   ["arch_remove_memory", "depopulate/remove"],
   ["__remove_pages", "depopulate/remove"],
   ["offline_and_depopulate_memory", "depopulate/remove"], // RFC v2: its device_offline() part is offline
+  ["offline_and_depopulate_memory_whole", "depopulate/remove"], // its offline_pages() part is offline
+  ["alloc_contig_range_unmapped", "depopulate/remove"], // its alloc_contig_range() part is offline
   ["arch_remove_linear_mapping", "depopulate/remove"],
   // building it again
   ["add_memory_driver_managed", "populate/add"],
@@ -34,6 +36,7 @@ const MARKERS: ReadonlyMap<string, BenchPhase> = new Map<string, BenchPhase>([
   ["__add_pages", "populate/add"],
   ["create_memory_block_devices", "populate/add"],
   ["populate_and_online_memory", "populate/add"], // RFC v2: its device_online() part is online
+  ["free_contig_range_unmapped", "populate/add"], // its free_contig_range() part is online
   ["arch_create_linear_mapping", "populate/add"],
   // giving memory to the page allocator
   ["device_online", "online"],

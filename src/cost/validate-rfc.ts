@@ -21,13 +21,13 @@ import { costOf } from "./engine.js";
 import type { CostProfile } from "./profile.js";
 
 /** Where each architecture's gigabyte goes (past boot RAM, 1 GiB aligned). */
-const RANGE: Record<Arch, { start: number; firstBlock: number }> = {
+export const RANGE: Record<Arch, { start: number; firstBlock: number }> = {
   x86_64: { start: 0x140000000, firstBlock: 40 },
   arm64: { start: 0x100000000, firstBlock: 32 },
 };
-const BLOCKS = 8;
+export const BLOCKS = 8;
 
-const machine = (arch: Arch): string =>
+export const machine = (arch: Arch): string =>
   arch === "x86_64" ? "machine x86_64 mem=2G maxmem=6G" : "machine arm64 mem=2G maxmem=5G";
 
 const hex = (n: number): string => `0x${n.toString(16)}`;

@@ -48,12 +48,20 @@ function onlineTypeFrom(words: string[]): number {
   return ONLINE_TYPE_WORDS[rest[0]] ?? -EINVAL;
 }
 
-/** offline_and_depopulate_memory(mgid(owner), START, SIZE) */
+/**
+ * offline_and_depopulate_memory(mgid(owner), START, SIZE), or with the word
+ * `whole` its whole-range variant (memhp issue 18, docs/unmapped-alloc.md):
+ * offline_and_depopulate_memory_whole().
+ */
 const depopulateCall: CallFn = (k, [start, size], w) => {
   const owner = ownerFrom(w);
-  if (owner < 0 || w.some((x) => !x.startsWith("owner="))) return -EINVAL;
+  const rest = w.filter((x) => !x.startsWith("owner="));
+  const whole = rest.length === 1 && rest[0] === "whole";
+  if (owner < 0 || (rest.length && !whole)) return -EINVAL;
   const mgid = k.calls.existingGroup(owner);
-  return k.hotplug.offlineAndDepopulateMemory(mgid, start, size);
+  return whole
+    ? k.hotplug.offlineAndDepopulateMemoryWhole(mgid, start, size)
+    : k.hotplug.offlineAndDepopulateMemory(mgid, start, size);
 };
 
 /** populate_and_online_memory(mgid(owner), START, SIZE, TYPE) */
@@ -115,12 +123,27 @@ const CALLS: Record<string, [number, CallFn]> = {
         ? -EINVAL
         : k.contig.freeContigRange(start / PAGE_SIZE, size / PAGE_SIZE),
   ],
+  // memhp issue 18 (docs/unmapped-alloc.md): the allocation whose linear map is
+  // removed; the test module refuses a START or SIZE that is not page-aligned.
+  alloc_contig_range_unmapped: [
+    2,
+    (k, [start, size]) =>
+      pageAligned(start, size) ? k.unmapped.allocContigRangeUnmapped(start / PAGE_SIZE, size / PAGE_SIZE) : -EINVAL,
+  ],
+  free_contig_range_unmapped: [
+    2,
+    (k, [start, size]) =>
+      pageAligned(start, size) ? k.unmapped.freeContigRangeUnmapped(start / PAGE_SIZE, size / PAGE_SIZE) : -EINVAL,
+  ],
   // The arch hooks (powerpc's names), as a driver like memtrace calls them.
   arch_create_linear_mapping: [
     2,
     (k, [start, size]) =>
       // model: as for the removal below, only pages a driver holds through alloc_contig_range()
-      pageAligned(start, size) && k.contig.holdsRange(start / PAGE_SIZE, size / PAGE_SIZE)
+      // (and not an unmapped allocation's: free_contig_range_unmapped() maps those)
+      pageAligned(start, size) &&
+      k.contig.holdsRange(start / PAGE_SIZE, size / PAGE_SIZE) &&
+      !anyUnmapped(k, start, size)
         ? k.arch.archCreateLinearMapping(0, start, size, {})
         : -EINVAL,
   ],
@@ -154,6 +177,13 @@ function linearMapped(k: Kernel, start: number, size: number): boolean {
   for (let pa = start; pa < start + size; pa += PAGE_SIZE)
     if (k.arch.pgtable.lookup(k.arch.physToVirt(pa)) === undefined) return false;
   return true;
+}
+
+/** Is any page of [start, start + size) in an unmapped allocation? */
+function anyUnmapped(k: Kernel, start: number, size: number): boolean {
+  const s = start / PAGE_SIZE;
+  const e = (start + size) / PAGE_SIZE;
+  return k.unmapped.ranges().some((r) => r.startPfn < e && s < r.startPfn + r.nrPages);
 }
 
 /** Is any page of [start, start + size) PageOffline? */

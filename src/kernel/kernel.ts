@@ -18,6 +18,7 @@ import { MemoryHotplug } from "../mm/memory_hotplug.js";
 import { Migration, Rmap } from "../mm/migrate.js";
 import { ExposureAuditor } from "../mm/exposure_audit.js";
 import { ContigAlloc } from "../mm/page_contig.js";
+import { UnmappedAlloc } from "../mm/unmapped_alloc.js";
 import { HardwareAccess } from "../hw/access.js";
 import { MIGRATE_UNMOVABLE, PglistData } from "../mm/mmzone.js";
 import { BuddyAllocator, type PfnSpan } from "../mm/page_alloc.js";
@@ -78,6 +79,8 @@ export class Kernel {
   readonly migration: Migration;
   /** alloc_contig_range() / free_contig_range() and the ranges handed out. */
   readonly contig: ContigAlloc;
+  /** memhp issue 18: alloc_contig_range_unmapped() / free_contig_range_unmapped() and their records. */
+  readonly unmapped: UnmappedAlloc;
   /** Which physical memory the CPU may access (powered down or handed away: not). */
   readonly hw = new HardwareAccess();
   /** Mappings of, and accesses to, inaccessible memory (src/mm/exposure_audit.ts). */
@@ -177,6 +180,7 @@ export class Kernel {
     for (const r of this.bootRam) this.memory.registerMemoryBlocksUnderNode(0, r.startPfn, r.endPfn - 1, true);
     for (const [name, fn] of this.arch.archMemoryNotifiers(this.sparse, this.params.rejectLeafSplit))
       this.memory.registerMemoryNotifier(name, fn);
+    this.unmapped = new UnmappedAlloc(this);
     this.acpi = new AcpiMemhotplug(this);
     this.calls = new DriverCalls(this);
     this.auditor = new ExposureAuditor(this);
@@ -249,6 +253,7 @@ export class Kernel {
     add("kernel", this.crossCheck(incremental));
     add("rfc", this.hotplug.checkDepopulateInvariants());
     add("contig", this.contig.checkInvariants());
+    add("unmapped", this.unmapped.checkInvariants());
     return out;
   }
 

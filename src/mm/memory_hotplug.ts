@@ -1210,12 +1210,30 @@ export class MemoryHotplug implements ArchHotplugCtx {
    * -errno nothing changed.
    */
   offlineAndDepopulateMemory(mgid: number, start: number, size: number): number {
+    return this.offlineAndDepopulate(mgid, start, size, false);
+  }
+
+  /**
+   * memhp issue 18 (docs/unmapped-alloc.md): offline_and_depopulate_memory_whole(mgid,
+   * start, size). offlineAndDepopulateMemory() with one difference: the
+   * online blocks are offlined with one offline_pages() per maximal run of
+   * online blocks in one zone (one isolation, one migration pass, one
+   * MEM_GOING_OFFLINE for the run) instead of device_offline() block by block,
+   * so no page is migrated into a block that is offlined next. Same checks,
+   * errnos and rollback.
+   */
+  offlineAndDepopulateMemoryWhole(mgid: number, start: number, size: number): number {
+    return this.offlineAndDepopulate(mgid, start, size, true);
+  }
+
+  private offlineAndDepopulate(mgid: number, start: number, size: number, whole: boolean): number {
+    const fn = whole ? "offline_and_depopulate_memory_whole" : "offline_and_depopulate_memory";
     this.lastRefusal = undefined;
     if (this.checkHotplugMemoryRange(start, size))
       return this.refuse(-EINVAL, "size 0 or not memory-block aligned");
-    this.k.locks.lockDeviceHotplug("offline_and_depopulate_memory");
+    this.k.locks.lockDeviceHotplug(fn);
     try {
-      return this.k.work.withPhase("offline_and_depopulate_memory", () => {
+      return this.k.work.withPhase(fn, () => {
         let blocks: MemoryBlock[];
         let runs: Array<[number, number]>;
         this.k.locks.memHotplugBegin("offline_and_depopulate_memory");
@@ -1235,8 +1253,19 @@ export class MemoryHotplug implements ArchHotplugCtx {
         } finally {
           this.k.locks.memHotplugDone();
         }
-        // 8. device_offline() each online block, device_hotplug_lock still held.
+        // 8. device_offline() each online block, device_hotplug_lock still held
+        // (whole: offline_pages() of each run of online blocks in one zone).
         const offlined: Array<[MemoryBlock, OnlineType]> = [];
+        if (whole) {
+          const rc = this.offlineRunsWhole(blocks, offlined);
+          if (rc < 0) {
+            this.reonline(offlined);
+            return this.refuse(
+              rc,
+              `offlining the range failed${this.lastOfflineFailure ? `: ${this.lastOfflineFailure}` : ""}`,
+            );
+          }
+        }
         for (const mem of blocks) {
           if (mem.state === MEM_OFFLINE) continue;
           const t = this.currentOnlineType(mem);
@@ -1354,6 +1383,52 @@ export class MemoryHotplug implements ArchHotplugCtx {
     }
   }
 
+  /**
+   * The whole-range variant's step 8: offline_pages() over each maximal run of
+   * consecutive online blocks in one zone (mem_hotplug_lock taken around each,
+   * as memory_block_offline() does), then each block of the run marked offline
+   * as device_offline() would: mem->zone = NULL, state offline, dev.offline, a
+   * KOBJ_OFFLINE uevent. The blocks offlined are appended to `offlined` (with
+   * their online types, for the rollback); 0 or the failing run's errno (that
+   * run is left online: offline_pages() undid its own isolation).
+   */
+  private offlineRunsWhole(
+    blocks: readonly MemoryBlock[],
+    offlined: Array<[MemoryBlock, OnlineType]>,
+  ): number {
+    const runs: MemoryBlock[][] = [];
+    for (const mem of blocks) {
+      if (mem.state === MEM_OFFLINE) continue;
+      const last = runs[runs.length - 1];
+      const prev = last?.[last.length - 1];
+      if (prev && prev.id + 1 === mem.id && prev.zone === mem.zone) last.push(mem);
+      else runs.push([mem]);
+    }
+    for (const run of runs) {
+      const zone = run[0].zone;
+      if (zone === undefined) return -EINVAL; // a boot block with no single zone (memory_block_offline())
+      const types = run.map((mem) => this.currentOnlineType(mem));
+      const startPfn = this.k.memory.blockStartPfn(run[0]);
+      const nrPages = run.length * this.k.memory.pagesPerBlock();
+      this.k.locks.memHotplugBegin("offline_and_depopulate_memory_whole");
+      let rc: number;
+      try {
+        rc = this.offlinePages(startPfn, nrPages, zone, run[0].group);
+      } finally {
+        this.k.locks.memHotplugDone();
+      }
+      if (rc) return rc;
+      run.forEach((mem, i) => {
+        mem.zone = undefined;
+        mem.state = MEM_OFFLINE;
+        mem.devOffline = true;
+        this.k.work.add("uevents"); // KOBJ_OFFLINE
+        offlined.push([mem, types[i]]);
+      });
+    }
+    return 0;
+  }
+
   /** Rollback of populate_and_online_memory(): depopulate again the blocks it populated (mem_hotplug_lock held). */
   private redepopulate(blocks: readonly MemoryBlock[]): void {
     for (const [s, n] of this.blockRuns(blocks)) {
@@ -1373,11 +1448,13 @@ export class MemoryHotplug implements ArchHotplugCtx {
   isPageOffline(pfn: number): boolean {
     const st = this.k.memmap.hasPage(pfn) ? this.k.memmap.state(pfn) : PS_UNINIT;
     if (st === PS_OFFLINE || st === PS_OFFLINE_FREE) return true;
+    if (this.k.unmapped.holds(pfn)) return true; // alloc_contig_range_unmapped()
     return this.k.memory.findMemoryBlockById(this.k.memory.pfnToBlockId(pfn))?.depopulated ?? false;
   }
 
-  /** arm64 pfn_is_map_memory() / x86 pfn_range_is_mapped(): false in a depopulated block (memblock nomap, pfn_mapped). */
+  /** arm64 pfn_is_map_memory() / x86 pfn_range_is_mapped(): false in a depopulated block or an unmapped allocation (memblock nomap, pfn_mapped). */
   pfnIsMapMemory(pfn: number): boolean {
+    if (this.k.unmapped.holds(pfn)) return false;
     return !(this.k.memory.findMemoryBlockById(this.k.memory.pfnToBlockId(pfn))?.depopulated ?? false);
   }
 

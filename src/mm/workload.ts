@@ -178,12 +178,16 @@ export class Workload implements RmapClient {
   }
 
   // one allocation of `kind`; the pages got, or 0
-  private allocOne(kind: number): number {
+  private allocOne(kind: number, fixedOrder?: number): number {
     const pa = this.pa;
     const k = this.knobs;
     let order = 0;
-    if (kind === WL_USER && k.thpPercent > 0 && this.rng.chance(k.thpPercent / 100)) order = 9;
-    if ((kind === WL_KERNEL || kind === WL_RECLAIMABLE) && this.rng.chance(k.kernelHighOrderPercent / 100))
+    if (fixedOrder !== undefined) order = fixedOrder;
+    else if (kind === WL_USER && k.thpPercent > 0 && this.rng.chance(k.thpPercent / 100)) order = 9;
+    else if (
+      (kind === WL_KERNEL || kind === WL_RECLAIMABLE) &&
+      this.rng.chance(k.kernelHighOrderPercent / 100)
+    )
       order = 1 + this.rng.int(3);
     const purpose = kind === WL_KERNEL ? "kernel" : kind === WL_RECLAIMABLE ? "reclaimable" : "user";
     const pfn = pa.allocPages(order, purpose);
@@ -243,6 +247,23 @@ export class Workload implements RmapClient {
       if (lk === WL_USER || lk === WL_PINNED) this.rmap.map(this.pfnOf[slot], this.clientId, slot);
     }
     return 1 << order;
+  }
+
+  /**
+   * A user process touching nrPages of anonymous memory (the guest's
+   * workload in src/cost/validate-power.ts: a dd that holds its buffer):
+   * nrPages order-0 user pages (GFP_HIGHUSER_MOVABLE), mapped, allocated
+   * one after the other, no random choice. Returns the pages got (fewer when
+   * the allocator runs out).
+   */
+  fillUser(nrPages: number): number {
+    let got = 0;
+    while (got < nrPages) {
+      const pages = this.allocOne(WL_USER, 0);
+      if (!pages) break;
+      got += pages;
+    }
+    return got;
   }
 
   /** Free everything the workload holds. */

@@ -20,6 +20,14 @@
 //                    range out of the page allocator and
 //                    arch_remove_linear_mapping() unmaps it; later
 //                    arch_create_linear_mapping() and free_contig_range().
+//   depopulate-whole 6. the RFC v2 with the whole-range offline of memhp issue 18
+//                    (docs/unmapped-alloc.md): offline_and_depopulate_memory_whole()
+//                    offlines the range with one offline_pages() instead of block
+//                    by block; the way up is 3.'s.
+//   unmapped      7. memtrace's way as the generic API of memhp issue 18
+//                    (docs/unmapped-alloc.md): alloc_contig_range_unmapped()
+//                    (alloc_contig_range(), PageOffline, clean, unmap: one call),
+//                    later free_contig_range_unmapped(); the blocks stay online.
 //   fake-offline  5. virtio-mem's way of unplugging parts of online blocks
 //                    (virtio_mem_fake_offline()): alloc_contig_range() per 2 MiB
 //                    sub-block, PageOffline, adjust_managed_page_count(); the
@@ -47,7 +55,15 @@ import { ZONE_MOVABLE } from "../../mm/mmzone.js";
 import { IORESOURCE_BUSY, IORESOURCE_SYSTEM_RAM } from "../../kernel/resource.js";
 import { MMOP_OFFLINE, MMOP_ONLINE_KERNEL, MMOP_ONLINE_MOVABLE, type OnlineType } from "../base/memory.js";
 
-export const STRATEGY_KINDS = ["offline", "remove", "depopulate", "memtrace", "fake-offline"] as const;
+export const STRATEGY_KINDS = [
+  "offline",
+  "remove",
+  "depopulate",
+  "memtrace",
+  "fake-offline",
+  "depopulate-whole",
+  "unmapped",
+] as const;
 export type StrategyKind = (typeof STRATEGY_KINDS)[number];
 
 export const STRATEGY_TITLES: Readonly<Record<StrategyKind, string>> = {
@@ -56,6 +72,8 @@ export const STRATEGY_TITLES: Readonly<Record<StrategyKind, string>> = {
   depopulate: "RFC depopulate",
   memtrace: "memtrace",
   "fake-offline": "virtio-mem fake-offline",
+  "depopulate-whole": "RFC depopulate, whole range",
+  unmapped: "unmapped alloc",
 };
 
 /** virtio-mem's sub-block size with a 2 MiB device block (max(pageblock, device block)). */
@@ -150,6 +168,22 @@ class Strategy implements PowerStrategy {
         });
         break;
       }
+      case "depopulate-whole": {
+        const mgid = groupOf(k, start, size);
+        steps.push({
+          name: "offline_and_depopulate_memory_whole",
+          run: () => k.hotplug.offlineAndDepopulateMemoryWhole(mgid, start, size),
+          undo: () => void k.hotplug.populateAndOnlineMemory(mgid, start, size, MMOP_ONLINE_MOVABLE),
+        });
+        break;
+      }
+      case "unmapped":
+        steps.push({
+          name: "alloc_contig_range_unmapped",
+          run: () => k.unmapped.allocContigRangeUnmapped(start / PAGE_SIZE, size / PAGE_SIZE),
+          undo: () => void k.unmapped.freeContigRangeUnmapped(start / PAGE_SIZE, size / PAGE_SIZE),
+        });
+        break;
       case "memtrace":
         steps.push(
           {
@@ -237,7 +271,8 @@ class Strategy implements PowerStrategy {
       case "remove":
         steps.push({ name: "add_memory_driver_managed", run: () => addAgain(k, start, size, st) }, online);
         break;
-      case "depopulate": {
+      case "depopulate":
+      case "depopulate-whole": {
         const mgid = groupOf(k, start, size);
         steps.push({
           name: "populate_and_online_memory",
@@ -245,6 +280,12 @@ class Strategy implements PowerStrategy {
         });
         break;
       }
+      case "unmapped":
+        steps.push({
+          name: "free_contig_range_unmapped",
+          run: () => k.unmapped.freeContigRangeUnmapped(start / PAGE_SIZE, size / PAGE_SIZE),
+        });
+        break;
       case "memtrace":
         // memtrace_free(): arch_create_linear_mapping(), __ClearPageOffline(), free_contig_range().
         steps.push(
