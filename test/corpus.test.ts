@@ -17,8 +17,10 @@ import {
   loadCorpusDivergences,
   recordedTrace,
   summarize,
+  type CorpusEntry,
   type CorpusResult,
 } from "../src/scenario/corpus.js";
+import { DEFAULT_KERNEL_VERSION } from "../src/kernel/linux_version.js";
 import { appliesToSomeKernel, blockName, redundantBlocks } from "../src/scenario/divergences.js";
 import { oracleUnavailable } from "../src/oracle/run.js";
 import { runOracleAll, type OracleOutcome } from "../src/oracle/parallel.js";
@@ -26,6 +28,12 @@ import type { Trace } from "../src/scenario/trace.js";
 import { packagePath } from "../src/paths.js";
 
 const live = process.env.MEMHP_ORACLE_LIVE === "1";
+// Which releases live mode records again (MEMHP_ORACLE_LIVE_VERSIONS, default
+// 6.1): 6.12's x86_64 guest stopped answering in 4 of 63 scenario runs on a busy
+// host, and its tolerances rest on one recording (docs/divergences.md,
+// "Debian 13"), so it is compared with its recorded traces unless asked for.
+const liveVersions = (process.env.MEMHP_ORACLE_LIVE_VERSIONS ?? DEFAULT_KERNEL_VERSION).split(",");
+const liveFor = (e: CorpusEntry): boolean => live && liveVersions.includes(e.version);
 const divs = loadCorpusDivergences();
 const entries = listAllCorpus();
 const results: CorpusResult[] = [];
@@ -39,7 +47,8 @@ describe(`oracle corpus (${live ? "recorded again on the real kernels" : "record
   before(async () => {
     if (!live) return;
     const runnable = entries.filter(
-      (e) => !oracleUnavailable(e.scenario.machine.arch, { kernel: e.kernel, version: e.version }),
+      (e) =>
+        liveFor(e) && !oracleUnavailable(e.scenario.machine.arch, { kernel: e.kernel, version: e.version }),
     );
     const out = await runOracleAll(
       runnable.map((e) => ({ scenario: e.scenario, opts: { kernel: e.kernel, version: e.version } })),
@@ -49,7 +58,9 @@ describe(`oracle corpus (${live ? "recorded again on the real kernels" : "record
   for (const e of entries) {
     it(entryLabel(e), async (t) => {
       let kernel: Trace = recordedTrace(e);
-      if (live) {
+      if (live && !liveFor(e))
+        t.diagnostic(`${entryLabel(e)}: not in MEMHP_ORACLE_LIVE_VERSIONS; compared with the recorded trace`);
+      if (liveFor(e)) {
         const why = oracleUnavailable(e.scenario.machine.arch, { kernel: e.kernel, version: e.version });
         if (why) {
           fellBack.push(`${entryLabel(e)}: ${why}`);
