@@ -95,6 +95,18 @@ export interface ArchSetup {
   readonly firmwareResources: readonly NamedRange[];
   /** memblock reservations setup_arch() makes of low RAM (x86_64: the first 1 MiB, always). */
   reserveLowMemory(ram: readonly FirmwareRange[]): PfnSpan[];
+  /** The kernel image's parts on a machine whose RAM ends at ramEnd (arm64's EFI stub places it from the top). */
+  placeKernelImage(ramEnd: number): NamedRange[];
+  /** Page tables of the direct map taken from the image's brk area, not memblock (x86_64: INIT_PGT_BUF_SIZE). */
+  readonly bootPgtBufPages: number;
+  /** Does ZONE_DMA's size lose the pages setup_arch() reserved below 16 MiB (x86_64 memblock_find_dma_reserve())? */
+  readonly dmaReserve: boolean;
+  /** Is the swiotlb set up at boot on this machine (x86_64 pci_swiotlb_detect(), arm64 mem_init())? */
+  bootSwiotlb(m: { ramEnd: number; memBytes: number; maxmemBytes: number }): boolean;
+  /** Do the DMA atomic pools come from the page allocator (arm64: from its CMA area, which the model lacks)? */
+  readonly dmaPoolsFromBuddy: boolean;
+  /** Boot reservations the model does not build, by rodata_full (arm64 block mappings: measured, not explained). */
+  extraBootReservedPages(rodataFull: boolean): number;
 }
 
 export interface ArchMm {
@@ -109,6 +121,8 @@ export interface ArchMm {
   pfnToPageVa(pfn: number): bigint;
   /** Boot: map the boot RAM in the linear map (x86 init_mem_mapping(), arm64 map_mem()). */
   mapBootMemory(ranges: readonly PfnRange[]): void;
+  /** Late boot: the protections of the kernel image that split the linear map (x86_64). */
+  protectKernelImage(): void;
   /**
    * arch_create_linear_mapping() (the name powerpc has used since 5.11; the RFC
    * splits it out on x86_64 and arm64 too): map physical [start, start + size)

@@ -30,11 +30,12 @@ import { Workload, parseWorkloadOptions } from "../mm/workload.js";
 import { EINVAL } from "../errno.js";
 import type { Arch } from "../arch/arch.js";
 import { BackgroundActivity } from "./background.js";
+import { bootTimeAllocations } from "./boot_alloc.js";
 import { MemoryFailure } from "../mm/memory_failure.js";
 import { DriverCalls } from "./calls.js";
 import { FaultInjector, withFaultInjection } from "./fault_inject.js";
 import { parseKernelParams, type KernelParams } from "./params.js";
-import { bootReservationsWithInit, insertFirmwareResources, kernelImageRange, lateFreedRange } from "./setup.js";
+import { bootReservationsWithInit, insertFirmwareResources, kernelImageReserved, lateFreedRange } from "./setup.js";
 import { ResourceTree } from "./resource.js";
 import { Printk } from "./printk.js";
 import { Work } from "./work.js";
@@ -150,9 +151,9 @@ export class Kernel {
     this.pgdat = new PglistData(archSetup(cfg.arch).zoneSizesInit(minPfn, maxPfn));
     this.alloc = new BuddyAllocator(this.memmap, this.sparse, this.pgdat, this.work, { nrCpus: this.nrCpus });
     this.alloc.movableWmarkLikeHighmem = this.atLeast("6.12");
-    const image = kernelImageRange(cfg.arch);
+    const image = kernelImageReserved(this.board);
     const imageInRam = mapped.some((r) => r.startPfn <= image.startPfn && image.endPfn <= r.endPfn);
-    initBootMemory(this.alloc, this.bootRam, [...(imageInRam ? [image] : []), ...nomap, ...bootReservationsWithInit(this.board, this.version)]);
+    initBootMemory(this.alloc, this.bootRam, [...(imageInRam ? [image] : []), ...nomap, ...bootReservationsWithInit(this.board, this.params, this.version)]);
     this.isolation = new PageIsolation(this.alloc);
     this.migration = new Migration(this.alloc, this.rmap, this.work);
     this.contig = new ContigAlloc(this.alloc, this.isolation, this.migration, this.work, this.nrCpus);
@@ -166,11 +167,25 @@ export class Kernel {
       memstartAddr: 0,
     });
     this.arch.pgtable.faults = this.faults;
+    // The kernel takes these page tables and the boot memmap from memblock, before
+    // the buddy allocator exists: they are not managed pages (mem_init() counts
+    // them reserved), so the watermarks are set up again without them.
+    this.alloc.memblockAllocations = true;
+    // x86_64's alloc_low_pages() takes the first page tables of the direct map
+    // from the brk area inside the kernel image (INIT_PGT_BUF_SIZE), which the
+    // image's reservation already holds.
+    this.alloc.memblockExempt = archSetup(cfg.arch).bootPgtBufPages;
     this.arch.mapBootMemory(mapped);
+    this.alloc.memblockExempt = 0;
     for (const r of mapped) this.hw.cache.markDirty(r.startPfn, r.endPfn - r.startPfn); // boot RAM is written
     this.sparse.attachArch(this.arch);
     const err = this.sparse.populateBootVmemmap();
+    this.alloc.memblockAllocations = false;
     if (err) throw new Error(`boot: the vmemmap of boot memory could not be populated (${err})`);
+    // postcore_initcall init_per_zone_wmark_min(): the kernel's first, while no
+    // zone has watermarks yet (nr_free_buffer_pages() counts all managed pages)
+    for (const z of this.pgdat.zones) z.watermark.fill(0);
+    this.alloc.initPerZoneWmarkMin();
 
     // Driver core and memory hotplug.
     this.hotplug = new MemoryHotplug(this);
@@ -197,13 +212,19 @@ export class Kernel {
       this.virtioMem.set(v.id, new VirtioMem(this, dev, `virtio${this.virtioMem.size}`));
     }
     this.workload = new Workload(this.alloc, this.migration, this.rmap, { seed: cfg.seed ?? 1 });
-    // late_initcall: khugepaged starts and raises min_free_kbytes; then
-    // free_initmem()/free_initrd_mem() give the init sections and the initramfs back.
-    this.alloc.startKhugepaged();
+    // subsys_initcall hugepage_init(): khugepaged starts and raises min_free_kbytes,
+    // unless the machine has less than 512 MiB (THP off by default "on smaller
+    // systems"); then free_initmem()/free_initrd_mem() give the init sections and
+    // the initramfs back.
+    if (this.alloc.totalramPages >= (512 << 20) / PAGE_SIZE) this.alloc.startKhugepaged();
+    // The initcalls' allocations: slab, hash tables, stacks, the initramfs's pages.
+    bootTimeAllocations(this.alloc, this.board);
+    // mark_rodata_ro() and free_kernel_image_pages(): the image's aliases split
+    this.arch.protectKernelImage();
     // Their pageblocks hold the kernel's own early allocations, so the pages land
     // on the unmovable per-cpu lists (the oracle's arm64 guest takes the 513
     // page-table pages of a 1 GiB DIMM from there without MemFree moving).
-    const late = lateFreedRange(this.board, this.version);
+    const late = lateFreedRange(this.board, this.params, this.version);
     for (let pfn = late.startPfn - (late.startPfn % PAGEBLOCK_NR_PAGES); pfn < late.endPfn; pfn += PAGEBLOCK_NR_PAGES)
       this.memmap.setPageblockMigratetype(pfn, MIGRATE_UNMOVABLE);
     this.alloc.freeReservedArea(late.startPfn, late.endPfn - late.startPfn);

@@ -14,12 +14,33 @@ import { DEFAULT_KERNEL_VERSION, kernelAtLeast, type KernelVersion } from "./lin
 
 const PAGE = 4096;
 
-/** The PFN range the kernel image occupies (reserved at boot, never in the buddy). */
-export function kernelImageRange(arch: Arch): PfnSpan {
-  const parts = archSetup(arch).kernelImage;
+/**
+ * The kernel image's parts on this machine: x86_64's are fixed (nokaslr);
+ * arm64's EFI stub allocates the image from the top of RAM down, so the model
+ * keeps the 1 GiB guest's distance from the end of RAM at every size.
+ */
+function kernelImage(board: Board): { name: string; start: number; end: number }[] {
+  const ramEnd = Math.max(...board.firmwareMap.filter((r) => r.kind !== "reserved").map((r) => r.end));
+  return archSetup(board.config.arch).placeKernelImage(ramEnd);
+}
+
+/** The PFN range the kernel image occupies. */
+export function kernelImageRange(board: Board): PfnSpan {
+  const parts = kernelImage(board);
   const start = Math.min(...parts.map((p) => p.start));
   const end = Math.max(...parts.map((p) => p.end)) + 1;
   return { startPfn: Math.floor(start / PAGE), endPfn: Math.ceil(end / PAGE) };
+}
+
+/**
+ * What stays reserved of the kernel image (never in the buddy): the image less
+ * what late boot frees of it (free_initmem(), the text/rodata and rodata/data
+ * gaps, __bss_decrypted), which the model frees from lateFreedRange() instead,
+ * so the image's reservation leaves out as many pages at its end.
+ */
+export function kernelImageReserved(board: Board): PfnSpan {
+  const r = kernelImageRange(board);
+  return { startPfn: r.startPfn, endPfn: r.endPfn - LATE_FREED_PAGES[board.config.arch] };
 }
 
 export function insertFirmwareResources(tree: ResourceTree, board: Board): void {
@@ -38,7 +59,7 @@ export function insertFirmwareResources(tree: ResourceTree, board: Board): void 
   for (const f of setup.firmwareResources)
     tree.insertResource(tree.root, new Resource(f.name, BigInt(f.start), BigInt(f.end), IORESOURCE_MEM));
   const inRam = (a: number) => board.firmwareMap.some((r) => r.kind === "ram" && r.start <= a && a < r.end);
-  for (const k of setup.kernelImage) {
+  for (const k of kernelImage(board)) {
     if (!inRam(k.start)) continue;
     const res = new Resource(k.name, BigInt(k.start), BigInt(k.end), (IORESOURCE_SYSTEM_RAM | IORESOURCE_BUSY) >>> 0);
     tree.insertResource(tree.root, res);
@@ -46,15 +67,122 @@ export function insertFirmwareResources(tree: ResourceTree, board: Board): void 
 }
 
 /**
- * Boot-time memblock reservations the model does not model one by one (the
- * swiotlb buffer, per-cpu areas, the early memmap and page tables, ACPI tables,
- * the initrd until it is freed ...), as one range at the top of the first RAM
- * bank, where memblock allocates top-down. Its size is calibrated so that a
- * 1 GiB guest's managed pages equal the oracle's (x86_64: DMA32 managed 228740,
- * arm64: DMA managed 248774); x86_64 also keeps the first 1 MiB, as 6.1 always
- * does (setup_arch(): "reserve the first 1M").
+ * mm/page_alloc.c: alloc_large_system_hash() for a table of `bucketsize`-byte
+ * buckets: `numentries` of them when given, else one per 2^scale bytes of low
+ * memory (nr_kernel_pages, the scale growing by 2 per 4x above 64 GiB when
+ * there is no high limit), rounded up to a power of two, at least a page, at
+ * least lowLimit, at most highLimit (default 1/16 of nr_all_pages). Returns
+ * the table's size in bytes.
  */
-const CALIBRATED_RESERVED_PAGES: Record<Arch, number> = { x86_64: 19036, arm64: 4810 };
+export function largeSystemHashBytes(
+  bucketsize: number,
+  scale: number,
+  nrKernelPages: number,
+  nrAllPages: number,
+  limits: { numentries?: number; lowLimit?: number; highLimit?: number } = {},
+): number {
+  const PAGE_SHIFT = 12;
+  let numentries = limits.numentries ?? 0;
+  const highLimit = limits.highLimit ?? 0;
+  if (!numentries) {
+    numentries = Math.ceil(nrKernelPages / 256) * 256; // round_up(.., SZ_1M / PAGE_SIZE)
+    if (!highLimit) for (let adapt = 2 ** (36 - PAGE_SHIFT); adapt < numentries; adapt *= 4) scale++; // ADAPT_SCALE_NPAGES
+    numentries =
+      scale > PAGE_SHIFT ? Math.floor(numentries / 2 ** (scale - PAGE_SHIFT)) : numentries * 2 ** (PAGE_SHIFT - scale);
+    if (numentries * bucketsize < PAGE) numentries = PAGE / bucketsize;
+  }
+  numentries = 2 ** Math.ceil(Math.log2(numentries)); // roundup_pow_of_two()
+  const max = Math.min(highLimit || Math.floor((nrAllPages * PAGE) / 16 / bucketsize), 0x80000000);
+  numentries = Math.min(Math.max(numentries, limits.lowLimit ?? 0), max);
+  return bucketsize * 2 ** Math.floor(Math.log2(numentries));
+}
+
+/**
+ * mm/page_alloc.c: free_area_init_core(): nr_kernel_pages and nr_all_pages,
+ * each zone's present pages less calc_memmap_size() of it, and ZONE_DMA's less
+ * dma_reserve (x86_64: memblock_find_dma_reserve(), the reserved pages below
+ * 16 MiB at that time: the first MiB).
+ */
+export function nrKernelPages(zoneLimits: readonly number[], ram: readonly PfnSpan[], dmaReserve: number): number {
+  const nodeStart = Math.min(...ram.map((r) => r.startPfn));
+  const nodeEnd = Math.max(...ram.map((r) => r.endPfn));
+  let lo = nodeStart;
+  let total = 0;
+  for (let j = 0; j < zoneLimits.length; j++) {
+    const hi = Math.max(lo, Math.min(zoneLimits[j], nodeEnd));
+    const spanned = hi - lo;
+    let present = 0;
+    for (const r of ram) present += Math.max(0, Math.min(r.endPfn, hi) - Math.max(r.startPfn, lo));
+    // calc_memmap_size(): present pages when the zone has holes, 64-byte struct pages
+    const pages = spanned > present + (present >> 4) ? present : spanned;
+    const memmap = Math.ceil((pages * 64) / PAGE);
+    let free = present >= memmap ? present - memmap : present;
+    if (j === 0 && free > dmaReserve) free -= dmaReserve;
+    total += free;
+    lo = hi;
+  }
+  return total;
+}
+
+/**
+ * Boot-time memblock reservations the model does not model one by one, as one
+ * range at the top of the bank that holds most of boot memory, where memblock
+ * allocates top-down. The memmap and the page tables of boot memory are not in
+ * it: the model allocates them itself as memblock would (src/kernel/kernel.ts).
+ * What is in it, from the boot log's "Memory: ... reserved" at every size of
+ * test/fixtures/boot-calibration.json:
+ * - the two hash tables taken from memblock (HASH_EARLY): dcache_init_early()
+ *   ("Dentry cache", 8-byte buckets, one per 8 KiB of low memory) and
+ *   inode_init_early() ("Inode-cache", one per 16 KiB), fs/dcache.c, fs/inode.c;
+ * - the swiotlb bounce buffer (kernel/dma/swiotlb.c: swiotlb_init_remap(),
+ *   64 MiB plus its slot array, 32768 slots of 24 bytes) when the kernel wants
+ *   one: on x86_64 when memory may reach above 4 GiB (pci_swiotlb_detect():
+ *   max_possible_pfn, which counts the SRAT's hotpluggable range QEMU describes
+ *   when the machine has room for more memory: maxmem above mem, the device
+ *   memory region at or above 4 GiB), on arm64 when RAM reaches above
+ *   ZONE_DMA (mem_init());
+ * - a constant rest: per-cpu areas, ACPI and EFI tables, the initrd until it is
+ *   freed, NODE_DATA, mem_section and usemaps, early page tables and the rest
+ *   of setup_arch(), calibrated on the 1 GiB machines.
+ * x86_64 also keeps the first 1 MiB, as 6.1 always does (setup_arch(): "reserve
+ * the first 1M").
+ */
+const RESERVED_REST_PAGES: Record<Arch, number> = { x86_64: 381, arm64: 332 };
+
+const SWIOTLB_PAGES = (64 << 20) / PAGE + Math.ceil((32768 * 24) / PAGE);
+
+/** Whether the kernel sets up the swiotlb at boot on this machine (see RESERVED_REST_PAGES). */
+export function bootSwiotlb(board: Board): boolean {
+  const c = board.config;
+  const ramEnd = Math.max(...board.firmwareMap.filter((r) => r.kind === "ram").map((r) => r.end));
+  return archSetup(c.arch).bootSwiotlb({ ramEnd, memBytes: c.memBytes, maxmemBytes: c.maxmemBytes });
+}
+
+/** nr_kernel_pages of the machine (free_area_init_core()), which sizes the boot-time hash tables. */
+export function machineKernelPages(board: Board): number {
+  const arch = board.config.arch;
+  const ram = board.firmwareMap
+    .filter((r) => r.kind !== "reserved")
+    .map((r) => ({ startPfn: Math.ceil(r.start / PAGE), endPfn: Math.floor(r.end / PAGE) }));
+  const minPfn = Math.min(...ram.map((r) => r.startPfn));
+  const maxPfn = Math.max(...ram.map((r) => r.endPfn));
+  const setup = archSetup(arch);
+  const zoneLimits = setup.zoneSizesInit(minPfn, maxPfn);
+  // memblock_find_dma_reserve() (x86_64): what setup_arch() reserved below 16 MiB by then
+  let dmaReserve = 0;
+  if (setup.dmaReserve)
+    for (const r of setup.reserveLowMemory(board.firmwareMap.filter((f) => f.kind === "ram")))
+      dmaReserve += Math.max(0, Math.min(r.endPfn, (16 << 20) / PAGE) - r.startPfn);
+  return nrKernelPages(zoneLimits, ram, dmaReserve);
+}
+
+/** The pages of the early hash tables and the swiotlb and the rest, as RESERVED_REST_PAGES says. */
+export function bootReservedPages(board: Board): number {
+  const arch = board.config.arch;
+  const nkp = machineKernelPages(board);
+  const hashBytes = largeSystemHashBytes(8, 13, nkp, nkp) + largeSystemHashBytes(8, 14, nkp, nkp);
+  return RESERVED_REST_PAGES[arch] + Math.ceil(hashBytes / PAGE) + (bootSwiotlb(board) ? SWIOTLB_PAGES : 0);
+}
 
 /**
  * What Debian 13's 6.12 cloud kernel reserves at boot beyond 6.1's (a larger
@@ -66,21 +194,34 @@ const EXTRA_RESERVED_PAGES_6_12: Record<Arch, number> = { x86_64: 1360, arm64: 1
 
 /**
  * Memory the kernel frees late in boot, page by page through the per-cpu lists
- * (free_initmem() and free_initrd_mem() → free_reserved_area() → __free_page()):
- * the __init sections and the initramfs. Calibrated so that a 1 GiB guest holds
- * the oracle's number of pages on its per-cpu lists at the first reading
- * (x86_64 DMA32: 2649, arm64 DMA: 1364).
+ * (free_initrd_mem(), free_initmem() and the image's gaps → free_reserved_area()
+ * → __free_page()), after it computed the watermarks and the lowmem reserves
+ * (init_per_zone_wmark_min(), hugepage_init()): the sum of the boot log's
+ * "Freeing initrd memory", "Freeing unused decrypted memory" and "Freeing
+ * unused kernel image (...) memory" lines, the same at every size
+ * (test/fixtures/boot-calibration.json). x86_64: 1032 + 2036 + 2612 + 2040 +
+ * 1892 kB; arm64: 1044 + 4608 kB.
  */
-const LATE_FREED_PAGES: Record<Arch, number> = { x86_64: 2649, arm64: 1364 };
+const LATE_FREED_PAGES: Record<Arch, number> = { x86_64: 2403, arm64: 1413 };
 
 /** The reserved range whose pages late boot gives back (see LATE_FREED_PAGES). */
-export function lateFreedRange(board: Board, version: KernelVersion = DEFAULT_KERNEL_VERSION): PfnSpan {
-  const all = bootReservations(board, version);
+export function lateFreedRange(board: Board, params?: BootParams, version: KernelVersion = DEFAULT_KERNEL_VERSION): PfnSpan {
+  const all = bootReservations(board, params, version);
   const top = all[all.length - 1];
   return { startPfn: top.startPfn - LATE_FREED_PAGES[board.config.arch], endPfn: top.startPfn };
 }
 
-export function bootReservations(board: Board, version: KernelVersion = DEFAULT_KERNEL_VERSION): PfnSpan[] {
+/** What of the command line changes the boot reservations. */
+export interface BootParams {
+  /** arm64 rodata=full (the default) or not */
+  rodataFull: boolean;
+}
+
+export function bootReservations(
+  board: Board,
+  params?: BootParams,
+  version: KernelVersion = DEFAULT_KERNEL_VERSION,
+): PfnSpan[] {
   const out: PfnSpan[] = [];
   const ram = board.firmwareMap.filter((r) => r.kind === "ram");
   out.push(...archSetup(board.config.arch).reserveLowMemory(ram));
@@ -88,13 +229,19 @@ export function bootReservations(board: Board, version: KernelVersion = DEFAULT_
   const bank = ram.reduce((a, b) => (b.end - b.start > a.end - a.start ? b : a));
   const endPfn = Math.floor(bank.end / PAGE);
   const arch = board.config.arch;
-  const want = CALIBRATED_RESERVED_PAGES[arch] + (kernelAtLeast(version, "6.12") ? EXTRA_RESERVED_PAGES_6_12[arch] : 0);
-  const n = Math.min(want, Math.floor((endPfn - Math.ceil(bank.start / PAGE)) / 4));
+  const extra =
+    (params ? archSetup(arch).extraBootReservedPages(params.rodataFull) : 0) +
+    (kernelAtLeast(version, "6.12") ? EXTRA_RESERVED_PAGES_6_12[arch] : 0);
+  const n = Math.min(bootReservedPages(board) + extra, Math.floor((endPfn - Math.ceil(bank.start / PAGE)) / 2));
   out.push({ startPfn: endPfn - n, endPfn });
   return out;
 }
 
 /** Everything reserved at boot, including what late boot frees again. */
-export function bootReservationsWithInit(board: Board, version: KernelVersion = DEFAULT_KERNEL_VERSION): PfnSpan[] {
-  return [...bootReservations(board, version), lateFreedRange(board, version)];
+export function bootReservationsWithInit(
+  board: Board,
+  params?: BootParams,
+  version: KernelVersion = DEFAULT_KERNEL_VERSION,
+): PfnSpan[] {
+  return [...bootReservations(board, params, version), lateFreedRange(board, params, version)];
 }

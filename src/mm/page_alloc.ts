@@ -272,6 +272,19 @@ export class BuddyAllocator implements PageAllocator {
   /** boot_pageset: the per-cpu pagesets of every zone without its own (high 0: nothing stays on them). */
   readonly bootPageset: PerCpuPages[];
 
+  /**
+   * Allocations stand in for memblock_alloc() (set while the model builds the
+   * boot page tables and the boot memmap, which the kernel takes from memblock
+   * before the buddy exists): such pages are never managed (not in totalram,
+   * not in the zone's managed_pages), and give their count back when freed,
+   * as free_reserved_page() does for PageReserved page tables and memmap.
+   */
+  memblockAllocations = false;
+  /** Of the next memblockAllocations, how many come from memory the kernel reserved otherwise (x86_64's brk). */
+  memblockExempt = 0;
+  /** The memblock stand-ins still allocated: first pfn -> pages. */
+  private readonly memblockAllocs = new Map<number, number>();
+
   // out-parameters of the inner steps (the kernel's int *num_movable, bool *can_steal)
   private numMovable = 0;
   private canSteal = false;
@@ -638,7 +651,19 @@ export class BuddyAllocator implements PageAllocator {
     }
     if (pfn < 0) return -ENOMEM;
     this.prepNewPage(pfn, order, spec.state);
+    if (this.memblockAllocations && this.memblockExempt > 0) this.memblockExempt--;
+    else if (this.memblockAllocations) {
+      this.memblockAllocs.set(pfn, 1 << order);
+      this.adjustManagedPageCount(pfn, -(1 << order));
+    }
     return pfn;
+  }
+
+  /** Pages of the memblock stand-ins (memblockAllocations) still allocated, per zone index. */
+  memblockPagesByZone(): number[] {
+    const out = new Array<number>(MAX_NR_ZONES).fill(0);
+    for (const [pfn, n] of this.memblockAllocs) out[this.memmap.zone(pfn)] += n;
+    return out;
   }
 
   // mm/page_alloc.c: prep_new_page(): the pages now belong to an allocation
@@ -670,6 +695,9 @@ export class BuddyAllocator implements PageAllocator {
       );
     if (s === PS_PINNED) throw new Error(`bad page: freeing pinned pfn ${pfn.toString(16)}`);
     this.zoneOfPfn(pfn).nrPages[s] -= 1 << order;
+    // free_reserved_page(): memblock-allocated page tables and memmap become managed
+    if (this.memblockAllocs.size !== 0 && this.memblockAllocs.delete(pfn))
+      this.adjustManagedPageCount(pfn, 1 << order);
     this.freeThePage(pfn, order);
   }
 
@@ -1490,6 +1518,7 @@ export class BuddyAllocator implements PageAllocator {
     );
     if (pageErrs > 20) out.push(`... ${pageErrs - 20} more page-level findings`);
     let managedSum = 0;
+    const memblockPages = this.memblockPagesByZone();
     for (const zone of zones) {
       const zi = zone.idx;
       const w = `zone ${zone.name}`;
@@ -1520,9 +1549,12 @@ export class BuddyAllocator implements PageAllocator {
         zone.presentPages -
         stateCount[zi][PS_RESERVED] -
         stateCount[zi][PS_OFFLINE] -
-        stateCount[zi][PS_OFFLINE_FREE];
+        stateCount[zi][PS_OFFLINE_FREE] -
+        memblockPages[zi];
       if (zone.managedPages !== expectManaged)
-        err(`${w}: managed_pages ${zone.managedPages} != present - reserved - offline = ${expectManaged}`);
+        err(
+          `${w}: managed_pages ${zone.managedPages} != present - reserved - offline - memblock = ${expectManaged}`,
+        );
       managedSum += zone.managedPages;
       if (zone.nrIsolatePageblock !== isoBlocks[zi])
         err(`${w}: nr_isolate_pageblock ${zone.nrIsolatePageblock} != ${isoBlocks[zi]} isolated pageblocks`);

@@ -326,6 +326,9 @@ export class Arm64Mm implements ArchMm {
    * ([_stext, __init_begin), re-mapped with NO_CONT_MAPPINGS only), the
    * crashkernel and KFENCE pool are not modelled, nor NOMAP memblocks.
    */
+  /** The image's alias in the linear map is not modelled on arm64 (docs/divergences.md boot-linear-map-layout). */
+  protectKernelImage(): void {}
+
   mapBootMemory(ranges: readonly PfnRange[]): void {
     const flags = this.linearFlags();
     for (const r of ranges) {

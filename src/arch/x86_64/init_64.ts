@@ -22,6 +22,7 @@ import {
   LEVEL_PTE,
   LEVEL_PUD,
   LEVEL_SIZE,
+  PTRS_PER_TABLE,
   entryIsLeaf,
   entryIsNone,
   entryIsTable,
@@ -53,6 +54,9 @@ const MEM_SIZE_FOR_LARGE_BLOCK = 64 * 2 ** 30;
 const ISA_END_ADDRESS = 0x100000;
 
 const PAGE_OFFSET48 = toVa48(X86_PAGE_OFFSET);
+
+/** The direct map's 2 MiB pages split by protectKernelImage() (physical addresses, nokaslr). */
+const KERNEL_IMAGE_SPLITS = [0x1e00000, 0x2800000, 0x3200000, 0x3e00000, 0x4400000];
 const VMEMMAP48 = toVa48(X86_VMEMMAP_START);
 
 const PAGE = 4096;
@@ -298,6 +302,39 @@ export class X86Mm implements ArchMm {
       for (const [s, e] of this.memblock) mapRange(Math.max(s, ISA_END_ADDRESS), e);
     } finally {
       this.afterBootmem = true;
+    }
+  }
+
+  /**
+   * Late boot's protections of the kernel image (arch/x86/mm/init.c:
+   * free_kernel_image_pages(), mark_rodata_ro(), set_memory_*() through
+   * arch/x86/mm/pat/set_memory.c __split_large_page()): the 2 MiB pages of the
+   * direct map that hold a boundary of the image's sections, and two just past
+   * the image, are split to 4 KiB pages, as the oracle's ptdump of boot memory
+   * shows on every x86_64 guest (scenarios/oracle/x86-ptdump-boot.mhp). Each
+   * split is counted in DirectMap4k/2M (split_page_count()), and so is the split
+   * of the same pages in the kernel's high mapping of its image, which
+   * virt_addr_valid() also accepts: the model has no high mapping, only its count.
+   * The PTE tables come from the page allocator (after mem_init()).
+   */
+  protectKernelImage(): void {
+    const pt = this.pgtable;
+    for (const pa of KERNEL_IMAGE_SPLITS) {
+      const va = PAGE_OFFSET48 + pa;
+      const pmd = pt.tableAt(va, LEVEL_PMD);
+      if (pmd < 0) continue;
+      const i = ptIndex(va, LEVEL_PMD);
+      const e = pt.get(pmd, i);
+      if (!entryIsLeaf(e)) continue;
+      const pte = this.allocTable(LEVEL_PTE, va);
+      if (pte < 0) continue; // set_memory_*() fails with -ENOMEM: the page stays whole
+      pt.setLeaves(pte, 0, pa / PAGE, 0, PTRS_PER_TABLE);
+      pt.clear(pmd, i);
+      pt.setTable(pmd, i, pte);
+      for (let k = 0; k < 2; k++) {
+        this.updatePageCount(PG_LEVEL_2M, -1);
+        this.updatePageCount(PG_LEVEL_4K, PTRS_PER_TABLE);
+      }
     }
   }
 

@@ -50,4 +50,13 @@ export const x86Setup: ArchSetup = {
       },
     ];
   },
+  placeKernelImage: () => [...KERNEL_IMAGE],
+  // arch/x86/mm/init.c: INIT_PGT_BUF_SIZE, 4 * INIT_PGD_PAGE_TABLES with CONFIG_RANDOMIZE_MEMORY
+  bootPgtBufPages: 12,
+  dmaReserve: true,
+  // arch/x86/kernel/pci-dma.c: pci_swiotlb_detect(): max_possible_pfn above 4 GiB,
+  // which counts the SRAT's hotpluggable range QEMU describes when maxmem exceeds mem
+  bootSwiotlb: (m) => m.ramEnd > 2 ** 32 || m.maxmemBytes > m.memBytes,
+  dmaPoolsFromBuddy: true,
+  extraBootReservedPages: () => 0,
 };
