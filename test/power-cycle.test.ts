@@ -1,7 +1,8 @@
 // One power-cycle harness (src/drivers/memory/power_cycle.ts) behind `memhp
 // demo` and `memhp bench`: their outputs are byte for byte the ones captured
 // before the two commands shared it (test/fixtures/power-cycle/, written by the
-// previous code at the same options), and the harness calls its hooks in the
+// previous code at the same options; bench-small.* written again when the
+// model's boot followed the machine's size, which moved its timings), and the harness calls its hooks in the
 // order the commands rely on. Then the claim of issue 18: block-by-block
 // offlining migrates the same pages again and again, and the whole-range
 // variant does not.
