@@ -3,7 +3,7 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: [".tmp/", "dist/", "web/dist/", "node_modules/", "kernel/", ".cache/"] },
+  { ignores: [".tmp/", "dist/", "web-ui/dist/", "node_modules/", "linux-patches/", ".cache/"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -1,5 +1,5 @@
 // The model against the real kernel: every corpus scenario (scenarios/oracle/ on
-// Debian's kernels, scenarios/oracle-rfc/ on the RFC-patched kernel of kernel/)
+// Debian's kernels, scenarios/oracle-rfc/ on the RFC-patched kernel of linux-patches/)
 // runs on the model of the trace's release (6.1, or 6.12 for NAME.linux-6.12-ARCH.jsonl)
 // and is diffed against the kernel's trace; every difference must
 // be covered by an entry of docs/divergences.md. With MEMHP_ORACLE_LIVE=1 (as

@@ -34,7 +34,7 @@ function walk(dir: string, out: string[] = []): string[] {
 
 /** The user-facing documents: README, CONTRIBUTING, CHANGELOG and docs/ (generated CLI pages included). */
 function docFiles(): string[] {
-  const top = ["README.md", "CONTRIBUTING.md", "CHANGELOG.md", "kernel/README.md"].map((f) =>
+  const top = ["README.md", "CONTRIBUTING.md", "CHANGELOG.md", "linux-patches/README.md"].map((f) =>
     path.join(ROOT, f),
   );
   return [
@@ -211,7 +211,9 @@ describe("docs: commands", () => {
 
 /** The code that may read an environment variable: sources, tests, scripts, CI. */
 function codeFiles(): string[] {
-  const dirs = ["src", "test", "scripts", "bench", "kernel", "bin", ".ci"].map((d) => path.join(ROOT, d));
+  const dirs = ["src", "test", "scripts", "perf", "linux-patches", "bin", ".ci"].map((d) =>
+    path.join(ROOT, d),
+  );
   return dirs.filter((d) => existsSync(d)).flatMap((d) => walk(d).concat(extensionless(d)));
 }
 

@@ -1,6 +1,6 @@
-// kernel/: the RFC's patch series is in kernel style. scripts/checkpatch.pl
-// --strict of the unpacked 6.1 tree that kernel/build.sh made runs on every
-// patch of the series; the only findings allowed are the ones kernel/README.md
+// linux-patches/: the RFC's patch series is in kernel style. scripts/checkpatch.pl
+// --strict of the unpacked 6.1 tree that linux-patches/build.sh made runs on every
+// patch of the series; the only findings allowed are the ones linux-patches/README.md
 // gives reasons for. Skipped when no tree has been built here.
 
 import { test } from "node:test";
@@ -21,7 +21,7 @@ const tree = fs.existsSync(kbuild)
       .find((d) => fs.existsSync(path.join(d, "scripts", "checkpatch.pl")))
   : undefined;
 
-/** The findings kernel/README.md explains (patch → the findings' texts, each once). */
+/** The findings linux-patches/README.md explains (patch → the findings' texts, each once). */
 const EXPLAINED: Record<string, RegExp[]> = {
   // VM_BUG_ON(!mhp_range_allowed()) of arch_add_memory(), moved, not added
   "0002": [/Do not crash the kernel unless it is absolutely unavoidable/],
@@ -36,10 +36,10 @@ const EXPLAINED: Record<string, RegExp[]> = {
 };
 
 test(
-  "checkpatch --strict: the series is clean but for the findings kernel/README.md explains",
-  { skip: !tree && "no patched tree (run kernel/build.sh)" },
+  "checkpatch --strict: the series is clean but for the findings linux-patches/README.md explains",
+  { skip: !tree && "no patched tree (run linux-patches/build.sh)" },
   () => {
-    const dir = packagePath("kernel", "patches");
+    const dir = packagePath("linux-patches", "patches");
     const series = fs
       .readFileSync(path.join(dir, "series"), "utf8")
       .split("\n")
@@ -63,7 +63,7 @@ test(
   },
 );
 
-// kernel/console-check.sh: what kernel/selftest.sh counts as the kernel
+// linux-patches/console-check.sh: what linux-patches/selftest.sh counts as the kernel
 // complaining, held against saved consoles (test/support/console/).
 const consoleDir = packagePath("test", "support", "console");
 const consoleCheck = (text: string): { status: number | null; stdout: string } => {
@@ -71,7 +71,9 @@ const consoleCheck = (text: string): { status: number | null; stdout: string } =
   try {
     const log = path.join(dir, "console.log");
     fs.writeFileSync(log, text);
-    const r = spawnSync("bash", [packagePath("kernel", "console-check.sh"), log], { encoding: "utf8" });
+    const r = spawnSync("bash", [packagePath("linux-patches", "console-check.sh"), log], {
+      encoding: "utf8",
+    });
     return { status: r.status, stdout: r.stdout };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
@@ -108,8 +110,8 @@ test("console-check: a clean debug-kernel selftest console is not a complaint", 
   assert.equal(consoleCheck("").status, 0);
 });
 
-test("kernel/fixes: each listed fix is git format-patch output that says which mainline commit it carries", () => {
-  const dir = packagePath("kernel", "fixes");
+test("linux-patches/fixes: each listed fix is git format-patch output that says which mainline commit it carries", () => {
+  const dir = packagePath("linux-patches", "fixes");
   const listed = fs
     .readFileSync(path.join(dir, "series"), "utf8")
     .split("\n")
@@ -122,7 +124,7 @@ test("kernel/fixes: each listed fix is git format-patch output that says which m
     assert.match(text, /^Signed-off-by: /m, p);
   }
   // build.sh applies them before the series and hashes them
-  const build = fs.readFileSync(packagePath("kernel", "build.sh"), "utf8");
+  const build = fs.readFileSync(packagePath("linux-patches", "build.sh"), "utf8");
   assert.ok(build.indexOf('"$here/fixes/$p"') < build.indexOf('"$here/patches/$p"'));
 });
 
@@ -130,7 +132,7 @@ test("kernel/fixes: each listed fix is git format-patch output that says which m
 // functions it names are the ones patches 0010-0011 declare, with the same
 // parameters, and the test-module words it gives are the ones 0012 parses.
 test("docs/unmapped-alloc.md names what patches 0010-0012 declare and parse", () => {
-  const dir = packagePath("kernel", "patches");
+  const dir = packagePath("linux-patches", "patches");
   const patch = (n: string): string => {
     const f = fs.readdirSync(dir).find((p) => p.startsWith(n));
     assert.ok(f, `no patch ${n}`);

@@ -1,4 +1,4 @@
-// The oracle on the RFC-patched kernel (kernel/, `memhp oracle --kernel
+// The oracle on the RFC-patched kernel (linux-patches/, `memhp oracle --kernel
 // patched`): `call` statements go to the test module's debugfs file, the
 // scenario's driver-managed memory is a cold-plugged DIMM no driver adds, and
 // ptdump records are held against the kernel's own page-table dump. Tested

@@ -23,7 +23,7 @@ export function exampleProgram(): string {
 }
 
 const built =
-  fs.existsSync(path.join(ROOT, "dist/src/index.d.ts")) && fs.existsSync(path.join(ROOT, "web/dist"));
+  fs.existsSync(path.join(ROOT, "dist/src/index.d.ts")) && fs.existsSync(path.join(ROOT, "web-ui/dist"));
 
 test(
   "npm pack installs offline in an empty folder; npx memhp run and the library example work",

@@ -176,7 +176,7 @@ export function registerBench(program: Command): void {
     )
     .option(
       "--validate-rfc <archs>",
-      "instead of the bench: time the RFC cycle against remove + add on the RFC-patched kernel under QEMU (kernel/) and compare the ratio",
+      "instead of the bench: time the RFC cycle against remove + add on the RFC-patched kernel under QEMU (linux-patches/) and compare the ratio",
     )
     .option(
       "--validate-power <archs>",
@@ -199,7 +199,7 @@ Examples:
   memhp bench --profile arm64-mobile --strategy remove,depopulate --cycles 10
   memhp bench --no-sweep --json > bench.json
   memhp bench --validate x86_64,arm64          (needs the oracle: scripts/oracle-setup.sh)
-  memhp bench --validate-rfc x86_64 --reps 5   (needs the patched kernel: kernel/build.sh x86_64)
+  memhp bench --validate-rfc x86_64 --reps 5   (needs the patched kernel: linux-patches/build.sh x86_64)
   memhp bench --validate-power x86_64,arm64    (the same; docs/design-choice.md has its results)`,
     )
     .action(async (opts: BenchCliOptions) => {

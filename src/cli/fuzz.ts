@@ -159,7 +159,7 @@ export function registerFuzz(program: Command): void {
     .addOption(
       new Option(
         "--kernel <which>",
-        "--oracle: stock (Debian's kernel) or patched (the RFC's calls on kernel/)",
+        "--oracle: stock (Debian's kernel) or patched (the RFC's calls on linux-patches/)",
       )
         .choices(["stock", "patched"])
         .default("stock"),

@@ -20,7 +20,7 @@ export function registerOracle(program: Command): void {
     .addOption(
       new Option(
         "--kernel <which>",
-        "stock: Debian's cloud kernel of the scenario's release (machine ... kernel=, default 6.1); 6.1 or 6.12: that one; patched: the RFC patch series (kernel/)",
+        "stock: Debian's cloud kernel of the scenario's release (machine ... kernel=, default 6.1); 6.1 or 6.12: that one; patched: the RFC patch series (linux-patches/)",
       )
         .choices(["stock", "patched", ...KERNEL_VERSIONS])
         .default("stock"),
@@ -32,8 +32,8 @@ export function registerOracle(program: Command): void {
       `
 Needs QEMU and the kernel: bash scripts/oracle-setup.sh (installs them, once;
 \`scripts/oracle-setup.sh all 6.12\` for Debian 13's 6.12 kernels).
---kernel patched boots the RFC-patched build of kernel/build.sh ARCH; its test
-module carries out the scenario's \`call\` statements (kernel/README.md).
+--kernel patched boots the RFC-patched build of linux-patches/build.sh ARCH; its test
+module carries out the scenario's \`call\` statements (linux-patches/README.md).
 
 Examples:
   memhp oracle scenarios/oracle/x86-dimm-add-del.mhp --trace kernel.jsonl

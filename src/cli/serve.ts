@@ -34,7 +34,7 @@ export function registerServe(program: Command): void {
       "--demo <file>",
       "a strategy comparison to show (the output of `memhp demo --json`; default: one computed for the machine's arch)",
     )
-    .option("--web-root <dir>", "serve the page from this directory (default: web/dist of the package)");
+    .option("--web-root <dir>", "serve the page from this directory (default: web-ui/dist of the package)");
   addMachineOptions(cmd).addHelpText(
     "after",
     `
@@ -63,7 +63,7 @@ Examples:
       }
     }
     const newSession = () => sessionFromOptions(opts);
-    const webRoot = opts.webRoot ?? packagePath("web", "dist");
+    const webRoot = opts.webRoot ?? packagePath("web-ui", "dist");
     // Without --demo the Strategies tab shows a comparison computed for the live machine's
     // architecture (a shorter run than memhp demo's default: 1 GiB, fewer workload steps).
     const makeDemo = (arch: string) =>

@@ -19,7 +19,7 @@
 // down and after: the memmap and page tables a strategy frees show as MemFree
 // it gains while down, the page sizes of the linear map as DirectMap.
 //
-// Strategies (test-module words, kernel/patches and docs/unmapped-alloc.md on
+// Strategies (test-module words, linux-patches/patches and docs/unmapped-alloc.md on
 // the kernel branch):
 //   rfc-block   RFC v2 offline_and_depopulate_memory(), block by block; back
 //               with populate_and_online_memory(..., online_movable)

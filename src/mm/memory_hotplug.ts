@@ -1357,7 +1357,7 @@ export class MemoryHotplug implements ArchHotplugCtx {
             // A block onlined to a kernel zone that cannot be offlined again
             // (unmovable pages went into it) stays online and keeps its
             // mapping, with a warning: online memory is never unmapped
-            // (kernel/patches 0007, undo_online_state()).
+            // (linux-patches/patches 0007, undo_online_state()).
             const stuck = new Set<MemoryBlock>();
             for (const m of onlined) {
               const orc = this.k.memory.deviceOffline(m);

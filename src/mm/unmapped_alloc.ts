@@ -1,4 +1,4 @@
-// memhp issue 18 (kernel/patches, docs/unmapped-alloc.md; not in Linux 6.1),
+// memhp issue 18 (linux-patches/patches, docs/unmapped-alloc.md; not in Linux 6.1),
 // mm/memory_hotplug.c: alloc_contig_range_unmapped() and
 // free_contig_range_unmapped(), the allocation whose linear map is removed
 // that was proposed in reply to the RFC. It is the powernv memtrace pattern

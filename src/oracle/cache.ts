@@ -26,7 +26,7 @@ export interface KernelFiles {
   config: string;
   /** lib/modules/RELEASE */
   modulesDir: string;
-  /** the RFC-patched build (kernel/build.sh): virtio built in, the test module its only module */
+  /** the RFC-patched build (linux-patches/build.sh): virtio built in, the test module its only module */
   patched?: boolean;
 }
 
@@ -89,14 +89,14 @@ export function findKernel(
   };
 }
 
-/** Which kernel the oracle boots: Debian's cloud kernel, or the RFC-patched build of kernel/build.sh. */
+/** Which kernel the oracle boots: Debian's cloud kernel, or the RFC-patched build of linux-patches/build.sh. */
 export type OracleKernel = "stock" | "patched";
 
-/** The test module of the patched kernel (kernel/patches/0008), its only module. */
+/** The test module of the patched kernel (linux-patches/patches/0008), its only module. */
 export const PATCHED_MODULE = "test_memhp.ko";
 
 /**
- * The patched kernel kernel/build.sh installed for `arch`
+ * The patched kernel linux-patches/build.sh installed for `arch`
  * (linux-patched-ARCH/: vmlinuz, release, modules/test_memhp.ko), or undefined.
  * Everything else it needs is built in.
  */

@@ -1,7 +1,7 @@
 // Recording the oracle corpus: runs each scenario file on the real kernel and
 // saves the trace next to it as NAME.linux-<arch>.jsonl (the traces the model is
 // held to); files under scenarios/oracle-rfc/ run on the patched kernel of
-// kernel/ and go to NAME.linux-patched-<arch>.jsonl. With --kernel 6.12 the
+// linux-patches/ and go to NAME.linux-patched-<arch>.jsonl. With --kernel 6.12 the
 // scenarios run on Debian 13's 6.12 kernel and go to NAME.linux-6.12-<arch>.jsonl.
 // Usage:
 //   node --import tsx src/oracle/record.ts scenarios/oracle/*.mhp scenarios/oracle-rfc/*.mhp

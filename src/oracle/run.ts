@@ -73,7 +73,7 @@ export interface OracleOptions {
   /** called with each record as soon as it is known */
   onRecord?: (rec: TraceRecord) => void;
   clock?: Clock;
-  /** Debian's cloud kernel (default) or the RFC-patched build of kernel/build.sh */
+  /** Debian's cloud kernel (default) or the RFC-patched build of linux-patches/build.sh */
   kernel?: OracleKernel;
   /**
    * Which of Debian's kernels: 6.1 (Debian 12's) or 6.12 (Debian 13's).
@@ -130,9 +130,9 @@ export function oracleUnavailable(
   const version = opts.version ?? DEFAULT_KERNEL_VERSION;
   const setup = `scripts/oracle-setup.sh ${arch}${version === DEFAULT_KERNEL_VERSION ? "" : ` ${version}`}`;
   if (opts.kernel === "patched") {
-    if (version !== "6.1") return `the patched kernel is 6.1 only (kernel/), not ${version}`;
+    if (version !== "6.1") return `the patched kernel is 6.1 only (linux-patches/), not ${version}`;
     if (!findPatchedKernel(arch, dir))
-      return `no patched ${arch} kernel in ${dir} (run kernel/build.sh ${arch})`;
+      return `no patched ${arch} kernel in ${dir} (run linux-patches/build.sh ${arch})`;
   } else if (!findKernel(arch, dir, version)) return `no ${version} ${arch} kernel in ${dir} (run ${setup})`;
   if (!findBusybox(arch, dir, version)) {
     return arch === "x86_64"
@@ -686,7 +686,7 @@ async function resumeSaved(
   return { release, build: saved.meta.build };
 }
 
-/** The patched kernel's test module's control file (kernel/patches/0008). */
+/** The patched kernel's test module's control file (linux-patches/patches/0008). */
 export const TEST_MODULE_CTL = "/sys/kernel/debug/memhp/ctl";
 
 /** Runs the whole scenario on the real kernel and returns its trace. */
@@ -794,7 +794,7 @@ export async function runStatement(
     case "call": {
       // Kernel-function calls need the patched kernel's test module; a stock kernel has none.
       if (!patched) return { line, op: "call", fn: st.fn, args: st.args, result: "ENOSYS" };
-      // kernel/patches/0008: `FN START SIZE [WORDS]` written to its debugfs file; the
+      // linux-patches/patches/0008: `FN START SIZE [WORDS]` written to its debugfs file; the
       // write fails with the function's errno
       const r = fileOpResult(
         await g.request("W", [TEST_MODULE_CTL, [st.fn, ...st.args].join(" ")], timeoutMs),

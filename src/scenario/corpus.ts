@@ -22,7 +22,7 @@ import { DEFAULT_KERNEL_VERSION, KERNEL_VERSIONS, type KernelVersion } from "../
 export const CORPUS_DIR = packagePath("scenarios", "oracle");
 /**
  * The RFC corpus: scenarios that call the RFC's API, recorded on the patched
- * kernel of kernel/ (NAME.linux-patched-ARCH.jsonl).
+ * kernel of linux-patches/ (NAME.linux-patched-ARCH.jsonl).
  */
 export const RFC_CORPUS_DIR = packagePath("scenarios", "oracle-rfc");
 

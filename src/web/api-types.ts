@@ -1,5 +1,5 @@
 // The JSON the `memhp serve` API speaks (src/web/server.ts), shared with the page
-// (web/src/). Types only: the page imports this file too, so nothing here may
+// (web-ui/src/). Types only: the page imports this file too, so nothing here may
 // import Node modules. Physical addresses are numbers (every physical address
 // memhp models is below 2^52, inside a double's exact range).
 

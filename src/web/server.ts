@@ -1,5 +1,5 @@
 // `memhp serve`: a small HTTP server on 127.0.0.1 with a JSON API over one model
-// machine, and the web page (web/, built by Vite into web/dist/).
+// machine, and the web page (web-ui/, built by Vite into web-ui/dist/).
 //
 //   GET  /api/state     the machine as the page draws it (MachineView)
 //   GET  /api/timeline  the operations so far, with their work counts
@@ -28,7 +28,7 @@ export const MAX_COMMAND_CHARS = 4096;
 export interface ServerOptions {
   /** Boots the machine: at start and on POST /api/reset. */
   newSession: () => ShellSession;
-  /** The built page (web/dist); without index.html the page answers 503 with how to build it. */
+  /** The built page (web-ui/dist); without index.html the page answers 503 with how to build it. */
   webRoot?: string;
   /** The strategy comparison for GET /api/demo. */
   demo?: unknown;

@@ -12,7 +12,7 @@ import { ROOT } from "./memhp-cli.js";
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 /** The built page (npm run build:web). */
-export const WEB = path.join(ROOT, "web", "dist");
+export const WEB = path.join(ROOT, "web-ui", "dist");
 
 /** Why the browser tests skip here, or false when they can run. */
 export const browserSkip: string | false = !existsSync(CHROMIUM)

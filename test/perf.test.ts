@@ -1,4 +1,4 @@
-// `npm run bench` (bench/main.ts) at its --quick sizes: every scale target of
+// `npm run perf` (perf/main.ts) at its --quick sizes: every scale target of
 // docs/performance.md is measured and printed with its limit. No figure is
 // asserted (speed is for the benchmark to report, not for a test to time);
 // what is checked is that each target runs to the end on the model and
@@ -13,9 +13,9 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const main = path.join(here, "..", "bench", "main.js");
+const main = path.join(here, "..", "perf", "main.js");
 
-describe("npm run bench", { skip: !fs.existsSync(main) && "bench/ not built (run npm run build)" }, () => {
+describe("npm run perf", { skip: !fs.existsSync(main) && "perf/ not built (run npm run build)" }, () => {
   it("measures every scale target at its quick size and prints figure, limit and ratio", () => {
     const json = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "memhp-bench-")), "bench.json");
     const r = spawnSync(process.execPath, [main, "--quick", "--no-oracle", "--json", json], {

@@ -1,5 +1,5 @@
 // One benchmark target in its own process (its resident memory is its own):
-//   node dist/bench/target.js TARGET SIZE_GIB [DIST_ROOT]
+//   node dist/perf/target.js TARGET SIZE_GIB [DIST_ROOT]
 // prints the TargetResult list as JSON on its last line.
 
 import path from "node:path";

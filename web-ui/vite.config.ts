@@ -1,4 +1,4 @@
-// Vite builds the memhp serve page into web/dist (served by src/web/server.ts).
+// Vite builds the memhp serve page into web-ui/dist (served by src/web/server.ts).
 import { defineConfig } from "vite";
 
 export default defineConfig({

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Reads a guest console log and prints the kernel's complaints in it: what
 # the kernel's report functions print when something is wrong. Used by
-# kernel/selftest.sh on every boot; test/kernel-patches.test.ts holds it
+# linux-patches/selftest.sh on every boot; test/kernel-patches.test.ts holds it
 # against saved console excerpts (test/support/console/).
 #
-# Usage: kernel/console-check.sh LOG
+# Usage: linux-patches/console-check.sh LOG
 # Exit: 0 no complaint, 1 complaints (the first lines of each kind on stdout),
 # 2 usage.
 #
@@ -30,7 +30,7 @@
 #   was garbled by concurrent output.
 set -euo pipefail
 
-[ $# -eq 1 ] && [ -r "$1" ] || { echo "usage: kernel/console-check.sh LOG" >&2; exit 2; }
+[ $# -eq 1 ] && [ -r "$1" ] || { echo "usage: linux-patches/console-check.sh LOG" >&2; exit 2; }
 
 patterns=(
   'WARNING:'

@@ -1,4 +1,4 @@
-// `npm run bench`: the scale targets of docs/performance.md, each in a fresh
+// `npm run perf`: the scale targets of docs/performance.md, each in a fresh
 // process, with its measured figure, its limit and their ratio; then the same
 // scenario on the model and on the real kernel under QEMU (when the oracle is
 // set up); with --baseline REV, also an older build of memhp on the same

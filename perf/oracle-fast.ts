@@ -1,4 +1,4 @@
-// `npm run bench:oracle`: the oracle's throughput, from one run.
+// `npm run perf:oracle`: the oracle's throughput, from one run.
 //   - time to the first statement per arch: a cold boot (QEMU start, firmware,
 //     kernel, /init, the hello, one statement) against a restored saved boot
 //     (src/oracle/saved-boot.ts), the median of --repeat runs each;

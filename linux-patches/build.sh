@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Builds the memhp-patched Linux 6.1 kernel (kernel/patches on Debian's
+# Builds the memhp-patched Linux 6.1 kernel (linux-patches/patches on Debian's
 # linux-source-6.1) for QEMU and installs it into the memhp cache:
 #
 #   ${MEMHP_CACHE:-$HOME/.cache/memhp}/linux-patched-<arch>/
 #     vmlinuz  vmlinux  System.map  config  release  hash  modules/test_memhp.ko
 #     selftests/depopulate-test.sh  selftests/unmapped-test.sh
 #
-# Usage: kernel/build.sh [x86_64|arm64] [normal|debug]    (default x86_64 normal)
+# Usage: linux-patches/build.sh [x86_64|arm64] [normal|debug]    (default x86_64 normal)
 #
 # "debug" merges config/debug.config (lockdep, DEBUG_VM, DEBUG_LIST, KASAN,
 # fault injection) and config/<arch>-debug.config too, and installs into
@@ -31,7 +31,7 @@ nice_level="${MEMHP_NICE:-0}"
 export DEBIAN_FRONTEND=noninteractive
 t0=$SECONDS
 
-say() { printf 'kernel/build.sh: %s\n' "$*" >&2; }
+say() { printf 'linux-patches/build.sh: %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
 
 case "$arch" in

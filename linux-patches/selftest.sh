@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Boots the patched kernel under QEMU TCG and runs the kselftests
 # tools/testing/selftests/memory-hotplug/depopulate-test.sh and then
-# unmapped-test.sh (from the series, installed by kernel/build.sh; the second
+# unmapped-test.sh (from the series, installed by linux-patches/build.sh; the second
 # if the build has it) with the test module test_memhp.ko.
 #
-# Usage: kernel/selftest.sh [x86_64|arm64] [normal|debug] [-- EXTRA-CMDLINE...]
+# Usage: linux-patches/selftest.sh [x86_64|arm64] [normal|debug] [-- EXTRA-CMDLINE...]
 #
 # Exits non-zero when a test fails, when the test does not finish, or when the
-# console shows a kernel complaint (kernel/console-check.sh: WARNING:, BUG:,
+# console shows a kernel complaint (linux-patches/console-check.sh: WARNING:, BUG:,
 # "kernel BUG at", KASAN, "Bad page state", lockdep and RCU reports, Oops,
 # "Kernel panic", a call trace, ...).
 # Environment: MEMHP_CACHE, MEMHP_KDIR (a directory with vmlinuz,
@@ -36,7 +36,7 @@ case "$arch" in
   *) echo "selftest.sh: unknown architecture $arch" >&2; exit 2 ;;
 esac
 for f in vmlinuz modules/test_memhp.ko selftests/depopulate-test.sh; do
-  [ -f "$kdir/$f" ] || { echo "selftest.sh: no $kdir/$f (kernel/build.sh $arch${suffix:+ debug})" >&2; exit 2; }
+  [ -f "$kdir/$f" ] || { echo "selftest.sh: no $kdir/$f (linux-patches/build.sh $arch${suffix:+ debug})" >&2; exit 2; }
 done
 [ -n "$busybox" ] && file -L "$busybox" | grep -q "statically linked" ||
   { echo "selftest.sh: need a static $arch busybox (MEMHP_BUSYBOX; arm64: scripts/oracle-setup.sh arm64)" >&2; exit 2; }

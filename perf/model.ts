@@ -1,6 +1,6 @@
 // The model as the benchmarks drive it: the scenario API of a built tree
 // (dist/), loaded from a directory so that the same benchmark can run an older
-// build of memhp (`npm run bench -- --baseline REV`) next to this one. Only
+// build of memhp (`npm run perf -- --baseline REV`) next to this one. Only
 // the scenario entry points and a few kernel fields are used, which older
 // trees have too.
 
