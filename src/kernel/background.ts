@@ -39,7 +39,9 @@ export class BackgroundActivity {
   tick(): void {
     if (!this.enabled) return;
     // targetFill as a share of totalram, recomputed as memory comes and goes.
-    this.workload.configure({ targetFill: Math.min(1, BACKGROUND_PAGES / Math.max(1, this.alloc.totalramPages)) });
+    this.workload.configure({
+      targetFill: Math.min(1, BACKGROUND_PAGES / Math.max(1, this.alloc.totalramPages)),
+    });
     this.workload.step(1);
   }
 

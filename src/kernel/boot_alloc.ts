@@ -49,7 +49,8 @@ export function bootHashBytes(board: Board): Map<string, number> {
   const out = new Map<string, number>();
   for (const h of BOOT_HASHES) {
     const of = h.entriesOf ? out.get(h.entriesOf) : undefined;
-    const numentries = of === undefined ? undefined : of / BOOT_HASHES.find((x) => x.name === h.entriesOf)!.bucketsize;
+    const numentries =
+      of === undefined ? undefined : of / BOOT_HASHES.find((x) => x.name === h.entriesOf)!.bucketsize;
     out.set(h.name, largeSystemHashBytes(h.bucketsize, h.scale, nkp, nkp, { ...h, numentries }));
   }
   return out;
@@ -85,7 +86,13 @@ export function bootTimeAllocations(alloc: BuddyAllocator, board: Board): number
     const pages = Math.max(32, Math.min(Math.floor(alloc.totalramPages / 8192), 1024));
     const order = Math.ceil(Math.log2(pages));
     for (const zone of [ZONE_NORMAL, ZONE_DMA, ZONE_DMA32])
-      if (alloc.allocPagesGfp(order, { highestZoneIdx: zone, migratetype: MIGRATE_UNMOVABLE, state: PS_KERNEL }) >= 0)
+      if (
+        alloc.allocPagesGfp(order, {
+          highestZoneIdx: zone,
+          migratetype: MIGRATE_UNMOVABLE,
+          state: PS_KERNEL,
+        }) >= 0
+      )
         taken += 1 << order;
   }
   for (const bytes of bootHashBytes(board).values()) take(Math.ceil(bytes / PAGE), "kernel", 10);

@@ -3,7 +3,12 @@
 // Each returns 0 or a negative errno, as the kernel function does.
 
 import { EINVAL, ENOSYS } from "../errno.js";
-import { MMOP_OFFLINE, MMOP_ONLINE, MMOP_ONLINE_KERNEL, MMOP_ONLINE_MOVABLE } from "../drivers/base/memory.js";
+import {
+  MMOP_OFFLINE,
+  MMOP_ONLINE,
+  MMOP_ONLINE_KERNEL,
+  MMOP_ONLINE_MOVABLE,
+} from "../drivers/base/memory.js";
 import { parseSize } from "../lib/size.js";
 import type { Kernel } from "./kernel.js";
 import { MHP_MEMMAP_ON_MEMORY, MHP_MERGE_RESOURCE, MHP_NID_IS_MGID, MHP_NONE } from "../mm/memory_hotplug.js";
@@ -110,7 +115,9 @@ const CALLS: Record<string, [number, CallFn]> = {
   alloc_contig_range: [
     2,
     (k, [start, size]) =>
-      pageAligned(start, size) ? k.contig.allocContigRange(start / PAGE_SIZE, (start + size) / PAGE_SIZE) : -EINVAL,
+      pageAligned(start, size)
+        ? k.contig.allocContigRange(start / PAGE_SIZE, (start + size) / PAGE_SIZE)
+        : -EINVAL,
   ],
   free_contig_range: [
     2,
@@ -128,12 +135,16 @@ const CALLS: Record<string, [number, CallFn]> = {
   alloc_contig_range_unmapped: [
     2,
     (k, [start, size]) =>
-      pageAligned(start, size) ? k.unmapped.allocContigRangeUnmapped(start / PAGE_SIZE, size / PAGE_SIZE) : -EINVAL,
+      pageAligned(start, size)
+        ? k.unmapped.allocContigRangeUnmapped(start / PAGE_SIZE, size / PAGE_SIZE)
+        : -EINVAL,
   ],
   free_contig_range_unmapped: [
     2,
     (k, [start, size]) =>
-      pageAligned(start, size) ? k.unmapped.freeContigRangeUnmapped(start / PAGE_SIZE, size / PAGE_SIZE) : -EINVAL,
+      pageAligned(start, size)
+        ? k.unmapped.freeContigRangeUnmapped(start / PAGE_SIZE, size / PAGE_SIZE)
+        : -EINVAL,
   ],
   // The arch hooks (powerpc's names), as a driver like memtrace calls them.
   arch_create_linear_mapping: [
@@ -153,7 +164,8 @@ const CALLS: Record<string, [number, CallFn]> = {
       // model: the kernel function returns nothing and checks nothing; the model
       // only unmaps pages a driver holds through alloc_contig_range() (memtrace's
       // rule), and never splits a leaf mapping.
-      if (!pageAligned(start, size) || !k.contig.holdsRange(start / PAGE_SIZE, size / PAGE_SIZE)) return -EINVAL;
+      if (!pageAligned(start, size) || !k.contig.holdsRange(start / PAGE_SIZE, size / PAGE_SIZE))
+        return -EINVAL;
       // nor pages another driver marked PageOffline (virtio-mem's fake-offline,
       // memtrace): they are not the caller's (found by test/property.test.ts:
       // scenarios/regressions/x86_64-23002773.mhp)
@@ -188,7 +200,8 @@ function anyUnmapped(k: Kernel, start: number, size: number): boolean {
 
 /** Is any page of [start, start + size) PageOffline? */
 function anyPageOffline(k: Kernel, start: number, size: number): boolean {
-  for (let pa = start; pa < start + size; pa += PAGE_SIZE) if (k.hotplug.isPageOffline(pa / PAGE_SIZE)) return true;
+  for (let pa = start; pa < start + size; pa += PAGE_SIZE)
+    if (k.hotplug.isPageOffline(pa / PAGE_SIZE)) return true;
   return false;
 }
 
@@ -235,7 +248,8 @@ export class DriverCalls {
   call(fn: string, args: string[]): number {
     const entry = CALLS[fn];
     const why = (err: number, reason: string) => this.k.printk.refuse(err, reason);
-    if (!entry) return why(-ENOSYS, `no driver function ${fn}: call one of ${DriverCalls.names().join(", ")}`);
+    if (!entry)
+      return why(-ENOSYS, `no driver function ${fn}: call one of ${DriverCalls.names().join(", ")}`);
     const [nNum, impl] = entry;
     if (args.length < nNum) return why(-EINVAL, `${fn} takes ${nNum} number${nNum === 1 ? "" : "s"} first`);
     const nums: number[] = [];

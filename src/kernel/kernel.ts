@@ -35,7 +35,12 @@ import { MemoryFailure } from "../mm/memory_failure.js";
 import { DriverCalls } from "./calls.js";
 import { FaultInjector, withFaultInjection } from "./fault_inject.js";
 import { parseKernelParams, type KernelParams } from "./params.js";
-import { bootReservationsWithInit, insertFirmwareResources, kernelImageReserved, lateFreedRange } from "./setup.js";
+import {
+  bootReservationsWithInit,
+  insertFirmwareResources,
+  kernelImageReserved,
+  lateFreedRange,
+} from "./setup.js";
 import { ResourceTree } from "./resource.js";
 import { Printk } from "./printk.js";
 import { Work } from "./work.js";
@@ -153,7 +158,11 @@ export class Kernel {
     this.alloc.movableWmarkLikeHighmem = this.atLeast("6.12");
     const image = kernelImageReserved(this.board);
     const imageInRam = mapped.some((r) => r.startPfn <= image.startPfn && image.endPfn <= r.endPfn);
-    initBootMemory(this.alloc, this.bootRam, [...(imageInRam ? [image] : []), ...nomap, ...bootReservationsWithInit(this.board, this.params, this.version)]);
+    initBootMemory(this.alloc, this.bootRam, [
+      ...(imageInRam ? [image] : []),
+      ...nomap,
+      ...bootReservationsWithInit(this.board, this.params, this.version),
+    ]);
     this.isolation = new PageIsolation(this.alloc);
     this.migration = new Migration(this.alloc, this.rmap, this.work);
     this.contig = new ContigAlloc(this.alloc, this.isolation, this.migration, this.work, this.nrCpus);
@@ -192,7 +201,8 @@ export class Kernel {
     this.memory = new MemorySubsys(this);
     this.memory.memoryDevInit();
     this.memoryFailure = new MemoryFailure(this);
-    for (const r of this.bootRam) this.memory.registerMemoryBlocksUnderNode(0, r.startPfn, r.endPfn - 1, true);
+    for (const r of this.bootRam)
+      this.memory.registerMemoryBlocksUnderNode(0, r.startPfn, r.endPfn - 1, true);
     for (const [name, fn] of this.arch.archMemoryNotifiers(this.sparse, this.params.rejectLeafSplit))
       this.memory.registerMemoryNotifier(name, fn);
     this.unmapped = new UnmappedAlloc(this);
@@ -225,7 +235,11 @@ export class Kernel {
     // on the unmovable per-cpu lists (the oracle's arm64 guest takes the 513
     // page-table pages of a 1 GiB DIMM from there without MemFree moving).
     const late = lateFreedRange(this.board, this.params, this.version);
-    for (let pfn = late.startPfn - (late.startPfn % PAGEBLOCK_NR_PAGES); pfn < late.endPfn; pfn += PAGEBLOCK_NR_PAGES)
+    for (
+      let pfn = late.startPfn - (late.startPfn % PAGEBLOCK_NR_PAGES);
+      pfn < late.endPfn;
+      pfn += PAGEBLOCK_NR_PAGES
+    )
       this.memmap.setPageblockMigratetype(pfn, MIGRATE_UNMOVABLE);
     this.alloc.freeReservedArea(late.startPfn, late.endPfn - late.startPfn);
     this.background = new BackgroundActivity(this.alloc, this.migration, this.rmap, cfg.seed ?? 1);
@@ -294,7 +308,8 @@ export class Kernel {
     for (const z of this.pgdat.zones) pgtablePages += z.nrPages[PS_PGTABLE];
     // (a page allocated for page tables need not be linked yet: at most as many tables as pages)
     const tables = this.arch.pgtable.allocatedTablePages();
-    if (pgtablePages < tables) out.push(`${tables} table pages, only ${pgtablePages} page-table pages in the zones`);
+    if (pgtablePages < tables)
+      out.push(`${tables} table pages, only ${pgtablePages} page-table pages in the zones`);
     // The linear map covers exactly the present memory.
     out.push(...this.checkLinearMap());
     return out;
@@ -333,6 +348,9 @@ export class Kernel {
   /** Boot mappings may cover holes next to RAM with large pages (init_mem_mapping()). */
   private isBootMapped(pfn: number): boolean {
     const sec = Math.floor(pfn / (SECTION_SIZE / PAGE_SIZE));
-    return this.bootRam.some((r) => r.startPfn <= (sec + 1) * (SECTION_SIZE / PAGE_SIZE) && r.endPfn >= sec * (SECTION_SIZE / PAGE_SIZE));
+    return this.bootRam.some(
+      (r) =>
+        r.startPfn <= (sec + 1) * (SECTION_SIZE / PAGE_SIZE) && r.endPfn >= sec * (SECTION_SIZE / PAGE_SIZE),
+    );
   }
 }

@@ -88,7 +88,13 @@ export class Resource {
   }
 
   /** include/linux/ioport.h: DEFINE_RES_NAMED(start, size, name, flags). */
-  static named(start: bigint, size: bigint, name: string, flags: number, desc: number = IORES_DESC_NONE): Resource {
+  static named(
+    start: bigint,
+    size: bigint,
+    name: string,
+    flags: number,
+    desc: number = IORES_DESC_NONE,
+  ): Resource {
     return new Resource(name, start, u64(start + size - 1n), flags, desc);
   }
 
@@ -119,7 +125,10 @@ export function resourceContains(r1: Resource, r2: Resource): boolean {
 }
 
 /** include/linux/ioport.h: resource_overlaps() */
-export function resourceOverlaps(r1: { start: bigint; end: bigint }, r2: { start: bigint; end: bigint }): boolean {
+export function resourceOverlaps(
+  r1: { start: bigint; end: bigint },
+  r2: { start: bigint; end: bigint },
+): boolean {
   return r1.start <= r2.end && r1.end >= r2.start;
 }
 
@@ -427,11 +436,19 @@ export class ResourceTree {
   requestRegion(
     ...args: [Resource, bigint, bigint, string, number] | [bigint, bigint, string, number]
   ): Resource | null {
-    return args.length === 4 ? this.requestRegionLocked(this.root, ...args) : this.requestRegionLocked(...args);
+    return args.length === 4
+      ? this.requestRegionLocked(this.root, ...args)
+      : this.requestRegionLocked(...args);
   }
 
   // kernel/resource.c: __request_region() and __request_region_locked()
-  private requestRegionLocked(parentIn: Resource, start: bigint, n: bigint, name: string, flags: number): Resource | null {
+  private requestRegionLocked(
+    parentIn: Resource,
+    start: bigint,
+    n: bigint,
+    name: string,
+    flags: number,
+  ): Resource | null {
     let parent = parentIn;
     const res = new Resource(name, start, u64(start + n - 1n), 0);
     for (;;) {
@@ -633,7 +650,13 @@ export class ResourceTree {
    * [start, end] that has all of `flags` and (unless IORES_DESC_NONE) `desc`; stop
    * at the first non-zero return and return it. -EINVAL when nothing matched.
    */
-  walkIomemResDesc(desc: number, flags: number, start: bigint, end: bigint, fn: (r: IomemRange) => number): number {
+  walkIomemResDesc(
+    desc: number,
+    flags: number,
+    start: bigint,
+    end: bigint,
+    fn: (r: IomemRange) => number,
+  ): number {
     return this.walkIomem(start, end, flags, desc, fn);
   }
 
@@ -653,7 +676,11 @@ export class ResourceTree {
    * first non-zero return. -EINVAL when no run was reported (as the kernel, it
    * also stops at a first resource that holds no whole page).
    */
-  walkSystemRamRange(startPfn: number, nrPages: number, fn: (pfn: number, nrPages: number) => number): number {
+  walkSystemRamRange(
+    startPfn: number,
+    nrPages: number,
+    fn: (pfn: number, nrPages: number) => number,
+  ): number {
     const shift = BigInt(PAGE_SHIFT);
     const pageMask = (1n << shift) - 1n;
     let start = BigInt(startPfn) << shift;
@@ -763,8 +790,10 @@ export class ResourceTree {
           break;
         }
         if (c.parent !== r) errors.push(`${describe(c)}: parent link is not ${describe(r)}`);
-        if (c.start < r.start || c.end > r.end) errors.push(`${describe(c)}: not inside parent ${describe(r)}`);
-        if (prev && prev.end >= c.start) errors.push(`${describe(c)}: overlaps or precedes sibling ${describe(prev)}`);
+        if (c.start < r.start || c.end > r.end)
+          errors.push(`${describe(c)}: not inside parent ${describe(r)}`);
+        if (prev && prev.end >= c.start)
+          errors.push(`${describe(c)}: overlaps or precedes sibling ${describe(prev)}`);
         visit(c);
         prev = c;
       }

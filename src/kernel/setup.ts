@@ -9,7 +9,13 @@ import type { Board } from "../hw/board.js";
 import type { Arch } from "../arch/arch.js";
 import { archSetup } from "../arch/index.js";
 import type { PfnSpan } from "../mm/page_alloc.js";
-import { IORESOURCE_BUSY, IORESOURCE_MEM, IORESOURCE_SYSTEM_RAM, Resource, type ResourceTree } from "./resource.js";
+import {
+  IORESOURCE_BUSY,
+  IORESOURCE_MEM,
+  IORESOURCE_SYSTEM_RAM,
+  Resource,
+  type ResourceTree,
+} from "./resource.js";
 import { DEFAULT_KERNEL_VERSION, kernelAtLeast, type KernelVersion } from "./linux_version.js";
 
 const PAGE = 4096;
@@ -61,7 +67,12 @@ export function insertFirmwareResources(tree: ResourceTree, board: Board): void 
   const inRam = (a: number) => board.firmwareMap.some((r) => r.kind === "ram" && r.start <= a && a < r.end);
   for (const k of kernelImage(board)) {
     if (!inRam(k.start)) continue;
-    const res = new Resource(k.name, BigInt(k.start), BigInt(k.end), (IORESOURCE_SYSTEM_RAM | IORESOURCE_BUSY) >>> 0);
+    const res = new Resource(
+      k.name,
+      BigInt(k.start),
+      BigInt(k.end),
+      (IORESOURCE_SYSTEM_RAM | IORESOURCE_BUSY) >>> 0,
+    );
     tree.insertResource(tree.root, res);
   }
 }
@@ -88,7 +99,9 @@ export function largeSystemHashBytes(
     numentries = Math.ceil(nrKernelPages / 256) * 256; // round_up(.., SZ_1M / PAGE_SIZE)
     if (!highLimit) for (let adapt = 2 ** (36 - PAGE_SHIFT); adapt < numentries; adapt *= 4) scale++; // ADAPT_SCALE_NPAGES
     numentries =
-      scale > PAGE_SHIFT ? Math.floor(numentries / 2 ** (scale - PAGE_SHIFT)) : numentries * 2 ** (PAGE_SHIFT - scale);
+      scale > PAGE_SHIFT
+        ? Math.floor(numentries / 2 ** (scale - PAGE_SHIFT))
+        : numentries * 2 ** (PAGE_SHIFT - scale);
     if (numentries * bucketsize < PAGE) numentries = PAGE / bucketsize;
   }
   numentries = 2 ** Math.ceil(Math.log2(numentries)); // roundup_pow_of_two()
@@ -103,7 +116,11 @@ export function largeSystemHashBytes(
  * dma_reserve (x86_64: memblock_find_dma_reserve(), the reserved pages below
  * 16 MiB at that time: the first MiB).
  */
-export function nrKernelPages(zoneLimits: readonly number[], ram: readonly PfnSpan[], dmaReserve: number): number {
+export function nrKernelPages(
+  zoneLimits: readonly number[],
+  ram: readonly PfnSpan[],
+  dmaReserve: number,
+): number {
   const nodeStart = Math.min(...ram.map((r) => r.startPfn));
   const nodeEnd = Math.max(...ram.map((r) => r.endPfn));
   let lo = nodeStart;
@@ -205,7 +222,11 @@ const EXTRA_RESERVED_PAGES_6_12: Record<Arch, number> = { x86_64: 1360, arm64: 1
 const LATE_FREED_PAGES: Record<Arch, number> = { x86_64: 2403, arm64: 1413 };
 
 /** The reserved range whose pages late boot gives back (see LATE_FREED_PAGES). */
-export function lateFreedRange(board: Board, params?: BootParams, version: KernelVersion = DEFAULT_KERNEL_VERSION): PfnSpan {
+export function lateFreedRange(
+  board: Board,
+  params?: BootParams,
+  version: KernelVersion = DEFAULT_KERNEL_VERSION,
+): PfnSpan {
   const all = bootReservations(board, params, version);
   const top = all[all.length - 1];
   return { startPfn: top.startPfn - LATE_FREED_PAGES[board.config.arch], endPfn: top.startPfn };
@@ -232,7 +253,10 @@ export function bootReservations(
   const extra =
     (params ? archSetup(arch).extraBootReservedPages(params.rodataFull) : 0) +
     (kernelAtLeast(version, "6.12") ? EXTRA_RESERVED_PAGES_6_12[arch] : 0);
-  const n = Math.min(bootReservedPages(board) + extra, Math.floor((endPfn - Math.ceil(bank.start / PAGE)) / 2));
+  const n = Math.min(
+    bootReservedPages(board) + extra,
+    Math.floor((endPfn - Math.ceil(bank.start / PAGE)) / 2),
+  );
   out.push({ startPfn: endPfn - n, endPfn });
   return out;
 }
