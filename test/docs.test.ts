@@ -119,7 +119,7 @@ describe("docs: references", () => {
 
 /** Files and folders that exist only after a build or a run. */
 function isOutput(p: string): boolean {
-  return /^web\/dist(\/|$)|^dist\//.test(p);
+  return /^web-ui\/dist(\/|$)|^dist\//.test(p);
 }
 
 function subcommands(): Map<string, Command> {

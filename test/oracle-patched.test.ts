@@ -179,7 +179,7 @@ test("the patched kernel in the cache, the RFC corpus and where its traces go", 
   assert.equal(findPatchedKernel("x86_64", dir), undefined);
   assert.match(
     oracleUnavailable("x86_64", { cacheDir: dir, kernel: "patched" }) ?? "",
-    /kernel\/build.sh x86_64/,
+    /linux-patches\/build.sh x86_64/,
   );
   const k = path.join(dir, "linux-patched-x86_64");
   fs.mkdirSync(path.join(k, "modules"), { recursive: true });
