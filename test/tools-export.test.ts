@@ -14,6 +14,7 @@ import path from "node:path";
 import { parseScenario } from "../src/scenario/parse.js";
 import { runScenarioKernel } from "../src/scenario/run.js";
 import { oracleUnavailable } from "../src/oracle/run.js";
+import { defaultOracleJobs } from "../src/oracle/parallel.js";
 import {
   decodeDump,
   dumpModel,
@@ -152,22 +153,34 @@ test("lsmem prints the same for the model and the real kernel", { timeout: 3_600
     : live
       ? all
       : (["x86_64", "arm64"] as const).map((a) => all.find((s) => s.arch === a)!);
-  for (const { file, arch } of chosen) {
-    await t.test(file, async (tt) => {
-      const why = oracleUnavailable(arch);
-      if (why) return tt.skip(`the oracle is unavailable: ${why}`);
-      const text = fs.readFileSync(file, "utf8");
-      const sc = parseScenario(text, file);
-      // ptdump reads page tables and changes nothing: left out on both sides
-      const noPtdump = text
-        .split("\n")
-        .map((l) => (/^\s*ptdump\b/.test(l) ? "" : l))
-        .join("\n");
-      const m = tmp("m");
+  // The guests' exports run in defaultOracleJobs() lanes (two on this
+  // machine: a guest mostly waits), all started here; each subtest waits for
+  // its own and compares, in the scenarios' order.
+  const runs = chosen.map(({ file, arch }) => {
+    const text = fs.readFileSync(file, "utf8");
+    // ptdump reads page tables and changes nothing: left out on both sides
+    const noPtdump = text
+      .split("\n")
+      .map((l) => (/^\s*ptdump\b/.test(l) ? "" : l))
+      .join("\n");
+    return { file, text, noPtdump, why: oracleUnavailable(arch) };
+  });
+  const kernelExports = inLanes(
+    runs.filter((r) => !r.why),
+    defaultOracleJobs(),
+    async (r) => {
       const k = tmp("k");
       fs.rmdirSync(k);
-      modelExport(noPtdump, file, m);
-      await runOracleExport(sc, k, { skipPtdump: true, bootTimeoutMs: 600_000 });
+      await runOracleExport(parseScenario(r.text, r.file), k, { skipPtdump: true, bootTimeoutMs: 600_000 });
+      return k;
+    },
+  );
+  for (const r of runs) {
+    await t.test(r.file, async (tt) => {
+      if (r.why) return tt.skip(`the oracle is unavailable: ${r.why}`);
+      const m = tmp("m");
+      modelExport(r.noPtdump, r.file, m);
+      const k = await kernelExports.get(r)!;
       let compared = 0;
       for (const o of LSMEM_OPTIONS) {
         const a = lsmem(m, o);
@@ -182,3 +195,17 @@ test("lsmem prints the same for the model and the real kernel", { timeout: 3_600
     });
   }
 });
+
+/** `fn` of each item, in `lanes` lanes that each take their items in order; each item's promise. */
+function inLanes<T, R>(items: readonly T[], lanes: number, fn: (x: T) => Promise<R>): Map<T, Promise<R>> {
+  const tails: Promise<unknown>[] = Array.from({ length: Math.max(1, lanes) }, () => Promise.resolve());
+  const out = new Map<T, Promise<R>>();
+  items.forEach((x, i) => {
+    const lane = i % tails.length;
+    const p = tails[lane].then(() => fn(x));
+    tails[lane] = p.catch(() => undefined);
+    p.catch(() => {}); // its subtest awaits it and reports the error
+    out.set(x, p);
+  });
+  return out;
+}
