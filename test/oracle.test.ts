@@ -46,7 +46,13 @@ import {
   guestModuleList,
   isDynamicElf,
 } from "../src/oracle/cache.js";
-import { ejectOstErrno, finalEjectOst, qmpRefusalErrno } from "../src/oracle/host-events.js";
+import {
+  dimmAdd,
+  ejectOstErrno,
+  finalEjectOst,
+  NO_BLOCKS_AFTER_OST_MS,
+  qmpRefusalErrno,
+} from "../src/oracle/host-events.js";
 import {
   failure,
   oracleUnavailable,
@@ -636,6 +642,52 @@ test("host events: _OST status codes of an eject (drivers/acpi/scan.c: acpi_devi
   assert.equal(finalEjectOst(ev(1, 0), "d1"), undefined, "insertion status is not about the eject");
   assert.equal(finalEjectOst(ev(3, 0x82, "d2"), "d1"), undefined);
   assert.equal(finalEjectOst({ event: "DEVICE_DELETED", data: { device: "d1" } }, "d1"), undefined);
+});
+
+/**
+ * A QEMU that answers every command with success and, after device_add, sends
+ * the insertion's _OST at `ostAt` ms (clock time); the guest's blocks are
+ * `blocksAt(t)` and its iomem changes at `iomemAt`.
+ */
+function fakeDimmHost(c: FakeClock, ostAt: number, iomemAt: number, blocksAt: (t: number) => number[]) {
+  let ostSent = false;
+  const qmp: QmpSession = new QmpSession((data) => {
+    const { id } = JSON.parse(data) as { id: string };
+    queueMicrotask(() => qmp.feed(JSON.stringify({ return: {}, id }) + "\r\n"));
+  });
+  const probe = async (): Promise<Snapshot> => {
+    if (!ostSent && c.t >= ostAt) {
+      ostSent = true;
+      qmp.feed(
+        JSON.stringify({ event: "ACPI_DEVICE_OST", data: { info: { device: "d1", source: 1, status: 0 } } }) +
+          "\r\n",
+      );
+    }
+    const blocks = blocksAt(c.t);
+    return { blocks, sig: `${blocks.join(",")}|${c.t >= iomemAt ? "iomem+" : "iomem"}` };
+  };
+  return { qmp, probe, clock: c, settle: OPTS };
+}
+
+test("dimm-add: done when the blocks exist, not at the first change of /proc/iomem", async () => {
+  // arm64, a restored guest on a busy host: the resource is in /proc/iomem at
+  // 300 ms, the blocks come 2.5 s later (arch_add_memory() mapping 4 KiB pages)
+  const c = new FakeClock();
+  const ctx = fakeDimmHost(c, 2900, 300, (t) => (t >= 2800 ? [0, 16, 17] : [0]));
+  const r = await dimmAdd(ctx, "d1", 2 ** 28);
+  assert.equal(r.result, "ok");
+  assert.deepEqual(r.blocks.added, ["memory16", "memory17"]);
+  assert.ok(r.settled);
+  assert.ok(c.t >= 3800, `a quiet second after the blocks (${c.t} ms)`);
+
+  // a DIMM the kernel does not add (not block-aligned): no block ever comes,
+  // the insertion's _OST says the guest handled it; done some time after that
+  const c2 = new FakeClock();
+  const ctx2 = fakeDimmHost(c2, 500, Infinity, () => [0]);
+  const r2 = await dimmAdd(ctx2, "d1", 2 ** 26);
+  assert.deepEqual(r2.blocks.added, []);
+  assert.ok(r2.settled, "settled, not the limit");
+  assert.ok(c2.t >= 500 + NO_BLOCKS_AFTER_OST_MS && c2.t < OPTS.limitMs, `${c2.t} ms`);
 });
 
 // ---------------------------------------------------------------- statements from canned replies

@@ -87,7 +87,34 @@ async function refusal<T>(p: Promise<T>): Promise<string | undefined> {
   }
 }
 
-/** dimm-add: object-add memory-backend-ram + device_add pc-dimm; settles once blocks appeared. */
+/**
+ * The _OST status of the insertion of DIMM `id` (source 0 bus check or 1
+ * device check: drivers/acpi/scan.c: acpi_device_hotplug() reports it when it
+ * has handled the notification), if this event is one.
+ */
+export function insertOst(ev: QmpEvent, id: string): number | undefined {
+  if (ev.event !== "ACPI_DEVICE_OST") return undefined;
+  const info = ev.data.info as { device?: string; source?: number; status?: number } | undefined;
+  if (!info || info.device !== id) return undefined;
+  if (info.source !== 0 && info.source !== 1) return undefined;
+  return typeof info.status === "number" ? info.status : undefined;
+}
+
+/**
+ * How long after the insertion's _OST a dimm-add with no new block is taken
+ * as one the kernel did not add (a DIMM that is not block-aligned, say).
+ */
+export const NO_BLOCKS_AFTER_OST_MS = 3000;
+
+/**
+ * dimm-add: object-add memory-backend-ram + device_add pc-dimm. The guest is
+ * done when the DIMM's memory blocks exist (then the quiet second follows, for
+ * the onlining that may come with them); or, when none appear, some time after
+ * its _OST of the insertion. Not the first change of the snapshot: the
+ * resource reaches /proc/iomem before arch_add_memory() has mapped the memory
+ * and the blocks are made, which on arm64 (4 KiB linear map, a restored guest
+ * whose translations are all new, a busy host) took longer than a second.
+ */
 export async function dimmAdd(
   ctx: HostEventContext,
   id: string,
@@ -99,16 +126,28 @@ export async function dimmAdd(
     ctx.qmp.execute("object-add", { "qom-type": "memory-backend-ram", id: backend, size: sizeBytes }),
   );
   if (objErr) return { result: objErr, blocks: noChange, settled: true };
-  const devErr = await refusal(ctx.qmp.execute("device_add", { driver: "pc-dimm", id, memdev: backend }));
-  if (devErr) {
-    await refusal(ctx.qmp.execute("object-del", { id: backend }));
-    return { result: devErr, blocks: noChange, settled: true };
+  let ostAt: number | undefined;
+  const off = ctx.qmp.onEvent((ev) => {
+    if (ostAt === undefined && insertOst(ev, id) !== undefined) ostAt = ctx.clock.now();
+  });
+  try {
+    const devErr = await refusal(ctx.qmp.execute("device_add", { driver: "pc-dimm", id, memdev: backend }));
+    if (devErr) {
+      await refusal(ctx.qmp.execute("object-del", { id: backend }));
+      return { result: devErr, blocks: noChange, settled: true };
+    }
+    const s = await settle(
+      ctx.probe,
+      ctx.clock,
+      ctx.settle,
+      (snap) =>
+        blockDiff(snap.blocks, before.blocks).length > 0 ||
+        (ostAt !== undefined && ctx.clock.now() - ostAt >= NO_BLOCKS_AFTER_OST_MS),
+    );
+    return { result: "ok", blocks: changes(before, s.snapshot), settled: s.settled };
+  } finally {
+    off();
   }
-  // The full quiet second, not a short one after the insertion's _OST (source
-  // 1): on arm64 (a restored guest, a busy host) that missed the blocks
-  // (added [] while the next ls showed them).
-  const s = await settle(ctx.probe, ctx.clock, ctx.settle, (snap) => snap.sig !== before.sig);
-  return { result: "ok", blocks: changes(before, s.snapshot), settled: s.settled };
 }
 
 /**
