@@ -80,9 +80,6 @@ for (const arch of ["x86_64", "arm64"] as const) {
     `live ${arch}: restored guests record the same traces as cold-booted ones (${SAMPLE[arch].join(", ")})`,
     {
       skip: why ?? false,
-      // arm64: a restored guest's first dimm-add missed its blocks in 2 of 4 runs
-      // on a busy host; saved boots are off by default there until that is understood
-      todo: arch === "arm64" ? "restored arm64 guests: first dimm-add blocks (docs/oracle.md)" : false,
       timeout: 900_000,
     },
     async (t) => {

@@ -205,10 +205,7 @@ export class OracleSession {
     if (why) throw new OracleError(why);
     const log = opts.log ?? (() => undefined);
     const dir = opts.cacheDir ?? cacheDir();
-    // arm64 only when asked for: restored arm64 guests on a busy host missed the
-    // blocks of their first dimm-add (docs/oracle.md, "Saved boots")
-    const wanted = opts.savedBoot ?? (arch === "arm64" ? false : undefined);
-    if (!savedBootsWanted(wanted)) return OracleSession.coldBoot(scenario, opts);
+    if (!savedBootsWanted(opts.savedBoot)) return OracleSession.coldBoot(scenario, opts);
     const probe = prepare(scenario, opts);
     const key = savedBootKey({
       binary: probe.binary,
