@@ -51,6 +51,17 @@ test("driver-managed memory for the test module: a cold-plugged DIMM and acpi_no
     "c.mhp",
   );
   assert.match(qemuArgs(arm, PATHS, { rawMemory: true }).join(" "), /size=2G -device pc-dimm/);
+  // with virtio-mem: the devices come first (QEMU places them in that order),
+  // at the start of the device-memory region as in the model; the DIMM the rest
+  const vmem = parseScenario(
+    "machine x86_64 mem=2G maxmem=8G rfc=v2\nvmem vm0 size=512M\nboot\ncall add_memory_driver_managed 0x120000000 128M\n",
+    "d.mhp",
+  );
+  assert.equal(rawMemoryBytes(vmem), 5.5 * 2 ** 30);
+  assert.match(
+    qemuArgs(vmem, PATHS, { rawMemory: true }).join(" "),
+    /-device virtio-mem-pci,id=vm0,memdev=vmemvm0,requested-size=0 -object memory-backend-ram,id=memhp-raw,size=5632M -device pc-dimm/,
+  );
 });
 
 function fakeGuest(replies: Record<string, { rc: string; err?: string; out?: string }>) {

@@ -77,6 +77,32 @@ describe("divergence match blocks", () => {
     assert.ok(!covers(wrongKernel, "s", at(3), a, b), "limited to another kernel release");
   });
 
+  it("virtioIndexAfterConsole covers only a virtio device numbered one higher, nothing else", () => {
+    const iomem = (line: number, value: string): TraceRecord => ({
+      line,
+      op: "read",
+      path: "/proc/iomem",
+      value,
+    });
+    const ram = (dev: string, extra = "") =>
+      `c0000000-dfffffff : ${dev}\n  c0000000-cfffffff : System RAM (virtio_mem)\ne0000000-e7ffffff : System RAM (memhp)${extra}`;
+    const model: Trace = { header: header("memhp-model", "0"), records: [iomem(3, ram("virtio0"))] };
+    const kernelOf = (v: string): Trace => ({ header: header("linux", "6.1.192"), records: [iomem(3, v)] });
+    const [block] = parseDivergences(
+      doc(["c", { rule: "iomem-system-ram", item: "^value$", check: "virtioIndexAfterConsole" }]),
+    );
+    const covered = (v: string) => {
+      const k = kernelOf(v);
+      const d = diffTraces(model, k);
+      assert.equal(d.length, 1, v);
+      return covers(block, "s", d[0], model, k);
+    };
+    assert.ok(covered(ram("virtio1")));
+    assert.ok(!covered(ram("virtio2")), "two higher");
+    assert.ok(!covered(ram("virtio1", "\ne8000000-efffffff : System RAM (memhp)")), "and a line more");
+    assert.ok(!covered(ram("virtio0", "\ne8000000-efffffff : System RAM (memhp)")), "no renumbering at all");
+  });
+
   it("every block names a rule and an item; a heading that is not an entry's is refused", () => {
     assert.throws(
       () => parseDivergences(doc(["x", { item: "^MemFree$" }])),

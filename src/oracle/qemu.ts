@@ -68,9 +68,9 @@ export const dimmBackendId = (id: string): string => `mem${id}`;
  * The scenario calls add_memory*() itself (through the patched kernel's test
  * module): the memory past `mem` must exist physically without any driver
  * adding it. A cold-plugged pc-dimm fills the device-memory region (x86_64
- * from 4 GiB, arm64 virt from the end of boot RAM rounded up to 1 GiB); it is
- * not in the firmware's memory map, and `acpi_no_memhotplug` keeps the ACPI
- * memory driver from adding it.
+ * from 4 GiB, arm64 virt from the end of boot RAM rounded up to 1 GiB) past
+ * the scenario's virtio-mem devices; it is not in the firmware's memory map,
+ * and `acpi_no_memhotplug` keeps the ACPI memory driver from adding it.
  */
 export function needsRawMemory(s: Scenario): boolean {
   return s.body.some((st) => st.op === "call" && st.fn.startsWith("add_memory"));
@@ -100,14 +100,18 @@ export function qemuArgs(s: Scenario, p: QemuPaths, opts: { rawMemory?: boolean 
         "pc-dimm,id=memhp-raw,memdev=memhp-raw",
       ]
     : [];
+  // QEMU places memory devices first-fit in the order they are created
+  // (memory_device_pre_plug()): the virtio-mem devices first, at the start of
+  // the device-memory region as the model's Host places them, the raw DIMM
+  // in the rest.
   const devices = [
-    ...rawDimm,
     ...s.vmems.flatMap((v) => [
       "-object",
       `memory-backend-ram,id=${vmemBackendId(v.id)},size=${qemuSize(v.sizeBytes)}`,
       "-device",
       `virtio-mem-pci,id=${v.id},memdev=${vmemBackendId(v.id)},requested-size=0`,
     ]),
+    ...rawDimm,
   ];
   const qmp = ["-qmp", `unix:${p.qmpSocket},server=on,wait=off`];
   const gdb = [

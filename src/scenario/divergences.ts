@@ -48,8 +48,11 @@ export interface DivergenceMatch {
    * the linear map and the vmemmap only (the oracle's `_tablePages`) stands in for its
    * tablePages: a first reading is covered while |a - that count| <= tolerance, a later
    * one when the model's change equals that count's change exactly.
+   * "virtioIndexAfterConsole" (iomem-system-ram): the kernel's System RAM lines equal the
+   * model's once each of its `virtioN` device names is read as `virtio(N-1)`, and
+   * nothing else differs.
    */
-  check?: "tablePagesLinearVmemmap";
+  check?: "tablePagesLinearVmemmap" | "virtioIndexAfterConsole";
 }
 
 export interface Divergence {
@@ -177,6 +180,11 @@ export function covers(d: Divergence, scenario: string, diff: Difference, a: Tra
     if (diff.reading === "first") return heldGap(m, diff, b)! <= (m.tolerance ?? 0);
     const k0 = tablePagesCore(b.records.find((r) => r.op === "ptdump"));
     return k0 !== undefined && diff.deltaA === kb - k0;
+  }
+  if (m.check === "virtioIndexAfterConsole") {
+    if (typeof diff.a !== "string" || typeof diff.b !== "string") return false;
+    const renumbered = diff.b.replace(/\bvirtio(\d+)\b/g, (_, n: string) => `virtio${Number(n) - 1}`);
+    if (renumbered === diff.b || renumbered !== diff.a) return false;
   }
   if (m.tolerance !== undefined) {
     const gap = gapOf(diff);
