@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Installs what `memhp oracle` needs: QEMU, busybox-static, cpio, and Debian's
-# Linux 6.1 cloud kernel unpacked (not installed) into the memhp cache folder.
-# Idempotent, no prompts. Usage: scripts/oracle-setup.sh [x86_64|arm64|all] [6.1|6.12|all]
+# cloud kernels unpacked (not installed) into the memhp cache folder.
+# Idempotent, no prompts. Usage:
+#   scripts/oracle-setup.sh [x86_64|arm64|all] [6.1|6.12|7.2|all]
 # (default x86_64 and 6.1; arm64 also needs qemu-system-arm and qemu-efi-aarch64 and
-# takes the arm64 kernel and busybox-static from Debian's arm64 lists). 6.12 is
-# Debian 13's (trixie's) cloud kernel, read from trixie's lists kept in the
-# cache (apt-trixie-amd64, apt-trixie-arm64), the host's own apt state untouched.
+# takes the arm64 kernel and busybox-static from Debian's arm64 lists). Each
+# release comes from one Debian suite: 6.1 from bookworm (Debian 12), 6.12 from
+# trixie (Debian 13), 7.2 from sid (unstable). Suites other than the host's are
+# read from their own lists kept in the cache (apt-trixie-amd64, apt-sid-arm64,
+# ...), the host's own apt state untouched.
 #
 # Cache layout (src/oracle/cache.ts finds the files by glob, since the ABI
 # number in the package name changes with every security update):
@@ -14,8 +17,9 @@
 #   ${MEMHP_CACHE:-$HOME/.cache/memhp}/linux-arm64/boot/vmlinuz-6.1.0-NN-cloud-arm64
 #   ${MEMHP_CACHE:-$HOME/.cache/memhp}/linux-arm64/bin/busybox   (arm64 busybox-static)
 #   ${MEMHP_CACHE:-$HOME/.cache/memhp}/linux-6.12-x86_64/boot/vmlinuz-6.12.NN+debMM-cloud-amd64
-#   ${MEMHP_CACHE:-$HOME/.cache/memhp}/linux-6.12-arm64/boot/vmlinuz-6.12.NN+debMM-cloud-arm64
-#   ${MEMHP_CACHE:-$HOME/.cache/memhp}/linux-6.12-arm64/bin/busybox   (trixie's arm64 busybox-static)
+#   ${MEMHP_CACHE:-$HOME/.cache/memhp}/linux-6.12-arm64/usr/bin/busybox   (trixie's arm64 busybox-static)
+#   ${MEMHP_CACHE:-$HOME/.cache/memhp}/linux-7.2-x86_64/boot/vmlinuz-7.2.N+debMM-cloud-amd64
+#   ${MEMHP_CACHE:-$HOME/.cache/memhp}/linux-7.2-arm64/boot/vmlinuz-7.2.N+debMM-cloud-arm64
 set -euo pipefail
 
 arch="${1:-x86_64}"
@@ -57,155 +61,80 @@ install_host_packages() {
   sudo_if_needed apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
 
-# The versioned image package a meta package (linux-image-cloud-amd64) depends on.
-image_package_of() {
-  apt-cache depends "$1" 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}'
-}
-
-# Download meta package $1 and its image package, unpack both into $2. Stale
-# package lists (the mirror moved on to a newer ABI) get one apt-get update.
-fetch_kernel() {
-  local meta="$1" dest="$2" attempt
-  has_candidate "$meta" || apt_update
-  for attempt in 1 2; do
-    if try_fetch_kernel "$meta" "$dest"; then return 0; fi
-    [ "$apt_updated" -eq 0 ] || break
-    apt_update
-  done
-  say "cannot download $meta"
-  exit 1
-}
-
-try_fetch_kernel() {
-  local meta="$1" dest="$2" image release tmp deb
-  image="$(image_package_of "$meta")"
-  [ -n "$image" ] || return 1
-  release="${image#linux-image-}"
-  if [ -f "$dest/boot/vmlinuz-$release" ] && [ -d "$dest/lib/modules/$release" ]; then
-    say "kernel $release already in $dest"
-    return 0
-  fi
-  say "downloading $meta and $image"
-  tmp="$(mktemp -d)"
-  # apt-get download drops to the _apt user, which must be able to write here.
-  if [ "$(id -u)" -eq 0 ] && id _apt >/dev/null 2>&1; then chown _apt "$tmp"; else chmod 755 "$tmp"; fi
-  if ! (cd "$tmp" && apt-get download -qq "$meta" "$image"); then
-    rm -rf "$tmp"
-    return 1
-  fi
-  mkdir -p "$dest"
-  for deb in "$tmp"/*.deb; do dpkg -x "$deb" "$dest"; done
-  rm -rf "$tmp"
-  [ -f "$dest/boot/vmlinuz-$release" ] || { say "vmlinuz-$release missing after unpacking"; return 1; }
-  say "kernel $release unpacked into $dest"
-}
-
-# Debian's arm64 package lists, kept in the cache (not in /var/lib/apt/lists, so
-# the host's own apt state is untouched): apt-get/apt-cache with these options
-# see the arm64 archive only. The lists and apt's binary caches live in
-# $cache/apt-arm64/.
-arm64_apt_dir="$cache/apt-arm64"
-arm64_apt_opts=(
-  -oAPT::Architecture=arm64 -oAPT::Architectures=arm64
-  "-oDir::State::Lists=$arm64_apt_dir/lists"
-  "-oDir::Cache=$arm64_apt_dir/cache"
-)
-# As root, download as root: the _apt sandbox user cannot enter a cache under
-# root's home (apt would fall back with a warning anyway).
-if [ "$(id -u)" -eq 0 ]; then arm64_apt_opts+=(-oAPT::Sandbox::User=root); fi
-arm64_apt_update() {
-  mkdir -p "$arm64_apt_dir/lists/partial" "$arm64_apt_dir/cache/archives/partial"
-  say "apt-get update (arm64 lists in $arm64_apt_dir)"
-  apt-get "${arm64_apt_opts[@]}" update -qq
-}
-
-# Everything the arm64 oracle needs from Debian's arm64 archive, unpacked with
-# dpkg -x into $1: the cloud kernel (meta + versioned image) and busybox-static.
-fetch_arm64() {
-  local dest="$1" image release tmp deb attempt
-  for attempt in 1 2; do
-    if [ "$attempt" -eq 2 ] || [ ! -d "$arm64_apt_dir/lists" ] ||
-      ! ls "$arm64_apt_dir/lists/"*_Packages* >/dev/null 2>&1; then
-      arm64_apt_update
-    fi
-    image="$(apt-cache "${arm64_apt_opts[@]}" depends linux-image-cloud-arm64 2>/dev/null |
-      awk '/Depends: linux-image-[0-9]/ {print $2; exit}')"
-    [ -n "$image" ] || continue
-    release="${image#linux-image-}"
-    if [ -f "$dest/boot/vmlinuz-$release" ] && [ -d "$dest/lib/modules/$release" ] &&
-      [ -x "$dest/bin/busybox" ]; then
-      say "arm64 kernel $release and busybox already in $dest"
-      return 0
-    fi
-    say "downloading linux-image-cloud-arm64, $image and busybox-static (arm64)"
-    tmp="$(mktemp -d)"
-    chmod 755 "$tmp"
-    if (cd "$tmp" && apt-get "${arm64_apt_opts[@]}" download -qq linux-image-cloud-arm64 "$image" busybox-static); then
-      mkdir -p "$dest"
-      for deb in "$tmp"/*.deb; do dpkg -x "$deb" "$dest"; done
-      rm -rf "$tmp"
-      if [ -f "$dest/boot/vmlinuz-$release" ] && [ -x "$dest/bin/busybox" ]; then
-        say "arm64 kernel $release and busybox unpacked into $dest"
-        return 0
-      fi
-      say "vmlinuz-$release or bin/busybox missing after unpacking"
-    fi
-    rm -rf "$tmp"
-  done
-  say "cannot download the arm64 packages"
-  exit 1
-}
-
-# Another Debian suite's package lists for one architecture, kept in the cache
-# ($cache/apt-SUITE-DEBARCH/: sources.list, lists, apt's caches) so that the
-# host's apt state is untouched. The archive is the one the host already uses
-# (its bookworm entries, read with apt-get indextargets), or
-# $MEMHP_DEBIAN_ARCHIVE / $MEMHP_DEBIAN_SECURITY when set. Sets suite_apt_opts.
-suite_apt_opts=()
+# apt's view of one Debian suite for one architecture, set in apt_opts (empty:
+# the host's own apt state). bookworm (6.1) for the host's architecture is the
+# host's lists; bookworm for arm64 is the host's sources with arm64 lists kept
+# in $cache/apt-arm64/; another suite (trixie: 6.12, sid: 7.2) has its own
+# sources.list and lists in $cache/apt-SUITE-DEBARCH/. The host's apt state is
+# never changed but by `apt-get update` of the host's own lists.
+apt_opts=()
+apt_dir=""
 host_archive_uri() {
   apt-get indextargets --format '$(REPO_URI) $(RELEASE)' 2>/dev/null |
     awk -v want="$1" '$2 == want {print $1; exit}'
 }
+host_debarch() { dpkg --print-architecture; }
 suite_apt() {
-  local suite="$1" debarch="$2" dir="$cache/apt-$1-$2" main sec key
-  key=/usr/share/keyrings/debian-archive-keyring.gpg
-  suite_apt_opts=(
+  local suite="$1" debarch="$2" main sec key=/usr/share/keyrings/debian-archive-keyring.gpg
+  apt_opts=()
+  apt_dir=""
+  if [ "$suite" = bookworm ] && [ "$debarch" = "$(host_debarch)" ]; then return 0; fi
+  if [ "$suite" = bookworm ]; then apt_dir="$cache/apt-$debarch"; else apt_dir="$cache/apt-$suite-$debarch"; fi
+  apt_opts=(
     "-oAPT::Architecture=$debarch" "-oAPT::Architectures=$debarch"
-    "-oDir::State::Lists=$dir/lists" "-oDir::Cache=$dir/cache"
-    "-oDir::Etc::SourceList=$dir/sources.list" "-oDir::Etc::SourceParts=$dir/sources.list.d"
+    "-oDir::State::Lists=$apt_dir/lists" "-oDir::Cache=$apt_dir/cache"
   )
-  if [ "$(id -u)" -eq 0 ]; then suite_apt_opts+=(-oAPT::Sandbox::User=root); fi
-  mkdir -p "$dir/lists/partial" "$dir/cache/archives/partial" "$dir/sources.list.d"
-  if [ ! -s "$dir/sources.list" ]; then
+  # As root, download as root: the _apt sandbox user cannot enter a cache under
+  # root's home (apt would fall back with a warning anyway).
+  if [ "$(id -u)" -eq 0 ]; then apt_opts+=(-oAPT::Sandbox::User=root); fi
+  mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial"
+  [ "$suite" = bookworm ] && return 0
+  apt_opts+=("-oDir::Etc::SourceList=$apt_dir/sources.list" "-oDir::Etc::SourceParts=$apt_dir/sources.list.d")
+  mkdir -p "$apt_dir/sources.list.d"
+  if [ ! -s "$apt_dir/sources.list" ]; then
+    # the archive the host already uses (its bookworm entries), or
+    # $MEMHP_DEBIAN_ARCHIVE / $MEMHP_DEBIAN_SECURITY when set
     main="${MEMHP_DEBIAN_ARCHIVE:-$(host_archive_uri bookworm)}"
     sec="${MEMHP_DEBIAN_SECURITY:-$(host_archive_uri bookworm-security)}"
     [ -n "$main" ] || { say "no Debian archive in the host's apt sources (set MEMHP_DEBIAN_ARCHIVE)"; exit 1; }
     {
       echo "deb [signed-by=$key] $main $suite main"
-      echo "deb [signed-by=$key] $main $suite-updates main"
-      [ -z "$sec" ] || echo "deb [signed-by=$key] $sec $suite-security main"
-    } >"$dir/sources.list"
-  fi
-  if ! ls "$dir/lists/"*_Packages* >/dev/null 2>&1; then
-    say "apt-get update ($suite $debarch lists in $dir)"
-    apt-get "${suite_apt_opts[@]}" update -qq
+      # unstable has neither -updates nor -security
+      if [ "$suite" != sid ] && [ "$suite" != unstable ]; then
+        echo "deb [signed-by=$key] $main $suite-updates main"
+        [ -z "$sec" ] || echo "deb [signed-by=$key] $sec $suite-security main"
+      fi
+    } >"$apt_dir/sources.list"
   fi
 }
 
-# Debian SUITE's cloud kernel for DEBARCH (meta package, versioned image, and
-# the extra packages named after DEST, e.g. busybox-static) unpacked into DEST.
-# Stale lists (the suite moved on to a newer ABI) get one update.
-fetch_suite_kernel() {
-  local suite="$1" debarch="$2" dest="$3" image release tmp deb attempt
+# apt-get update of the lists suite_apt chose (the host's: once per run, with sudo).
+suite_apt_update() {
+  if [ -z "$apt_dir" ]; then
+    apt_update
+  else
+    say "apt-get update (lists in $apt_dir)"
+    apt-get "${apt_opts[@]}" update -qq
+  fi
+}
+suite_has_lists() {
+  [ -z "$apt_dir" ] || ls "$apt_dir/lists/"*_Packages* >/dev/null 2>&1
+}
+
+# Debian SUITE's cloud kernel for DEBARCH (meta package linux-image-cloud-DEBARCH,
+# the versioned image it depends on, and the extra packages named after DEST,
+# e.g. busybox-static) downloaded and unpacked (dpkg -x, not installed) into
+# DEST. Stale lists (the suite moved on to a newer ABI) get one update.
+fetch_kernel() {
+  local suite="$1" debarch="$2" dest="$3" image release tmp deb attempt parts extra
   shift 3
+  extra=("$@")
   local meta="linux-image-cloud-$debarch"
   for attempt in 1 2; do
+    set -- "${extra[@]}"
     suite_apt "$suite" "$debarch"
-    if [ "$attempt" -eq 2 ]; then
-      say "apt-get update ($suite $debarch)"
-      apt-get "${suite_apt_opts[@]}" update -qq
-    fi
-    image="$(apt-cache "${suite_apt_opts[@]}" depends "$meta" 2>/dev/null |
+    if [ "$attempt" -eq 2 ] || ! suite_has_lists; then suite_apt_update; fi
+    image="$(apt-cache "${apt_opts[@]}" depends "$meta" 2>/dev/null |
       awk '/Depends: linux-image-[0-9]/ {print $2; exit}')"
     [ -n "$image" ] || continue
     release="${image#linux-image-}"
@@ -214,17 +143,33 @@ fetch_suite_kernel() {
       say "$suite kernel $release already in $dest"
       return 0
     fi
+    # sid splits the image package: vmlinuz in linux-binary-RELEASE, the modules
+    # in linux-modules-RELEASE (and linux-base-RELEASE), which the image depends on
+    parts="$(apt-cache "${apt_opts[@]}" depends "$image" 2>/dev/null |
+      awk -v r="-$release" '$1 == "Depends:" && $2 ~ /^linux-[a-z]+-/ && $2 != "linux-image" r &&
+        substr($2, length($2) - length(r) + 1) == r {print $2}' | sort -u)"
+    # shellcheck disable=SC2086 # one package name a word
+    set -- $parts "$@"
     say "downloading $meta, $image $* ($suite $debarch)"
     tmp="$(mktemp -d)"
-    chmod 755 "$tmp"
-    if (cd "$tmp" && apt-get "${suite_apt_opts[@]}" download -qq "$meta" "$image" "$@"); then
+    # apt-get download drops to the _apt user, which must be able to write here.
+    if [ "$(id -u)" -eq 0 ] && [ -z "$apt_dir" ] && id _apt >/dev/null 2>&1; then chown _apt "$tmp"; else chmod 755 "$tmp"; fi
+    if (cd "$tmp" && apt-get "${apt_opts[@]}" download -qq "$meta" "$image" "$@"); then
       mkdir -p "$dest"
       for deb in "$tmp"/*.deb; do dpkg -x "$deb" "$dest"; done
       rm -rf "$tmp"
-      # trixie's packages are merged-/usr (usr/lib/modules) and compress their
-      # modules (.ko.xz): give the cache the 6.1 layout, and the modules the
-      # guest loads uncompressed (busybox's insmod reads them as they are).
+      # trixie's and sid's packages are merged-/usr (usr/lib/modules) and
+      # compress their modules (.ko.xz): give the cache the 6.1 layout, and the
+      # modules the guest loads uncompressed (busybox's insmod reads them as they are).
       if [ ! -e "$dest/lib" ] && [ -d "$dest/usr/lib/modules" ]; then ln -s usr/lib "$dest/lib"; fi
+      # sid's linux-binary puts vmlinuz, config and System.map beside the
+      # modules (lib/modules/RELEASE/): link them where the other releases have them
+      for f in vmlinuz config System.map; do
+        if [ ! -e "$dest/boot/$f-$release" ] && [ -f "$dest/lib/modules/$release/$f" ]; then
+          mkdir -p "$dest/boot"
+          ln -s "../lib/modules/$release/$f" "$dest/boot/$f-$release"
+        fi
+      done
       find "$dest/lib/modules/$release/kernel/drivers/virtio" "$dest/lib/modules/$release/kernel/drivers/char" \
         -name '*.ko.xz' -exec xz -dkf {} + 2>/dev/null || true
       if [ -f "$dest/boot/vmlinuz-$release" ] && [ -d "$dest/lib/modules/$release" ]; then
@@ -239,24 +184,32 @@ fetch_suite_kernel() {
   exit 1
 }
 
-setup_x86_64_612() {
-  install_host_packages qemu-system-x86 busybox-static cpio
-  fetch_suite_kernel trixie amd64 "$cache/linux-6.12-x86_64"
+# The Debian suite of each release, and the cache folder of its kernel
+# (src/oracle/cache.ts kernelRoot()): 6.1 in linux-ARCH, the others in
+# linux-VERSION-ARCH.
+suite_of() {
+  case "$1" in
+    6.1) echo bookworm ;;
+    6.12) echo trixie ;;
+    7.2) echo sid ;;
+  esac
+}
+kernel_dir() {
+  if [ "$1" = 6.1 ]; then echo "$cache/linux-$2"; else echo "$cache/linux-$1-$2"; fi
 }
 
-setup_arm64_612() {
-  install_host_packages qemu-system-arm qemu-efi-aarch64
-  fetch_suite_kernel trixie arm64 "$cache/linux-6.12-arm64" busybox-static
-}
-
-setup_x86_64() {
-  install_host_packages qemu-system-x86 busybox-static cpio
-  fetch_kernel linux-image-cloud-amd64 "$cache/linux-x86_64"
-}
-
-setup_arm64() {
-  install_host_packages qemu-system-arm qemu-efi-aarch64
-  fetch_arm64 "$cache/linux-arm64"
+# setup VERSION ARCH: the host's QEMU (bookworm's 7.2 boots every release) and
+# the release's kernel; arm64 takes a static arm64 busybox from the same suite.
+setup() {
+  local version="$1" a="$2" suite
+  suite="$(suite_of "$version")"
+  if [ "$a" = x86_64 ]; then
+    install_host_packages qemu-system-x86 busybox-static cpio
+    fetch_kernel "$suite" amd64 "$(kernel_dir "$version" x86_64)"
+  else
+    install_host_packages qemu-system-arm qemu-efi-aarch64
+    fetch_kernel "$suite" arm64 "$(kernel_dir "$version" arm64)" busybox-static
+  fi
 }
 
 case "$arch" in
@@ -269,16 +222,13 @@ case "$arch" in
     ;;
 esac
 case "$kernels" in
-  6.1) versions=(6.1) ;;
-  6.12) versions=(6.12) ;;
-  all) versions=(6.1 6.12) ;;
+  6.1 | 6.12 | 7.2) versions=("$kernels") ;;
+  all) versions=(6.1 6.12 7.2) ;;
   *)
-    say "unknown kernel $kernels (6.1 | 6.12 | all)"
+    say "unknown kernel $kernels (6.1 | 6.12 | 7.2 | all)"
     exit 2
     ;;
 esac
 for v in "${versions[@]}"; do
-  for a in "${arches[@]}"; do
-    if [ "$v" = 6.1 ]; then "setup_$a"; else "setup_${a}_612"; fi
-  done
+  for a in "${arches[@]}"; do setup "$v" "$a"; done
 done
