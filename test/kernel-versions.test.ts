@@ -1,6 +1,6 @@
-// The model by release (machine ... kernel=6.12, docs/kernel-versions.md): the
-// machine key, the differences modelled, `memhp compare`, and where the oracle
-// finds the 6.12 kernels and their modules.
+// The model by release (machine ... kernel=6.12 or 7.2, docs/kernel-versions.md):
+// the machine key, the differences modelled, `memhp compare`, and where the
+// oracle finds the 6.12 and 7.2 kernels and their modules.
 
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
@@ -29,23 +29,25 @@ function valueAt(recs: readonly TraceRecord[], line: number): unknown {
   return (recs.find((r) => r.line === line) as { value?: unknown } | undefined)?.value;
 }
 
-test("machine kernel=: 6.1 is the default, 6.12 the other, anything else is an error at its column", () => {
+test("machine kernel=: 6.1 is the default, 6.12 and 7.2 the others, anything else is an error at its column", () => {
   assert.equal(parseScenario("machine x86_64 mem=1G maxmem=2G\nboot\n", "a").machine.kernel, undefined);
   assert.equal(
     parseScenario("machine x86_64 mem=1G maxmem=2G kernel=6.12\nboot\n", "a").machine.kernel,
     "6.12",
   );
+  assert.equal(parseScenario("machine arm64 mem=1G maxmem=2G kernel=7.2\nboot\n", "a").machine.kernel, "7.2");
   assert.throws(
     () => parseScenario("machine x86_64 mem=1G maxmem=2G kernel=6.6\nboot\n", "a"),
     (e: unknown) =>
       e instanceof ScenarioError &&
-      /1:\d+: kernel=6\.6: memhp models Linux 6\.1 and 6\.12/.test(e.toString()),
+      /1:\d+: kernel=6\.6: memhp models Linux 6\.1, 6\.12, 7\.2/.test(e.toString()),
   );
   assert.throws(
     () => parseScenario("machine x86_64 mem=1G maxmem=2G rfc=v2 kernel=6.12\nboot\n", "a"),
     /RFC v2 series is on 6\.1 only/,
   );
   assert.ok(kernelAtLeast("6.12", "6.1") && !kernelAtLeast("6.1", "6.12"));
+  assert.ok(kernelAtLeast("7.2", "6.12") && !kernelAtLeast("6.12", "7.2"));
 });
 
 test("6.12 onlines a hot-added DIMM (Debian 13's MHP_DEFAULT_ONLINE_TYPE_ONLINE_AUTO); 6.1 leaves it offline", () => {
@@ -163,7 +165,7 @@ test("memhp compare: prints the differing lines, exit 1; exit 0 when the release
   );
   assert.equal(
     execFileSync(process.execPath, [BIN, "compare", g], { encoding: "utf8" }),
-    "6.1 and 6.12 agree\n",
+    "6.1 and 6.12 agree\n6.1 and 7.2 agree\n",
   );
   const json = JSON.parse(
     spawnSync(process.execPath, [BIN, "compare", "--json", f], { encoding: "utf8" }).stdout,
@@ -172,7 +174,7 @@ test("memhp compare: prints the differing lines, exit 1; exit 0 when the release
   assert.equal(json.others[0].differences.length, 1);
   const bad = spawnSync(process.execPath, [BIN, "compare", "--kernel", "6.1,5.10", f], { encoding: "utf8" });
   assert.equal(bad.status, 2);
-  assert.match(bad.stderr, /--kernel 5\.10: memhp models Linux 6\.1 and 6\.12/);
+  assert.match(bad.stderr, /--kernel 5\.10: memhp models Linux 6\.1, 6\.12, 7\.2/);
 });
 
 test("oracle cache: 6.12 lives in linux-6.12-ARCH; built-in modules are left out of the guest's list", (t) => {
@@ -233,5 +235,82 @@ test("snapshot: a 6.12 machine's set-up line keeps kernel=, so it restores as 6.
   assert.doesNotMatch(
     setupLines(parseScenario("machine x86_64 mem=1G maxmem=4G\nboot\n", "t.mhp"))[0],
     /kernel=/,
+  );
+});
+
+test("7.2: zoneinfo's lines (nr_free_pages_blocks, high_min/high_max, highatomic; nr_bounce and nr_writeback_temp gone)", () => {
+  const sc = (v: string) => `machine x86_64 mem=1G maxmem=8G kernel=${v}
+boot
+read /proc/zoneinfo
+`;
+  const z72 = String(valueAt(run(sc("7.2")).records, 3));
+  const z612 = String(valueAt(run(sc("6.12")).records, 3));
+  for (const l of [
+    "nr_free_pages_blocks",
+    "nr_vmalloc",
+    "pgsteal_kswapd",
+    "pgrefill",
+    "nr_balloon_pages",
+    "high_min:",
+    "high_max:",
+    "reserved_highatomic:",
+    "free_highatomic:",
+  ]) {
+    assert.match(z72, new RegExp(`\\n\\s+${l} +\\d+`), l);
+    assert.doesNotMatch(z612, new RegExp(`\\n\\s+${l} +\\d+`), l);
+  }
+  for (const l of ["nr_bounce", "nr_writeback_temp"]) {
+    assert.doesNotMatch(z72, new RegExp(`\\n\\s+${l} +\\d+`), l);
+    assert.match(z612, new RegExp(`\\n\\s+${l} +\\d+`), l);
+  }
+  // DMA32: the free pages in whole pageblocks are most of the free pages, never more
+  const dma32 = z72.slice(z72.indexOf("zone    DMA32"));
+  const num = (re: RegExp) => Number(re.exec(dma32)?.[1]);
+  const free = num(/nr_free_pages +(\d+)/);
+  const blocks = num(/nr_free_pages_blocks +(\d+)/);
+  assert.ok(blocks > 0 && blocks <= free && blocks % 512 === 0, `blocks ${blocks} of ${free}`);
+  // high_max: the managed pages / MIN_PERCPU_PAGELIST_HIGH_FRACTION (8) when the pagesets were sized
+  const highMax = num(/high_max: +(\d+)/);
+  const managed = num(/managed +(\d+)/);
+  assert.ok(highMax > 0 && highMax <= Math.floor(managed / 8), `high_max ${highMax}, managed ${managed}`);
+});
+
+test("7.2: the lowmem reserves follow the managed pages (adjust_managed_page_count()); 6.12 keeps the boot-time ones", () => {
+  // late boot frees the init sections after the reserves were computed: on 7.2
+  // ZONE_DMA's protection against DMA32 is DMA32's final managed / 256, on 6.12 less
+  const sc = (v: string) => `machine x86_64 mem=1G maxmem=8G kernel=${v}\nboot\nread /proc/zoneinfo\n`;
+  const prot = (v: string) => {
+    const z = String(valueAt(run(sc(v)).records, 3));
+    const dmaProt = Number(/zone {6}DMA\n[\s\S]*?protection: \(0, (\d+),/.exec(z)?.[1]);
+    const dma32Managed = Number(/zone {4}DMA32\n[\s\S]*?managed +(\d+)/.exec(z)?.[1]);
+    return { dmaProt, expected: Math.floor(dma32Managed / 256) };
+  };
+  const p72 = prot("7.2");
+  assert.equal(p72.dmaProt, p72.expected);
+  const p612 = prot("6.12");
+  assert.ok(p612.dmaProt < p612.expected, `6.12: ${p612.dmaProt} vs ${p612.expected}`);
+});
+
+test("oracle cache: 7.2 lives in linux-7.2-ARCH, vmlinuz beside the modules as sid's linux-binary has it", (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "memhp-cache72-"));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  assert.equal(kernelRoot("x86_64", dir, "7.2"), path.join(dir, "linux-7.2-x86_64"));
+  const rel = "7.2.13+deb14-cloud-amd64";
+  const root = path.join(dir, "linux-7.2-x86_64");
+  const mods = path.join(root, "usr", "lib", "modules", rel);
+  fs.mkdirSync(mods, { recursive: true });
+  fs.writeFileSync(path.join(mods, "vmlinuz"), "");
+  fs.symlinkSync("usr/lib", path.join(root, "lib"));
+  // what scripts/oracle-setup.sh links for cache.ts
+  fs.mkdirSync(path.join(root, "boot"));
+  fs.symlinkSync(`../lib/modules/${rel}/vmlinuz`, path.join(root, "boot", `vmlinuz-${rel}`));
+  const k = findKernel("x86_64", dir, "7.2");
+  assert.equal(k?.release, rel);
+  assert.equal(k?.version, "7.2");
+  assert.ok(fs.existsSync(k!.vmlinuz));
+  assert.equal(findKernel("x86_64", dir, "6.12"), undefined);
+  assert.equal(
+    recordedTracePath("scenarios/oracle/x86-vmem.mhp", "x86_64", "stock", "7.2"),
+    "scenarios/oracle/x86-vmem.linux-7.2-x86_64.jsonl",
   );
 });

@@ -1,4 +1,4 @@
-// `memhp oracle FILE`: the same scenario on the real Linux 6.1 or 6.12 kernel under QEMU.
+// `memhp oracle FILE`: the same scenario on the real Linux 6.1, 6.12 or 7.2 kernel under QEMU.
 
 import { Option, type Command } from "commander";
 import { OracleError, oracleUnavailable, runOracle } from "../oracle/run.js";
@@ -12,7 +12,7 @@ export function registerOracle(program: Command): void {
   program
     .command("oracle")
     .description(
-      "run a scenario file on Debian's Linux 6.1 or 6.12 kernel under QEMU (TCG) and print its trace",
+      "run a scenario file on Debian's Linux 6.1, 6.12 or 7.2 kernel under QEMU (TCG) and print its trace",
     )
     .argument("<file>", "scenario file (.mhp)")
     .option("-t, --trace <out>", "write the trace to a file instead of stdout")
@@ -20,7 +20,7 @@ export function registerOracle(program: Command): void {
     .addOption(
       new Option(
         "--kernel <which>",
-        "stock: Debian's cloud kernel of the scenario's release (machine ... kernel=, default 6.1); 6.1 or 6.12: that one; patched: the RFC patch series (linux-patches/)",
+        "stock: Debian's cloud kernel of the scenario's release (machine ... kernel=, default 6.1); 6.1, 6.12 or 7.2: that one; patched: the RFC patch series (linux-patches/)",
       )
         .choices(["stock", "patched", ...KERNEL_VERSIONS])
         .default("stock"),
@@ -31,7 +31,7 @@ export function registerOracle(program: Command): void {
       "after",
       `
 Needs QEMU and the kernel: bash scripts/oracle-setup.sh (installs them, once;
-\`scripts/oracle-setup.sh all 6.12\` for Debian 13's 6.12 kernels).
+\`scripts/oracle-setup.sh all 6.12\` or \`all 7.2\` for Debian 13's 6.12 or sid's 7.2 kernels).
 --kernel patched boots the RFC-patched build of linux-patches/build.sh ARCH; its test
 module carries out the scenario's \`call\` statements (linux-patches/README.md).
 

@@ -68,6 +68,73 @@ const NODE_STAT_NAMES_6_12 = NODE_STAT_NAMES.flatMap((n) =>
       : [n],
 );
 
+/**
+ * vmstat_text[] node items of 7.2 (Debian sid's configs, both arches): 6.12's
+ * without NR_WRITEBACK_TEMP, with NR_VMALLOC, PGPROMOTE_CANDIDATE_NRL,
+ * PGDEMOTE_PROACTIVE, the reclaim counters that became node stats
+ * (PGSTEAL_*, PGSCAN_*, PGREFILL), NR_HUGETLB, NR_BALLOON_PAGES,
+ * NR_KERNEL_FILE_PAGES and NR_GPU_ACTIVE/RECLAIM, in 7.2's order.
+ */
+const NODE_STAT_NAMES_7_2 = NODE_STAT_NAMES_6_12.filter((n) => n !== "nr_writeback_temp").flatMap((n) =>
+  n === "nr_foll_pin_released"
+    ? [n, "nr_vmalloc"]
+    : n === "pgpromote_candidate"
+      ? [n, "pgpromote_candidate_nrl"]
+      : n === "pgdemote_khugepaged"
+        ? [
+            n,
+            "pgdemote_proactive",
+            ...["kswapd", "direct", "khugepaged", "proactive", "anon", "file"].map((w) => `pgsteal_${w}`),
+            ...["kswapd", "direct", "khugepaged", "proactive", "anon", "file"].map((w) => `pgscan_${w}`),
+            "pgrefill",
+            "nr_hugetlb",
+            "nr_balloon_pages",
+            "nr_kernel_file_pages",
+            "nr_gpu_active",
+            "nr_gpu_reclaim",
+          ]
+        : [n],
+);
+
+/**
+ * What /proc/zoneinfo prints, by release: data, so that a release is one
+ * entry (docs/kernel-versions.md has the commits).
+ */
+interface ZoneinfoFormat {
+  /** the per-node items, in order */
+  nodeStats: readonly string[];
+  /** WMARK_PROMO's line (6.12) */
+  promo: boolean;
+  /** the zone items: NR_FREE_PAGES_BLOCKS after nr_free_pages, and NR_BOUNCE gone (7.2) */
+  freePagesBlocks: boolean;
+  noBounce: boolean;
+  /** each pageset's high_min and high_max, the labels padded to them (7.2) */
+  pcpHighMinMax: boolean;
+  /** reserved_highatomic and free_highatomic after start_pfn (7.2) */
+  highatomic: boolean;
+}
+
+function zoneinfoFormat(k: Kernel): ZoneinfoFormat {
+  if (k.atLeast("7.2"))
+    return {
+      nodeStats: NODE_STAT_NAMES_7_2,
+      promo: true,
+      freePagesBlocks: true,
+      noBounce: true,
+      pcpHighMinMax: true,
+      highatomic: true,
+    };
+  const v612 = k.atLeast("6.12");
+  return {
+    nodeStats: v612 ? NODE_STAT_NAMES_6_12 : NODE_STAT_NAMES,
+    promo: v612,
+    freePagesBlocks: false,
+    noBounce: false,
+    pcpHighMinMax: false,
+    highatomic: false,
+  };
+}
+
 /** NR_VM_NUMA_EVENT_ITEMS */
 const NUMA_EVENT_NAMES = [
   "numa_hit",
@@ -137,8 +204,9 @@ export function zoneinfoShow(k: Kernel): string {
   const firstPopulated = infos.findIndex((z) => z.present > 0);
   const stats = nodeStats(k);
   const names = zoneinfoZoneNames(k);
-  const v612 = k.atLeast("6.12");
-  const nodeStatNames = v612 ? NODE_STAT_NAMES_6_12 : NODE_STAT_NAMES;
+  const fmt = zoneinfoFormat(k);
+  const v612 = fmt.promo;
+  const nodeStatNames = fmt.nodeStats;
   for (let i = 0; i < names.length; i++) {
     out += `Node 0, zone ${names[i].padStart(8)}`;
     if (i === firstPopulated) {
@@ -175,7 +243,10 @@ export function zoneinfoShow(k: Kernel): string {
       continue;
     }
     for (const [n, v] of Object.entries(z.vmStat)) {
+      if (fmt.noBounce && n === "nr_bounce") continue;
       out += `\n      ${n.padEnd(12)} ${v}`;
+      if (fmt.freePagesBlocks && n === "nr_free_pages")
+        out += `\n      ${"nr_free_pages_blocks".padEnd(12)} ${z.freePagesBlocks}`;
       // NR_UNACCEPTED (6.5, CONFIG_UNACCEPTED_MEMORY, x86_64's only): follows
       // NR_FREE_CMA_PAGES; no TDX/SEV-SNP guest here
       if (v612 && k.arch.kconfig.unacceptedMemory612 && n === "nr_free_cma")
@@ -185,9 +256,15 @@ export function zoneinfoShow(k: Kernel): string {
     // for_each_online_cpu(): the CPU's per_cpu_pages of the zone
     out += "\n  pagesets";
     for (const p of z.pagesets)
-      out += `\n    cpu: ${p.cpu}\n              count: ${p.count}\n              high:  ${p.high}\n              batch: ${p.batch}`;
+      out += fmt.pcpHighMinMax
+        ? `\n    cpu: ${p.cpu}\n              count:    ${p.count}\n              high:     ${p.high}` +
+          `\n              batch:    ${p.batch}\n              high_min: ${p.high}\n              high_max: ${p.highMax}`
+        : `\n    cpu: ${p.cpu}\n              count: ${p.count}\n              high:  ${p.high}\n              batch: ${p.batch}`;
     out += `\n  vm stats threshold: ${normalThreshold(z.managed, k.nrCpus)}`;
-    out += `\n  node_unreclaimable:  0\n  start_pfn:           ${z.startPfn}\n`;
+    out += `\n  node_unreclaimable:  0\n  start_pfn:           ${z.startPfn}`;
+    // no highatomic reserve in the model's runs (no high-order atomic allocation fails)
+    if (fmt.highatomic) out += `\n  reserved_highatomic: 0\n  free_highatomic:     0`;
+    out += "\n";
   }
   return out;
 }

@@ -156,7 +156,8 @@ export class Kernel {
     this.pgdat = new PglistData(archSetup(cfg.arch).zoneSizesInit(minPfn, maxPfn));
     this.alloc = new BuddyAllocator(this.memmap, this.sparse, this.pgdat, this.work, { nrCpus: this.nrCpus });
     this.alloc.movableWmarkLikeHighmem = this.atLeast("6.12");
-    const image = kernelImageReserved(this.board);
+    this.alloc.lowmemReserveFollowsManaged = this.atLeast("7.2");
+    const image = kernelImageReserved(this.board, this.version);
     const imageInRam = mapped.some((r) => r.startPfn <= image.startPfn && image.endPfn <= r.endPfn);
     initBootMemory(this.alloc, this.bootRam, [
       ...(imageInRam ? [image] : []),

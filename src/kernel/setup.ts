@@ -16,7 +16,7 @@ import {
   Resource,
   type ResourceTree,
 } from "./resource.js";
-import { DEFAULT_KERNEL_VERSION, kernelAtLeast, type KernelVersion } from "./linux_version.js";
+import { DEFAULT_KERNEL_VERSION, type KernelVersion } from "./linux_version.js";
 
 const PAGE = 4096;
 
@@ -44,9 +44,9 @@ export function kernelImageRange(board: Board): PfnSpan {
  * gaps, __bss_decrypted), which the model frees from lateFreedRange() instead,
  * so the image's reservation leaves out as many pages at its end.
  */
-export function kernelImageReserved(board: Board): PfnSpan {
+export function kernelImageReserved(board: Board, version: KernelVersion = DEFAULT_KERNEL_VERSION): PfnSpan {
   const r = kernelImageRange(board);
-  return { startPfn: r.startPfn, endPfn: r.endPfn - LATE_FREED_PAGES[board.config.arch] };
+  return { startPfn: r.startPfn, endPfn: r.endPfn - lateFreedPages(board.config.arch, version) };
 }
 
 export function insertFirmwareResources(tree: ResourceTree, board: Board): void {
@@ -202,12 +202,24 @@ export function bootReservedPages(board: Board): number {
 }
 
 /**
- * What Debian 13's 6.12 cloud kernel reserves at boot beyond 6.1's (a larger
- * image and more boot-time allocations): measured on the same 1 GiB guests
- * (x86_64: DMA32 managed 227380 against 6.1's 228740; arm64: DMA managed
- * 246806 against 248774).
+ * What each release's Debian cloud kernel reserves at boot beyond 6.1's (a
+ * larger image and more boot-time allocations), and how many more pages its
+ * late boot frees (LATE_FREED_PAGES), measured on the same 1 GiB guests:
+ *   6.12  x86_64 DMA32 managed 227380 against 6.1's 228740; arm64 DMA managed
+ *         246806 against 248774; late frees as 6.1's.
+ *   7.2   x86_64 DMA32 managed 226457 (923 fewer than 6.12's), of which
+ *         223776 when the per-cpu pagesets were sized (high_max 27972 =
+ *         managed / 8): 2681 pages freed late, 278 more than 6.1.
  */
-const EXTRA_RESERVED_PAGES_6_12: Record<Arch, number> = { x86_64: 1360, arm64: 1968 };
+const BOOT_DELTA: Record<KernelVersion, Record<Arch, { reserved: number; lateFreed: number }>> = {
+  "6.1": { x86_64: { reserved: 0, lateFreed: 0 }, arm64: { reserved: 0, lateFreed: 0 } },
+  "6.12": { x86_64: { reserved: 1360, lateFreed: 0 }, arm64: { reserved: 1968, lateFreed: 0 } },
+  "7.2": { x86_64: { reserved: 1360 + 923 + 278, lateFreed: 278 }, arm64: { reserved: 1968, lateFreed: 0 } },
+};
+
+function lateFreedPages(arch: Arch, version: KernelVersion): number {
+  return LATE_FREED_PAGES[arch] + BOOT_DELTA[version][arch].lateFreed;
+}
 
 /**
  * Memory the kernel frees late in boot, page by page through the per-cpu lists
@@ -229,7 +241,7 @@ export function lateFreedRange(
 ): PfnSpan {
   const all = bootReservations(board, params, version);
   const top = all[all.length - 1];
-  return { startPfn: top.startPfn - LATE_FREED_PAGES[board.config.arch], endPfn: top.startPfn };
+  return { startPfn: top.startPfn - lateFreedPages(board.config.arch, version), endPfn: top.startPfn };
 }
 
 /** What of the command line changes the boot reservations. */
@@ -252,7 +264,7 @@ export function bootReservations(
   const arch = board.config.arch;
   const extra =
     (params ? archSetup(arch).extraBootReservedPages(params.rodataFull) : 0) +
-    (kernelAtLeast(version, "6.12") ? EXTRA_RESERVED_PAGES_6_12[arch] : 0);
+    BOOT_DELTA[version][arch].reserved;
   const n = Math.min(
     bootReservedPages(board) + extra,
     Math.floor((endPfn - Math.ceil(bank.start / PAGE)) / 2),

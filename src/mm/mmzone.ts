@@ -190,6 +190,18 @@ export class FreeArea {
     return sum;
   }
 
+  /**
+   * NR_FREE_PAGES_BLOCKS (7.2): free pages in blocks of pageblock order or
+   * more that are not isolated (account_freepages() in __add_to_free_list()).
+   */
+  freeBlockPages(minOrder: number): number {
+    let sum = 0;
+    for (let o = minOrder; o < MAX_ORDER; o++)
+      for (let mt = 0; mt < MIGRATE_TYPES; mt++)
+        if (mt !== MIGRATE_ISOLATE) sum += this.lists.length(listIndex(o, mt)) * 2 ** o;
+    return sum;
+  }
+
   /** Structural self-check of the lists: links, lengths, map. */
   checkLists(where: string): string[] {
     const out: string[] = [];
@@ -252,6 +264,12 @@ export class PerCpuPages {
   high = BOOT_PAGESET_HIGH;
   /** pcp->batch */
   batch = BOOT_PAGESET_BATCH;
+  /**
+   * pcp->high_max (6.7, "mm, pcp: reduce detecting time of consecutive
+   * high order page freeing"'s series): the ceiling of the run-time tuning of
+   * high, which 7.2's /proc/zoneinfo prints; pcp->high_min is `high` here.
+   */
+  highMax = BOOT_PAGESET_HIGH;
   /** pcp->free_factor: doubles the bulk-free size per consecutive spill, halved per allocation */
   freeFactor = 0;
   /** the lists; a node's tag is the block's migratetype (page->index) */
@@ -367,6 +385,8 @@ export class Zone {
   /** zone->pageset_high, zone->pageset_batch: the values zone_set_pageset_high_and_batch() last set. */
   pagesetHigh = BOOT_PAGESET_HIGH;
   pagesetBatch = BOOT_PAGESET_BATCH;
+  /** zone->pageset_high_max */
+  pagesetHighMax = BOOT_PAGESET_HIGH;
 
   constructor(
     readonly idx: number,

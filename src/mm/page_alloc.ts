@@ -112,6 +112,9 @@ export const ALLOC_WMARK_MASK = ALLOC_NO_WATERMARKS - 1;
 export const ALLOC_CMA = 0x80;
 export const ALLOC_NOFRAGMENT = 0x100;
 
+/** mm/page_alloc.c: MIN_PERCPU_PAGELIST_HIGH_FRACTION (pcp->high_max is managed / 8). */
+export const MIN_PERCPU_PAGELIST_HIGH_FRACTION = 8;
+
 /** mm/page_alloc.c: sysctl_lowmem_reserve_ratio[] defaults (DMA, DMA32, NORMAL, MOVABLE). */
 export const DEFAULT_LOWMEM_RESERVE_RATIO: readonly number[] = [256, 256, 32, 0];
 
@@ -180,8 +183,10 @@ export interface ZoneInfo {
   nrFree: number[];
   /** the zone vm_stat items by name */
   vmStat: Record<string, number>;
-  /** "pagesets": each online CPU's per_cpu_pages count, high and batch */
-  pagesets: { cpu: number; count: number; high: number; batch: number }[];
+  /** "pagesets": each online CPU's per_cpu_pages count, high and batch (and high_max: 7.2 prints it) */
+  pagesets: { cpu: number; count: number; high: number; batch: number; highMax: number }[];
+  /** NR_FREE_PAGES_BLOCKS (7.2's zoneinfo): free pages in non-isolated blocks of pageblock order or more */
+  freePagesBlocks: number;
 }
 
 export interface PageAllocOptions {
@@ -256,6 +261,12 @@ export class BuddyAllocator implements PageAllocator {
   static readonly SWAP_CLUSTER_MAX = 32;
   /** 6.5+: __setup_per_zone_wmarks() treats ZONE_MOVABLE like highmem (set by the Kernel for 6.12). */
   movableWmarkLikeHighmem = false;
+  /**
+   * 7.2: adjust_managed_page_count() recomputes the lowmem reserves
+   * (setup_per_zone_lowmem_reserve()), so `protection` follows the managed
+   * pages at once; before, only at boot and on online/offline (set by the Kernel).
+   */
+  lowmemReserveFollowsManaged = false;
   /** vm.watermark_scale_factor */
   watermarkScaleFactor = 10;
   /** vm.lowmem_reserve_ratio */
@@ -756,6 +767,7 @@ export class BuddyAllocator implements PageAllocator {
   adjustManagedPageCount(pfn: number, count: number): void {
     this.zoneOfPfn(pfn).managedPages += count;
     this.totalramPages += count;
+    if (this.lowmemReserveFollowsManaged) this.setupPerZoneLowmemReserve();
   }
 
   /**
@@ -1083,25 +1095,30 @@ export class BuddyAllocator implements PageAllocator {
    * percpu_pagelist_high_fraction) split over the node's CPUs (+ cpuOnline),
    * at least 4 batches.
    */
-  zoneHighsize(zone: Zone, batch: number, cpuOnline: number): number {
-    const totalPages = this.percpuPagelistHighFraction
-      ? Math.floor(zone.managedPages / this.percpuPagelistHighFraction)
-      : zone.lowWmarkPages();
+  zoneHighsize(
+    zone: Zone,
+    batch: number,
+    cpuOnline: number,
+    highFraction = this.percpuPagelistHighFraction,
+  ): number {
+    const totalPages = highFraction ? Math.floor(zone.managedPages / highFraction) : zone.lowWmarkPages();
     let nrSplitCpus = this.nrCpus + cpuOnline; // cpumask_of_node(0): every CPU
     if (!nrSplitCpus) nrSplitCpus = this.nrCpus;
     const high = Math.floor(totalPages / nrSplitCpus);
     return Math.max(high, batch * 4);
   }
 
-  /** mm/page_alloc.c: pageset_update() */
-  pagesetUpdate(pcp: PerCpuPages, high: number, batch: number): void {
+  /** mm/page_alloc.c: pageset_update() (high: high_min since 6.7) */
+  pagesetUpdate(pcp: PerCpuPages, high: number, batch: number, highMax = high): void {
     pcp.batch = batch;
     pcp.high = high;
+    pcp.highMax = highMax;
   }
 
   /** mm/page_alloc.c: __zone_set_pageset_high_and_batch(): every possible CPU's pageset of the zone. */
-  __zoneSetPagesetHighAndBatch(zone: Zone, high: number, batch: number): void {
-    for (let cpu = 0; cpu < this.nrCpus; cpu++) this.pagesetUpdate(this.pcpOf(zone, cpu), high, batch);
+  __zoneSetPagesetHighAndBatch(zone: Zone, high: number, batch: number, highMax = high): void {
+    for (let cpu = 0; cpu < this.nrCpus; cpu++)
+      this.pagesetUpdate(this.pcpOf(zone, cpu), high, batch, highMax);
   }
 
   /**
@@ -1113,16 +1130,24 @@ export class BuddyAllocator implements PageAllocator {
   zoneSetPagesetHighAndBatch(zone: Zone, cpuOnline: number): void {
     const newBatch = Math.max(1, this.zoneBatchsize(zone));
     const newHigh = this.zoneHighsize(zone, newBatch, cpuOnline);
-    if (zone.pagesetHigh === newHigh && zone.pagesetBatch === newBatch) return;
+    // 6.7+: high_max, the tuning's ceiling: managed / MIN_PERCPU_PAGELIST_HIGH_FRACTION
+    // (the manual fraction, when set, fixes high_max = high_min)
+    const newHighMax = this.percpuPagelistHighFraction
+      ? newHigh
+      : this.zoneHighsize(zone, newBatch, cpuOnline, MIN_PERCPU_PAGELIST_HIGH_FRACTION);
+    if (zone.pagesetHigh === newHigh && zone.pagesetHighMax === newHighMax && zone.pagesetBatch === newBatch)
+      return;
     zone.pagesetHigh = newHigh;
+    zone.pagesetHighMax = newHighMax;
     zone.pagesetBatch = newBatch;
-    this.__zoneSetPagesetHighAndBatch(zone, newHigh, newBatch);
+    this.__zoneSetPagesetHighAndBatch(zone, newHigh, newBatch, newHighMax);
   }
 
   /** mm/page_alloc.c: zone_pcp_init() (free_area_init_core()): the boot pagesets, high 0, batch 1. */
   zonePcpInit(zone: Zone): void {
     zone.perCpuPageset = this.bootPageset;
     zone.pagesetHigh = BOOT_PAGESET_HIGH;
+    zone.pagesetHighMax = BOOT_PAGESET_HIGH;
     zone.pagesetBatch = BOOT_PAGESET_BATCH;
   }
 
@@ -1154,7 +1179,7 @@ export class BuddyAllocator implements PageAllocator {
 
   /** mm/page_alloc.c: zone_pcp_enable(): back to zone->pageset_high/batch. */
   zonePcpEnable(zone: Zone): void {
-    this.__zoneSetPagesetHighAndBatch(zone, zone.pagesetHigh, zone.pagesetBatch);
+    this.__zoneSetPagesetHighAndBatch(zone, zone.pagesetHigh, zone.pagesetBatch, zone.pagesetHighMax);
   }
 
   /**
@@ -1477,7 +1502,9 @@ export class BuddyAllocator implements PageAllocator {
         count: pcp.count,
         high: pcp.high,
         batch: pcp.batch,
+        highMax: pcp.highMax,
       })),
+      freePagesBlocks: z.freeArea.freeBlockPages(PAGEBLOCK_ORDER),
     };
   }
 

@@ -55,7 +55,7 @@ async function main(args: string[]): Promise<number> {
   let version: KernelVersion | undefined;
   if (args[0] === "--kernel") {
     if (!isKernelVersion(args[1] ?? "")) {
-      process.stderr.write(`record.ts: --kernel ${args[1] ?? ""}: 6.1 or 6.12\n`);
+      process.stderr.write(`record.ts: --kernel ${args[1] ?? ""}: 6.1, 6.12 or 7.2\n`);
       return 2;
     }
     version = args[1] as KernelVersion;
@@ -63,7 +63,7 @@ async function main(args: string[]): Promise<number> {
   }
   const files = args;
   if (files.length === 0) {
-    process.stderr.write("usage: node --import tsx src/oracle/record.ts [--kernel 6.1|6.12] FILE.mhp...\n");
+    process.stderr.write("usage: node --import tsx src/oracle/record.ts [--kernel 6.1|6.12|7.2] FILE.mhp...\n");
     return 2;
   }
   // MEMHP_ORACLE_JOBS guests at once (parallel.ts); the traces are the same either way

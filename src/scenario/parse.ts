@@ -54,7 +54,7 @@ const OPTION_KEY_RE = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
 const FIELD_RE = /^[A-Za-z0-9_()]+$/;
 
 export const USAGE: Readonly<Record<Statement["op"], string>> = {
-  machine: "machine ARCH mem=SIZE maxmem=SIZE [slots=N] [rfc=v2] [kernel=6.1|6.12]",
+  machine: "machine ARCH mem=SIZE maxmem=SIZE [slots=N] [rfc=v2] [kernel=6.1|6.12|7.2]",
   cmdline: "cmdline WORD...",
   vmem: "vmem ID size=SIZE",
   boot: "boot",
@@ -383,7 +383,7 @@ class Parser {
     if (kernelOpt !== undefined && !isKernelVersion(kernelOpt.value))
       this.fail(
         kernelOpt.valueCol,
-        `kernel=${kernelOpt.value}: memhp models Linux ${KERNEL_VERSIONS.join(" and ")} (docs/kernel-versions.md)`,
+        `kernel=${kernelOpt.value}: memhp models Linux ${KERNEL_VERSIONS.join(", ")} (docs/kernel-versions.md)`,
       );
     if (kernelOpt !== undefined && rfcOpt !== undefined && kernelOpt.value !== "6.1")
       this.fail(

@@ -26,7 +26,7 @@ export interface VersionComparison {
 export function parseVersionList(s: string): KernelVersion[] {
   const out: KernelVersion[] = [];
   for (const w of s.split(",").map((x) => x.trim())) {
-    if (!isKernelVersion(w)) throw new Error(`${w}: memhp models Linux ${KERNEL_VERSIONS.join(" and ")}`);
+    if (!isKernelVersion(w)) throw new Error(`${w}: memhp models Linux ${KERNEL_VERSIONS.join(", ")}`);
     if (out.includes(w)) throw new Error(`${w} given twice`);
     out.push(w);
   }
