@@ -193,6 +193,8 @@ test("root registers: CR3 without PCID and the PTI user bit; TTBR1 without ASID 
   assert.equal(ROOT_REGISTER.x86_64.rootPa(0x55b3801n, true), 0x55b2000);
   // without page-table isolation a PGD may sit on an odd page: bit 12 stays
   assert.equal(ROOT_REGISTER.x86_64.rootPa(0x55b3801n, false), 0x55b3000);
+  // no isolation at run time (kernel PCID 1, bit 11 clear): 7.2's one-page PGD may be odd
+  assert.equal(ROOT_REGISTER.x86_64.rootPa(0x55b3001n, true), 0x55b3000);
   assert.equal(ROOT_REGISTER.x86_64.name, "cr3");
   // TTBR1_EL1 = ASID 0x0005 << 48 | 0x78790000 | CnP
   assert.equal(ROOT_REGISTER.arm64.rootPa(0x0005000078790001n, false), 0x78790000);

@@ -7,13 +7,17 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
   ARM64_WALK,
+  ARM64_WALK_52,
+  arm64RootPa,
+  arm64WalkSpec,
+  decodeArm64Lpa2,
   decodeArm64,
   decodeX86,
   walkKernelTables,
   X86_64_WALK,
   type PageReader,
 } from "../src/oracle/pagewalk.js";
-import { KERNEL_LAYOUT, ptdumpRanges, ptdumpRecord } from "../src/oracle/ptdump-runs.js";
+import { ARM64_LAYOUT_52, KERNEL_LAYOUT, ptdumpRanges, ptdumpRecord } from "../src/oracle/ptdump-runs.js";
 
 const K = 2n ** 10n;
 const M = K * K;
@@ -285,4 +289,63 @@ test("arm64 walk: a table reached twice is counted once", async () => {
     { va: "0xffff000100000000", size: "0x200000", level: "pte", pa: "0x80000000" },
     { va: "0xffff000100200000", size: "0x200000", level: "pmd", pa: "0x80200000" },
   ]);
+});
+
+test("arm64 52-bit/LPA2 (Debian's 6.12 and 7.2): TCR_EL1 picks the walk, TTBR1 the 16-entry root", () => {
+  // TCR_EL1 and TTBR1_EL1 as a 7.2 guest on QEMU's max CPU had them: T1SZ 12, DS 1
+  assert.equal(arm64WalkSpec(0x0d5001f6b54c350cn), ARM64_WALK_52);
+  assert.equal(arm64RootPa(0x400007709c001n, ARM64_WALK_52), 0x7709c000);
+  // BADDR[51:48] in bits 5:2, a 64-byte aligned root
+  assert.equal(arm64RootPa(0x7709c040n | (0x3n << 2n), ARM64_WALK_52), 3 * 2 ** 48 + 0x7709c040);
+  // 6.1: T1SZ 16, no DS
+  assert.equal(arm64WalkSpec(16n << 16n), ARM64_WALK);
+  assert.equal(arm64RootPa(0x0005000078790001n, ARM64_WALK), 0x78790000);
+  assert.throws(() => arm64WalkSpec(25n << 16n), /39-bit TTBR1 region/);
+  const e = (v: bigint): [number, number] => [Number(v & 0xffffffffn), Number(v >> 32n)];
+  // output address bits 51:50 in descriptor bits 9:8
+  assert.deepEqual(decodeArm64Lpa2(...e(0x40200000n | (1n << 8n) | BLOCK | AF), 2), {
+    kind: 2,
+    pa: 2 ** 50 + 0x40200000,
+    cont: false,
+  });
+  // bits 9:8 are shareability without LPA2, not address bits
+  assert.equal(decodeArm64(...e(0x40200000n | (3n << 8n) | BLOCK | AF), 2).pa, 0x40200000);
+  // the level -1 root holds tables only
+  assert.equal(decodeArm64Lpa2(...e(0x7ffff000n | TABLE), -1).kind, 1);
+  assert.equal(decodeArm64Lpa2(...e(0x7ffff000n | BLOCK), -1).kind, 0);
+});
+
+test("arm64 52-bit walk: five levels from a 16-entry root, the linear map at 0xfff0..., the vmemmap below -1 GiB", async () => {
+  const mem = new FakeMemory();
+  const root = 0x7709c000;
+  // the linear map: root entry 0 -> level 0 -> level 1; PA 0x40000000 is VA 0xfff0000040000000
+  mem.set(root, 0, 0x10000n | TABLE);
+  mem.set(0x10000, 0, 0x11000n | TABLE);
+  mem.set(0x11000, 1, 0x12000n | TABLE); // 1 GiB .. 2 GiB in 2M blocks
+  for (let i = 0; i < 512; i++) mem.set(0x12000, i, BigInt(0x40000000 + i * 0x200000) | BLOCK | AF);
+  // the vmemmap: root entry 15 (0xffff...), VMEMMAP_START 0xffffc1ffc0000000
+  const vmemmapPfn0 = 0xfc1ffc0000000;
+  const l0 = Math.floor(vmemmapPfn0 / 2 ** 39) % 512;
+  mem.set(root, 15, 0x20000n | TABLE);
+  mem.set(0x20000, l0, 0x21000n | TABLE);
+  // struct pages of PFN 0x40000.. (PA 1 GiB): VA vmemmap + 0x40000 * 64
+  const vm = vmemmapPfn0 + 0x40000 * 64;
+  const l1 = Math.floor(vm / 2 ** 30) % 512;
+  const l2 = Math.floor(vm / 2 ** 21) % 512;
+  mem.set(0x21000, l1, 0x22000n | TABLE);
+  for (let i = 0; i < 8; i++) mem.set(0x22000, l2 + i, BigInt(0x7e000000 + i * 0x200000) | BLOCK | AF);
+  const ranges = ptdumpRanges(ARM64_LAYOUT_52, 0x40000000n, G);
+  const walk = await walkKernelTables(ARM64_WALK_52, root, mem.reader, [ranges.linear, ranges.vmemmap]);
+  assert.equal(walk.tablePages, 7);
+  const rec = ptdumpRecord(9, ARM64_WALK_52, ranges, 0x40000000n, G, walk, ARM64_LAYOUT_52);
+  assert.deepEqual(rec.linear, [
+    { va: "0xfff0000040000000", size: "0x40000000", level: "pmd", pa: "0x40000000" },
+  ]);
+  // the struct pages sit in the range they describe (PA 0x7e000000): inRange
+  assert.deepEqual(rec.vmemmap, [
+    { va: "0xffffc1ffc1000000", size: "0x1000000", level: "pmd", inRange: true },
+  ]);
+  // by the base of the span each table maps: root entry 15 starts at 0xffff000000000000,
+  // still below PAGE_END (linear); the level-1 table above the vmemmap starts below VMEMMAP_START
+  assert.deepEqual(rec._tablePages, { linearMap: 4, vmemmap: 1, other: 2 });
 });

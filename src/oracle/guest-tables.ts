@@ -15,8 +15,25 @@
 import type { Arch } from "../scenario/ast.js";
 import { GdbError, GdbRemote } from "./gdb-remote.js";
 import { findRegister, targetRegisters, type GdbRegister } from "./gdb-target.js";
-import { LEAF_NAME, TABLE_BYTES, WALK_SPECS, walkKernelTables, type PageReader } from "./pagewalk.js";
-import { KERNEL_LAYOUT, ptdumpRanges, ptdumpRecord, type OraclePtdumpRecord } from "./ptdump-runs.js";
+import {
+  ARM64_WALK,
+  LEAF_NAME,
+  TABLE_BYTES,
+  WALK_SPECS,
+  arm64RootPa,
+  arm64WalkSpec,
+  walkKernelTables,
+  type PageReader,
+  type WalkSpec,
+} from "./pagewalk.js";
+import {
+  ARM64_LAYOUT_52,
+  KERNEL_LAYOUT,
+  ptdumpRanges,
+  ptdumpRecord,
+  type KernelLayout,
+  type OraclePtdumpRecord,
+} from "./ptdump-runs.js";
 import type { QmpSession } from "./qmp.js";
 
 export interface RootRegister {
@@ -34,13 +51,20 @@ export interface RootRegister {
 /**
  * x86_64 CR3: bits 51:12 the PGD, bits 11:0 the PCID. With page-table
  * isolation the user PGD is the kernel PGD + 4 KiB (an order-1, 8 KiB aligned
- * pair; CONFIG_PAGE_TABLE_ISOLATION=y in the cloud kernel), so bit 12 is
- * cleared to get the kernel PGD wherever the guest was stopped.
+ * pair; CONFIG_PAGE_TABLE_ISOLATION=y in the cloud kernel), and the user CR3
+ * also carries the user PCID bit (X86_CR3_PTI_PCID_USER_BIT, 11): with it set,
+ * bit 12 is cleared to get the kernel PGD. A kernel that finds the CPU not
+ * vulnerable runs without isolation, and 7.2 then allocates each PGD as one
+ * page (pgd_allocation_order() is 0 without X86_FEATURE_PTI): an odd page
+ * with bit 11 clear is the PGD itself.
  * arm64 TTBR1_EL1: bits 63:48 the ASID (TCR_EL1.A1 = 1 in Linux), 47:1 the
  * base address, 0 CnP; a 48-bit-VA 4K-granule root is 4 KiB aligned.
  */
 export const ROOT_REGISTER: Readonly<Record<Arch, RootRegister>> = {
-  x86_64: { name: "cr3", rootPa: (v, pti) => Number(v & (pti ? 0x000fffffffffe000n : 0x000ffffffffff000n)) },
+  x86_64: {
+    name: "cr3",
+    rootPa: (v, pti) => Number(v & (pti && (v & 0x800n) !== 0n ? 0x000fffffffffe000n : 0x000ffffffffff000n)),
+  },
   arm64: { name: "TTBR1_EL1", rootPa: (v) => Number(v & 0x0000fffffffff000n) },
 };
 
@@ -111,6 +135,32 @@ export class GuestTables {
 
   /** The root table's physical address (the guest must be paused; see paused()). */
   async rootPa(gdb: GdbRemote): Promise<number> {
+    return (await this.translation(gdb)).rootPa;
+  }
+
+  /**
+   * How to walk the guest's tables as it runs now: the walk and address
+   * layout, and where the root may be. arm64 reads TCR_EL1 (52-bit LPA2
+   * trees on Debian's 6.12 and 7.2: arm64WalkSpec()); a gdbstub without it
+   * gets 6.1's 48-bit walk.
+   */
+  async translation(gdb: GdbRemote): Promise<{ spec: WalkSpec; layout: KernelLayout; rootPa: number }> {
+    const value = await this.readRootRegister(gdb);
+    if (this.arch === "arm64") {
+      const tcrReg = findRegister(this.registers ?? [], "TCR_EL1");
+      const spec = tcrReg ? arm64WalkSpec(registerValue(await gdb.readRegister(tcrReg.regnum))) : ARM64_WALK;
+      const layout = spec.vaBits === 52 ? ARM64_LAYOUT_52 : KERNEL_LAYOUT.arm64;
+      return { spec, layout, rootPa: arm64RootPa(value, spec) };
+    }
+    return {
+      spec: WALK_SPECS[this.arch],
+      layout: KERNEL_LAYOUT[this.arch],
+      rootPa: ROOT_REGISTER[this.arch].rootPa(value, !this.noPti),
+    };
+  }
+
+  /** The root register's value (CR3, TTBR1_EL1). */
+  private async readRootRegister(gdb: GdbRemote): Promise<bigint> {
     const root = ROOT_REGISTER[this.arch];
     // QEMU answers `p` only after the client read target.xml on this connection
     // (gdb_has_xml), so it is read every time; its includes only once.
@@ -120,16 +170,15 @@ export class GuestTables {
     );
     const reg = findRegister(this.registers, root.name);
     if (!reg) throw new GdbError(`the gdbstub's target description has no ${root.name}`);
-    return root.rootPa(registerValue(await gdb.readRegister(reg.regnum)), !this.noPti);
+    return registerValue(await gdb.readRegister(reg.regnum));
   }
 
   /** The `ptdump START SIZE` record of the guest as it is now. */
   async ptdump(line: number, start: bigint, size: bigint): Promise<OraclePtdumpRecord> {
     const t0 = performance.now();
-    const spec = WALK_SPECS[this.arch];
-    const ranges = ptdumpRanges(KERNEL_LAYOUT[this.arch], start, size);
     return this.paused(async (gdb) => {
-      const rootPa = await this.rootPa(gdb);
+      const { spec, layout, rootPa } = await this.translation(gdb);
+      const ranges = ptdumpRanges(layout, start, size);
       await gdb.physicalMemoryMode();
       const walk = await walkKernelTables(spec, rootPa, gdbPageReader(gdb), [ranges.linear, ranges.vmemmap]);
       const leaves = { pud: 0, pmd: 0, pte: 0, cont: 0 };
@@ -138,7 +187,7 @@ export class GuestTables {
         if (l.cont) leaves.cont++;
       }
       this.last = { rootPa, pagesRead: walk.pagesRead, leaves, ms: performance.now() - t0 };
-      return ptdumpRecord(line, spec, ranges, start, size, walk, KERNEL_LAYOUT[this.arch]);
+      return ptdumpRecord(line, spec, ranges, start, size, walk, layout);
     });
   }
 }

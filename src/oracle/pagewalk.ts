@@ -16,17 +16,28 @@
 // Only the kernel half is walked: x86_64 root entries 256..511 (the upper
 // half; the lower half of a process PGD is user space), arm64 the whole
 // TTBR1 tree (swapper_pg_dir).
+//
+// Debian 13's and sid's arm64 kernels (6.12, 7.2) are built for 52-bit virtual
+// addresses with FEAT_LPA2 (CONFIG_ARM64_VA_BITS_52, CONFIG_ARM64_LPA2,
+// five levels), and on QEMU's `max` CPU they use them: TCR_EL1.T1SZ is 12 and
+// TCR_EL1.DS is 1. Their tree has a level -1 root of 16 entries (VA bits
+// 51:48) above the four levels, and with DS each descriptor carries output
+// address bits 51:50 in its bits 9:8 (Arm ARM D8.3, "52-bit output
+// addresses with 4KB granule"). arm64WalkSpec() makes the spec from TCR_EL1;
+// the "va48" numbers of such a walk are the low 52 bits of the address.
 
 import type { Arch } from "../scenario/ast.js";
 import type { PtLevelName } from "../scenario/trace.js";
 
-export type WalkLevel = 0 | 1 | 2 | 3;
+export type WalkLevel = -1 | 0 | 1 | 2 | 3;
 export type LeafLevel = 1 | 2 | 3;
 
 export const ENTRIES = 512;
 export const TABLE_BYTES = 4096;
-/** Bytes one entry of a table at each level covers. */
+/** Bytes one entry of a table at each level 0..3 covers. */
 export const ENTRY_SPAN: readonly number[] = [2 ** 39, 2 ** 30, 2 ** 21, 2 ** 12];
+/** Bytes one entry of a table at `level` (-1..3) covers. */
+export const entrySpan = (level: WalkLevel): number => 2 ** (12 + 9 * (3 - level));
 /** ptdump's names of leaves at levels 1..3 (src/scenario/trace.ts PtLevelName). */
 export const LEAF_NAME: Readonly<Record<LeafLevel, PtLevelName>> = { 1: "pud", 2: "pmd", 3: "pte" };
 
@@ -66,12 +77,36 @@ export function decodeArm64(lo: number, hi: number, level: WalkLevel): Decoded {
   return { kind: 2, pa: high + ((lo & mask) >>> 0), cont };
 }
 
+/**
+ * arm64 VMSAv8-64 descriptor with TCR_EL1.DS = 1 (FEAT_LPA2, 4K granule):
+ * output address bits 49:12 in place, 51:50 in bits 9:8. The level -1 root
+ * holds tables only; a level 0 block (512 GiB) is not a mapping the kernel
+ * makes and reads as none.
+ */
+export function decodeArm64Lpa2(lo: number, hi: number, level: WalkLevel): Decoded {
+  if ((lo & 1) === 0) return NONE;
+  const high = (hi & 0x3ffff) * TWO32 + ((lo >>> 8) & 3) * 2 ** 50;
+  const cont = (hi & (1 << 20)) !== 0;
+  const isTableOrPage = (lo & 2) !== 0;
+  if (level === 3) return isTableOrPage ? { kind: 2, pa: high + ((lo & 0xfffff000) >>> 0), cont } : NONE;
+  if (isTableOrPage) return { kind: 1, pa: high + ((lo & 0xfffff000) >>> 0), cont: false };
+  if (level <= 0) return NONE;
+  const mask = level === 1 ? 0xc0000000 : 0xffe00000;
+  return { kind: 2, pa: high + ((lo & mask) >>> 0), cont };
+}
+
 export interface WalkSpec {
   arch: Arch;
   decode(lo: number, hi: number, level: WalkLevel): Decoded;
   /** first root entry of the kernel half */
   rootFirst: number;
-  /** the 64-bit virtual address of a 48-bit one */
+  /** the level of the root table (0; -1 for arm64's 52-bit five-level tree) */
+  rootLevel?: WalkLevel;
+  /** entries of the root table (512; 16 for a 52-bit arm64 root) */
+  rootEntries?: number;
+  /** virtual address bits the tree translates (48; 52) */
+  vaBits?: number;
+  /** the 64-bit virtual address of a walk's va48 (its low vaBits bits) */
   vaOf(va48: number): bigint;
 }
 
@@ -92,6 +127,43 @@ export const ARM64_WALK: WalkSpec = {
 };
 
 export const WALK_SPECS: Readonly<Record<Arch, WalkSpec>> = { x86_64: X86_64_WALK, arm64: ARM64_WALK };
+
+/** arm64's TTBR1 walk with 52-bit virtual addresses and LPA2 descriptors (Debian's 6.12 and 7.2). */
+export const ARM64_WALK_52: WalkSpec = {
+  arch: "arm64",
+  decode: decodeArm64Lpa2,
+  rootFirst: 0,
+  rootLevel: -1,
+  rootEntries: 16,
+  vaBits: 52,
+  vaOf: (va52) => BigInt(va52) | 0xfff0000000000000n,
+};
+
+/**
+ * The arm64 walk TCR_EL1 describes: T1SZ (bits 21:16) gives the TTBR1
+ * region's size, 64 - T1SZ bits; DS (bit 59) the LPA2 descriptor format.
+ * 48 bits without DS is 6.1's tree; 52 bits with DS the tree of Debian's
+ * 52-bit kernels; anything else is an error saying so.
+ */
+export function arm64WalkSpec(tcr: bigint): WalkSpec {
+  const vaBits = 64 - Number((tcr >> 16n) & 63n);
+  const ds = ((tcr >> 59n) & 1n) === 1n;
+  if (vaBits === 48 && !ds) return ARM64_WALK;
+  if (vaBits === 52 && ds) return ARM64_WALK_52;
+  throw new Error(
+    `TCR_EL1 0x${tcr.toString(16)}: ${vaBits}-bit TTBR1 region, DS ${ds ? 1 : 0}: no walk for it`,
+  );
+}
+
+/**
+ * The root table's physical address from TTBR1_EL1: BADDR in bits 47:1 (a
+ * 16-entry 52-bit root is 64-byte aligned), and with DS BADDR[51:48] in bits 5:2.
+ */
+export function arm64RootPa(ttbr1: bigint, spec: WalkSpec): number {
+  if (spec.rootEntries === undefined || spec.rootEntries === ENTRIES)
+    return Number(ttbr1 & 0x0000fffffffff000n);
+  return Number(ttbr1 & 0x0000ffffffffffc0n) + Number((ttbr1 >> 2n) & 0xfn) * 2 ** 48;
+}
 
 /** Low 48 bits of a virtual address. */
 export function va48Of(va: bigint): number {
@@ -149,7 +221,8 @@ export async function walkKernelTables(
   const seen = new Set<number>([rootPa]);
   const tableBases48: number[] = [];
   const leaves: Leaf[] = [];
-  let frontier: Node[] = [{ pa: rootPa, level: 0, base48: 0 }];
+  const rootLevel = spec.rootLevel ?? 0;
+  let frontier: Node[] = [{ pa: rootPa, level: rootLevel, base48: 0 }];
   let pagesRead = 0;
   while (frontier.length > 0) {
     const pas = [...new Set(frontier.map((n) => n.pa))];
@@ -161,9 +234,11 @@ export async function walkKernelTables(
     for (const node of frontier) {
       const page = byPa.get(node.pa) as Buffer;
       if (page.length < TABLE_BYTES) throw new Error(`short table page at 0x${node.pa.toString(16)}`);
-      const span = ENTRY_SPAN[node.level];
-      const first = node.level === 0 ? spec.rootFirst : 0;
-      for (let i = first; i < ENTRIES; i++) {
+      const span = entrySpan(node.level);
+      const isRoot = node.level === rootLevel;
+      const first = isRoot ? spec.rootFirst : 0;
+      const count = isRoot ? (spec.rootEntries ?? ENTRIES) : ENTRIES;
+      for (let i = first; i < count; i++) {
         const lo = page.readUInt32LE(i * 8);
         const hi = page.readUInt32LE(i * 8 + 4);
         if (lo === 0 && hi === 0) continue;

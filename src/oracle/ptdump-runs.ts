@@ -44,7 +44,33 @@ export interface KernelLayout {
   linearRegion48: readonly [number, number];
   /** the vmemmap region, va48 [start, end) */
   vmemmapRegion48: readonly [number, number];
+  /** virtual address bits of the walk: its "va48" numbers are the low vaBits bits (default 48) */
+  vaBits?: number;
 }
+
+/** The low `layout.vaBits` bits of a virtual address: the walk's "va48" number. */
+export function vaLow(layout: KernelLayout, va: bigint): number {
+  return layout.vaBits === undefined || layout.vaBits === 48
+    ? va48Of(va)
+    : Number(va & ((1n << BigInt(layout.vaBits)) - 1n));
+}
+
+/**
+ * arm64 with 52-bit virtual addresses (Debian's 6.12 and 7.2:
+ * CONFIG_ARM64_VA_BITS_52, vabits_actual 52 on QEMU's max CPU), from
+ * arch/arm64/include/asm/memory.h: PAGE_OFFSET = -(1 << 52); PAGE_END =
+ * -(1 << 47) (VA_BITS_MIN 48); VMEMMAP_END = -1 GiB and VMEMMAP_START =
+ * VMEMMAP_END - ((PAGE_END - PAGE_OFFSET) >> PAGE_SHIFT) * sizeof(struct page);
+ * memstart_addr 0 as on 6.1 (the firmware reports RAM from 64 MiB).
+ */
+export const ARM64_LAYOUT_52: KernelLayout = {
+  pageOffset: 0xfff0000000000000n,
+  vmemmap: 0xffffc1ffc0000000n,
+  structPageBytes: 64,
+  linearRegion48: [0, 0xf800000000000],
+  vmemmapRegion48: [0xfc1ffc0000000, 0xfffffc0000000],
+  vaBits: 52,
+};
 
 export const KERNEL_LAYOUT: Readonly<Record<Arch, KernelLayout>> = {
   // Documentation/x86/x86_64/mm.rst (4-level): direct map 64 TiB from
@@ -97,8 +123,14 @@ export function ptdumpRanges(layout: KernelLayout, start: bigint, size: bigint):
   const startPfn = start >> 12n;
   const endPfn = (end + 4095n) >> 12n;
   const sp = BigInt(layout.structPageBytes);
-  const lin: [number, number] = [va48Of(layout.pageOffset + start), va48Of(layout.pageOffset + end)];
-  const vm: [number, number] = [va48Of(layout.vmemmap + startPfn * sp), va48Of(layout.vmemmap + endPfn * sp)];
+  const lin: [number, number] = [
+    vaLow(layout, layout.pageOffset + start),
+    vaLow(layout, layout.pageOffset + end),
+  ];
+  const vm: [number, number] = [
+    vaLow(layout, layout.vmemmap + startPfn * sp),
+    vaLow(layout, layout.vmemmap + endPfn * sp),
+  ];
   if (size <= 0n) return { linear: [lin[0], lin[0]], vmemmap: [vm[0], vm[0]] };
   return { linear: lin, vmemmap: vm };
 }

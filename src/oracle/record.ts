@@ -63,7 +63,9 @@ async function main(args: string[]): Promise<number> {
   }
   const files = args;
   if (files.length === 0) {
-    process.stderr.write("usage: node --import tsx src/oracle/record.ts [--kernel 6.1|6.12|7.2] FILE.mhp...\n");
+    process.stderr.write(
+      "usage: node --import tsx src/oracle/record.ts [--kernel 6.1|6.12|7.2] FILE.mhp...\n",
+    );
     return 2;
   }
   // MEMHP_ORACLE_JOBS guests at once (parallel.ts); the traces are the same either way
