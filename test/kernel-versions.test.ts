@@ -218,15 +218,18 @@ test("oracle cache: 6.12 lives in linux-6.12-ARCH; built-in modules are left out
   );
 });
 
-test("corpus: a scenario recorded on 6.12 is an entry held to the model of 6.12", () => {
+test("corpus: a scenario recorded on 6.12 (7.2) is an entry held to the model of 6.12 (7.2)", () => {
   const entries = listCorpus().filter((e) => e.name === "x86-v612-auto-online");
   assert.deepEqual(
     entries.map((e) => e.version),
-    ["6.1", "6.12"],
+    ["6.1", "6.12", "7.2"],
   );
   const e612 = entries.find((e) => e.version === "6.12")!;
   assert.equal(entryScenario(e612).machine.kernel, "6.12");
   assert.match(e612.kernelTraceFile, /x86-v612-auto-online\.linux-6\.12-x86_64\.jsonl$/);
+  const e72 = entries.find((e) => e.version === "7.2")!;
+  assert.equal(entryScenario(e72).machine.kernel, "7.2");
+  assert.match(e72.kernelTraceFile, /x86-v612-auto-online\.linux-7\.2-x86_64\.jsonl$/);
 });
 
 test("snapshot: a 6.12 machine's set-up line keeps kernel=, so it restores as 6.12", () => {

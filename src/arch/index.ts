@@ -30,6 +30,8 @@ export interface CreateArchMmOptions {
   hypervisor?: boolean;
   /** arm64: memstart_addr, 1 GiB aligned (default 0, the QEMU virt guest). */
   memstartAddr?: number;
+  /** arm64: CONFIG_ARM64_VA_BITS, 48 (Debian 12's 6.1, default) or 52 (6.12, 7.2) */
+  vaBits?: 48 | 52;
 }
 
 export type ArchMmImpl = X86Mm | Arm64Mm;
@@ -50,6 +52,7 @@ export function createArchMm(opts: CreateArchMmOptions): ArchMmImpl {
         work: opts.work,
         rodataFull: opts.rodataFull,
         memstartAddr: opts.memstartAddr,
+        vaBits: opts.vaBits,
       });
     default: {
       const never: never = opts.arch;

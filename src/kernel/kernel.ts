@@ -175,6 +175,8 @@ export class Kernel {
       work: this.work,
       rodataFull: this.params.rodataFull,
       memstartAddr: 0,
+      // Debian's arm64 6.12 and 7.2: CONFIG_ARM64_VA_BITS_52 (docs/kernel-versions.md)
+      vaBits: this.atLeast("6.12") ? 52 : 48,
     });
     this.arch.pgtable.faults = this.faults;
     // The kernel takes these page tables and the boot memmap from memblock, before

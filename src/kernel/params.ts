@@ -31,8 +31,10 @@ export interface KernelParams {
   rodataFull: boolean;
   /**
    * memhp.arm64_reject_leaf_split=1: apply upstream's 2026 rule ("arm64/mm: Reject
-   * memory removal that splits a kernel leaf mapping"), which 6.1 does not have.
-   * Off by default, so the model behaves as the oracle's 6.1 kernel.
+   * memory removal that splits a kernel leaf mapping"), which 6.1 and 6.12 do
+   * not have and 7.2 does (can_unmap_without_split() in its
+   * prevent_memory_remove_notifier()): on by default for kernel=7.2 only, and
+   * the word sets it either way.
    */
   rejectLeafSplit: boolean;
   /** every word, in order */
@@ -70,7 +72,7 @@ export function parseKernelParams(
     autoMovableNumaAware: true,
     movableNode: false,
     rodataFull: setup.rodataFullDefault,
-    rejectLeafSplit: false,
+    rejectLeafSplit: kernelAtLeast(version, "7.2"),
     words: [...words],
   };
   for (const w of words) {

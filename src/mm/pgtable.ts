@@ -121,6 +121,8 @@ export interface KernelPageTableOptions {
    * arm64, whose swapper_pg_dir maps only TTBR1 addresses.
    */
   upperHalfFrom48?: number;
+  /** The 64-bit address of a va48 when the table's layout is not a sign extension (arm64 52-bit). */
+  vaOf?: (va48: number) => bigint;
 }
 
 export class KernelPageTable {
@@ -160,6 +162,7 @@ export class KernelPageTable {
     opts: KernelPageTableOptions = {},
   ) {
     this.upperHalfFrom48 = opts.upperHalfFrom48 ?? 2 ** 47;
+    if (opts.vaOf) this.vaOf = opts.vaOf;
     this.grow(64);
     const r = opts.allocRoot ? this.allocTable(LEVEL_PGD) : this.takeSlot(LEVEL_PGD, -1);
     if (r < 0) throw new Error("cannot allocate the root page table");

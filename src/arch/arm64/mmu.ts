@@ -30,6 +30,7 @@ import {
   entryTable,
   levelAddrEnd,
   ptIndex,
+  fromVa48,
   toVa48,
   vmemAltmapFree,
   vmemmapAllocBlockBuf,
@@ -63,8 +64,37 @@ export const ARM64_MEMSTART_ALIGN = 1 << 30;
 
 const PAGE_OFFSET48 = toVa48(ARM64_PAGE_OFFSET);
 const PAGE_END48 = toVa48(ARM64_PAGE_END);
-const VMEMMAP_START48 = toVa48(ARM64_VMEMMAP_START);
-const VMEMMAP_END48 = toVa48(ARM64_VMEMMAP_END);
+
+/**
+ * Where the linear map and the vmemmap are, by CONFIG_ARM64_VA_BITS. 48 is
+ * 6.1's layout above. 52 (Debian's 6.12 and 7.2, running with 52 bits on
+ * QEMU's max CPU): PAGE_OFFSET = -(1 << 52), PAGE_END still -(1 << 47)
+ * (VA_BITS_MIN 48), and the vmemmap ends at -1 GiB (VMEMMAP_END) and is
+ * (PAGE_END - PAGE_OFFSET) >> PAGE_SHIFT struct pages long (asm/memory.h since
+ * "arm64: mm: Move fixmap region above vmemmap", 6.9). The model's tables
+ * stay four levels of va48 numbers (the low 48 bits): the linear map of
+ * memory below 128 TiB is va48 [0, 2^47), which vaOf() puts back at PAGE_OFFSET.
+ */
+export interface Arm64VaLayout {
+  pageOffset: bigint;
+  pageEnd: bigint;
+  vmemmapStart: bigint;
+  vmemmapEnd: bigint;
+}
+export const ARM64_VA_LAYOUT: Readonly<Record<48 | 52, Arm64VaLayout>> = {
+  48: {
+    pageOffset: ARM64_PAGE_OFFSET,
+    pageEnd: ARM64_PAGE_END,
+    vmemmapStart: ARM64_VMEMMAP_START,
+    vmemmapEnd: ARM64_VMEMMAP_END,
+  },
+  52: {
+    pageOffset: 0xfff0000000000000n,
+    pageEnd: ARM64_PAGE_END,
+    vmemmapStart: 0xffffc1ffc0000000n,
+    vmemmapEnd: 0xffffffffc0000000n,
+  },
+};
 
 const PAGE = 4096;
 const PMD_SIZE = LEVEL_SIZE[LEVEL_PMD];
@@ -95,6 +125,8 @@ export interface Arm64MmOptions {
    * QEMU virt guest, whose firmware reports RAM from 0x04000000. Default 0.
    */
   memstartAddr?: number;
+  /** CONFIG_ARM64_VA_BITS: 48 (default) or 52 (ARM64_VA_LAYOUT) */
+  vaBits?: 48 | 52;
 }
 
 export class Arm64Mm implements ArchMm {
@@ -108,6 +140,10 @@ export class Arm64Mm implements ArchMm {
   };
   readonly pgtable: KernelPageTable;
   readonly memstartAddr: number;
+  /** where the linear map and the vmemmap are (ARM64_VA_LAYOUT) */
+  readonly layout: Arm64VaLayout;
+  private readonly vmemmapStart48: number;
+  private readonly vmemmapEnd48: number;
   readonly rodataFull: boolean;
   /** Kernel WARN_ON()s / BUG_ON()s the model met. */
   readonly warnings: string[] = [];
@@ -121,24 +157,34 @@ export class Arm64Mm implements ArchMm {
     this.memstartAddr = opts.memstartAddr ?? 0;
     if (!aligned(this.memstartAddr, ARM64_MEMSTART_ALIGN))
       throw new Error("memstart_addr must be 1 GiB aligned");
-    this.pgtable = new KernelPageTable(opts.alloc, opts.work, { upperHalfFrom48: 0 });
+    this.layout = ARM64_VA_LAYOUT[opts.vaBits ?? 48];
+    this.vmemmapStart48 = toVa48(this.layout.vmemmapStart);
+    this.vmemmapEnd48 = toVa48(this.layout.vmemmapEnd - 1n) + 1;
+    const pageOffset = this.layout.pageOffset;
+    this.pgtable = new KernelPageTable(opts.alloc, opts.work, {
+      upperHalfFrom48: 0,
+      // 52 bits: the linear map's va48 [0, 2^47) sits at PAGE_OFFSET, the rest at 0xffff...
+      ...(pageOffset !== ARM64_PAGE_OFFSET
+        ? { vaOf: (va48: number) => (va48 < 2 ** 47 ? pageOffset + BigInt(va48) : fromVa48(va48, 0)) }
+        : {}),
+    });
   }
 
   /** asm/memory.h: __phys_to_virt(): (pa - PHYS_OFFSET) | PAGE_OFFSET */
   physToVirt(pa: number): bigint {
-    return ARM64_PAGE_OFFSET + BigInt(pa - this.memstartAddr);
+    return this.layout.pageOffset + BigInt(pa - this.memstartAddr);
   }
 
   /** asm/pgtable.h: vmemmap = (struct page *)VMEMMAP_START - (memstart_addr >> PAGE_SHIFT) */
   pfnToPageVa(pfn: number): bigint {
-    return ARM64_VMEMMAP_START + BigInt(pfn - this.memstartAddr / PAGE) * BigInt(STRUCT_PAGE_SIZE);
+    return this.layout.vmemmapStart + BigInt(pfn - this.memstartAddr / PAGE) * BigInt(STRUCT_PAGE_SIZE);
   }
 
   private linear48(pa: number): number {
     return PAGE_OFFSET48 + pa - this.memstartAddr;
   }
   private vmemmap48(pfn: number): number {
-    return VMEMMAP_START48 + (pfn - this.memstartAddr / PAGE) * STRUCT_PAGE_SIZE;
+    return this.vmemmapStart48 + (pfn - this.memstartAddr / PAGE) * STRUCT_PAGE_SIZE;
   }
 
   /**
@@ -637,7 +683,7 @@ export class Arm64Mm implements ArchMm {
     const start = this.vmemmap48(startPfn);
     const end = start + nrPages * STRUCT_PAGE_SIZE;
     if (!aligned(start, PAGE) || !aligned(end, PAGE)) return -EINVAL; // model: VM_BUG_ON in the caller
-    if (start < VMEMMAP_START48 || end > VMEMMAP_END48)
+    if (start < this.vmemmapStart48 || end > this.vmemmapEnd48)
       this.warnings.push("vmemmap_populate: outside the vmemmap");
     if (end - start > PAGES_PER_SECTION * STRUCT_PAGE_SIZE)
       this.warnings.push("vmemmap_populate: more than one section");
@@ -676,7 +722,7 @@ export class Arm64Mm implements ArchMm {
     const start = this.vmemmap48(startPfn);
     const end = start + nrPages * STRUCT_PAGE_SIZE;
     this.unmapHotplugRange(start, end, true, altmap);
-    this.freeEmptyTables(start, end, VMEMMAP_START48, VMEMMAP_END48);
+    this.freeEmptyTables(start, end, this.vmemmapStart48, this.vmemmapEnd48);
   }
 
   /** drivers/base/memory.c: memory_block_size_bytes(), the __weak default (arm64 has none of its own). */
