@@ -1,6 +1,6 @@
 // The model against the real kernel: every corpus scenario (scenarios/oracle/ on
 // Debian's kernels, scenarios/oracle-rfc/ on the RFC-patched kernel of linux-patches/)
-// runs on the model of the trace's release (6.1, or 6.12 for NAME.linux-6.12-ARCH.jsonl)
+// runs on the model of the trace's release (6.1, or 6.12 / 7.2 for NAME.linux-6.12-ARCH.jsonl / NAME.linux-7.2-ARCH.jsonl)
 // and is diffed against the kernel's trace; every difference must
 // be covered by an entry of docs/divergences.md. With MEMHP_ORACLE_LIVE=1 (as
 // .ci/run sets it) the kernel traces are recorded again on the real kernels under
@@ -20,7 +20,7 @@ import {
   type CorpusEntry,
   type CorpusResult,
 } from "../src/scenario/corpus.js";
-import { DEFAULT_KERNEL_VERSION } from "../src/kernel/linux_version.js";
+import { DEFAULT_KERNEL_VERSION, isKernelVersion, KERNEL_VERSIONS } from "../src/kernel/linux_version.js";
 import { appliesToSomeKernel, blockName, redundantBlocks } from "../src/scenario/divergences.js";
 import { oracleUnavailable } from "../src/oracle/run.js";
 import { runOracleAll, type OracleOutcome } from "../src/oracle/parallel.js";
@@ -32,7 +32,12 @@ const live = process.env.MEMHP_ORACLE_LIVE === "1";
 // 6.1): 6.12's x86_64 guest stopped answering in 4 of 63 scenario runs on a busy
 // host, and its tolerances rest on one recording (docs/divergences.md,
 // "Debian 13"), so it is compared with its recorded traces unless asked for.
+// (comma-separated: "6.1,6.12,7.2" records all three; a release memhp does not
+// model is an error here rather than a silent skip).
 const liveVersions = (process.env.MEMHP_ORACLE_LIVE_VERSIONS ?? DEFAULT_KERNEL_VERSION).split(",");
+for (const v of liveVersions)
+  if (!isKernelVersion(v))
+    throw new Error(`MEMHP_ORACLE_LIVE_VERSIONS: ${v}: memhp models Linux ${KERNEL_VERSIONS.join(", ")}`);
 const liveFor = (e: CorpusEntry): boolean => live && liveVersions.includes(e.version);
 const divs = loadCorpusDivergences();
 const entries = listAllCorpus();
@@ -136,7 +141,7 @@ describe(`oracle corpus (${live ? "recorded again on the real kernels" : "record
     "the README's corpus figures are these",
     { skip: live ? "live traces: the README counts the recorded ones" : false },
     () => {
-      // the README's first sentence counts 6.1's runs; the one after it 6.12's
+      // the README's first sentence counts 6.1's runs; the ones after it 6.12's and 7.2's
       const on61 = results.filter((r) => r.version === "6.1");
       const s = summarize(on61);
       const rfcNames = new Set(entries.filter((e) => e.kernel !== "stock").map((e) => e.name));
@@ -146,6 +151,12 @@ describe(`oracle corpus (${live ? "recorded again on the real kernels" : "record
       const m612 = /at the last count (\d+) of the (\d+) statements agree exactly there/.exec(readme);
       assert.ok(m612, "the README no longer states the 6.12 figures in the sentence this test reads");
       assert.deepEqual(m612.slice(1).map(Number), [s612.agreeing, s612.compared]);
+      const s72 = summarize(results.filter((r) => r.version === "7.2"));
+      const m72 = /7\.2 kernels the same scenarios agree exactly in (\d+) of their (\d+) statements/.exec(
+        readme,
+      );
+      assert.ok(m72, "the README no longer states the 7.2 figures in the sentence this test reads");
+      assert.deepEqual(m72.slice(1).map(Number), [s72.agreeing, s72.compared]);
       const m =
         /all (\d+) statement records compared something and (\d+) agree exactly \((\d+) of the RFC corpus's (\d+)\); the (\d+) differences on the other (\d+)/.exec(
           readme,
