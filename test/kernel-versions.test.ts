@@ -317,3 +317,27 @@ test("oracle cache: 7.2 lives in linux-7.2-ARCH, vmlinuz beside the modules as s
     "scenarios/oracle/x86-vmem.linux-7.2-x86_64.jsonl",
   );
 });
+
+test("7.2 (arm64): offlining a block inside a 1 GiB leaf of the linear map is refused; 6.12 offlines it", () => {
+  const sc = (v: string, extra = "") => `machine arm64 mem=1G maxmem=8G kernel=${v}
+cmdline rodata=off memhp_default_state=online_movable${extra}
+boot
+dimm-add d1 size=1G
+write /sys/devices/system/memory/memory16/state offline
+dimm-del d1
+`;
+  const result = (recs: readonly TraceRecord[], line: number) =>
+    (recs.find((r) => r.line === line) as { result?: string } | undefined)?.result;
+  const r72 = run(sc("7.2")).records;
+  assert.equal(result(r72, 5), "EPERM");
+  assert.equal(result(r72, 6), "EBUSY");
+  const r612 = run(sc("6.12")).records;
+  assert.equal(result(r612, 5), "ok");
+  assert.equal(result(r612, 6), "ok");
+  // the command line still decides either way
+  assert.equal(result(run(sc("7.2", " memhp.arm64_reject_leaf_split=0")).records, 5), "ok");
+  assert.equal(result(run(sc("6.12", " memhp.arm64_reject_leaf_split=1")).records, 5), "EPERM");
+  // with rodata=full (the default) hot-added memory is mapped with pages: nothing to split
+  const full = run(sc("7.2").replace("rodata=off ", "")).records;
+  assert.equal(result(full, 5), "ok");
+});
