@@ -177,6 +177,7 @@ export class Kernel {
       memstartAddr: 0,
       // Debian's arm64 6.12 and 7.2: CONFIG_ARM64_VA_BITS_52 (docs/kernel-versions.md)
       vaBits: this.atLeast("6.12") ? 52 : 48,
+      kfenceLateInit: this.atLeast("6.12"),
     });
     this.arch.pgtable.faults = this.faults;
     // The kernel takes these page tables and the boot memmap from memblock, before

@@ -127,6 +127,8 @@ export interface Arm64MmOptions {
   memstartAddr?: number;
   /** CONFIG_ARM64_VA_BITS: 48 (default) or 52 (ARM64_VA_LAYOUT) */
   vaBits?: 48 | 52;
+  /** CONFIG_KFENCE=y with no early pool (Debian's 6.12 and 7.2; see canSetDirectMap()). Default false. */
+  kfenceLateInit?: boolean;
 }
 
 export class Arm64Mm implements ArchMm {
@@ -140,6 +142,7 @@ export class Arm64Mm implements ArchMm {
   };
   readonly pgtable: KernelPageTable;
   readonly memstartAddr: number;
+  readonly kfenceLateInit: boolean;
   /** where the linear map and the vmemmap are (ARM64_VA_LAYOUT) */
   readonly layout: Arm64VaLayout;
   private readonly vmemmapStart48: number;
@@ -158,6 +161,7 @@ export class Arm64Mm implements ArchMm {
     if (!aligned(this.memstartAddr, ARM64_MEMSTART_ALIGN))
       throw new Error("memstart_addr must be 1 GiB aligned");
     this.layout = ARM64_VA_LAYOUT[opts.vaBits ?? 48];
+    this.kfenceLateInit = opts.kfenceLateInit ?? false;
     this.vmemmapStart48 = toVa48(this.layout.vmemmapStart);
     this.vmemmapEnd48 = toVa48(this.layout.vmemmapEnd - 1n) + 1;
     const pageOffset = this.layout.pageOffset;
@@ -189,10 +193,14 @@ export class Arm64Mm implements ArchMm {
 
   /**
    * arch/arm64/mm/pageattr.c: can_set_direct_map(): rodata_full ||
-   * debug_pagealloc || kfence late init. model: only rodata_full.
+   * debug_pagealloc || kfence late init. Debian 13's and sid's arm64 configs
+   * (6.12, 7.2) build KFENCE with CONFIG_KFENCE_SAMPLE_INTERVAL=0: no early
+   * pool, so arm64_kfence_can_set_direct_map() is true and the linear map is
+   * page granular with rodata=off too (seen on 7.2: arm64-v72-leaf-split line
+   * 15); Debian 12's 6.1 has no KFENCE.
    */
   canSetDirectMap(): boolean {
-    return this.rodataFull;
+    return this.rodataFull || this.kfenceLateInit;
   }
 
   // ---- arch/arm64/mm/mmu.c: __create_pgd_mapping() ----
