@@ -105,7 +105,6 @@ export function nodeStats(k: Kernel): Map<string, number> {
   ]);
 }
 
-
 function zoneHeader(
   z: Pick<ZoneInfo, "free" | "boost" | "min" | "low" | "high" | "spanned" | "present" | "managed" | "cma">,
   v612: boolean,
