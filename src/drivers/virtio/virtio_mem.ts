@@ -747,7 +747,6 @@ export class VirtioMem {
     this.wqActive = true;
     let rc: number;
     for (;;) {
-      rc = 0;
       if (this.configChanged) {
         this.configChanged = false;
         this.refreshConfig();
