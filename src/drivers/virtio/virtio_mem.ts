@@ -469,7 +469,8 @@ export class VirtioMem {
 
   private setDirty(pfn: number, nrPages: number, dirty: boolean): void {
     const first = this.pageblockIndex(pfn);
-    this.pageDirty.fill(dirty ? 1 : 0, first, first + Math.max(1, nrPages / PAGEBLOCK_NR_PAGES));
+    const end = first + Math.max(1, nrPages / PAGEBLOCK_NR_PAGES);
+    this.pageDirty.fill(dirty ? 1 : 0, Math.max(0, first), Math.max(0, Math.min(end, this.pageDirty.length)));
   }
 
   private isDirty(pfn: number): boolean {
@@ -482,7 +483,7 @@ export class VirtioMem {
    */
   private setFakeOffline(pfn: number, nrPages: number, onlined: boolean): void {
     this.k.alloc.setPageState(pfn, nrPages, PS_OFFLINE);
-    if (!onlined) this.setDirty(pfn, nrPages, true);
+    this.setDirty(pfn, nrPages, !onlined);
   }
 
   /**
@@ -672,6 +673,8 @@ export class VirtioMem {
         break;
       case MEM_OFFLINE:
         if (this.inSbm) this.sbmNotifyOffline(id);
+        // model: the memmap goes (poisoned), and PageDirty with it
+        this.setDirty(arg.startPfn, arg.nrPages, false);
         this.offlineSize += size;
         // Offline memory now: maybe pending unplug requests can go on.
         if (!unplugOnline) this.retry();
