@@ -19,6 +19,7 @@ export const ENOTDIR = 20;
 export const EISDIR = 21;
 export const EINVAL = 22;
 export const ENOSPC = 28;
+export const ETXTBSY = 26;
 export const EROFS = 30;
 export const ERANGE = 34;
 export const ENOSYS = 38;
@@ -45,6 +46,7 @@ const NAMES: ReadonlyMap<number, string> = new Map([
   [ENOTDIR, "ENOTDIR"],
   [EISDIR, "EISDIR"],
   [EINVAL, "EINVAL"],
+  [ETXTBSY, "ETXTBSY"],
   [ENOSPC, "ENOSPC"],
   [EROFS, "EROFS"],
   [ERANGE, "ERANGE"],
@@ -73,6 +75,7 @@ const MESSAGES: ReadonlyMap<number, string> = new Map([
   [ENOTDIR, "Not a directory"],
   [EISDIR, "Is a directory"],
   [EINVAL, "Invalid argument"],
+  [ETXTBSY, "Text file busy"],
   [ENOSPC, "No space left on device"],
   [EROFS, "Read-only file system"],
   [ERANGE, "Numerical result out of range"],

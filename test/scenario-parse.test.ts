@@ -331,6 +331,23 @@ describe("parseScenario: errors at file:line:column", () => {
     rejects(`${M}\nvmem vm0 size=1G\nboot\nvmem-resize vm0\n`, "4:16", "too few");
   });
 
+  it("vmem block-size=: QEMU's block-size property, a power of two the sizes are multiples of", () => {
+    const s = parseScenario(`${M}\nvmem vm0 size=1G block-size=256M\nboot\nvmem-resize vm0 512M\n`, "t.mhp");
+    assert.equal(s.vmems[0].blockSizeBytes, 256 * MiB);
+    assert.equal(parseScenario(`${M}\nvmem vm0 size=1G\nboot\n`, "t.mhp").vmems[0].blockSizeBytes, undefined);
+    // vmem vm0 size=1G block-size=...
+    // 1    6   10      18         29
+    rejects(`${M}\nvmem vm0 size=1G block-size=3M\nboot\n`, "2:29", "2M");
+    rejects(`${M}\nvmem vm0 size=1G block-size=6M\nboot\n`, "2:29", "not a power of two");
+    rejects(`${M}\nvmem vm0 size=1G block-size=2G\nboot\n`, "2:15", "not a multiple of the block-size 2G");
+    rejects(`${M}\nvmem vm0 size=1G bs=2M\nboot\n`, "2:18", 'unknown option "bs"');
+    rejects(
+      `${M}\nvmem vm0 size=1G block-size=256M\nboot\nvmem-resize vm0 128M\n`,
+      "4:17",
+      "not a multiple of the device's block-size 256M",
+    );
+  });
+
   it("paths and fields", () => {
     rejects(`${M}\nboot\nread proc/meminfo\n`, "3:6", "not absolute");
     rejects(`${M}\nboot\nls /tmp\n`, "3:4", "outside /sys/ and /proc/");

@@ -3,6 +3,7 @@
 // fifth, always empty zone, which arm64's does not). Per-node and event counters
 // the model does not track print 0.
 
+import { calculateNormalThreshold } from "../mm/page_alloc.js";
 import type { Kernel } from "../kernel/kernel.js";
 import { PS_KERNEL, PS_MOVABLE, PS_PINNED, PS_RECLAIMABLE } from "../mm/memmap.js";
 import { MAX_NR_ZONES, ZONE_NAMES } from "../mm/mmzone.js";
@@ -171,13 +172,6 @@ export function nodeStats(k: Kernel): Map<string, number> {
   ]);
 }
 
-/** mm/vmstat.c: calculate_normal_threshold() */
-function normalThreshold(managed: number, cpus: number): number {
-  const fls = (x: number) => (x <= 0 ? 0 : Math.floor(Math.log2(x)) + 1);
-  const mem = Math.floor(managed / 32768); // 128 MiB units
-  return Math.min(125, 2 * fls(cpus) * (1 + fls(mem)));
-}
-
 function zoneHeader(
   z: Pick<ZoneInfo, "free" | "boost" | "min" | "low" | "high" | "spanned" | "present" | "managed" | "cma">,
   v612: boolean,
@@ -260,7 +254,9 @@ export function zoneinfoShow(k: Kernel): string {
         ? `\n    cpu: ${p.cpu}\n              count:    ${p.count}\n              high:     ${p.high}` +
           `\n              batch:    ${p.batch}\n              high_min: ${p.high}\n              high_max: ${p.highMax}`
         : `\n    cpu: ${p.cpu}\n              count: ${p.count}\n              high:  ${p.high}\n              batch: ${p.batch}`;
-    out += `\n  vm stats threshold: ${normalThreshold(z.managed, k.nrCpus)}`;
+    // as refresh_zone_stat_thresholds() last set it
+    const threshold = k.pgdat.zones[i].statThreshold ?? calculateNormalThreshold(z.managed, k.nrCpus);
+    out += `\n  vm stats threshold: ${threshold}`;
     out += `\n  node_unreclaimable:  0\n  start_pfn:           ${z.startPfn}`;
     // no highatomic reserve in the model's runs (no high-order atomic allocation fails)
     if (fmt.highatomic) out += `\n  reserved_highatomic: 0\n  free_highatomic:     0`;

@@ -7,7 +7,7 @@
 import { EBUSY, EINVAL, ENODEV, ENOSPC } from "../errno.js";
 import type { Kernel } from "../kernel/kernel.js";
 import { DeviceMemoryRegion } from "./memory_device.js";
-import { VirtioMemDevice } from "./virtio_mem.js";
+import { VIRTIO_MEM_DEFAULT_BLOCK_SIZE, VirtioMemDevice } from "./virtio_mem.js";
 
 /** QEMU's alignment for memory devices on these hosts (QEMU_VMALLOC_ALIGN, THP size). */
 const DEVICE_ALIGN = 2 << 20;
@@ -30,10 +30,11 @@ export class Host {
   }
 
   /** A virtio-mem device present from boot (-device virtio-mem-pci; the guest's driver probes it during boot). */
-  addBootVmem(id: string, size: number): VirtioMemDevice {
-    const placed = this.region.plug(id, size, DEVICE_ALIGN);
+  addBootVmem(id: string, size: number, blockSize = VIRTIO_MEM_DEFAULT_BLOCK_SIZE): VirtioMemDevice {
+    // virtio_mem_get_min_alignment(): the device's region is aligned to its block size.
+    const placed = this.region.plug(id, size, Math.max(DEVICE_ALIGN, blockSize));
     if (!placed) throw new Error(`vmem ${id}: no room in the device memory region`);
-    const dev = new VirtioMemDevice(id, placed.addr, size);
+    const dev = new VirtioMemDevice(id, placed.addr, size, blockSize);
     this.vmemDevices.set(id, dev);
     return dev;
   }
@@ -71,6 +72,8 @@ export class Host {
     const dev = this.vmemDevices.get(id);
     if (!dev) return { err: -ENODEV, qmpError: `Device '${id}' not found` };
     if (size > dev.regionSize) return { err: -EINVAL, qmpError: "requested-size exceeds the device size" };
+    if (size % dev.blockSize)
+      return { err: -EINVAL, qmpError: "requested-size has to be multiples of block-size" };
     dev.setRequestedSize(size);
     return { err: 0 };
   }

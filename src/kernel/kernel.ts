@@ -56,7 +56,7 @@ export interface MachineConfig {
   slots?: number;
   cmdline?: readonly string[];
   /** virtio-mem devices present from boot (requested size 0). */
-  vmems?: readonly { id: string; sizeBytes: number }[];
+  vmems?: readonly { id: string; sizeBytes: number; blockSizeBytes?: number }[];
   seed?: number;
   /** Online CPUs (default 1, as QEMU -smp 1 in the oracle); the cost model's bench boots more. */
   cpus?: number;
@@ -222,7 +222,7 @@ export class Kernel {
     // (virtio_mem_probe()), the virtio bus naming them virtio0, virtio1, ...
     this.host = new Host(this);
     for (const v of cfg.vmems ?? []) {
-      const dev = this.host.addBootVmem(v.id, v.sizeBytes);
+      const dev = this.host.addBootVmem(v.id, v.sizeBytes, v.blockSizeBytes);
       this.virtioMem.set(v.id, new VirtioMem(this, dev, `virtio${this.virtioMem.size}`));
     }
     this.workload = new Workload(this.alloc, this.migration, this.rmap, { seed: cfg.seed ?? 1 });
@@ -252,6 +252,8 @@ export class Kernel {
 
   /** The guest keeps running between statements (see background.ts). */
   tick(): void {
+    // Work queued by a memory notifier during the statement (virtio_mem_retry()) runs now.
+    for (const vm of this.virtioMem.values()) this.auditor.during("virtio-mem work", () => vm.flushWork());
     this.auditor.during("background activity", () => this.background.tick());
   }
 

@@ -886,6 +886,13 @@ export class MemoryHotplug implements ArchHotplugCtx {
 
   // --- onlining ---
 
+  /**
+   * online_page_callback, set by set_online_page_callback() (virtio-mem:
+   * virtio_mem_online_page_cb()); undefined: generic_online_page(). `checked`:
+   * the model already knows every page of the chunk is PageReserved.
+   */
+  onlinePageCallback: ((pfn: number, order: number, checked: boolean) => void) | undefined;
+
   /** online_pages_range(): hand the range to the buddy in MAX_ORDER-1 chunks, then mark the sections online. */
   private onlinePagesRange(startPfn: number, nrPages: number): void {
     const end = startPfn + nrPages;
@@ -893,8 +900,9 @@ export class MemoryHotplug implements ArchHotplugCtx {
     const checked = this.k.memmap.rangeAllState(startPfn, nrPages, PS_RESERVED);
     for (let pfn = startPfn; pfn < end;) {
       const order = Math.min(MAX_ORDER - 1, lowestSetBit(pfn));
-      // online_page_callback = generic_online_page()
-      this.k.alloc.genericOnlinePage(pfn, order, checked);
+      // online_page_callback: generic_online_page() unless a driver set its own
+      if (this.onlinePageCallback) this.onlinePageCallback(pfn, order, checked);
+      else this.k.alloc.genericOnlinePage(pfn, order, checked);
       pfn += 1 << order;
     }
     this.k.sparse.onlineMemSections(startPfn, end);

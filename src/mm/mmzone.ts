@@ -355,6 +355,12 @@ export class Zone {
   presentEarlyPages = 0;
   managedPages = 0;
   cmaPages = 0;
+  /**
+   * The per-cpu vm stats threshold (pcp->stat_threshold, the same on every
+   * CPU), set by refresh_zone_stat_thresholds() from the managed pages of that
+   * moment; undefined until then.
+   */
+  statThreshold: number | undefined;
   /** zone->initialized: the zone has been set up once (free_area_init_core / init_currently_empty_zone). */
   initialized = false;
   /** zone->contiguous: no holes (set_zone_contiguous()). */

@@ -1415,9 +1415,21 @@ export class BuddyAllocator implements PageAllocator {
   }
 
   /** init_per_zone_wmark_min(): at boot and after every online/offline. */
+  /**
+   * mm/vmstat.c: refresh_zone_stat_thresholds(): each populated zone's stats
+   * threshold from its managed pages now (calculate_normal_threshold()); a
+   * zone's managed pages changing later (virtio-mem fake-offlining pages)
+   * leaves it as it is until the next refresh.
+   */
+  refreshZoneStatThresholds(): void {
+    for (const z of this.pgdat.zones)
+      if (z.presentPages) z.statThreshold = calculateNormalThreshold(z.managedPages, this.nrCpus);
+  }
+
   initPerZoneWmarkMin(): void {
     this.calculateMinFreeKbytes();
     this.setupPerZoneWmarks();
+    this.refreshZoneStatThresholds();
     this.setupPerZoneLowmemReserve();
     // mm/khugepaged.c: khugepaged_min_free_kbytes_update()
     if (this.khugepagedRunning) this.setRecommendedMinFreeKbytes();
@@ -1652,3 +1664,10 @@ export class BuddyAllocator implements PageAllocator {
 }
 
 const hex = (n: number): string => "0x" + n.toString(16);
+
+/** mm/vmstat.c: calculate_normal_threshold() */
+export function calculateNormalThreshold(managed: number, cpus: number): number {
+  const fls = (x: number) => (x <= 0 ? 0 : Math.floor(Math.log2(x)) + 1);
+  const mem = Math.floor(managed / 32768); // 128 MiB units
+  return Math.min(125, 2 * fls(cpus) * (1 + fls(mem)));
+}

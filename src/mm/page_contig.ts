@@ -118,6 +118,21 @@ export class ContigAlloc {
     return 0;
   }
 
+  /**
+   * memhp bookkeeping (the kernel keeps none): the holder gives pages up
+   * without freeing them, as virtio-mem drops its reference to fake-offline
+   * pages before their memory block goes offline
+   * (virtio_mem_fake_offline_going_offline()).
+   */
+  release(pfn: number, nrPages: number): void {
+    this.spans = subtractPfnSpan(this.spans, pfn, pfn + nrPages);
+  }
+
+  /** memhp bookkeeping: the holder takes released pages back (virtio_mem_fake_offline_cancel_offline()). */
+  adopt(pfn: number, nrPages: number): void {
+    this.spans = mergePfnSpans([...this.spans, { startPfn: pfn, endPfn: pfn + nrPages }]);
+  }
+
   /** Is pfn in a range handed out by allocContigRange() and not freed? */
   holds(pfn: number): boolean {
     for (const s of this.spans) if (pfn >= s.startPfn && pfn < s.endPfn) return true;

@@ -109,7 +109,8 @@ export function qemuArgs(s: Scenario, p: QemuPaths, opts: { rawMemory?: boolean 
       "-object",
       `memory-backend-ram,id=${vmemBackendId(v.id)},size=${qemuSize(v.sizeBytes)}`,
       "-device",
-      `virtio-mem-pci,id=${v.id},memdev=${vmemBackendId(v.id)},requested-size=0`,
+      `virtio-mem-pci,id=${v.id},memdev=${vmemBackendId(v.id)},requested-size=0` +
+        (v.blockSizeBytes !== undefined ? `,block-size=${qemuSize(v.blockSizeBytes)}` : ""),
     ]),
     ...rawDimm,
   ];

@@ -32,6 +32,8 @@ export interface VmemStmt {
   op: "vmem";
   id: string;
   sizeBytes: number;
+  /** `block-size=`: QEMU's virtio-mem block-size property; absent: QEMU's default (2 MiB here). */
+  blockSizeBytes?: number;
 }
 export interface BootStmt {
   op: "boot";

@@ -56,7 +56,7 @@ const FIELD_RE = /^[A-Za-z0-9_()]+$/;
 export const USAGE: Readonly<Record<Statement["op"], string>> = {
   machine: "machine ARCH mem=SIZE maxmem=SIZE [slots=N] [rfc=v2] [kernel=6.1|6.12|7.2]",
   cmdline: "cmdline WORD...",
-  vmem: "vmem ID size=SIZE",
+  vmem: "vmem ID size=SIZE [block-size=SIZE]",
   boot: "boot",
   "dimm-add": "dimm-add ID size=SIZE",
   "dimm-del": "dimm-del ID",
@@ -408,16 +408,34 @@ class Parser {
   }
 
   private vmemStmt(): void {
-    this.arity(2, 2);
+    this.arity(2, 3);
     const id = this.id(this.toks[1]);
     const prev = this.vmems.get(id);
     if (prev !== undefined)
       this.fail(this.toks[1].col, `virtio-mem "${id}" declared twice (line ${prev.loc.line})`);
-    const size = this.required(this.options(this.toks.slice(2), ["size"]), "size");
+    const opts = this.options(this.toks.slice(2), ["size", "block-size"]);
+    const size = this.required(opts, "size");
     const sizeBytes = this.memSize("size", size.value, size.valueCol);
+    // QEMU's virtio-mem block-size property (hw/virtio/virtio-mem.c): a power of
+    // two (here at least the 2 MiB default), and the memdev a multiple of it.
+    const bs = opts.get("block-size");
+    let blockSizeBytes: number | undefined;
+    if (bs !== undefined) {
+      blockSizeBytes = this.memSize("block-size", bs.value, bs.valueCol);
+      if (!Number.isInteger(Math.log2(blockSizeBytes)))
+        this.fail(bs.valueCol, `block-size ${bs.value} is not a power of two`);
+      if (sizeBytes % blockSizeBytes !== 0)
+        this.fail(size.valueCol, `size ${size.value} is not a multiple of the block-size ${bs.value}`);
+    }
     this.checkFits("virtio-mem", sizeBytes, size.valueCol);
     this.vmemBytes += sizeBytes;
-    this.vmems.set(id, { op: "vmem", id, sizeBytes, loc: this.loc() });
+    this.vmems.set(id, {
+      op: "vmem",
+      id,
+      sizeBytes,
+      ...(blockSizeBytes !== undefined ? { blockSizeBytes } : {}),
+      loc: this.loc(),
+    });
   }
 
   private dimmAdd(): void {
@@ -481,6 +499,12 @@ class Parser {
       this.fail(
         sizeTok.col,
         `requested size ${sizeTok.text} exceeds the device size ${formatSize(vm.sizeBytes)}`,
+      );
+    }
+    if (vm.blockSizeBytes !== undefined && sizeBytes % vm.blockSizeBytes !== 0) {
+      this.fail(
+        sizeTok.col,
+        `requested size ${sizeTok.text} is not a multiple of the device's block-size ${formatSize(vm.blockSizeBytes)}`,
       );
     }
     this.push({ op: "vmem-resize", id, sizeBytes });

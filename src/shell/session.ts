@@ -149,7 +149,13 @@ export class ShellSession {
     const m = this.scenario.machine;
     const size = (b: number) => (b % 2 ** 30 === 0 ? `${b / 2 ** 30}G` : `${b / 2 ** 20}M`);
     const slots = this.k.board.config.slots;
-    const vmems = this.scenario.vmems.map((v) => `, virtio-mem ${v.id} ${size(v.sizeBytes)}`).join("");
+    const vmems = this.scenario.vmems
+      .map(
+        (v) =>
+          `, virtio-mem ${v.id} ${size(v.sizeBytes)}` +
+          (v.blockSizeBytes !== undefined ? ` (block size ${size(v.blockSizeBytes)})` : ""),
+      )
+      .join("");
     const cmdline = this.scenario.cmdline.length ? `, cmdline "${this.scenario.cmdline.join(" ")}"` : "";
     return `${m.arch} mem=${size(m.memBytes)} maxmem=${size(m.maxmemBytes)}, ${slots} DIMM slot${slots === 1 ? "" : "s"}${vmems}${cmdline}`;
   }
