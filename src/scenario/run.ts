@@ -146,6 +146,8 @@ function execute(k: Kernel, st: Located<RunStatement>): TraceRecord {
         blocks: blockDiff(before, blockNames(k)),
       };
       if (r.qmpError) rec.reason = `QEMU refused: ${r.qmpError}`;
+      else if (r.guestErr)
+        rec.reason = `the guest refused the device (${errnoName(r.guestErr)}): ${k.printk.reason ?? "no memory added"}`;
       return rec;
     }
     case "write": {
