@@ -59,8 +59,9 @@ for (const m of fixture.machines)
   });
 
 test("the fixture covers both architectures and the fuzzer's machine sizes", () => {
-  // (arm64's 1 GiB machine is the corpus's: scenarios/oracle/arm64-*.mhp)
-  const want = { x86_64: ["256M", "512M", "1G"], arm64: ["512M"] };
+  // (arm64's 1 GiB machine is the corpus's: scenarios/oracle/arm64-*.mhp; the
+  // fuzzer's arm64 machines are 512 MiB to 2 GiB)
+  const want = { x86_64: ["256M", "512M", "1G"], arm64: ["512M", "768M", "1G", "1536M", "2G"] };
   for (const arch of ["x86_64", "arm64"] as const) {
     const sizes = new Set(fixture.machines.filter((m) => m.arch === arch).map((m) => m.mem));
     for (const mem of want[arch]) assert.ok(sizes.has(mem), `${arch} mem=${mem}`);
