@@ -111,6 +111,9 @@ function blockDiff(before: Set<string>, after: Set<string>): BlockChanges {
 
 const resultText = (err: number): string => (err === 0 ? "ok" : errnoName(err));
 
+/** How a host event's `reason` begins when QEMU took the device and the guest's driver refused it. */
+export const GUEST_REFUSED = "the guest refused the device";
+
 /** Execute one statement after boot and describe what it did. */
 export function executeStatement(k: Kernel, st: Located<RunStatement>): TraceRecord {
   // The exposure auditor names accesses to inaccessible memory after the statement that made them.
@@ -147,7 +150,7 @@ function execute(k: Kernel, st: Located<RunStatement>): TraceRecord {
       };
       if (r.qmpError) rec.reason = `QEMU refused: ${r.qmpError}`;
       else if (r.guestErr)
-        rec.reason = `the guest refused the device (${errnoName(r.guestErr)}): ${k.printk.reason ?? "no memory added"}`;
+        rec.reason = `${GUEST_REFUSED} (${errnoName(r.guestErr)}): ${k.printk.reason ?? "no memory added"}`;
       return rec;
     }
     case "write": {
