@@ -17,6 +17,12 @@ export interface HostEventResult {
   err: number;
   /** QEMU's own refusal text, when QEMU refused the command. */
   qmpError?: string;
+  /**
+   * -errno of the guest's driver when QEMU took the command (err 0) but the
+   * guest refused the device: a DIMM whose acpi_memory_device_add() failed is
+   * plugged on the host, with no memory in the guest, until it is deleted.
+   */
+  guestErr?: number;
 }
 
 export class Host {
@@ -51,8 +57,11 @@ export class Host {
     const placed = this.region.plug(id, size, DEVICE_ALIGN);
     if (!placed) return { err: -ENOSPC, qmpError: "could not find position in guest address space" };
     this.dimms.set(id, { addr: placed.addr, size });
+    // QEMU's device_add has succeeded whatever the guest makes of the device:
+    // the insertion's notification gets no failure back (acpi_bus_scan() ignores
+    // the handler's), so a refusal shows only as no memory added.
     const rc = this.k.acpi.acpiMemoryDeviceAdd(id, placed.addr, size);
-    return { err: rc };
+    return rc ? { err: 0, guestErr: rc } : { err: 0 };
   }
 
   /** device_del: an ACPI eject request; the guest may refuse, and then the DIMM stays. */

@@ -275,9 +275,26 @@ export function bootReservations(
     bootReservedPages(board) + extra,
     Math.floor((endPfn - Math.ceil(bank.start / PAGE)) / 2),
   );
+  // RAM above 4 GiB: memblock allocates top-down from the end of RAM, but the
+  // swiotlb's buffer must stay below 4 GiB (swiotlb_init_remap():
+  // memblock_alloc_low()), so it sits at the top of the low bank and the rest
+  // at the end of RAM; late boot's frees (the image, the initrd) stay low.
+  const top = ram.reduce((a, b) => (b.end > a.end ? b : a));
+  const topEnd = Math.floor(top.end / PAGE);
+  const swiotlb = bootSwiotlb(board) ? SWIOTLB_PAGES : 0;
+  const low = ram.filter((r) => r.start < 2 ** 32).reduce((a, b) => (b.end > a.end ? b : a));
+  const lowEnd = Math.floor(low.end / PAGE);
+  if (low !== top && lowEnd <= FOUR_GIB_PFN && swiotlb < n) {
+    const high = Math.min(n - swiotlb, Math.floor((topEnd - Math.ceil(top.start / PAGE)) / 2));
+    out.push({ startPfn: topEnd - high, endPfn: topEnd });
+    out.push({ startPfn: lowEnd - swiotlb, endPfn: lowEnd });
+    return out;
+  }
   out.push({ startPfn: endPfn - n, endPfn });
   return out;
 }
+
+const FOUR_GIB_PFN = 2 ** 32 / PAGE;
 
 /** Everything reserved at boot, including what late boot frees again. */
 export function bootReservationsWithInit(

@@ -574,7 +574,13 @@ export class BuddyAllocator implements PageAllocator {
    * the pages are the caller's to prepare (prep_new_page()).
    */
   rmqueue(zone: Zone, order: number, mt: number, allocFlags: number): number {
-    if (pcpAllowedOrder(order) && (allocFlags & ALLOC_CMA || mt !== MIGRATE_MOVABLE)) {
+    // memblock's allocations (memblockAllocations: before the buddy allocator
+    // exists) never see the per-cpu lists
+    if (
+      !this.memblockAllocations &&
+      pcpAllowedOrder(order) &&
+      (allocFlags & ALLOC_CMA || mt !== MIGRATE_MOVABLE)
+    ) {
       const pfn = this.rmqueuePcplist(zone, order, mt, allocFlags);
       if (pfn >= 0) return pfn;
     }

@@ -111,6 +111,9 @@ function blockDiff(before: Set<string>, after: Set<string>): BlockChanges {
 
 const resultText = (err: number): string => (err === 0 ? "ok" : errnoName(err));
 
+/** How a host event's `reason` begins when QEMU took the device and the guest's driver refused it. */
+export const GUEST_REFUSED = "the guest refused the device";
+
 /** Execute one statement after boot and describe what it did. */
 export function executeStatement(k: Kernel, st: Located<RunStatement>): TraceRecord {
   // The exposure auditor names accesses to inaccessible memory after the statement that made them.
@@ -146,6 +149,8 @@ function execute(k: Kernel, st: Located<RunStatement>): TraceRecord {
         blocks: blockDiff(before, blockNames(k)),
       };
       if (r.qmpError) rec.reason = `QEMU refused: ${r.qmpError}`;
+      else if (r.guestErr)
+        rec.reason = `${GUEST_REFUSED} (${errnoName(r.guestErr)}): ${k.printk.reason ?? "no memory added"}`;
       // As the oracle: a device left short of its requested size did not settle.
       if (st.op === "vmem-resize" && !r.qmpError && k.virtioMem.get(st.id)?.settled() === false)
         rec.settled = false;

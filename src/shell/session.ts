@@ -12,7 +12,7 @@ import type { WorkCounts } from "../kernel/work.js";
 import { kernelPageTablesText } from "../mm/ptdump.js";
 import type { Located, RunStatement, Scenario } from "../scenario/ast.js";
 import { parseScenario, ScenarioError, USAGE } from "../scenario/parse.js";
-import { bootScenario, executeStatement } from "../scenario/run.js";
+import { bootScenario, executeStatement, GUEST_REFUSED } from "../scenario/run.js";
 import type { BlockChanges } from "../scenario/trace.js";
 import { cat, cd, echo, fail, lsmem, ls, ok, tree, type Output, type ShellContext } from "./builtins.js";
 import { formatRecord } from "./format.js";
@@ -328,7 +328,16 @@ export class ShellSession {
     this.journal.statement(scenarioText);
     this.k.tick();
     this.journal.tick();
-    const out = explain(formatRecord(rec), this.k.printk.since(seq), rec.reason);
+    let out = explain(formatRecord(rec), this.k.printk.since(seq), rec.reason);
+    if (st.op === "dimm-add" && typeof rec.reason === "string" && rec.reason.startsWith(GUEST_REFUSED)) {
+      // QEMU plugged it (status 0), the guest added nothing: say so, with what the kernel printed
+      const said = explain(
+        { out: "", err: `dimm-add: ${st.id}: plugged, but the guest added no memory\n`, status: 1 },
+        this.k.printk.since(seq),
+        undefined,
+      );
+      out = { ...out, err: said.err };
+    }
     if (LOOKING_OPS.has(st.op)) return out;
     const r = rec as { result?: unknown; blocks?: BlockChanges };
     const result = typeof r.result === "string" ? r.result : "ok";

@@ -8,6 +8,12 @@
 // of the device (acpi_scan_try_to_offline(), two passes); if one cannot be offlined,
 // the blocks it did offline are onlined again and the eject fails with -EBUSY (QEMU
 // keeps the DIMM). Otherwise acpi_memory_remove_memory() → __remove_memory() and _EJ0.
+//
+// A device whose add failed stays enumerated without a driver: acpi_bus_attach()
+// goes on when the handler's attach fails, and the device keeps the hotplug_notify
+// flag acpi_scan_init_hotplug() gave it when it was enumerated. Its eject then
+// finds no memory block to offline and nothing to trim, evaluates _EJ0 and
+// succeeds, and QEMU unplugs the DIMM.
 
 import { EBUSY, EINVAL, ENODEV, EEXIST } from "../../errno.js";
 import type { Kernel } from "../../kernel/kernel.js";
@@ -26,6 +32,8 @@ export interface AcpiMemoryDevice {
 
 export class AcpiMemhotplug {
   readonly devices = new Map<string, AcpiMemoryDevice>();
+  /** Devices enumerated whose attach failed (acpi_memory_device_add() < 0): no driver, no memory. */
+  readonly unbound = new Set<string>();
 
   constructor(private readonly k: Kernel) {}
 
@@ -55,6 +63,7 @@ export class AcpiMemhotplug {
       const name = `acpi PNP0C80:${this.devices.size.toString(16).padStart(2, "0")}`;
       const err = this.k.printk.refuseErr(-EINVAL, `${name}: add_memory failed`);
       this.k.printk.prErr(`${name}: acpi_memory_enable_device() error`);
+      this.unbound.add(id);
       return err;
     }
     dev.enabled = true;
@@ -116,6 +125,8 @@ export class AcpiMemhotplug {
 
   /** acpi_scan_hot_remove() for an eject request. 0 (ejected) or -errno (the DIMM stays). */
   acpiScanHotRemove(id: string): number {
+    // No driver: nothing to offline or trim; _EJ0 ejects it.
+    if (this.unbound.delete(id)) return 0;
     const dev = this.devices.get(id);
     if (!dev) return -ENODEV;
     this.k.locks.lockDeviceHotplug("acpi_device_hotplug");
