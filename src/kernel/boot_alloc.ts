@@ -16,7 +16,8 @@ import type { Board } from "../hw/board.js";
 import { MIGRATE_UNMOVABLE, ZONE_DMA, ZONE_DMA32, ZONE_NORMAL } from "../mm/mmzone.js";
 import { PS_KERNEL } from "../mm/memmap.js";
 import type { BuddyAllocator } from "../mm/page_alloc.js";
-import { largeSystemHashBytes, machineKernelPages } from "./setup.js";
+import { bootRestDeltaPages, largeSystemHashBytes, machineKernelPages } from "./setup.js";
+import { DEFAULT_KERNEL_VERSION, type KernelVersion } from "./linux_version.js";
 
 const PAGE = 4096;
 
@@ -70,7 +71,11 @@ const BOOT_REST_PAGES: Record<Arch, { total: number; reclaimable: number }> = {
 };
 
 /** Allocates what the kernel allocates while booting; returns the pages taken. */
-export function bootTimeAllocations(alloc: BuddyAllocator, board: Board): number {
+export function bootTimeAllocations(
+  alloc: BuddyAllocator,
+  board: Board,
+  version: KernelVersion = DEFAULT_KERNEL_VERSION,
+): number {
   let taken = 0;
   // alloc_pages_exact(): the table's pages, its tail beyond the size freed again
   const take = (pages: number, purpose: "kernel" | "reclaimable", maxOrder: number): void => {
@@ -101,6 +106,6 @@ export function bootTimeAllocations(alloc: BuddyAllocator, board: Board): number
   for (const bytes of bootHashBytes(board).values()) take(Math.ceil(bytes / PAGE), "kernel", 10);
   const rest = BOOT_REST_PAGES[board.config.arch];
   take(rest.reclaimable, "reclaimable", 2);
-  take(rest.total - rest.reclaimable, "kernel", 3);
+  take(rest.total - rest.reclaimable + bootRestDeltaPages(board.config.arch, version), "kernel", 3);
   return taken;
 }

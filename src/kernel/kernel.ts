@@ -232,7 +232,7 @@ export class Kernel {
     // the initramfs back.
     if (this.alloc.totalramPages >= (512 << 20) / PAGE_SIZE) this.alloc.startKhugepaged();
     // The initcalls' allocations: slab, hash tables, stacks, the initramfs's pages.
-    bootTimeAllocations(this.alloc, this.board);
+    bootTimeAllocations(this.alloc, this.board, this.version);
     // mark_rodata_ro() and free_kernel_image_pages(): the image's aliases split
     this.arch.protectKernelImage();
     // Their pageblocks hold the kernel's own early allocations, so the pages land

@@ -214,14 +214,28 @@ export function bootReservedPages(board: Board): number {
  *         the pagesets were sized (high_max 30516): about 852 freed late,
  *         561 fewer than 6.1.
  */
-const BOOT_DELTA: Record<KernelVersion, Record<Arch, { reserved: number; lateFreed: number }>> = {
+const BOOT_DELTA: Record<
+  KernelVersion,
+  Record<Arch, { reserved: number; lateFreed: number; rest?: number }>
+> = {
   "6.1": { x86_64: { reserved: 0, lateFreed: 0 }, arm64: { reserved: 0, lateFreed: 0 } },
   "6.12": { x86_64: { reserved: 1360, lateFreed: 0 }, arm64: { reserved: 1968, lateFreed: 0 } },
   "7.2": {
     x86_64: { reserved: 1360 + 923 + 278, lateFreed: 278 },
-    arm64: { reserved: 1968 + 1822 - 561, lateFreed: -561 },
+    // rest: fitted again (the 7.2 recordings' first free pages, 702..741
+    // pages fewer than the model's) when the boot's memblock allocations
+    // stopped leaving pages on the per-cpu lists and 6.1's rest was refitted
+    arm64: { reserved: 1968 + 1822 - 561, lateFreed: -561, rest: 720 },
   },
 };
+
+/**
+ * Pages the release's boot allocates (and keeps) beyond 6.1's
+ * (boot_alloc.ts: BOOT_REST_PAGES), as fitted to its recordings.
+ */
+export function bootRestDeltaPages(arch: Arch, version: KernelVersion): number {
+  return BOOT_DELTA[version][arch].rest ?? 0;
+}
 
 function lateFreedPages(arch: Arch, version: KernelVersion): number {
   return LATE_FREED_PAGES[arch] + BOOT_DELTA[version][arch].lateFreed;
