@@ -44,7 +44,7 @@ import {
 import { ResourceTree } from "./resource.js";
 import { Printk } from "./printk.js";
 import {
-  RFC_KHUGEPAGED,
+  RFC_THP,
   rfcBootReservationsWithInit,
   rfcBootTimeAllocations,
   rfcKernelImageReserved,
@@ -166,6 +166,7 @@ export class Kernel {
     this.pgdat = new PglistData(this.rfcV2 ? rfcZoneLimits(cfg.arch, zoneLimits) : zoneLimits);
     this.alloc = new BuddyAllocator(this.memmap, this.sparse, this.pgdat, this.work, { nrCpus: this.nrCpus });
     this.alloc.movableWmarkLikeHighmem = this.atLeast("6.12");
+    this.alloc.pcpThp = !this.rfcV2 || RFC_THP;
     const image = this.rfcV2 ? rfcKernelImageReserved(this.board) : kernelImageReserved(this.board);
     const imageInRam = mapped.some((r) => r.startPfn <= image.startPfn && image.endPfn <= r.endPfn);
     initBootMemory(this.alloc, this.bootRam, [
@@ -238,7 +239,7 @@ export class Kernel {
     // unless the machine has less than 512 MiB (THP off by default "on smaller
     // systems"); then free_initmem()/free_initrd_mem() give the init sections and
     // the initramfs back.
-    if ((!this.rfcV2 || RFC_KHUGEPAGED) && this.alloc.totalramPages >= (512 << 20) / PAGE_SIZE)
+    if ((!this.rfcV2 || RFC_THP) && this.alloc.totalramPages >= (512 << 20) / PAGE_SIZE)
       this.alloc.startKhugepaged();
     // The initcalls' allocations: slab, hash tables, stacks, the initramfs's pages.
     if (this.rfcV2) rfcBootTimeAllocations(this.alloc, this.board);

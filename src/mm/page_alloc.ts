@@ -256,6 +256,8 @@ export class BuddyAllocator implements PageAllocator {
   static readonly SWAP_CLUSTER_MAX = 32;
   /** 6.5+: __setup_per_zone_wmarks() treats ZONE_MOVABLE like highmem (set by the Kernel for 6.12). */
   movableWmarkLikeHighmem = false;
+  /** CONFIG_TRANSPARENT_HUGEPAGE: pcp_allowed_order() takes pageblock-order blocks too (set false by the Kernel for the RFC's build) */
+  pcpThp = true;
   /** vm.watermark_scale_factor */
   watermarkScaleFactor = 10;
   /** vm.lowmem_reserve_ratio */
@@ -563,7 +565,7 @@ export class BuddyAllocator implements PageAllocator {
    * the pages are the caller's to prepare (prep_new_page()).
    */
   rmqueue(zone: Zone, order: number, mt: number, allocFlags: number): number {
-    if (pcpAllowedOrder(order) && (allocFlags & ALLOC_CMA || mt !== MIGRATE_MOVABLE)) {
+    if (pcpAllowedOrder(order, this.pcpThp) && (allocFlags & ALLOC_CMA || mt !== MIGRATE_MOVABLE)) {
       const pfn = this.rmqueuePcplist(zone, order, mt, allocFlags);
       if (pfn >= 0) return pfn;
     }
@@ -703,7 +705,7 @@ export class BuddyAllocator implements PageAllocator {
 
   // mm/page_alloc.c: free_the_page() (the pages' state counts are already dropped)
   private freeThePage(pfn: number, order: number): void {
-    if (pcpAllowedOrder(order)) this.freeUnrefPage(pfn, order);
+    if (pcpAllowedOrder(order, this.pcpThp)) this.freeUnrefPage(pfn, order);
     else this.freePagesOk(pfn, order);
   }
 
