@@ -117,7 +117,11 @@ async function oracleAction(opts: FuzzOpts): Promise<void> {
           `${v.uncovered} not covered` +
           (o.kernel.outcome !== "ok" ? `, kernel: ${o.kernel.outcome}` : "") +
           (o.model.failure ? `, model: ${o.model.failure.kind}` : "") +
-          (o.kernel.warnings.length ? ", kernel warned" : "") +
+          (o.problems.some((p) => p.kind === "warning")
+            ? ", kernel warned"
+            : o.kernel.warnings.length
+              ? ", kernel warned as the model predicted"
+              : "") +
           ` (${Math.round((Date.now() - t0) / 1000)} s)\n`,
       );
     },

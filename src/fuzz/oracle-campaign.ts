@@ -27,6 +27,7 @@ import {
   judge,
   runOnKernel,
   runOnModel,
+  unexpectedWarnings,
   type KernelRun,
   type ModelRun,
   type Verdict,
@@ -36,7 +37,7 @@ import { fnv1a } from "./regression.js";
 export const DEFAULT_SAVE_DIR = ".tmp/fuzz-oracle";
 
 export interface Problem {
-  kind: "uncovered" | "crash" | "no-answer" | "model-failure";
+  kind: "uncovered" | "crash" | "no-answer" | "model-failure" | "warning";
   /** the problem without its numbers: one kind of disagreement */
   signature: string;
   message: string;
@@ -134,6 +135,11 @@ export function problemsOf(v: Verdict, kernel: KernelRun, model: ModelRun): Prob
         line: Number.isNaN(line) ? undefined : line,
       });
   }
+  // a WARNING the model did not predict (or one it predicted and the kernel did
+  // not print); only after a run the kernel finished (dmesg is read at the end)
+  if (kernel.outcome === "ok")
+    for (const w of unexpectedWarnings(kernel.warnings, model.warnings))
+      out.push({ kind: "warning", signature: `warning: ${w}`, message: w });
   if (kernel.outcome === "no-answer")
     out.push({ kind: "no-answer", signature: "no-answer", message: kernel.detail ?? "" });
   if (model.failure && !(model.failure.kind === "kernel-bug" && kernel.outcome === "crash"))

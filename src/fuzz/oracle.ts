@@ -19,6 +19,7 @@ import { classify, covers, type Divergence } from "../scenario/divergences.js";
 import { valuesMatch } from "./oracle-divergences.js";
 import { runScenario } from "../scenario/run.js";
 import type { Trace, TraceRecord } from "../scenario/trace.js";
+import { warnedFunction } from "../kernel/printk.js";
 
 /**
  * Console lines that mean the kernel crashed (an oops, BUG(), a panic). Not a
@@ -37,9 +38,12 @@ export interface KernelRun {
   outcome: KernelOutcome;
   /** crash: the console lines around it; no-answer: what failed */
   detail?: string;
-  /** the first dmesg lines matching WARNING_RE after a clean run */
+  /** the first dmesg lines matching WARNING_RE after a clean run (and notes: a boot tried twice) */
   warnings: string[];
 }
+
+/** A note runOnKernel() keeps with the warnings (not from the guest's dmesg). */
+export const BOOT_RETRY_NOTE = "boot attempt 1 crashed: ";
 
 export interface KernelRunOptions {
   kernel?: OracleKernel;
@@ -93,7 +97,7 @@ export async function runOnKernel(sc: Scenario, opts: KernelRunOptions = {}): Pr
       const header = { op: "system" as const, system: "linux", version: "?", arch: sc.machine.arch };
       if (crash && attempt === 1) {
         notes.push(
-          `boot attempt 1 crashed: ${
+          `${BOOT_RETRY_NOTE}${
             crash
               .split("\n")
               .find((l) => CRASH_RE.test(l))
@@ -164,6 +168,8 @@ export async function runOnKernel(sc: Scenario, opts: KernelRunOptions = {}): Pr
 
 export interface ModelRun {
   trace: Trace;
+  /** the model's WARNING lines (Printk.warnOnce()): the warnings it predicts the kernel prints */
+  warnings?: string[];
   /** The model stopped: a modelled BUG() (`kernel-bug`), an invariant or an exception, at `line`. */
   failure?: { kind: "kernel-bug" | "invariant" | "exception"; line: number; message: string };
 }
@@ -179,9 +185,18 @@ export function runOnModel(sc: Scenario): ModelRun {
     cmdline: sc.cmdline,
     seed: 1,
   };
+  let kernel: { printk: { records(): readonly { text: string }[] } } | undefined;
+  const warnings = (): string[] =>
+    (kernel?.printk.records() ?? []).map((r) => r.text).filter((l) => warnedFunction(l) !== undefined);
   try {
-    const t = runScenario(sc, { checkInvariants: true, onRecord: (rec) => records.push(rec) });
-    return { trace: t };
+    const t = runScenario(sc, {
+      checkInvariants: true,
+      onRecord: (rec, k) => {
+        records.push(rec);
+        kernel = k;
+      },
+    });
+    return { trace: t, warnings: warnings() };
   } catch (e) {
     const line = sc.body[records.length]?.loc.line ?? sc.machine.loc.line;
     const kind =
@@ -192,6 +207,7 @@ export function runOnModel(sc: Scenario): ModelRun {
           : "exception";
     return {
       trace: { header, records },
+      warnings: warnings(),
       failure: { kind, line, message: (e as Error).message ?? String(e) },
     };
   }
@@ -258,4 +274,34 @@ export function judge(name: string, sc: Scenario, a: Trace, b: Trace, divs: Dive
 export function differenceSignature(d: Difference): string {
   const norm = (s: string | undefined) => (s ?? "").replace(/0x[0-9a-f]+|\d+/gi, "N");
   return `${d.op} ${norm(d.path)} [${d.rule}] ${norm(d.item)}`;
+}
+
+/**
+ * The kernel's warnings that the model did not predict, and the model's that
+ * the kernel did not print, each as a signature: a WARNING by the function
+ * its line names ("WARNING remove_memory_block_devices"; the model predicts
+ * one with Printk.warnOnce()), any other report (a BUG: line, an RCU stall, a
+ * soft lockup, a hung task) by its text without numbers. The "cut here"
+ * line that comes with every WARNING, and the oracle's own notes, are not
+ * warnings.
+ */
+export function unexpectedWarnings(kernel: readonly string[], model: readonly string[] = []): string[] {
+  const norm = (s: string) =>
+    s
+      .replace(/^\[[ \d.]+\]\s*/, "")
+      .replace(/0x[0-9a-f]+|\d+/gi, "N")
+      .trim();
+  const predicted = new Set(model.map(warnedFunction).filter((f) => f !== undefined));
+  const printed = new Set<string>();
+  const out = new Set<string>();
+  for (const l of kernel) {
+    if (l.startsWith(BOOT_RETRY_NOTE) || /cut here/.test(l)) continue;
+    const fn = warnedFunction(l);
+    if (fn !== undefined) printed.add(fn);
+    if (fn !== undefined && predicted.has(fn)) continue;
+    out.add(fn !== undefined ? `WARNING ${fn}` : norm(l));
+  }
+  for (const fn of predicted)
+    if (!printed.has(fn)) out.add(`model predicted WARNING ${fn}, the kernel printed none`);
+  return [...out];
 }

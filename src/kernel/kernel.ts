@@ -43,6 +43,14 @@ import {
 } from "./setup.js";
 import { ResourceTree } from "./resource.js";
 import { Printk } from "./printk.js";
+import {
+  RFC_THP,
+  rfcBootReservationsWithInit,
+  rfcBootTimeAllocations,
+  rfcKernelImageReserved,
+  rfcLateFreedRange,
+  rfcZoneLimits,
+} from "./rfc_build.js";
 import { Work } from "./work.js";
 import { DEFAULT_KERNEL_VERSION, kernelAtLeast, type KernelVersion } from "./linux_version.js";
 
@@ -153,16 +161,21 @@ export class Kernel {
 
     // free_area_init() + memblock_free_all()
     const minPfn = Math.min(...this.bootRam.map((r) => r.startPfn));
-    this.pgdat = new PglistData(archSetup(cfg.arch).zoneSizesInit(minPfn, maxPfn));
+    const zoneLimits = archSetup(cfg.arch).zoneSizesInit(minPfn, maxPfn);
+    // `rfc=v2`: the patched kernel's own build boots (./rfc_build.ts)
+    this.pgdat = new PglistData(this.rfcV2 ? rfcZoneLimits(cfg.arch, zoneLimits) : zoneLimits);
     this.alloc = new BuddyAllocator(this.memmap, this.sparse, this.pgdat, this.work, { nrCpus: this.nrCpus });
     this.alloc.movableWmarkLikeHighmem = this.atLeast("6.12");
     this.alloc.lowmemReserveFollowsManaged = this.atLeast("7.2");
-    const image = kernelImageReserved(this.board, this.version);
+    this.alloc.pcpThp = !this.rfcV2 || RFC_THP;
+    const image = this.rfcV2 ? rfcKernelImageReserved(this.board) : kernelImageReserved(this.board, this.version);
     const imageInRam = mapped.some((r) => r.startPfn <= image.startPfn && image.endPfn <= r.endPfn);
     initBootMemory(this.alloc, this.bootRam, [
       ...(imageInRam ? [image] : []),
       ...nomap,
-      ...bootReservationsWithInit(this.board, this.params, this.version),
+      ...(this.rfcV2
+        ? rfcBootReservationsWithInit(this.board, this.params)
+        : bootReservationsWithInit(this.board, this.params, this.version)),
     ]);
     this.isolation = new PageIsolation(this.alloc);
     this.migration = new Migration(this.alloc, this.rmap, this.work);
@@ -230,15 +243,19 @@ export class Kernel {
     // unless the machine has less than 512 MiB (THP off by default "on smaller
     // systems"); then free_initmem()/free_initrd_mem() give the init sections and
     // the initramfs back.
-    if (this.alloc.totalramPages >= (512 << 20) / PAGE_SIZE) this.alloc.startKhugepaged();
+    if ((!this.rfcV2 || RFC_THP) && this.alloc.totalramPages >= (512 << 20) / PAGE_SIZE)
+      this.alloc.startKhugepaged();
     // The initcalls' allocations: slab, hash tables, stacks, the initramfs's pages.
-    bootTimeAllocations(this.alloc, this.board, this.version);
+    if (this.rfcV2) rfcBootTimeAllocations(this.alloc, this.board);
+    else bootTimeAllocations(this.alloc, this.board, this.version);
     // mark_rodata_ro() and free_kernel_image_pages(): the image's aliases split
     this.arch.protectKernelImage();
     // Their pageblocks hold the kernel's own early allocations, so the pages land
     // on the unmovable per-cpu lists (the oracle's arm64 guest takes the 513
     // page-table pages of a 1 GiB DIMM from there without MemFree moving).
-    const late = lateFreedRange(this.board, this.params, this.version);
+    const late = this.rfcV2
+      ? rfcLateFreedRange(this.board, this.params)
+      : lateFreedRange(this.board, this.params, this.version);
     for (
       let pfn = late.startPfn - (late.startPfn % PAGEBLOCK_NR_PAGES);
       pfn < late.endPfn;

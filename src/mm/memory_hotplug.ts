@@ -400,9 +400,12 @@ export class MemoryHotplug implements ArchHotplugCtx {
       const end = pfn + nrPages;
       for (let p = pfn; p < end;) {
         const cur = Math.min(end - p, (pfnToSectionNr(p) + 1) * PAGES_PER_SECTION - p);
-        // __remove_section(): only sections that still have a memmap.
+        // __remove_section(): only sections that still have a memmap; the
+        // others WARN_ON_ONCE(!valid_section()) (inlined: the guest names
+        // __remove_pages)
         if (this.k.sparse.validSectionNr(pfnToSectionNr(p)))
           this.k.sparse.sparseRemoveSection(p, cur, altmap);
+        else this.k.printk.warnOnce("mm/memory_hotplug.c", "__remove_pages");
         p += cur;
       }
     });
@@ -512,7 +515,10 @@ export class MemoryHotplug implements ArchHotplugCtx {
     const bs = this.blockSize();
     for (let cur = start; cur < start + size; cur += bs) {
       const mem = this.k.memory.findMemoryBlockById(this.k.memory.pfnToBlockId(cur / PAGE_SIZE));
-      if (!mem) continue; // WARN_ON_ONCE(!mem)
+      if (!mem) {
+        this.k.printk.warnOnce("mm/memory_hotplug.c", "remove_memory_blocks_and_altmaps"); // WARN_ON_ONCE(!mem)
+        continue;
+      }
       const n = mem.nrVmemmapPages;
       this.k.work.withPhase("remove_memory_block_devices", () =>
         this.k.memory.removeMemoryBlockDevices(cur, bs),

@@ -239,8 +239,9 @@ export const NR_LOWORDER_PCP_LISTS = MIGRATE_PCPTYPES * (PAGE_ALLOC_COSTLY_ORDER
 /** NR_PCP_LISTS */
 export const NR_PCP_LISTS = NR_LOWORDER_PCP_LISTS + NR_PCP_THP;
 /** mm/page_alloc.c: pcp_allowed_order() with CONFIG_TRANSPARENT_HUGEPAGE: the orders the per-cpu lists take. */
-export function pcpAllowedOrder(order: number): boolean {
-  return order <= PAGE_ALLOC_COSTLY_ORDER || order === PAGEBLOCK_ORDER;
+export function pcpAllowedOrder(order: number, thp = true): boolean {
+  // the pageblock order only with CONFIG_TRANSPARENT_HUGEPAGE (Debian's kernels; not the RFC's build)
+  return order <= PAGE_ALLOC_COSTLY_ORDER || (thp && order === PAGEBLOCK_ORDER);
 }
 /** mm/page_alloc.c: BOOT_PAGESET_HIGH, BOOT_PAGESET_BATCH: the boot pageset never keeps a page. */
 export const BOOT_PAGESET_HIGH = 0;

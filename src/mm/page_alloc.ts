@@ -267,6 +267,8 @@ export class BuddyAllocator implements PageAllocator {
    * pages at once; before, only at boot and on online/offline (set by the Kernel).
    */
   lowmemReserveFollowsManaged = false;
+  /** CONFIG_TRANSPARENT_HUGEPAGE: pcp_allowed_order() takes pageblock-order blocks too (set false by the Kernel for the RFC's build) */
+  pcpThp = true;
   /** vm.watermark_scale_factor */
   watermarkScaleFactor = 10;
   /** vm.lowmem_reserve_ratio */
@@ -578,7 +580,7 @@ export class BuddyAllocator implements PageAllocator {
     // exists) never see the per-cpu lists
     if (
       !this.memblockAllocations &&
-      pcpAllowedOrder(order) &&
+      pcpAllowedOrder(order, this.pcpThp) &&
       (allocFlags & ALLOC_CMA || mt !== MIGRATE_MOVABLE)
     ) {
       const pfn = this.rmqueuePcplist(zone, order, mt, allocFlags);
@@ -720,7 +722,7 @@ export class BuddyAllocator implements PageAllocator {
 
   // mm/page_alloc.c: free_the_page() (the pages' state counts are already dropped)
   private freeThePage(pfn: number, order: number): void {
-    if (pcpAllowedOrder(order)) this.freeUnrefPage(pfn, order);
+    if (pcpAllowedOrder(order, this.pcpThp)) this.freeUnrefPage(pfn, order);
     else this.freePagesOk(pfn, order);
   }
 

@@ -255,7 +255,11 @@ export class MemorySubsys {
     const end = this.pfnToBlockId((start + size) / 4096);
     for (let id = first; id !== end; id++) {
       const mem = this.blocks.get(id);
-      if (!mem) continue;
+      if (!mem) {
+        // WARN_ON_ONCE(!mem): remove_memory() of a range that was never added
+        this.k.printk.warnOnce("drivers/base/memory.c", "remove_memory_block_devices");
+        continue;
+      }
       this.unregisterMemoryBlockUnderNodes(mem);
       this.removeMemoryBlock(mem);
     }

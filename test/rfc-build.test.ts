@@ -1,0 +1,226 @@
+// The boot of the RFC v2 patched kernel (src/kernel/rfc_build.ts), held to the
+// patched kernel's first readings on the oracle's guests (memhp oracle
+// --kernel patched, linux-patches/ at 6a8549af96bc, 6 December 2026): MemTotal,
+// the zone that holds boot memory, its managed pages and min watermark exactly;
+// MemFree within the largest gap seen. And the WARNING lines of the guest's
+// dmesg judged against the ones the model predicts (src/fuzz/oracle.ts).
+
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { parseScenario } from "../src/scenario/parse.js";
+import { runScenario } from "../src/scenario/run.js";
+import type { Kernel } from "../src/kernel/kernel.js";
+import { runOnModel, unexpectedWarnings } from "../src/fuzz/oracle.js";
+import { problemsOf } from "../src/fuzz/oracle-campaign.js";
+import { judge } from "../src/fuzz/oracle.js";
+import { warnedFunction } from "../src/kernel/printk.js";
+import { listedProblem, loadFuzzDivergences } from "../src/fuzz/oracle-divergences.js";
+
+interface Reading {
+  machine: string;
+  MemTotal: number;
+  MemFree: number;
+  zone: string;
+  managed: number;
+  min: number;
+}
+
+/** /proc/meminfo and /proc/zoneinfo of the patched kernel right after boot. */
+const PATCHED: readonly Reading[] = [
+  {
+    machine: "x86_64 mem=1G maxmem=3G",
+    MemTotal: 1020692,
+    MemFree: 1009404,
+    zone: "DMA32",
+    managed: 255173,
+    min: 1007,
+  },
+  {
+    machine: "x86_64 mem=1G maxmem=4G",
+    MemTotal: 1020692,
+    MemFree: 1009644,
+    zone: "DMA32",
+    managed: 255173,
+    min: 1007,
+  },
+  {
+    machine: "x86_64 mem=2G maxmem=4G",
+    MemTotal: 2051348,
+    MemFree: 2039544,
+    zone: "DMA32",
+    managed: 512837,
+    min: 1430,
+  },
+  {
+    machine: "x86_64 mem=2G maxmem=5G",
+    MemTotal: 2051348,
+    MemFree: 2039544,
+    zone: "DMA32",
+    managed: 512837,
+    min: 1430,
+  },
+  {
+    machine: "arm64 mem=1G maxmem=3G",
+    MemTotal: 1013312,
+    MemFree: 990004,
+    zone: "Normal",
+    managed: 253328,
+    min: 1005,
+  },
+  {
+    machine: "arm64 mem=1G maxmem=4G",
+    MemTotal: 1013312,
+    MemFree: 990004,
+    zone: "Normal",
+    managed: 253328,
+    min: 1005,
+  },
+  {
+    machine: "arm64 mem=2G maxmem=4G",
+    MemTotal: 2040380,
+    MemFree: 2016816,
+    zone: "Normal",
+    managed: 510095,
+    min: 1427,
+  },
+  {
+    machine: "arm64 mem=2G maxmem=5G",
+    MemTotal: 2040380,
+    MemFree: 2016816,
+    zone: "Normal",
+    managed: 510095,
+    min: 1427,
+  },
+  {
+    machine: "arm64 mem=1G maxmem=3G\ncmdline rodata=off",
+    MemTotal: 1015336,
+    MemFree: 992028,
+    zone: "Normal",
+    managed: 253834,
+    min: 1006,
+  },
+];
+
+/** The largest first-MemFree gap of PATCHED (kB): the kernel's own boot activity. */
+const FREE_KB = 208;
+
+function bootModel(machine: string): { fields: Record<string, number>; k: Kernel } {
+  const [first, ...rest] = machine.split("\n");
+  const text = [`machine ${first} rfc=v2`, ...rest, "boot", "read /proc/meminfo MemTotal MemFree", ""].join(
+    "\n",
+  );
+  let k: Kernel | undefined;
+  const t = runScenario(parseScenario(text, "rfc-build.mhp"), { onRecord: (_r, kk) => (k = kk) });
+  const rec = t.records[t.records.length - 1] as { fields: Record<string, number> };
+  return { fields: rec.fields, k: k! };
+}
+
+describe("the RFC v2 patched kernel's boot (rfc=v2)", () => {
+  for (const r of PATCHED)
+    it(`${r.machine.replace("\n", ", ")}: MemTotal, managed and min as the kernel's`, () => {
+      const { fields, k } = bootModel(r.machine);
+      assert.equal(fields.MemTotal, r.MemTotal);
+      assert.ok(Math.abs(fields.MemFree - r.MemFree) <= FREE_KB, `MemFree ${fields.MemFree} vs ${r.MemFree}`);
+      const populated = k.pgdat.zones.filter((z) => z.presentPages > 0);
+      assert.deepEqual(
+        populated.map((z) => [z.name, z.managedPages, z.watermark[0]]),
+        [[r.zone, r.managed, r.min]],
+      );
+    });
+
+  it("a machine without rfc=v2 still boots as Debian's kernel (boot memory in ZONE_DMA)", () => {
+    let k: Kernel | undefined;
+    runScenario(
+      parseScenario("machine arm64 mem=1G maxmem=3G\nboot\nread /proc/meminfo MemTotal\n", "x.mhp"),
+      {
+        onRecord: (_r, kk) => (k = kk),
+      },
+    );
+    assert.equal(k!.pgdat.zones.find((z) => z.presentPages > 0)?.name, "DMA");
+  });
+});
+
+describe("kernel warnings in the fuzz judge", () => {
+  // the patched x86_64 kernel's dmesg after `call remove_memory` of a range never added
+  const KERNEL = [
+    "------------[ cut here ]------------",
+    "WARNING: CPU: 0 PID: 214 at ../src/drivers/base/memory.c:942 remove_memory_block_devices+0x62/0x7a",
+    "------------[ cut here ]------------",
+    "WARNING: CPU: 0 PID: 214 at ../src/mm/memory_hotplug.c:501 __remove_pages+0x71/0x9b",
+  ];
+  const text = [
+    "machine x86_64 mem=2G maxmem=5G rfc=v2",
+    "boot",
+    "call add_memory_driver_managed 0x140000000 512M owner=1",
+    "call remove_memory 0x1c0000000 128M",
+    "",
+  ].join("\n");
+
+  it("reads the function of a WARNING line, the kernel's and the model's", () => {
+    assert.equal(warnedFunction(KERNEL[1]), "remove_memory_block_devices");
+    assert.equal(
+      warnedFunction("WARNING: CPU: 0 PID: 1 at mm/memory_hotplug.c __remove_pages"),
+      "__remove_pages",
+    );
+    assert.equal(warnedFunction(KERNEL[0]), undefined);
+  });
+
+  it("the model predicts remove_memory()'s WARN_ON_ONCE()s on a range never added, once each", () => {
+    const sc = parseScenario(text + "call remove_memory 0x1c0000000 128M\n", "w.mhp");
+    const m = runOnModel(sc);
+    assert.deepEqual(m.warnings?.map(warnedFunction), ["remove_memory_block_devices", "__remove_pages"]);
+    assert.deepEqual(unexpectedWarnings(KERNEL, m.warnings), []);
+  });
+
+  it("a WARNING the model did not predict fails, and so does one it predicted the kernel did not print", () => {
+    const sc = parseScenario(text, "w.mhp");
+    const m = runOnModel(sc);
+    const v = judge("w", sc, m.trace, m.trace, []);
+    const quiet = { ...m, warnings: [] };
+    assert.deepEqual(
+      problemsOf(v, { trace: m.trace, outcome: "ok", warnings: KERNEL }, quiet).map((p) => [
+        p.kind,
+        p.signature,
+      ]),
+      [
+        ["warning", "warning: WARNING remove_memory_block_devices"],
+        ["warning", "warning: WARNING __remove_pages"],
+      ],
+    );
+    assert.deepEqual(
+      problemsOf(v, { trace: m.trace, outcome: "ok", warnings: [] }, m).map((p) => p.signature),
+      [
+        "warning: model predicted WARNING remove_memory_block_devices, the kernel printed none",
+        "warning: model predicted WARNING __remove_pages, the kernel printed none",
+      ],
+    );
+    assert.deepEqual(problemsOf(v, { trace: m.trace, outcome: "ok", warnings: KERNEL }, m), []);
+  });
+
+  it("other reports count by their text without numbers; the oracle's boot note does not", () => {
+    assert.deepEqual(
+      unexpectedWarnings([
+        "[   20.1] rcu: INFO: rcu_sched self-detected stall on CPU",
+        "boot attempt 1 crashed: x",
+      ]),
+      ["rcu: INFO: rcu_sched self-detected stall on CPU"],
+    );
+    assert.deepEqual(unexpectedWarnings(["BUG: Bad page state in process sh  pfn:12345"]), [
+      "BUG: Bad page state in process sh  pfn:N",
+    ]);
+  });
+
+  it("docs/divergences.md lists a starved guest's stalls, not a WARNING", () => {
+    const { problems } = loadFuzzDivergences();
+    const sig = (l: string) => `warning: ${unexpectedWarnings([l])[0]}`;
+    assert.equal(
+      listedProblem(problems, sig("rcu: INFO: rcu_sched self-detected stall on CPU"))?.id,
+      "fuzz-tcg-stall",
+    );
+    assert.equal(
+      listedProblem(problems, sig("watchdog: BUG: soft lockup - CPU#0 stuck for 22s! [sh:1]"))?.id,
+      "fuzz-tcg-stall",
+    );
+    assert.equal(listedProblem(problems, sig(KERNEL[1])), undefined);
+  });
+});
