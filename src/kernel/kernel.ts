@@ -168,7 +168,9 @@ export class Kernel {
     this.alloc.movableWmarkLikeHighmem = this.atLeast("6.12");
     this.alloc.lowmemReserveFollowsManaged = this.atLeast("7.2");
     this.alloc.pcpThp = !this.rfcV2 || RFC_THP;
-    const image = this.rfcV2 ? rfcKernelImageReserved(this.board) : kernelImageReserved(this.board, this.version);
+    const image = this.rfcV2
+      ? rfcKernelImageReserved(this.board)
+      : kernelImageReserved(this.board, this.version);
     const imageInRam = mapped.some((r) => r.startPfn <= image.startPfn && image.endPfn <= r.endPfn);
     initBootMemory(this.alloc, this.bootRam, [
       ...(imageInRam ? [image] : []),
