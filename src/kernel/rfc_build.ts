@@ -24,11 +24,13 @@ import { kernelImageRange, largeSystemHashBytes, machineKernelPages, type BootPa
 
 const PAGE = 4096;
 
+/** The zones the build leaves out: no CONFIG_ZONE_DMA; on arm64 no CONFIG_ZONE_DMA32 either. */
+const RFC_NO_ZONES: Record<Arch, readonly number[]> = { x86_64: [ZONE_DMA], arm64: [ZONE_DMA, ZONE_DMA32] };
+
 /** free_area_init()'s zone limits without the zones the build leaves out (an empty zone). */
 export function rfcZoneLimits(arch: Arch, limits: readonly number[]): number[] {
   const out = [...limits];
-  out[ZONE_DMA] = 0;
-  if (arch === "arm64") out[ZONE_DMA32] = 0;
+  for (const z of RFC_NO_ZONES[arch]) out[z] = 0;
   return out;
 }
 
@@ -67,6 +69,9 @@ export function rfcKernelImageReserved(board: Board): PfnSpan {
   return { startPfn: r.startPfn, endPfn: r.startPfn + RFC_BOOT[board.config.arch].image };
 }
 
+/** Pages reserved beyond rodata=full's with rodata=off (below), per arch. */
+const RFC_RODATA_OFF_EXTRA: Record<Arch, number> = { x86_64: 0, arm64: 2 };
+
 /** The early hash tables (dcache_init_early(), inode_init_early()) and the rest, in pages. */
 function topReservedPages(board: Board, params?: BootParams): number {
   const arch = board.config.arch;
@@ -75,7 +80,7 @@ function topReservedPages(board: Board, params?: BootParams): number {
   // arm64 rodata=off: 506 pages more managed than rodata=full on the 1 GiB
   // guest, where the model's page tables make 504 (Debian's kernel: 10 more
   // reserved, archSetup().extraBootReservedPages())
-  const extra = params && !params.rodataFull && arch === "arm64" ? 2 : 0;
+  const extra = params && !params.rodataFull ? RFC_RODATA_OFF_EXTRA[arch] : 0;
   return RFC_BOOT[arch].rest + Math.ceil(hashBytes / PAGE) + extra;
 }
 
