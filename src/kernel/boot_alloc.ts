@@ -70,6 +70,27 @@ const BOOT_REST_PAGES: Record<Arch, { total: number; reclaimable: number }> = {
   arm64: { total: 7860, reclaimable: 2246 },
 };
 
+/**
+ * Takes `pages` pages in blocks of at most `maxOrder`, largest first, as
+ * alloc_pages_exact() does (the table's pages, its tail beyond the size freed
+ * again); returns the pages taken (fewer when memory ran out).
+ */
+export function takeBootPages(
+  alloc: BuddyAllocator,
+  pages: number,
+  purpose: "kernel" | "reclaimable",
+  maxOrder: number,
+): number {
+  let taken = 0;
+  for (let order = maxOrder; order >= 0; order--)
+    while (pages >= 1 << order) {
+      if (alloc.allocPages(order, purpose) < 0) return taken;
+      pages -= 1 << order;
+      taken += 1 << order;
+    }
+  return taken;
+}
+
 /** Allocates what the kernel allocates while booting; returns the pages taken. */
 export function bootTimeAllocations(
   alloc: BuddyAllocator,
@@ -77,14 +98,8 @@ export function bootTimeAllocations(
   version: KernelVersion = DEFAULT_KERNEL_VERSION,
 ): number {
   let taken = 0;
-  // alloc_pages_exact(): the table's pages, its tail beyond the size freed again
   const take = (pages: number, purpose: "kernel" | "reclaimable", maxOrder: number): void => {
-    for (let order = maxOrder; order >= 0; order--)
-      while (pages >= 1 << order) {
-        if (alloc.allocPages(order, purpose) < 0) return;
-        pages -= 1 << order;
-        taken += 1 << order;
-      }
+    taken += takeBootPages(alloc, pages, purpose, maxOrder);
   };
   // kernel/dma/pool.c: dma_atomic_pool_init(): 128 KiB per GiB of memory (at
   // least 128 KiB) for each of GFP_KERNEL, GFP_DMA and GFP_DMA32, one block each.

@@ -20,6 +20,7 @@ import { archSetup } from "../arch/index.js";
 import type { Board } from "../hw/board.js";
 import type { BuddyAllocator, PfnSpan } from "../mm/page_alloc.js";
 import { ZONE_DMA, ZONE_DMA32 } from "../mm/mmzone.js";
+import { takeBootPages } from "./boot_alloc.js";
 import { kernelImageRange, largeSystemHashBytes, machineKernelPages, type BootParams } from "./setup.js";
 
 const PAGE = 4096;
@@ -113,12 +114,7 @@ export function rfcBootReservationsWithInit(board: Board, params?: BootParams): 
 export function rfcBootTimeAllocations(alloc: BuddyAllocator, board: Board): number {
   let taken = 0;
   const take = (pages: number, purpose: "kernel" | "reclaimable", maxOrder: number): void => {
-    for (let order = maxOrder; order >= 0; order--)
-      while (pages >= 1 << order) {
-        if (alloc.allocPages(order, purpose) < 0) return;
-        pages -= 1 << order;
-        taken += 1 << order;
-      }
+    taken += takeBootPages(alloc, pages, purpose, maxOrder);
   };
   // fs/namespace.c mnt_init(): "Mount-cache" and "Mountpoint-cache", 8-byte buckets, scale 19
   const nkp = machineKernelPages(board);
