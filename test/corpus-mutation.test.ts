@@ -19,7 +19,7 @@ import {
   type CorpusResult,
 } from "../src/scenario/corpus.js";
 import { counterNumbers, rewriteCounters, type Difference } from "../src/scenario/diff.js";
-import { blockName } from "../src/scenario/divergences.js";
+import { blockName, heldGap } from "../src/scenario/divergences.js";
 import { runScenario } from "../src/scenario/run.js";
 import type { Trace, TraceRecord } from "../src/scenario/trace.js";
 
@@ -166,7 +166,13 @@ function mutateScenario(e: CorpusEntry, t: Tally): void {
     const i = model.records.findIndex((r) => r.line === diff.line);
     const a = diff.a as number;
     let signed: number;
-    if (by.match.check === "tablePagesLinearVmemmap" && diff.reading === "first") {
+    if (by.match.check === "freeCountingPcp") {
+      // the gap counts each side's per-cpu pages: its sign from the model's number moved by one
+      const g0 = heldGap(by.match, diff, kernel, model)!;
+      const m1 = withRecord(model, i, (c) => mapNumbers(c, (k, v) => (k === diff.item ? v + 1 : v)));
+      const d1 = compare(m1).differences.find((d) => d.line === diff.line && d.item === diff.item)!;
+      signed = heldGap(by.match, d1, kernel, m1)! > g0 ? g0 : -g0;
+    } else if (by.match.check === "tablePagesLinearVmemmap" && diff.reading === "first") {
       const tp = kernelAt.get(diff.line)?._tablePages as { linearMap: number; vmemmap: number };
       signed = a - (tp.linearMap + tp.vmemmap);
     } else if (diff.reading === "first") signed = a - (diff.b as number);

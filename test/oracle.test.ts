@@ -721,6 +721,13 @@ test("statements: write, read, read with fields, ls, and the ENOSYS ones", async
   const g = fakeGuest({
     [`W ${STATE}`]: { rc: "1", err: "sh: write error: Device or resource busy\n" },
     "R /proc/meminfo": { rc: "0", out: "MemTotal:   930320 kB\nMemFree:    892736 kB\n", err: "" },
+    "R /proc/zoneinfo": {
+      rc: "0",
+      out:
+        "Node 0, zone      DMA\n  pages free     3808\n  pagesets\n    cpu: 0\n              count: 7\n" +
+        "Node 0, zone    DMA32\n  pages free     218207\n  pagesets\n    cpu: 0\n              count: 3149\n",
+      err: "",
+    },
     "R /sys/devices/system/memory/memory32/valid_zones": { rc: "0", out: "Normal Movable\n", err: "" },
     "R /nope": { rc: "1", out: "", err: "cat: can't open '/nope': No such file or directory\n" },
     "L /sys/devices/system/memory/memory32": { rc: "0", out: ".\n..\nstate\nonline\n", err: "" },
@@ -738,11 +745,20 @@ test("statements: write, read, read with fields, ls, and the ENOSYS ones", async
     result: "EBUSY",
   });
   assert.deepEqual(g.asked[0], `W ${STATE} offline`);
+  // a MemFree reading carries the pages on the per-cpu lists, read right after it
   assert.deepEqual(await run(st(4, { op: "read", path: "/proc/meminfo", fields: ["MemFree"] })), {
     line: 4,
     op: "read",
     path: "/proc/meminfo",
     fields: { MemFree: 892736 },
+    _pcpPages: 3156,
+  });
+  assert.deepEqual(g.asked.slice(1), ["R /proc/meminfo", "R /proc/zoneinfo"]);
+  assert.deepEqual(await run(st(4, { op: "read", path: "/proc/meminfo", fields: ["MemTotal"] })), {
+    line: 4,
+    op: "read",
+    path: "/proc/meminfo",
+    fields: { MemTotal: 930320 },
   });
   assert.deepEqual(
     await run(st(5, { op: "read", path: "/sys/devices/system/memory/memory32/valid_zones", fields: [] })),
@@ -764,7 +780,7 @@ test("statements: write, read, read with fields, ls, and the ENOSYS ones", async
   assert.deepEqual(pt, { line: 8, op: "ptdump", start: "0x100000000", size: "0x40000000", result: "ENOSYS" });
   const call = await run(st(9, { op: "call", fn: "offline_and_remove_memory", args: ["0x100000000"] }));
   assert.equal((call as Record<string, unknown>).result, "ENOSYS");
-  assert.equal(g.asked.length, 5, "ptdump and call never reach the guest");
+  assert.equal(g.asked.length, 7, "ptdump and call never reach the guest");
 });
 
 test("record: traces are saved next to the scenario", () => {

@@ -103,6 +103,60 @@ describe("divergence match blocks", () => {
     assert.ok(!covered(ram("virtio0", "\ne8000000-efffffff : System RAM (memhp)")), "no renumbering at all");
   });
 
+  it("freeCountingPcp adds each side's per-cpu pages: a spilled list is covered, other gaps are not", () => {
+    const memPcp = (line: number, MemFree: number, pcp?: number): TraceRecord => ({
+      ...mem(line, MemFree),
+      ...(pcp === undefined ? {} : { _pcpPages: pcp }),
+    });
+    const zone = (line: number, free: number, count: number): TraceRecord => ({
+      line,
+      op: "read",
+      path: "/proc/zoneinfo",
+      value:
+        `Node 0, zone    DMA32\n  pages free     ${free}\n        min      100\n  pagesets\n` +
+        `    cpu: 0\n              count: ${count}\n              high:  500\n              batch: 63`,
+    });
+    // The model keeps 3000 pages on its lists at line 5; the kernel spilled all but 200.
+    const model: Trace = {
+      header: header("memhp-model", "0"),
+      records: [memPcp(3, 500000, 100), memPcp(5, 600000, 3000), zone(6, 10000, 3000)],
+    };
+    const kernelOf = (free5: number, pcp5: number | undefined, zfree: number): Trace => ({
+      header: header("linux", "6.1.0-57-cloud-amd64"),
+      records: [memPcp(3, 500000, 100), memPcp(5, free5, pcp5), zone(6, zfree, 200)],
+    });
+    const [memBlock, zoneBlock] = parseDivergences(
+      doc(
+        ["m", { rule: "meminfo-delta", item: "^MemFree$", check: "freeCountingPcp", tolerance: 40 }],
+        ["z", { rule: "zoneinfo-delta", item: ": pages free$", check: "freeCountingPcp", tolerance: 10 }],
+      ),
+    );
+    const verdict = (k: Trace, line: number, block = memBlock) => {
+      const d = diffTraces(model, k).find((x) => x.line === line);
+      assert.ok(d, `a difference at line ${line}`);
+      return covers(block, "s", d, model, k);
+    };
+    // 2800 pages spilled: MemFree 11200 kB higher, the lists 2800 pages lower
+    assert.ok(verdict(kernelOf(611200, 200, 12800), 5));
+    assert.ok(verdict(kernelOf(611240, 200, 12800), 5), "40 kB apart, at the tolerance");
+    assert.ok(!verdict(kernelOf(611244, 200, 12800), 5), "44 kB apart");
+    assert.ok(!verdict(kernelOf(611200, undefined, 12800), 5), "no _pcpPages on the kernel's reading");
+    assert.ok(!verdict(kernelOf(611200, 3000, 12800), 5), "the lists did not shrink: an unexplained 11 MB");
+    assert.ok(verdict(kernelOf(611200, 200, 12800), 6, zoneBlock), "the zone's pages free with its pagesets");
+    assert.ok(!verdict(kernelOf(611200, 200, 12811), 6, zoneBlock), "11 pages apart");
+  });
+
+  it("lines by scenario: each scenario's own lines only", () => {
+    const [block] = parseDivergences(
+      doc(["l", { rule: "meminfo-delta", item: "^MemFree$", lines: { "s1|s2": [5], s3: [6] } }]),
+    );
+    const at = (line: number) => diffs.find((d) => d.line === line)!;
+    assert.ok(covers(block, "s1", at(5), a, b));
+    assert.ok(covers(block, "s3", at(6), a, b));
+    assert.ok(!covers(block, "s3", at(5), a, b), "line 5 is s1's and s2's");
+    assert.ok(!covers(block, "s4", at(5), a, b), "a scenario the block does not name");
+  });
+
   it("every block names a rule and an item; a heading that is not an entry's is refused", () => {
     assert.throws(
       () => parseDivergences(doc(["x", { item: "^MemFree$" }])),

@@ -6,6 +6,8 @@
 // Usage:
 //   node --import tsx src/oracle/record.ts scenarios/oracle/*.mhp scenarios/oracle-rfc/*.mhp
 //   node --import tsx src/oracle/record.ts --kernel 6.12 scenarios/oracle/*.mhp
+// --out DIR: a live recording elsewhere, DIR/NAME.jsonl (another release's:
+// DIR/NAME.linux-6.12.jsonl), as `memhp corpus --traces DIR` reads it.
 
 import fs from "node:fs";
 import path from "node:path";
@@ -41,12 +43,19 @@ export function kernelFor(file: string): OracleKernel {
   return path.basename(path.dirname(path.resolve(file))) === "oracle-rfc" ? "patched" : "stock";
 }
 
-export async function recordScenarioFile(file: string, opts: OracleOptions = {}): Promise<string> {
+export async function recordScenarioFile(
+  file: string,
+  opts: OracleOptions = {},
+  outDir?: string,
+): Promise<string> {
   const scenario = parseScenario(fs.readFileSync(file, "utf8"), file);
   const kernel = opts.kernel ?? kernelFor(file);
   const version = opts.version ?? scenario.machine.kernel ?? DEFAULT_KERNEL_VERSION;
   const trace = await runOracle(scenario, { ...opts, kernel, version });
-  const out = recordedTracePath(file, scenario.machine.arch, kernel, version);
+  const name = path.basename(file, ".mhp");
+  const out = outDir
+    ? path.join(outDir, `${version === DEFAULT_KERNEL_VERSION ? name : `${name}.linux-${version}`}.jsonl`)
+    : recordedTracePath(file, scenario.machine.arch, kernel, version);
   fs.writeFileSync(out, formatTrace(trace));
   return out;
 }
@@ -61,10 +70,16 @@ async function main(args: string[]): Promise<number> {
     version = args[1] as KernelVersion;
     args = args.slice(2);
   }
+  let outDir: string | undefined;
+  if (args[0] === "--out" && args[1]) {
+    outDir = args[1];
+    fs.mkdirSync(outDir, { recursive: true });
+    args = args.slice(2);
+  }
   const files = args;
   if (files.length === 0) {
     process.stderr.write(
-      "usage: node --import tsx src/oracle/record.ts [--kernel 6.1|6.12|7.2] FILE.mhp...\n",
+      "usage: node --import tsx src/oracle/record.ts [--kernel 6.1|6.12|7.2] [--out DIR] FILE.mhp...\n",
     );
     return 2;
   }
@@ -78,7 +93,7 @@ async function main(args: string[]): Promise<number> {
       const t0 = performance.now();
       const log = (l: string): boolean => process.stderr.write(`${path.basename(f)}: ${l}\n`);
       try {
-        const out = await recordScenarioFile(f, { log, ...(version ? { version } : {}) });
+        const out = await recordScenarioFile(f, { log, ...(version ? { version } : {}) }, outDir);
         process.stderr.write(`recorded ${out} in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
       } catch (e) {
         failed++;

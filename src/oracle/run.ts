@@ -8,7 +8,8 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import type { Arch, Located, RunStatement, Scenario } from "../scenario/ast.js";
-import type { PtdumpRecord, Trace, TraceHeader, TraceRecord } from "../scenario/trace.js";
+import type { PtdumpRecord, ReadRecord, Trace, TraceHeader, TraceRecord } from "../scenario/trace.js";
+import { pcpPagesIn, wantsPcpPages } from "../scenario/pcp.js";
 import {
   PATCHED_MODULE,
   cacheDir,
@@ -770,7 +771,13 @@ export async function runStatement(
       if (r.rc !== 0) return { line, op: "read", path: st.path, result: failure(r) };
       const value = r.out.endsWith("\n") ? r.out.slice(0, -1) : r.out;
       if (st.fields.length === 0) return { line, op: "read", path: st.path, value };
-      return { line, op: "read", path: st.path, fields: pickFields(value, st.fields) };
+      const rec: ReadRecord = { line, op: "read", path: st.path, fields: pickFields(value, st.fields) };
+      if (wantsPcpPages(st.path, st.fields)) {
+        // the per-cpu lists' pages at this moment, which MemFree leaves out (src/scenario/pcp.ts)
+        const zi = fileOpResult(await g.request("R", ["/proc/zoneinfo"], timeoutMs));
+        if (zi.rc === 0) rec._pcpPages = pcpPagesIn(zi.out);
+      }
+      return rec;
     }
     case "ls": {
       const r = fileOpResult(await g.request("L", [st.path], timeoutMs));

@@ -160,7 +160,7 @@ export function blockEvidence(
     for (const { diff, by } of r.covered) {
       const ev = out.get(blockName(by, divs))!;
       ev.covered++;
-      const gap = heldGap(by.match, diff, r.kernel);
+      const gap = heldGap(by.match, diff, r.kernel, r.model);
       if (gap !== undefined) ev.largestGap = Math.max(ev.largestGap ?? 0, gap);
     }
   return out;

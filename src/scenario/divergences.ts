@@ -5,8 +5,10 @@
 // (and counted per entry) or unexplained (a failure).
 
 import { readFileSync } from "node:fs";
-import type { Difference } from "./diff.js";
-import type { Trace, TraceRecord } from "./trace.js";
+import type { ReadRecord, Trace, TraceRecord } from "./trace.js";
+import { counterNumbers, type Difference } from "./diff.js";
+import { pcpPagesIn } from "./pcp.js";
+import { PAGE_SIZE } from "../mm/constants.js";
 import { packagePath } from "../paths.js";
 
 export interface DivergenceMatch {
@@ -22,8 +24,11 @@ export interface DivergenceMatch {
   path?: string;
   /** Regex on the difference's item. Required: an entry names what it covers. */
   item: string;
-  /** Scenario lines the entry is about. */
-  lines?: number[];
+  /**
+   * Scenario lines the entry is about; for a block that covers several scenarios at
+   * different lines, by scenario: `{ "REGEX on the name": [lines] }`.
+   */
+  lines?: number[] | Record<string, number[]>;
   /**
    * Counter rules: only the first reading of a number (compared as a value) or only later
    * readings (compared as changes since the first). Default: both.
@@ -51,8 +56,13 @@ export interface DivergenceMatch {
    * "virtioIndexAfterConsole" (iomem-system-ram): the kernel's System RAM lines equal the
    * model's once each of its `virtioN` device names is read as `virtio(N-1)`, and
    * nothing else differs.
+   * "freeCountingPcp" (MemFree, a zone's `pages free`/`nr_free_pages`): the gap is taken
+   * with each side's pages on the per-cpu lists added (src/scenario/pcp.ts: a zone's own
+   * pagesets in the same zoneinfo reading; MemFree's `_pcpPages` annotation), so that
+   * only a list spilled to the buddy at another moment is covered; without those counts
+   * in both traces it covers nothing.
    */
-  check?: "tablePagesLinearVmemmap" | "virtioIndexAfterConsole";
+  check?: "tablePagesLinearVmemmap" | "virtioIndexAfterConsole" | "freeCountingPcp";
 }
 
 export interface Divergence {
@@ -140,8 +150,59 @@ export function gapOf(diff: Difference): number | undefined {
   return undefined;
 }
 
-/** The gap a block's tolerance is held to: the kernel's `_tablePages` count stands in for b under tablePagesLinearVmemmap. */
-export function heldGap(m: DivergenceMatch, diff: Difference, b: Trace): number | undefined {
+/**
+ * The pages on the per-cpu lists that go with the difference's number in a reading of
+ * `t` (freeCountingPcp), in that number's unit: MemFree's `_pcpPages` in kB, a
+ * zone's pagesets in pages. undefined: the reading has no such count.
+ */
+function pcpOf(r: TraceRecord | undefined, diff: Difference): number | undefined {
+  const rr = r as ReadRecord | undefined;
+  if (rr?.op !== "read" || rr.path !== diff.path) return undefined;
+  if (diff.path === "/proc/meminfo" && diff.item === "MemFree")
+    return rr._pcpPages === undefined ? undefined : (rr._pcpPages * PAGE_SIZE) / 1024;
+  const zone = /^(Node \d+, zone \S+): (pages free|nr_free_pages)$/.exec(diff.item);
+  if (diff.path !== "/proc/zoneinfo" || zone === null || typeof rr.value !== "string") return undefined;
+  return pcpPagesIn(rr.value, zone[1]);
+}
+
+/**
+ * The lists' count at the reading the difference's changes are taken from (as
+ * diff.ts's baselines: the file's first reading in the trace; in /proc/zoneinfo a
+ * zone populated since has baseline 0, and so have its lists).
+ */
+function pcpAtBaseline(t: Trace, diff: Difference): number | undefined {
+  const first = t.records.find((r) => r.op === "read" && (r as ReadRecord).path === diff.path) as
+    ReadRecord | undefined;
+  if (first === undefined) return undefined;
+  if (diff.path === "/proc/zoneinfo") {
+    const had = typeof first.value === "string" && counterNumbers(diff.path, first.value).has(diff.item);
+    return had ? pcpOf(first, diff) : 0;
+  }
+  return first.fields && diff.item in first.fields ? pcpOf(first, diff) : undefined;
+}
+
+/** freeCountingPcp: the gap with each side's per-cpu pages added. */
+function gapCountingPcp(diff: Difference, a: Trace, b: Trace): number | undefined {
+  const pa = pcpOf(recordAt(a, diff.line), diff);
+  const pb = pcpOf(recordAt(b, diff.line), diff);
+  if (pa === undefined || pb === undefined) return undefined;
+  if (diff.reading === "first")
+    return typeof diff.a === "number" && typeof diff.b === "number"
+      ? Math.abs(diff.a + pa - (diff.b + pb))
+      : undefined;
+  const a0 = pcpAtBaseline(a, diff);
+  const b0 = pcpAtBaseline(b, diff);
+  if (diff.deltaA === undefined || diff.deltaB === undefined || a0 === undefined || b0 === undefined)
+    return undefined;
+  return Math.abs(diff.deltaA + pa - a0 - (diff.deltaB + pb - b0));
+}
+
+/**
+ * The gap a block's tolerance is held to: the kernel's `_tablePages` count stands in for
+ * b under tablePagesLinearVmemmap; freeCountingPcp adds the per-cpu lists' pages.
+ */
+export function heldGap(m: DivergenceMatch, diff: Difference, b: Trace, a?: Trace): number | undefined {
+  if (m.check === "freeCountingPcp") return a === undefined ? undefined : gapCountingPcp(diff, a, b);
   if (m.check === "tablePagesLinearVmemmap" && diff.reading === "first") {
     const kb = tablePagesCore(recordAt(b, diff.line));
     return kb === undefined || typeof diff.a !== "number" ? undefined : Math.abs(diff.a - kb);
@@ -162,6 +223,12 @@ function firstReadingAfterRemoval(t: Trace, line: number, path: string | undefin
   );
 }
 
+/** A block's lines for one scenario (`lines` as a list, or by scenario name). */
+function linesFor(lines: number[] | Record<string, number[]>, scenario: string): number[] {
+  if (Array.isArray(lines)) return lines;
+  return Object.entries(lines).flatMap(([re, l]) => (new RegExp(`^(?:${re})$`).test(scenario) ? l : []));
+}
+
 /** Does the divergence cover this difference between model trace `a` and kernel trace `b`? */
 export function covers(d: Divergence, scenario: string, diff: Difference, a: Trace, b: Trace): boolean {
   const m = d.match;
@@ -171,7 +238,7 @@ export function covers(d: Divergence, scenario: string, diff: Difference, a: Tra
   if (m.op && !new RegExp(`^(?:${m.op})$`).test(diff.op)) return false;
   if (m.path && !new RegExp(m.path).test(diff.path ?? "")) return false;
   if (!new RegExp(m.item).test(diff.item)) return false;
-  if (m.lines && !m.lines.includes(diff.line)) return false;
+  if (m.lines && !linesFor(m.lines, scenario).includes(diff.line)) return false;
   if (m.reading && m.reading !== diff.reading) return false;
   if (m.check === "tablePagesLinearVmemmap") {
     // Kernel side: the count over the linear map and the vmemmap, not the whole tree.
@@ -186,13 +253,15 @@ export function covers(d: Divergence, scenario: string, diff: Difference, a: Tra
     const renumbered = diff.b.replace(/\bvirtio(\d+)\b/g, (_, n: string) => `virtio${Number(n) - 1}`);
     if (renumbered === diff.b || renumbered !== diff.a) return false;
   }
-  if (m.tolerance !== undefined) {
+  if (m.check === "freeCountingPcp") {
+    const gap = gapCountingPcp(diff, a, b);
+    if (gap === undefined || gap > (m.tolerance ?? 0)) return false;
+  } else if (m.tolerance !== undefined) {
     const gap = gapOf(diff);
     if (gap === undefined || gap > m.tolerance) return false;
   }
   if (m.afterRemoval !== undefined && m.afterRemoval !== firstReadingAfterRemoval(b, diff.line, diff.path))
     return false;
-  void a;
   return true;
 }
 

@@ -8,7 +8,8 @@ import { PAGE_SIZE } from "../mm/constants.js";
 import type { Located, RunStatement, Scenario } from "./ast.js";
 import { KernelBug } from "../kernel/bug.js";
 import { crashRecord } from "./crash.js";
-import type { BlockChanges, Trace, TraceRecord } from "./trace.js";
+import type { BlockChanges, ReadRecord, Trace, TraceRecord } from "./trace.js";
+import { pcpPagesIn, wantsPcpPages } from "./pcp.js";
 import type { WorkCounts } from "../kernel/work.js";
 
 export interface RunOptions {
@@ -165,7 +166,13 @@ function execute(k: Kernel, st: Located<RunStatement>): TraceRecord {
       if (typeof text === "number") return { line, op: "read", path: st.path, result: errnoName(text) };
       const value = text.endsWith("\n") ? text.slice(0, -1) : text;
       if (st.fields.length === 0) return { line, op: "read", path: st.path, value };
-      return { line, op: "read", path: st.path, fields: pickFields(value, st.fields) };
+      const rec: ReadRecord = { line, op: "read", path: st.path, fields: pickFields(value, st.fields) };
+      if (wantsPcpPages(st.path, st.fields)) {
+        // as the oracle: the per-cpu lists' pages beside MemFree (src/scenario/pcp.ts)
+        const zi = k.kernfs.read("/proc/zoneinfo");
+        if (typeof zi === "string") rec._pcpPages = pcpPagesIn(zi);
+      }
+      return rec;
     }
     case "ls": {
       const names = k.kernfs.list(st.path);

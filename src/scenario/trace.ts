@@ -64,6 +64,8 @@ export interface ReadRecord extends TraceStatementBase {
   value?: string;
   fields?: Record<string, number>;
   result?: string;
+  /** Annotation on a MemFree reading: pages on the per-cpu lists then (src/scenario/pcp.ts). */
+  _pcpPages?: number;
 }
 export interface LsRecord extends TraceStatementBase {
   op: "ls";
