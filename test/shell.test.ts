@@ -279,6 +279,23 @@ describe("memhp shell --script", () => {
     assert.equal(r.stderr, "+ cat /sys/devices/system/memory/block_size_bytes\n");
   });
 
+  it("--kernel runs the machine on another release, a scenario file's too", () => {
+    const zoneinfo = (args: string[]) =>
+      memhp(["shell", ...args], { input: "cat /proc/zoneinfo | grep -c high_min\n" });
+    const v61 = zoneinfo([]);
+    assert.equal(v61.stdout, "0\n", "6.1 prints no high_min");
+    const v72 = zoneinfo(["--kernel", "7.2"]);
+    assert.equal(v72.status, 0, v72.stderr);
+    assert.notEqual(v72.stdout, "0\n", "7.2 prints the per-cpu lists' high_min");
+    const f = script("m.mhp", "# a machine\nmachine x86_64 mem=1G maxmem=2G kernel=6.12 # trixie\nboot\n");
+    const fromFile = zoneinfo(["--scenario", f, "--kernel", "7.2"]);
+    assert.equal(fromFile.status, 0, fromFile.stderr);
+    assert.equal(fromFile.stdout, v72.stdout);
+    const bad = memhp(["shell", "--kernel", "6.6"], { input: "" });
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /kernel=6\.6/);
+  });
+
   it("refuses bad machine options with exit 2", () => {
     const r = memhp(["shell", "--mem", "3M"], { input: "" });
     assert.equal(r.status, 2);

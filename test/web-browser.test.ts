@@ -29,7 +29,8 @@ describe("memhp serve in Chromium", { skip: browserSkip }, () => {
     assert.equal(d.status, 0, d.stderr);
     demo = JSON.parse(d.stdout) as typeof demo;
     server = new MemhpServer({
-      newSession: () => new ShellSession(machineScenarioText({ vmem: ["vm0:1G"] }), "<browser test>"),
+      newSession: (o = {}) =>
+        new ShellSession(machineScenarioText({ vmem: ["vm0:1G"], kernel: o.kernel }), "<browser test>"),
       webRoot: WEB,
       demo,
     });
@@ -102,6 +103,26 @@ describe("memhp serve in Chromium", { skip: browserSkip }, () => {
     const png = readFileSync(SCREENSHOT);
     assert.equal(png.subarray(1, 4).toString(), "PNG");
     assert.ok(png.readUInt32BE(16) >= 1440, "width");
+  });
+
+  it("switches the Linux release: the machine boots again on it, and its files are that release's", async () => {
+    const release = page.locator('[data-testid="release"]');
+    assert.equal(await release.innerText(), "Linux 6.1 memory hotplug model");
+    await page.selectOption('[data-action="kernel"]', "7.2");
+    await release.filter({ hasText: /^Linux 7\.2 memory hotplug model$/ }).waitFor();
+    assert.match(await page.locator('[data-testid="live-machine"]').innerText(), /kernel=7\.2/);
+    assert.equal(
+      await page.locator("[data-block]").count(),
+      8,
+      "booted again: the hot-added blocks are gone",
+    );
+    await page.fill('[data-testid="console"] input', "cat /proc/zoneinfo");
+    await page.press('[data-testid="console"] input', "Enter");
+    // 7.2 prints the per-cpu lists' high_min (6.1 does not)
+    await page.waitForSelector('[data-testid="console"] pre:has-text("high_min")');
+    await page.selectOption('[data-action="kernel"]', "6.1");
+    await release.filter({ hasText: /^Linux 6\.1 memory hotplug model$/ }).waitFor();
+    assert.deepEqual(pageErrors, []);
   });
 
   it("compares the strategies of memhp demo --json side by side", async () => {

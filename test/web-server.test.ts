@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { MAX_BODY_BYTES, MemhpServer } from "../src/web/server.js";
 import { ShellSession } from "../src/shell/session.js";
-import { machineScenarioText } from "../src/shell/machine.js";
+import { machineScenarioText, withKernel } from "../src/shell/machine.js";
 import type { CommandResponse, MachineView } from "../src/web/api-types.js";
 
 interface Reply {
@@ -67,7 +67,8 @@ describe("memhp serve API", () => {
     writeFileSync(path.join(web, "assets", "app.js"), "console.log(1)");
     writeFileSync(path.join(path.dirname(web), "secret.txt"), "not for the page");
     server = new MemhpServer({
-      newSession: () => new ShellSession(machineScenarioText({ vmem: ["vm0:1G"] }), "<test>"),
+      newSession: (o = {}) =>
+        new ShellSession(machineScenarioText({ vmem: ["vm0:1G"], kernel: o.kernel }), "<test>"),
       webRoot: web,
       demo,
     });
@@ -174,6 +175,58 @@ describe("memhp serve API", () => {
     const v = JSON.parse(r.body) as MachineView;
     assert.equal(v.timeline.length, 0);
     assert.ok(!v.blocks.some((b) => b.id === 40));
+  });
+
+  it("POST /api/reset {kernel} boots the machine on that release, and later resets keep it", async () => {
+    const state = async () => JSON.parse((await send(port, "GET", "/api/state")).body) as MachineView;
+    assert.equal((await state()).kernel, "6.1");
+    assert.deepEqual((await state()).kernels, ["6.1", "6.12", "7.2"]);
+    const r = await send(port, "POST", "/api/reset", JSON.stringify({ kernel: "7.2" }));
+    assert.equal(r.status, 200);
+    const v = JSON.parse(r.body) as MachineView;
+    assert.equal(v.kernel, "7.2");
+    assert.match(v.title, /^x86_64 mem=1G maxmem=8G kernel=7\.2, /);
+    // 7.2 prints the per-cpu lists' high_min and high_max, 6.1 does not
+    const zoneinfo = async () =>
+      (
+        JSON.parse(
+          (await send(port, "POST", "/api/command", JSON.stringify({ command: "cat /proc/zoneinfo" }))).body,
+        ) as CommandResponse
+      ).out;
+    assert.match(await zoneinfo(), /high_min:/);
+    assert.equal((JSON.parse((await send(port, "POST", "/api/reset")).body) as MachineView).kernel, "7.2");
+    const bad = await send(port, "POST", "/api/reset", JSON.stringify({ kernel: "6.6" }));
+    assert.equal(bad.status, 400);
+    assert.match(
+      (JSON.parse(bad.body) as { error: string }).error,
+      /"kernel" must be one of 6\.1, 6\.12, 7\.2/,
+    );
+    assert.equal((await state()).kernel, "7.2", "a refused switch leaves the machine as it was");
+    await send(port, "POST", "/api/reset", JSON.stringify({ kernel: "6.1" }));
+    assert.doesNotMatch(await zoneinfo(), /high_min:/);
+  });
+
+  it("a machine that cannot run the release asked for is refused with the parser's reason, and stays", async () => {
+    const rfc = new MemhpServer({
+      newSession: (o = {}) =>
+        new ShellSession(
+          withKernel("machine x86_64 mem=1G maxmem=8G rfc=v2\nboot\n", o.kernel ?? "6.1"),
+          "<t>",
+        ),
+    });
+    await rfc.listen(0);
+    try {
+      const r = await send(rfc.port, "POST", "/api/reset", JSON.stringify({ kernel: "6.12" }));
+      assert.equal(r.status, 400);
+      assert.match(
+        (JSON.parse(r.body) as { error: string }).error,
+        /cannot boot this machine on Linux 6\.12: .*the RFC v2 series is on 6\.1 only/,
+      );
+      const v = JSON.parse((await send(rfc.port, "GET", "/api/state")).body) as MachineView;
+      assert.equal(v.kernel, "6.1");
+    } finally {
+      await rfc.close();
+    }
   });
 
   it("GET /api/demo returns the comparison it was given", async () => {

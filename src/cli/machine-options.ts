@@ -1,5 +1,5 @@
 // The options `memhp shell` and `memhp serve` share to say which machine to boot:
-// --arch/--mem/--maxmem/--slots/--cmdline/--vmem, or --scenario FILE.
+// --arch/--mem/--maxmem/--slots/--cmdline/--vmem, or --scenario FILE; --kernel with either.
 
 import { Option, type Command } from "commander";
 import { ScenarioError } from "../scenario/parse.js";
@@ -8,9 +8,11 @@ import {
   DEFAULT_MACHINE,
   MachineOptionError,
   machineScenarioText,
+  withKernel,
   type MachineOptions,
 } from "../shell/machine.js";
 import { parseSeed, Progress, readText, UsageError } from "./io.js";
+import { DEFAULT_KERNEL_VERSION, KERNEL_VERSIONS } from "../kernel/linux_version.js";
 
 export interface MachineCliOptions extends MachineOptions {
   scenario?: string;
@@ -29,6 +31,12 @@ export function addMachineOptions(cmd: Command): Command {
       new Option("--maxmem <size>", `memory the machine can grow to (default ${DEFAULT_MACHINE.maxmem})`),
     )
     .addOption(new Option("--slots <n>", "DIMM slots (default 4 when maxmem > mem)"))
+    .addOption(
+      new Option(
+        "--kernel <version>",
+        `the Linux release the model runs: ${KERNEL_VERSIONS.join(", ")} (default ${DEFAULT_KERNEL_VERSION}; with --scenario: instead of the file's)`,
+      ),
+    )
     .addOption(
       new Option("--cmdline <words>", 'kernel command line, e.g. "memhp_default_state=online_movable"'),
     )
@@ -53,17 +61,18 @@ export function sessionFromOptions(
   const seed = o.seed;
   let text: string;
   let file: string;
-  if (o.scenario !== undefined) {
-    text = readText(o.scenario);
-    file = o.scenario;
-  } else {
-    try {
+  try {
+    if (o.scenario !== undefined) {
+      text = readText(o.scenario);
+      if (o.kernel !== undefined) text = withKernel(text, o.kernel);
+      file = o.scenario;
+    } else {
       text = machineScenarioText({ ...o, vmem: o.vmem });
-    } catch (e) {
-      if (e instanceof MachineOptionError) throw new UsageError(e.message);
-      throw e;
+      file = "<options>";
     }
-    file = "<options>";
+  } catch (e) {
+    if (e instanceof MachineOptionError) throw new UsageError(e.message);
+    throw e;
   }
   const progress = new Progress("memhp", { quiet: o.quiet });
   progress.step(

@@ -45,7 +45,8 @@ cover and with which leaf sizes, the page-table page count, and the timeline of
 operations with their work counts. Click a block for its operations.
 
 JSON API: GET /api/state, GET /api/timeline, POST /api/command {"command": LINE}
-(any memhp shell line), POST /api/reset, GET /api/demo.
+(any memhp shell line), POST /api/reset (body {"kernel": "6.12"}: boot the machine
+again on that Linux release), GET /api/demo.
 
 Examples:
   memhp serve                                  then open http://${HOST}:${DEFAULT_PORT}/
@@ -62,7 +63,9 @@ Examples:
         throw new UsageError(`${opts.demo}: not JSON: ${(e as Error).message}`);
       }
     }
-    const newSession = () => sessionFromOptions(opts);
+    // the page's release switch boots the same machine on another release
+    const newSession = (o: { kernel?: string } = {}) =>
+      sessionFromOptions({ ...opts, kernel: o.kernel ?? opts.kernel });
     const webRoot = opts.webRoot ?? packagePath("web-ui", "dist");
     // Without --demo the Strategies tab shows a comparison computed for the live machine's
     // architecture (a shorter run than memhp demo's default: 1 GiB, fewer workload steps).

@@ -7,6 +7,7 @@
 // device ids) hold in the shell exactly as they do in a file.
 
 import { errnoName } from "../errno.js";
+import { DEFAULT_KERNEL_VERSION, type KernelVersion } from "../kernel/linux_version.js";
 import type { Kernel } from "../kernel/kernel.js";
 import type { WorkCounts } from "../kernel/work.js";
 import { kernelPageTablesText } from "../mm/ptdump.js";
@@ -144,6 +145,11 @@ export class ShellSession {
     }
   }
 
+  /** The Linux release the model runs (`machine ... kernel=`). */
+  get kernelVersion(): KernelVersion {
+    return this.scenario.machine.kernel ?? DEFAULT_KERNEL_VERSION;
+  }
+
   /** "x86_64 mem=1G maxmem=8G, 4 DIMM slots, virtio-mem vm0 2G" */
   describeMachine(): string {
     const m = this.scenario.machine;
@@ -157,7 +163,8 @@ export class ShellSession {
       )
       .join("");
     const cmdline = this.scenario.cmdline.length ? `, cmdline "${this.scenario.cmdline.join(" ")}"` : "";
-    return `${m.arch} mem=${size(m.memBytes)} maxmem=${size(m.maxmemBytes)}, ${slots} DIMM slot${slots === 1 ? "" : "s"}${vmems}${cmdline}`;
+    const kernel = m.kernel !== undefined ? ` kernel=${m.kernel}` : "";
+    return `${m.arch} mem=${size(m.memBytes)} maxmem=${size(m.maxmemBytes)}${kernel}, ${slots} DIMM slot${slots === 1 ? "" : "s"}${vmems}${cmdline}`;
   }
 
   private get ctx(): ShellContext {

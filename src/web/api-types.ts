@@ -8,6 +8,9 @@ export interface MachineView {
   arch: string;
   /** "x86_64 mem=1G maxmem=8G, 4 DIMM slots" */
   title: string;
+  /** The Linux release the model runs, and those POST /api/reset {"kernel"} can switch to. */
+  kernel: string;
+  kernels: string[];
   memBytes: number;
   maxmemBytes: number;
   blockSizeBytes: number;

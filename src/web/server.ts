@@ -4,7 +4,8 @@
 //   GET  /api/state     the machine as the page draws it (MachineView)
 //   GET  /api/timeline  the operations so far, with their work counts
 //   POST /api/command   {"command": "echo online_movable > /sys/…/state"}: any shell line
-//   POST /api/reset     boot the machine again from the start
+//   POST /api/reset     boot the machine again from the start; {"kernel": "6.12"}: on
+//                       that Linux release (kept for later resets)
 //   GET  /api/demo      the strategy comparison (`memhp demo --json`), when one was given
 //   GET  /…             the page
 //
@@ -18,6 +19,7 @@ import { extname, join, resolve, sep } from "node:path";
 import type { ShellSession } from "../shell/session.js";
 import type { CommandResponse, ErrorResponse } from "./api-types.js";
 import { machineView } from "./state.js";
+import { isKernelVersion, KERNEL_VERSIONS, type KernelVersion } from "../kernel/linux_version.js";
 
 export const HOST = "127.0.0.1";
 /** Request bodies above this are refused with 413. */
@@ -26,8 +28,12 @@ export const MAX_BODY_BYTES = 16 * 1024;
 export const MAX_COMMAND_CHARS = 4096;
 
 export interface ServerOptions {
-  /** Boots the machine: at start and on POST /api/reset. */
-  newSession: () => ShellSession;
+  /**
+   * Boots the machine: at start and on POST /api/reset; with `kernel`, the same
+   * machine on that Linux release (the page's release switch). Throws an Error
+   * whose message says why when the machine cannot run that release.
+   */
+  newSession: (o?: { kernel?: KernelVersion }) => ShellSession;
   /** The built page (web-ui/dist); without index.html the page answers 503 with how to build it. */
   webRoot?: string;
   /** The strategy comparison for GET /api/demo. */
@@ -71,6 +77,8 @@ export class MemhpServer {
   readonly server: Server;
   session: ShellSession;
   private computedDemo: { arch: string; demo: unknown } | undefined;
+  /** The release POST /api/reset last switched to (undefined: the machine's own). */
+  private kernel: KernelVersion | undefined;
   private readonly maxBody: number;
 
   constructor(private readonly opts: ServerOptions) {
@@ -146,10 +154,17 @@ export class MemhpServer {
         }
         return json(res, 200, this.opts.demo);
       }
-      case "/api/reset":
-        await this.body(req);
-        this.session = this.opts.newSession();
+      case "/api/reset": {
+        const kernel = kernelOf(await this.body(req)) ?? this.kernel;
+        try {
+          this.session = this.opts.newSession(kernel ? { kernel } : {});
+        } catch (e) {
+          // the machine stays as it was: nothing is half-applied
+          throw new HttpError(400, `cannot boot this machine on Linux ${kernel}: ${(e as Error).message}`);
+        }
+        this.kernel = kernel;
         return json(res, 200, machineView(this.session));
+      }
       case "/api/command": {
         const body = await this.body(req);
         const command = commandOf(body);
@@ -235,6 +250,17 @@ const ROUTES: Record<string, "GET" | "POST"> = {
   "/api/command": "POST",
   "/api/reset": "POST",
 };
+
+/** POST /api/reset's optional {"kernel": "6.12"}. */
+function kernelOf(body: unknown): KernelVersion | undefined {
+  if (typeof body !== "object" || body === null || Array.isArray(body))
+    throw new HttpError(400, 'expected a JSON object, e.g. {"kernel": "6.12"}');
+  const kernel = (body as Record<string, unknown>).kernel;
+  if (kernel === undefined) return undefined;
+  if (typeof kernel !== "string" || !isKernelVersion(kernel))
+    throw new HttpError(400, `"kernel" must be one of ${KERNEL_VERSIONS.join(", ")}`);
+  return kernel;
+}
 
 function commandOf(body: unknown): string {
   if (typeof body !== "object" || body === null || Array.isArray(body))

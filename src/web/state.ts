@@ -3,6 +3,7 @@
 // vmemmap (mm/ptdump.ts: ptdumpRange()), the page-table page count, the devices
 // and the timeline of operations. Read-only: nothing here changes the model.
 
+import { KERNEL_VERSIONS } from "../kernel/linux_version.js";
 import { PAGE_SIZE } from "../mm/constants.js";
 import { DriverCalls } from "../kernel/calls.js";
 import type { Kernel } from "../kernel/kernel.js";
@@ -44,6 +45,8 @@ export function machineView(s: ShellSession): MachineView {
   return {
     arch: k.board.config.arch,
     title: s.describeMachine(),
+    kernel: s.kernelVersion,
+    kernels: [...KERNEL_VERSIONS],
     memBytes: k.board.config.memBytes,
     maxmemBytes: k.board.config.maxmemBytes,
     blockSizeBytes: k.memory.blockSizeBytes,

@@ -29,7 +29,14 @@ export const runCommand = (command: string): Promise<CommandResponse> =>
     body: JSON.stringify({ command }),
   });
 
-export const reset = (): Promise<MachineView> => call<MachineView>("api/reset", { method: "POST" });
+/** Boot the machine again; with `kernel`, on that Linux release. */
+export const reset = (kernel?: string): Promise<MachineView> =>
+  call<MachineView>(
+    "api/reset",
+    kernel === undefined
+      ? { method: "POST" }
+      : { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ kernel }) },
+  );
 
 /** The strategy comparison (`memhp demo --json`), or undefined when the server has none. */
 export async function getDemo(): Promise<unknown> {

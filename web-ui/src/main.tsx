@@ -47,7 +47,7 @@ function Toolbar({
   view: MachineView;
   busy: boolean;
   run: (c: string) => void;
-  onReset: () => void;
+  onReset: (kernel?: string) => void;
 }) {
   const [dimmSize, setDimmSize] = useState("1G");
   const ids = new Set(view.devices.map((d) => d.id));
@@ -103,7 +103,19 @@ function Toolbar({
         ))}
       </span>
       <span class="tool right">
-        <button onClick={onReset} disabled={busy} title="boot the machine again">
+        Linux
+        <select
+          data-action="kernel"
+          title="the Linux release the model runs: switching boots the machine again on it"
+          value={view.kernel}
+          onChange={(e) => onReset((e.target as HTMLSelectElement).value)}
+          disabled={busy}
+        >
+          {view.kernels.map((k) => (
+            <option key={k}>{k}</option>
+          ))}
+        </select>
+        <button onClick={() => onReset()} disabled={busy} title="boot the machine again">
           reboot
         </button>
       </span>
@@ -180,11 +192,12 @@ function App() {
     [refresh],
   );
 
-  const onReset = () => {
+  const onReset = (kernel?: string) => {
     setBusy(true);
-    reset()
+    reset(kernel)
       .then((v) => {
         setView(v);
+        setError(undefined);
         setLines([]);
         setSelected(undefined);
       })
@@ -197,7 +210,10 @@ function App() {
     <div class="app">
       <header>
         <h1>
-          memhp <span class="muted">Linux 6.1 memory hotplug model</span>
+          memhp{" "}
+          <span class="muted" data-testid="release">
+            {view ? `Linux ${view.kernel} ` : ""}memory hotplug model
+          </span>
         </h1>
         {view && tab === "map" ? (
           <div class="machine" data-testid="live-machine">
