@@ -13,6 +13,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseScenario } from "../scenario/parse.js";
+import { liveTraceName } from "../scenario/corpus.js";
 import { formatTrace } from "../scenario/trace.js";
 import { runOracle, type OracleOptions } from "./run.js";
 import type { OracleKernel } from "./cache.js";
@@ -52,9 +53,8 @@ export async function recordScenarioFile(
   const kernel = opts.kernel ?? kernelFor(file);
   const version = opts.version ?? scenario.machine.kernel ?? DEFAULT_KERNEL_VERSION;
   const trace = await runOracle(scenario, { ...opts, kernel, version });
-  const name = path.basename(file, ".mhp");
   const out = outDir
-    ? path.join(outDir, `${version === DEFAULT_KERNEL_VERSION ? name : `${name}.linux-${version}`}.jsonl`)
+    ? path.join(outDir, liveTraceName(path.basename(file, ".mhp"), version))
     : recordedTracePath(file, scenario.machine.arch, kernel, version);
   fs.writeFileSync(out, formatTrace(trace));
   return out;

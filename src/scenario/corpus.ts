@@ -144,9 +144,13 @@ export function recordedTrace(e: CorpusEntry): Trace {
  * writes it; another release's: `DIR/NAME.linux-6.12.jsonl`), if there is one.
  */
 export function traceIn(dir: string, e: CorpusEntry): Trace | undefined {
-  const base = e.version === DEFAULT_KERNEL_VERSION ? e.name : `${e.name}.linux-${e.version}`;
-  const f = path.join(dir, `${base}.jsonl`);
+  const f = path.join(dir, liveTraceName(e.name, e.version));
   return existsSync(f) ? readTrace(readFileSync(f, "utf8")) : undefined;
+}
+
+/** The file name of a trace recorded elsewhere: NAME.jsonl (6.1), NAME.linux-6.12.jsonl. */
+export function liveTraceName(name: string, version: KernelVersion): string {
+  return `${version === DEFAULT_KERNEL_VERSION ? name : `${name}.linux-${version}`}.jsonl`;
 }
 
 /** Per match block ("id" or "id#N"), how many differences it covered and the largest gap among them. */
