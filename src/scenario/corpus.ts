@@ -154,19 +154,59 @@ export function liveTraceName(name: string, version: KernelVersion): string {
 }
 
 /** Per match block ("id" or "id#N"), how many differences it covered and the largest gap among them. */
+/** What `memhp corpus` reports per match block: the evidence its tolerance is set from. */
+export interface BlockEvidence {
+  covered: number;
+  /** The largest gap among the differences it covered. */
+  largestGap?: number;
+  /**
+   * The kernel's variation from one recording to another: over the readings it covered
+   * that were compared in several results of one scenario (several trace sources), the
+   * largest difference between two of their gaps (an exact agreement counts as gap 0).
+   */
+  spread?: number;
+  tolerance?: number;
+}
+
+/** Per match block of `divs`: how many differences it covered, the largest gap and the spread. */
 export function blockEvidence(
   results: readonly CorpusResult[],
   divs: readonly Divergence[],
-): Map<string, { covered: number; largestGap?: number; tolerance?: number }> {
-  const out = new Map<string, { covered: number; largestGap?: number; tolerance?: number }>();
+): Map<string, BlockEvidence> {
+  const out = new Map<string, BlockEvidence>();
   for (const d of divs) out.set(blockName(d, divs), { covered: 0, tolerance: d.match.tolerance });
+  const entryOf = (r: CorpusResult) => `${r.name}@${r.version}`;
+  const readingOf = (d: Difference) => `${d.line}|${d.rule}|${d.item}`;
+  // per block, per scenario and reading: the gaps seen in each result
+  const gaps = new Map<string, Map<string, number[]>>();
   for (const r of results)
     for (const { diff, by } of r.covered) {
-      const ev = out.get(blockName(by, divs))!;
+      const name = blockName(by, divs);
+      const ev = out.get(name)!;
       ev.covered++;
       const gap = heldGap(by.match, diff, r.kernel, r.model);
-      if (gap !== undefined) ev.largestGap = Math.max(ev.largestGap ?? 0, gap);
+      if (gap === undefined) continue;
+      ev.largestGap = Math.max(ev.largestGap ?? 0, gap);
+      const byReading = gaps.get(name) ?? new Map<string, number[]>();
+      gaps.set(name, byReading);
+      const key = `${entryOf(r)}|${readingOf(diff)}`;
+      byReading.set(key, [...(byReading.get(key) ?? []), gap]);
     }
+  for (const [name, byReading] of gaps) {
+    let spread: number | undefined;
+    for (const [key, seen] of byReading) {
+      const [entry] = key.split("|", 1);
+      const reading = key.slice(entry.length + 1);
+      // the results of the same scenario where that reading agreed exactly
+      const agreed = results.filter(
+        (r) => entryOf(r) === entry && !r.differences.some((d) => readingOf(d) === reading),
+      ).length;
+      const all = agreed ? [...seen, 0] : seen;
+      if (all.length < 2) continue;
+      spread = Math.max(spread ?? 0, Math.max(...all) - Math.min(...all));
+    }
+    if (spread !== undefined) out.get(name)!.spread = spread;
+  }
   return out;
 }
 

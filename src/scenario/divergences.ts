@@ -41,8 +41,14 @@ export interface DivergenceMatch {
    * the entry covers any value of what it names.
    */
   tolerance?: number;
-  /** The largest gap seen in the live recordings the tolerance was set from (documentation). */
+  /** The largest gap seen in the recordings the tolerance was set from. */
   observed?: number;
+  /**
+   * The kernel's own variation at the readings covered: the largest difference between
+   * two recordings' gaps at one reading (`memhp corpus --traces` with several DIRs).
+   * The tolerance is `observed + spread`; without it, `observed`.
+   */
+  spread?: number;
   /**
    * true: only the kernel trace's first reading of the file after a statement that
    * removed memory blocks; false: every other reading.
