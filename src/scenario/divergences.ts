@@ -259,12 +259,10 @@ export function covers(d: Divergence, scenario: string, diff: Difference, a: Tra
     const renumbered = diff.b.replace(/\bvirtio(\d+)\b/g, (_, n: string) => `virtio${Number(n) - 1}`);
     if (renumbered === diff.b || renumbered !== diff.a) return false;
   }
-  if (m.check === "freeCountingPcp") {
-    const gap = gapCountingPcp(diff, a, b);
+  if (m.check === "freeCountingPcp" || m.tolerance !== undefined) {
+    // the gap the tolerance is held to (freeCountingPcp: counting the lists; no tolerance: 0)
+    const gap = heldGap(m, diff, b, a);
     if (gap === undefined || gap > (m.tolerance ?? 0)) return false;
-  } else if (m.tolerance !== undefined) {
-    const gap = gapOf(diff);
-    if (gap === undefined || gap > m.tolerance) return false;
   }
   if (m.afterRemoval !== undefined && m.afterRemoval !== firstReadingAfterRemoval(b, diff.line, diff.path))
     return false;
