@@ -29,11 +29,9 @@ import { packagePath } from "../src/paths.js";
 
 const live = process.env.MEMHP_ORACLE_LIVE === "1";
 // Which releases live mode records again (MEMHP_ORACLE_LIVE_VERSIONS, default
-// 6.1): 6.12's x86_64 guest stopped answering in 4 of 63 scenario runs on a busy
-// host, and its tolerances rest on one recording (docs/divergences.md,
-// "Debian 13"), so it is compared with its recorded traces unless asked for.
-// (comma-separated: "6.1,6.12,7.2" records all three; a release memhp does not
-// model is an error here rather than a silent skip).
+// 6.1, the shortest run on a developer's machine; .ci/run records "6.1,6.12",
+// docs/divergences.md says why not 7.2). A release memhp does not model is an
+// error here rather than a silent skip.
 const liveVersions = (process.env.MEMHP_ORACLE_LIVE_VERSIONS ?? DEFAULT_KERNEL_VERSION).split(",");
 for (const v of liveVersions)
   if (!isKernelVersion(v))
