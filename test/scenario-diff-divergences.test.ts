@@ -1,5 +1,5 @@
 // docs/divergences.md's match blocks (src/scenario/divergences.ts): what each field
-// limits, that every block names a rule and an item, that pcp-drain-timing's
+// limits, that every block names a rule and an item, that a block's
 // afterRemoval covers only the first reading after a removal, and that a block
 // nothing needs is found by leaving each out in turn.
 
