@@ -167,11 +167,16 @@ function mutateScenario(e: CorpusEntry, t: Tally): void {
     const a = diff.a as number;
     let signed: number;
     if (by.match.check === "freeCountingPcp") {
-      // the gap counts each side's per-cpu pages: its sign from the model's number moved by one
+      // the gap counts each side's per-cpu pages: its sign from the model's number moved
+      // by one (up, or down where one up makes the two numbers equal and no difference)
       const g0 = heldGap(by.match, diff, kernel, model)!;
-      const m1 = withRecord(model, i, (c) => mapNumbers(c, (k, v) => (k === diff.item ? v + 1 : v)));
-      const d1 = compare(m1).differences.find((d) => d.line === diff.line && d.item === diff.item)!;
-      signed = heldGap(by.match, d1, kernel, m1)! > g0 ? g0 : -g0;
+      const movedGap = (step: number): number | undefined => {
+        const m1 = withRecord(model, i, (c) => mapNumbers(c, (k, v) => (k === diff.item ? v + step : v)));
+        const d1 = compare(m1).differences.find((d) => d.line === diff.line && d.item === diff.item);
+        return d1 === undefined ? undefined : heldGap(by.match, d1, kernel, m1);
+      };
+      const up = movedGap(1);
+      signed = up !== undefined ? (up > g0 ? g0 : -g0) : movedGap(-1)! > g0 ? -g0 : g0;
     } else if (by.match.check === "tablePagesLinearVmemmap" && diff.reading === "first") {
       const tp = kernelAt.get(diff.line)?._tablePages as { linearMap: number; vmemmap: number };
       signed = a - (tp.linearMap + tp.vmemmap);
