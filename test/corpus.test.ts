@@ -29,9 +29,9 @@ import { packagePath } from "../src/paths.js";
 
 const live = process.env.MEMHP_ORACLE_LIVE === "1";
 // Which releases live mode records again (MEMHP_ORACLE_LIVE_VERSIONS, default
-// 6.1, the shortest run on a developer's machine; .ci/run records "6.1,6.12",
-// docs/divergences.md says why not 7.2). A release memhp does not model is an
-// error here rather than a silent skip.
+// 6.1, as .ci/run records; docs/divergences.md, "Also seen live", says why not
+// 6.12 and 7.2). A release memhp does not model is an error here rather than a
+// silent skip.
 const liveVersions = (process.env.MEMHP_ORACLE_LIVE_VERSIONS ?? DEFAULT_KERNEL_VERSION).split(",");
 for (const v of liveVersions)
   if (!isKernelVersion(v))
