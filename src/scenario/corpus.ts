@@ -101,10 +101,14 @@ export function listCorpus(dir = CORPUS_DIR, kernel: OracleKernel = "stock"): Co
   return out;
 }
 
+/** The model's trace of a corpus scenario (deterministic: one run serves every kernel trace of it). */
+export function entryModelTrace(e: CorpusEntry): Trace {
+  return runScenario(entryScenario(e), { checkInvariants: true });
+}
+
 /** Compare the model with one kernel trace. */
 export function compareEntry(e: CorpusEntry, kernel: Trace, divs: Divergence[]): CorpusResult {
-  const model = runScenario(entryScenario(e), { checkInvariants: true });
-  return compareTracesOf(e, model, kernel, divs);
+  return compareTracesOf(e, entryModelTrace(e), kernel, divs);
 }
 
 /** Compare a model trace with a kernel trace of one corpus scenario. */
