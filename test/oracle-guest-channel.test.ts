@@ -78,3 +78,65 @@ test("long arguments go ahead in acknowledged chunks; short ones inline", async 
     server.close();
   }
 });
+
+test("a silent guest is nudged with empty lines; a reply held back until then is taken, a hang says what came", async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "memhp-guest-"));
+  const sock = path.join(dir, "guest.sock");
+  const lines: string[] = [];
+  // The fake guest holds its reply to "hold" until the next line arrives (a
+  // transmit that waits for an interrupt); it never answers "never", and
+  // answers "half" with a frame without its end.
+  const server = net.createServer((c) => {
+    c.write(frame(0, { release: "6.1.192", build: "#1" }));
+    let held: string | undefined;
+    let buf = "";
+    c.on("data", (d) => {
+      buf += d.toString("latin1");
+      let nl: number;
+      while ((nl = buf.indexOf("\n")) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        lines.push(line);
+        if (held) {
+          c.write(held);
+          held = undefined;
+        }
+        if (line === "") continue;
+        const [seq, , arg] = line.split(" ");
+        const what = Buffer.from(arg.slice(1), "base64").toString("utf8");
+        if (what === "hold") held = frame(Number(seq), { rc: "0", out: "held", err: "" });
+        else if (what === "half") c.write(`@@BEGIN ${seq}\nrc MA==\n`);
+        else if (what !== "never") c.write(frame(Number(seq), { rc: "0", out: what, err: "" }));
+      }
+    });
+  });
+  await new Promise<void>((r) => server.listen(sock, r));
+  const g = await GuestChannel.connect(sock);
+  try {
+    await g.ready(2000);
+    g.nudgeMs = 200;
+    assert.equal((await g.request("X", ["now"], 2000)).fields.get("out"), "now");
+    assert.equal(g.nudged.length, 0);
+    assert.equal((await g.request("X", ["hold"], 2000)).fields.get("out"), "held");
+    assert.equal(g.nudged.length, 1);
+    assert.equal(g.nudged[0].nudges, 1);
+    assert.ok(g.nudged[0].ms >= 200, `answered after ${g.nudged[0].ms} ms`);
+    assert.equal(lines.filter((l) => l === "").length, 1);
+    await assert.rejects(
+      g.request("X", ["never"], 1000),
+      /did not answer X never within 1000 ms \(no byte came after the request; [3-5] nudges sent\)/,
+    );
+    await assert.rejects(
+      g.request("X", ["half"], 1000),
+      /did not answer X half within 1000 ms \(\d+ bytes of a reply came, without its end; [3-5] nudges sent\)/,
+    );
+    // nudging off: nothing but the requests goes to the guest
+    g.nudgeMs = 0;
+    const before = lines.length;
+    await assert.rejects(g.request("X", ["never"], 500), /no byte came after the request\)$/);
+    assert.equal(lines.length, before + 1);
+  } finally {
+    g.close();
+    server.close();
+  }
+});

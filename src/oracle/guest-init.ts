@@ -62,6 +62,8 @@ snapshot() {
 { printf '@@BEGIN 0\\n'; field release "$(uname -r)"; field build "$(uname -v)"; printf '@@END 0\\n'; } >&3
 
 while IFS= read -r line <&3; do
+  # the host's nudge (guest.ts wait()): a lone newline
+  [ -n "$line" ] || continue
   set -f
   set -- $line
   set +f

@@ -100,6 +100,15 @@ export interface GuestTablesStats {
   ms: number;
 }
 
+/** One sample of the vCPU: its program counter and the 4 bytes before it (undefined: unreadable). */
+export interface PcSample {
+  pc: bigint;
+  before: Buffer | undefined;
+}
+
+/** The program counter's name in QEMU's target description. */
+const PC_REGISTER: Readonly<Record<Arch, string>> = { x86_64: "rip", arm64: "pc" };
+
 /** The page-table reader of one running QEMU. */
 export class GuestTables {
   private registers: GdbRegister[] | undefined;
@@ -160,17 +169,42 @@ export class GuestTables {
   }
 
   /** The root register's value (CR3, TTBR1_EL1). */
-  private async readRootRegister(gdb: GdbRemote): Promise<bigint> {
-    const root = ROOT_REGISTER[this.arch];
+  private readRootRegister(gdb: GdbRemote): Promise<bigint> {
+    return this.readNamedRegister(gdb, ROOT_REGISTER[this.arch].name);
+  }
+
+  private async readNamedRegister(gdb: GdbRemote, name: string): Promise<bigint> {
     // QEMU answers `p` only after the client read target.xml on this connection
     // (gdb_has_xml), so it is read every time; its includes only once.
     const targetXml = await gdb.qXfer("features", "target.xml");
     this.registers ??= await targetRegisters((annex) =>
       annex === "target.xml" ? Promise.resolve(targetXml) : gdb.qXfer("features", annex),
     );
-    const reg = findRegister(this.registers, root.name);
-    if (!reg) throw new GdbError(`the gdbstub's target description has no ${root.name}`);
+    const reg = findRegister(this.registers, name);
+    if (!reg) throw new GdbError(`the gdbstub's target description has no ${name}`);
     return registerValue(await gdb.readRegister(reg.regnum));
+  }
+
+  /**
+   * The vCPU's program counter, `count` times `gapMs` apart, the guest
+   * running in between, with the instruction bytes just before it: a CPU
+   * that halted (x86 HLT, arm64 WFI) stops right after that instruction
+   * (hang-probe.ts reads them).
+   */
+  async pcSamples(count: number, gapMs: number): Promise<PcSample[]> {
+    const out: PcSample[] = [];
+    for (let i = 0; i < count; i++) {
+      if (i > 0) await new Promise((r) => setTimeout(r, gapMs));
+      out.push(
+        await this.paused(async (gdb) => {
+          const pc = await this.readNamedRegister(gdb, PC_REGISTER[this.arch]);
+          // gdbstub reads are virtual by default: through the CPU's own tables
+          const before = await gdb.readMemory(pc - 4n, 4).catch(() => undefined);
+          return { pc, before };
+        }),
+      );
+    }
+    return out;
   }
 
   /** The `ptdump START SIZE` record of the guest as it is now. */

@@ -10,11 +10,25 @@ export const MAX_INLINE_ARG = 512;
 
 const encodedLength = (a: string): number => 4 * Math.ceil(Buffer.byteLength(a, "utf8") / 3);
 
+/** A request answered only after wait() nudged the guest. */
+export interface Nudged {
+  seq: number;
+  /** ms from the request to its answer */
+  ms: number;
+  nudges: number;
+  /** ms from the last nudge to the answer: near 0, the nudge released it */
+  afterNudgeMs: number;
+}
+
 export class GuestChannel {
   private readonly parser: ReplyParser;
   private waiting: { seq: number; resolve: (r: Reply) => void } | undefined;
   private readonly early = new Map<number, Reply>();
   private seq = 1;
+  /** bytes the guest sent so far */
+  private received = 0;
+  /** requests that were answered only after a nudge, with how long each took (ms) */
+  readonly nudged: Nudged[] = [];
   private closed: Error | undefined;
   private readonly closeListeners = new Set<(e: Error) => void>();
 
@@ -26,7 +40,10 @@ export class GuestChannel {
         w.resolve(r);
       } else this.early.set(r.seq, r);
     });
-    socket.on("data", (d) => this.parser.feed(d));
+    socket.on("data", (d) => {
+      this.received += d.length;
+      this.parser.feed(d);
+    });
     socket.on("error", () => undefined);
     socket.on("close", () => {
       this.closed = new Error("guest protocol port closed");
@@ -43,17 +60,30 @@ export class GuestChannel {
     return this.parser.noise;
   }
 
-  /** Waits for reply `seq`, failing after `timeoutMs` or when the port closes. */
-  private wait(seq: number, timeoutMs: number, what: string): Promise<Reply> {
+  /**
+   * Waits for reply `seq`, failing after `timeoutMs` or when the port closes.
+   * After every `nudgeMs` without a byte from the guest, a lone newline goes
+   * to it (guest-init.ts skips empty lines): its receive interrupt also runs
+   * the UART's transmit path, so a reply stalled behind a lost interrupt goes
+   * out. A guest that is busy or sleeping is not disturbed by it.
+   */
+  private wait(seq: number, timeoutMs: number, what: string, nudgeMs = 0): Promise<Reply> {
     const early = this.early.get(seq);
     if (early) {
       this.early.delete(seq);
       return Promise.resolve(early);
     }
     if (this.closed) return Promise.reject(this.closed);
+    const t0 = performance.now();
+    const rx0 = this.received;
+    let nudges = 0;
+    let lastRx = this.received;
+    let lastRxAt = t0;
+    let lastNudgeAt = t0;
     return new Promise<Reply>((resolve, reject) => {
       const done = (): void => {
         clearTimeout(timer);
+        clearInterval(nudger);
         this.closeListeners.delete(onClose);
       };
       const onClose = (e: Error): void => {
@@ -64,13 +94,44 @@ export class GuestChannel {
       const timer = setTimeout(() => {
         done();
         this.waiting = undefined;
-        reject(new Error(`guest did not answer ${what} within ${timeoutMs} ms`));
+        const got = this.received - rx0;
+        const partial = got
+          ? `${got} bytes of a reply came, without its end`
+          : "no byte came after the request";
+        const sent = nudges ? `; ${nudges} nudge${nudges === 1 ? "" : "s"} sent` : "";
+        reject(new Error(`guest did not answer ${what} within ${timeoutMs} ms (${partial}${sent})`));
       }, timeoutMs);
+      const nudger =
+        nudgeMs > 0
+          ? setInterval(
+              () => {
+                const now = performance.now();
+                if (this.received !== lastRx) {
+                  lastRx = this.received;
+                  lastRxAt = now;
+                }
+                if (now - lastRxAt < nudgeMs) return;
+                lastRxAt = now;
+                nudges++;
+                lastNudgeAt = now;
+                this.socket.write("\n");
+              },
+              Math.max(50, Math.floor(nudgeMs / 4)),
+            )
+          : undefined;
       this.closeListeners.add(onClose);
       this.waiting = {
         seq,
         resolve: (r) => {
           done();
+          const now = performance.now();
+          if (nudges)
+            this.nudged.push({
+              seq,
+              ms: Math.round(now - t0),
+              nudges,
+              afterNudgeMs: Math.round(now - lastNudgeAt),
+            });
           resolve(r);
         },
       };
@@ -82,6 +143,9 @@ export class GuestChannel {
     const r = await this.wait(0, timeoutMs, "the boot hello");
     return { release: r.fields.get("release") ?? "", build: r.fields.get("build") ?? "" };
   }
+
+  /** ms of silence from the guest after which wait() nudges it (0: never) */
+  nudgeMs = 20_000;
 
   async request(cmd: GuestCommand, args: readonly string[] = [], timeoutMs = 60_000): Promise<Reply> {
     if (this.waiting) throw new Error("guest request already in flight");
@@ -105,7 +169,7 @@ export class GuestChannel {
     opts: EncodeOptions,
   ): Promise<Reply> {
     const seq = this.seq++;
-    const reply = this.wait(seq, timeoutMs, `${cmd} ${args.join(" ").slice(0, 200)}`);
+    const reply = this.wait(seq, timeoutMs, `${cmd} ${args.join(" ").slice(0, 200)}`, this.nudgeMs);
     this.socket.write(encodeRequest(seq, cmd, args, opts));
     return reply;
   }

@@ -24,8 +24,9 @@ import { errnoFromErrorText } from "./errnos.js";
 import { ConsoleWatch, crashInfo, type ConsoleEvent } from "./console-crash.js";
 import { crashRecord } from "../scenario/crash.js";
 import { KERNEL_PTDUMP_PATH, compareWithKernelPtdump } from "./kernel-ptdump.js";
+import { describeSamples, parseSystemMap, systemMapOf } from "./hang-probe.js";
 import { KERNEL_LAYOUT } from "./ptdump-runs.js";
-import { GuestChannel } from "./guest.js";
+import { GuestChannel, type Nudged } from "./guest.js";
 import { guestInitScript, DEFAULT_GUEST_INIT } from "./guest-init.js";
 import { GuestTables } from "./guest-tables.js";
 import { dimmAdd, dimmDel, vmemResize, type HostEventContext, type HostEventOutcome } from "./host-events.js";
@@ -109,8 +110,14 @@ export class OracleHang extends OracleError {
     readonly line: number,
     message: string,
     console = "",
+    /** what its CPU was doing (hang-probe.ts describeSamples()), when it could be sampled */
+    readonly where?: string,
   ) {
-    super(`line ${line}: the guest stopped answering, with no crash on its console (${message})`, console);
+    super(
+      `line ${line}: the guest stopped answering, with no crash on its console (${message})` +
+        (where ? `; ${where}` : ""),
+      console,
+    );
     this.name = "OracleHang";
   }
 }
@@ -385,6 +392,7 @@ export class OracleSession {
         kernel.patched === true,
         watch,
       );
+      s.systemMap = systemMapOf(kernel);
       s.startup = {
         bootMs: clock.now() - t0,
         restored: restore !== undefined,
@@ -482,7 +490,7 @@ export class OracleSession {
       if ("err" in first) {
         const e = first.err as Error;
         if (/did not answer/.test(e.message) && !(e instanceof OracleError))
-          throw new OracleHang(st.loc.line, e.message, this.console);
+          throw new OracleHang(st.loc.line, e.message, this.console, await this.whereStuck());
         throw e;
       }
       const rec = (first as { rec: TraceRecord }).rec;
@@ -493,6 +501,42 @@ export class OracleSession {
       fatal.cancel();
     }
   }
+
+  /** What the guest's CPU is doing, from a few samples of its program counter (hang-probe.ts). */
+  private async whereStuck(): Promise<string> {
+    const probe = async (): Promise<string> => {
+      const pcs = await this.tables.pcSamples(8, 250);
+      const map = this.systemMap;
+      const syms = map ? parseSystemMap(fs.readFileSync(map, "utf8")) : undefined;
+      return describeSamples(this.header.arch as Arch, pcs, syms);
+    };
+    let timer: NodeJS.Timeout | undefined;
+    const limit = new Promise<string>((resolve) => {
+      timer = setTimeout(
+        () => resolve("its CPU could not be sampled: QEMU did not answer within 20 s"),
+        20_000,
+      );
+    });
+    try {
+      return await Promise.race([
+        probe().catch((e: Error) => `its CPU could not be sampled: ${e.message}`),
+        limit,
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * Requests the guest answered only after guest.ts nudged it (a reply held
+   * back by a lost interrupt, or a statement that was merely slow).
+   */
+  get nudged(): readonly Nudged[] {
+    return this.guest.nudged;
+  }
+
+  /** The kernel's System.map, which names the program counters of whereStuck(). */
+  systemMap: string | undefined;
 
   private async runChecked(st: Located<RunStatement>): Promise<TraceRecord> {
     const rec = await this.orDeath(
@@ -697,7 +741,13 @@ export async function runOracle(scenario: Scenario, opts: OracleOptions = {}): P
     const records: TraceRecord[] = [];
     for (const st of scenario.body) {
       const ts = clock.now();
+      const nudged = session.nudged.length;
       const rec = await session.run(st);
+      for (const n of session.nudged.slice(nudged))
+        log(
+          `oracle: line ${st.loc.line}: the guest answered after ${n.ms} ms, ` +
+            `${n.afterNudgeMs} ms after the last of ${n.nudges} nudge(s)`,
+        );
       if (rec.crash) log(`oracle: line ${st.loc.line}: the kernel crashed: ${rec.crash.message}`);
       for (const w of rec.warnings ?? []) log(`oracle: line ${st.loc.line}: ${w.message}`);
       const t = session.tables.last;
