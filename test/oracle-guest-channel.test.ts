@@ -79,16 +79,19 @@ test("long arguments go ahead in acknowledged chunks; short ones inline", async 
   }
 });
 
-test("a silent guest is nudged with empty lines; a reply held back until then is taken, a hang says what came", async () => {
+test("a silent guest is nudged for its last reply; a reply held back or torn is taken then, a hang says what came", async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "memhp-guest-"));
   const sock = path.join(dir, "guest.sock");
   const lines: string[] = [];
-  // The fake guest holds its reply to "hold" until the next line arrives (a
-  // transmit that waits for an interrupt); it never answers "never", and
-  // answers "half" with a frame without its end.
+  // The fake guest plays guest-init.ts: a nudge ("- P") gets its last reply
+  // again. It holds its reply to "hold" until the next line arrives (a
+  // transmit that waits for an interrupt), tears its reply to "tear" (a byte
+  // of its END line lost on the way), never answers "never", and answers
+  // "half" with the start of a frame only.
   const server = net.createServer((c) => {
     c.write(frame(0, { release: "6.1.192", build: "#1" }));
     let held: string | undefined;
+    let last = "";
     let buf = "";
     c.on("data", (d) => {
       buf += d.toString("latin1");
@@ -101,12 +104,20 @@ test("a silent guest is nudged with empty lines; a reply held back until then is
           c.write(held);
           held = undefined;
         }
-        if (line === "") continue;
-        const [seq, , arg] = line.split(" ");
+        const [seq, cmd, arg] = line.split(" ");
+        if (cmd === "P") {
+          c.write(last);
+          continue;
+        }
         const what = Buffer.from(arg.slice(1), "base64").toString("utf8");
-        if (what === "hold") held = frame(Number(seq), { rc: "0", out: "held", err: "" });
-        else if (what === "half") c.write(`@@BEGIN ${seq}\nrc MA==\n`);
-        else if (what !== "never") c.write(frame(Number(seq), { rc: "0", out: what, err: "" }));
+        // "never" and "half" never finish: their reply is not the last one
+        const reply = frame(Number(seq), { rc: "0", out: what, err: "" });
+        if (what === "half") c.write(`@@BEGIN ${seq}\nrc MA==\n`);
+        if (what === "never" || what === "half") continue;
+        last = reply;
+        if (what === "hold") held = reply;
+        else if (what === "tear") c.write(reply.replace(/@@END/, "@@ND"));
+        else c.write(reply);
       }
     });
   });
@@ -117,23 +128,28 @@ test("a silent guest is nudged with empty lines; a reply held back until then is
     g.nudgeMs = 200;
     assert.equal((await g.request("X", ["now"], 2000)).fields.get("out"), "now");
     assert.equal(g.nudged.length, 0);
-    assert.equal((await g.request("X", ["hold"], 2000)).fields.get("out"), "held");
+    assert.equal((await g.request("X", ["hold"], 2000)).fields.get("out"), "hold");
     assert.equal(g.nudged.length, 1);
     assert.equal(g.nudged[0].nudges, 1);
     assert.ok(g.nudged[0].ms >= 200, `answered after ${g.nudged[0].ms} ms`);
-    assert.equal(lines.filter((l) => l === "").length, 1);
+    // the held reply and the nudge's copy both came; the copy was dropped
+    assert.equal(lines.filter((l) => l === "- P").length, 1);
+    assert.equal((await g.request("X", ["tear"], 2000)).fields.get("out"), "tear");
+    assert.equal(g.nudged.length, 2);
+    assert.ok(g.nudged[1].afterNudgeMs < 150, `${g.nudged[1].afterNudgeMs} ms after the nudge`);
+    assert.equal((await g.request("X", ["now"], 2000)).fields.get("out"), "now");
     await assert.rejects(
       g.request("X", ["never"], 1000),
-      /did not answer X never within 1000 ms \(no byte came after the request; [3-5] nudges sent\)/,
+      /did not answer X never within 1000 ms \(\d+ bytes came, no whole reply; [3-5] nudges sent\)/,
     );
     await assert.rejects(
       g.request("X", ["half"], 1000),
-      /did not answer X half within 1000 ms \(\d+ bytes of a reply came, without its end; [3-5] nudges sent\)/,
+      /did not answer X half within 1000 ms \(\d+ bytes came, no whole reply; [3-5] nudges sent\)/,
     );
     // nudging off: nothing but the requests goes to the guest
     g.nudgeMs = 0;
     const before = lines.length;
-    await assert.rejects(g.request("X", ["never"], 500), /no byte came after the request\)$/);
+    await assert.rejects(g.request("X", ["never"], 500), /\(no byte came after the request\)$/);
     assert.equal(lines.length, before + 1);
   } finally {
     g.close();

@@ -15,7 +15,14 @@ import {
   systemMapOf,
 } from "../src/oracle/hang-probe.js";
 import { findKernel } from "../src/oracle/cache.js";
-import { OracleHang, OracleSession, oracleUnavailable } from "../src/oracle/run.js";
+import {
+  isTransportStall,
+  OracleError,
+  OracleHang,
+  OracleSession,
+  oracleUnavailable,
+  retryStalls,
+} from "../src/oracle/run.js";
 import { parseScenario } from "../src/scenario/parse.js";
 import type { Located, RunStatement } from "../src/scenario/ast.js";
 
@@ -77,7 +84,7 @@ test("samples: a PC right after HLT (x86_64) or WFI (arm64) is a halted CPU; the
   assert.equal(haltedAt("x86_64", { pc: 1n, before: undefined }), false);
   assert.equal(
     describeSamples("x86_64", [hlt, hlt, hlt]),
-    "its CPU was halted in 3 of 3 samples: the guest waited for the host",
+    "its CPU was halted in 3 of 3 samples: nothing ran (the guest waited for the host, or a task slept in the kernel)",
   );
   const syms = parseSystemMap(MAP);
   assert.equal(
@@ -90,9 +97,59 @@ test("samples: a PC right after HLT (x86_64) or WFI (arm64) is a halted CPU; the
   );
   assert.equal(
     describeSamples("x86_64", [hlt, hlt, hlt, busy], syms),
-    "its CPU was halted in 3 of 4 samples: the guest waited for the host",
+    "its CPU was halted in 3 of 4 samples: nothing ran (the guest waited for the host, or a task slept in the kernel)",
   );
   assert.equal(describeSamples("arm64", []), "its CPU could not be sampled");
+});
+
+test("a hang with the CPU halted is run again on a fresh guest, once by default; any other error is the result", async () => {
+  const halted = new OracleHang(
+    51,
+    "guest did not answer W",
+    "",
+    "its CPU was halted in 8 of 8 samples: nothing ran (the guest waited for the host, or a task slept in the kernel)",
+  );
+  const busy = new OracleHang(
+    51,
+    "guest did not answer W",
+    "",
+    "its CPU ran in 8 of 8 samples (user space 8)",
+  );
+  assert.equal(isTransportStall(halted), true);
+  assert.equal(isTransportStall(busy), false);
+  assert.equal(isTransportStall(new OracleHang(51, "x")), false);
+  assert.equal(isTransportStall(new OracleError("line 51: ...halted")), false);
+  const run = (errors: Error[], stallRetries?: number) => {
+    const logs: string[] = [];
+    let calls = 0;
+    const p = retryStalls(
+      async () => {
+        const e = errors[calls++];
+        if (e) throw e;
+        return calls;
+      },
+      { log: (l) => logs.push(l), stallRetries },
+    );
+    return { p, logs, calls: () => calls };
+  };
+  let r = run([halted]);
+  assert.equal(await r.p, 2);
+  assert.equal(r.logs.length, 1);
+  assert.match(
+    r.logs[0],
+    /^oracle: line 51: the guest stopped answering.*halted.*: running the scenario again on a fresh guest$/,
+  );
+  r = run([halted, halted]);
+  await assert.rejects(r.p, (e) => e === halted);
+  assert.equal(r.calls(), 2);
+  r = run([halted, halted], 2);
+  assert.equal(await r.p, 3);
+  r = run([halted], 0);
+  await assert.rejects(r.p, (e) => e === halted);
+  r = run([busy]);
+  await assert.rejects(r.p, (e) => e === busy);
+  assert.equal(r.calls(), 1);
+  assert.deepEqual(r.logs, []);
 });
 
 // ---------------------------------------------------------------- live
@@ -128,7 +185,7 @@ test(
       const e = await hangOf(s, 3);
       assert.match(
         e.where ?? "",
-        /^its CPU was halted in [6-8] of 8 samples: the guest waited for the host$/,
+        /^its CPU was halted in [6-8] of 8 samples: nothing ran \(the guest waited for the host, or a task slept in the kernel\)$/,
       );
       assert.match(e.message, /line 3: the guest stopped answering.*; its CPU was halted/);
     } finally {

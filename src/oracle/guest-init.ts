@@ -62,13 +62,17 @@ snapshot() {
 { printf '@@BEGIN 0\\n'; field release "$(uname -r)"; field build "$(uname -v)"; printf '@@END 0\\n'; } >&3
 
 while IFS= read -r line <&3; do
-  # the host's nudge (guest.ts wait()): a lone newline
   [ -n "$line" ] || continue
   set -f
   set -- $line
   set +f
   seq=$1
   cmd=$2
+  # the host's nudge (guest.ts wait()): the last reply again, as it was
+  if [ "$cmd" = P ]; then
+    [ -f /tmp/reply ] && cat /tmp/reply >&3
+    continue
+  fi
   {
     printf '@@BEGIN %s\\n' "$seq"
     case "$cmd" in

@@ -10,6 +10,13 @@ export const MAX_INLINE_ARG = 512;
 
 const encodedLength = (a: string): number => 4 * Math.ceil(Buffer.byteLength(a, "utf8") / 3);
 
+/**
+ * The nudge: the guest sends its last reply again (guest-init.ts). It runs
+ * nothing, so it is safe at any moment: a guest still at work reads it after
+ * sending its reply, and the copy is dropped here.
+ */
+export const NUDGE = "- P\n";
+
 /** A request answered only after wait() nudged the guest. */
 export interface Nudged {
   seq: number;
@@ -38,7 +45,8 @@ export class GuestChannel {
         const w = this.waiting;
         this.waiting = undefined;
         w.resolve(r);
-      } else this.early.set(r.seq, r);
+      } else if (r.seq === 0 || r.seq >= this.seq) this.early.set(r.seq, r);
+      // else: a reply again (a nudge's) to a request answered or given up
     });
     socket.on("data", (d) => {
       this.received += d.length;
@@ -62,10 +70,12 @@ export class GuestChannel {
 
   /**
    * Waits for reply `seq`, failing after `timeoutMs` or when the port closes.
-   * After every `nudgeMs` without a byte from the guest, a lone newline goes
-   * to it (guest-init.ts skips empty lines): its receive interrupt also runs
-   * the UART's transmit path, so a reply stalled behind a lost interrupt goes
-   * out. A guest that is busy or sleeping is not disturbed by it.
+   * After every `nudgeMs` without a byte from the guest, it is nudged
+   * (NUDGE): asked for its last reply again, whole. A reply that lost bytes
+   * on the way (a torn frame is dropped: protocol.ts) comes again; and the
+   * receive interrupt also runs the UART's transmit path, so a reply held
+   * back by a lost interrupt goes out. A guest that is busy or sleeping is not
+   * disturbed by it.
    */
   private wait(seq: number, timeoutMs: number, what: string, nudgeMs = 0): Promise<Reply> {
     const early = this.early.get(seq);
@@ -76,6 +86,7 @@ export class GuestChannel {
     if (this.closed) return Promise.reject(this.closed);
     const t0 = performance.now();
     const rx0 = this.received;
+    const noise0 = this.parser.noise.length;
     let nudges = 0;
     let lastRx = this.received;
     let lastRxAt = t0;
@@ -95,8 +106,12 @@ export class GuestChannel {
         done();
         this.waiting = undefined;
         const got = this.received - rx0;
+        const noise = this.parser.noise.slice(noise0).slice(-3);
         const partial = got
-          ? `${got} bytes of a reply came, without its end`
+          ? `${got} bytes came, no whole reply` +
+            (noise.length
+              ? `; torn lines ${noise.map((l) => JSON.stringify(l.slice(0, 80))).join(", ")}`
+              : "")
           : "no byte came after the request";
         const sent = nudges ? `; ${nudges} nudge${nudges === 1 ? "" : "s"} sent` : "";
         reject(new Error(`guest did not answer ${what} within ${timeoutMs} ms (${partial}${sent})`));
@@ -114,7 +129,7 @@ export class GuestChannel {
                 lastRxAt = now;
                 nudges++;
                 lastNudgeAt = now;
-                this.socket.write("\n");
+                this.socket.write(NUDGE);
               },
               Math.max(50, Math.floor(nudgeMs / 4)),
             )

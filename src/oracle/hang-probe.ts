@@ -84,6 +84,6 @@ export function describeSamples(arch: Arch, samples: readonly PcSample[], syms?:
   const idle = counts.get("halted") ?? 0;
   // a timer tick may be caught running now and then
   if (idle * 4 >= n * 3)
-    return `its CPU was halted in ${idle} of ${n} samples: the guest waited for the host`;
+    return `its CPU was halted in ${idle} of ${n} samples: nothing ran (the guest waited for the host, or a task slept in the kernel)`;
   return `its CPU ran in ${n - idle} of ${n} samples (${where})`;
 }

@@ -87,6 +87,11 @@ export interface OracleOptions {
    * a cold boot the first time). Default: yes, unless MEMHP_ORACLE_COLD=1.
    */
   savedBoot?: boolean;
+  /**
+   * How many times runOracle() runs a scenario again on a fresh guest after a
+   * transport stall (isTransportStall()); default 1. 0: never.
+   */
+  stallRetries?: number;
 }
 
 export class OracleError extends Error {
@@ -732,7 +737,39 @@ async function resumeSaved(
 export const TEST_MODULE_CTL = "/sys/kernel/debug/memhp/ctl";
 
 /** Runs the whole scenario on the real kernel and returns its trace. */
-export async function runOracle(scenario: Scenario, opts: OracleOptions = {}): Promise<Trace> {
+export function runOracle(scenario: Scenario, opts: OracleOptions = {}): Promise<Trace> {
+  return retryStalls(() => runOracleOnce(scenario, opts), opts);
+}
+
+/**
+ * Was `e` a hang with the guest's CPU halted (hang-probe.ts)? Then nothing
+ * ran in the guest: it waited for the host and the host for it, even after
+ * nudges, or the statement's task sleeps in the kernel for good. Running the
+ * scenario again tells them apart: a kernel that deadlocks does so again.
+ */
+export function isTransportStall(e: unknown): e is OracleHang {
+  return e instanceof OracleHang && /^its CPU was halted/.test(e.where ?? "");
+}
+
+/**
+ * Runs `attempt` (a whole scenario on a fresh guest) again when it ends in a
+ * transport stall, `opts.stallRetries` times at most (default 1), saying so
+ * in the log. Any other error, a crash or a hang with a busy CPU among them,
+ * is the result.
+ */
+export async function retryStalls<T>(attempt: () => Promise<T>, opts: OracleOptions = {}): Promise<T> {
+  const log = opts.log ?? (() => undefined);
+  for (let left = opts.stallRetries ?? 1; ; left--) {
+    try {
+      return await attempt();
+    } catch (e) {
+      if (!isTransportStall(e) || left <= 0) throw e;
+      log(`oracle: ${e.message.split("\n")[0]}: running the scenario again on a fresh guest`);
+    }
+  }
+}
+
+async function runOracleOnce(scenario: Scenario, opts: OracleOptions): Promise<Trace> {
   const log = opts.log ?? (() => undefined);
   const clock = opts.clock ?? realClock;
   const t0 = clock.now();

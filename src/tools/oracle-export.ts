@@ -5,7 +5,7 @@
 
 import type { Scenario } from "../scenario/ast.js";
 import type { Trace, TraceRecord } from "../scenario/trace.js";
-import { OracleError, OracleSession, type OracleOptions } from "../oracle/run.js";
+import { OracleError, OracleSession, retryStalls, type OracleOptions } from "../oracle/run.js";
 import { EXPORT_FILES, EXPORT_TREES, decodeDump, writeSysroot, type DumpEntry } from "./sysroot.js";
 
 /**
@@ -50,10 +50,18 @@ export interface OracleExportOptions extends OracleOptions {
  * Run `scenario` on the real kernel like runOracle(), then export the guest's
  * trees under `dir`. Returns the trace and the dump.
  */
-export async function runOracleExport(
+export function runOracleExport(
   scenario: Scenario,
   dir: string,
   opts: OracleExportOptions = {},
+): Promise<{ trace: Trace; entries: DumpEntry[] }> {
+  return retryStalls(() => exportOnce(scenario, dir, opts), opts);
+}
+
+async function exportOnce(
+  scenario: Scenario,
+  dir: string,
+  opts: OracleExportOptions,
 ): Promise<{ trace: Trace; entries: DumpEntry[] }> {
   const session = await OracleSession.start(scenario, { requestTimeoutMs: 300_000, ...opts });
   try {
