@@ -36,7 +36,7 @@ test("long arguments go ahead in acknowledged chunks; short ones inline", async 
         const line = buf.slice(0, nl);
         buf = buf.slice(nl + 1);
         lines.push(line);
-        const [seq, cmd, ...args] = line.split(" ");
+        const [seq, cmd, ...args] = line.split(" ").slice(0, -1);
         const arg = (a: string) =>
           a === "f"
             ? Buffer.from(argFile, "base64").toString("utf8")
@@ -64,7 +64,7 @@ test("long arguments go ahead in acknowledged chunks; short ones inline", async 
     assert.equal(chunks.length, Math.ceil((4 * Math.ceil(long.length / 3)) / MAX_INLINE_ARG));
     for (const l of lines)
       assert.ok(l.length <= MAX_INLINE_ARG + 32, `request line of ${l.length} characters`);
-    assert.match(lines[lines.length - 1], /^\d+ X f$/);
+    assert.match(lines[lines.length - 1], /^\d+ X f \d+$/);
     // a short one is sent inline, as before
     lines.length = 0;
     const s = await g.request("X", ["echo hi"], 2000);
@@ -79,75 +79,99 @@ test("long arguments go ahead in acknowledged chunks; short ones inline", async 
   }
 });
 
-test("a silent guest is nudged for its last reply; a reply held back or torn is taken then, a hang says what came", async () => {
+test("a request goes again after a silence or a BAD answer; the guest runs it once; a hang says what came", async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "memhp-guest-"));
   const sock = path.join(dir, "guest.sock");
   const lines: string[] = [];
-  // The fake guest plays guest-init.ts: a nudge ("- P") gets its last reply
-  // again. It holds its reply to "hold" until the next line arrives (a
-  // transmit that waits for an interrupt), tears its reply to "tear" (a byte
-  // of its END line lost on the way), never answers "never", and answers
-  // "half" with the start of a frame only.
+  const ran: string[] = [];
+  // The fake guest plays guest-init.ts: it checks each line's length (@@BAD
+  // when it is off) and answers a request whose seq it ran last with the same
+  // reply, without running it again. Requests: "hold" (its reply waits for the
+  // next line: a transmit that waits for an interrupt), "tear" (its reply's
+  // END loses a byte, the first time), "lose" (the request loses its first
+  // 16 bytes, the first time), "never" (no answer), "half" (the start of a
+  // frame, then nothing).
   const server = net.createServer((c) => {
     c.write(frame(0, { release: "6.1.192", build: "#1" }));
     let held: string | undefined;
-    let last = "";
+    let lastSeq = "";
+    let lastReply = "";
+    const first = new Set<string>();
     let buf = "";
+    const handle = (line: string): void => {
+      if (held) {
+        c.write(held);
+        held = undefined;
+      }
+      const body = line.slice(0, line.lastIndexOf(" "));
+      if (String(body.length) !== line.slice(line.lastIndexOf(" ") + 1)) {
+        c.write("@@BAD\n");
+        return;
+      }
+      const [seq, , arg] = body.split(" ");
+      if (seq === lastSeq) {
+        c.write(lastReply);
+        return;
+      }
+      const what = Buffer.from(arg.slice(1), "base64").toString("utf8");
+      ran.push(what);
+      if (what === "half") c.write(`@@BEGIN ${seq}\nrc MA==\n`);
+      if (what === "never" || what === "half") return;
+      lastSeq = seq;
+      lastReply = frame(Number(seq), { rc: "0", out: what, err: "" });
+      if (what === "hold") held = lastReply;
+      else if (what === "tear" && !first.has(what)) c.write(lastReply.replace(/@@END/, "@@ND"));
+      else c.write(lastReply);
+      first.add(what);
+    };
     c.on("data", (d) => {
       buf += d.toString("latin1");
       let nl: number;
       while ((nl = buf.indexOf("\n")) >= 0) {
-        const line = buf.slice(0, nl);
+        let line = buf.slice(0, nl);
         buf = buf.slice(nl + 1);
         lines.push(line);
-        if (held) {
-          c.write(held);
-          held = undefined;
+        if (line.includes(` ${b64("lose")} `) && !first.has("lose")) {
+          first.add("lose");
+          line = line.slice(16);
         }
-        const [seq, cmd, arg] = line.split(" ");
-        if (cmd === "P") {
-          c.write(last);
-          continue;
-        }
-        const what = Buffer.from(arg.slice(1), "base64").toString("utf8");
-        // "never" and "half" never finish: their reply is not the last one
-        const reply = frame(Number(seq), { rc: "0", out: what, err: "" });
-        if (what === "half") c.write(`@@BEGIN ${seq}\nrc MA==\n`);
-        if (what === "never" || what === "half") continue;
-        last = reply;
-        if (what === "hold") held = reply;
-        else if (what === "tear") c.write(reply.replace(/@@END/, "@@ND"));
-        else c.write(reply);
+        handle(line);
       }
     });
   });
+  const b64 = (x: string): string => "b" + Buffer.from(x).toString("base64");
   await new Promise<void>((r) => server.listen(sock, r));
   const g = await GuestChannel.connect(sock);
   try {
     await g.ready(2000);
-    g.nudgeMs = 200;
+    g.resendMs = 200;
     assert.equal((await g.request("X", ["now"], 2000)).fields.get("out"), "now");
-    assert.equal(g.nudged.length, 0);
+    assert.equal(g.resent.length, 0);
+    // a reply held back: the copy of the request releases it, and is not run again
     assert.equal((await g.request("X", ["hold"], 2000)).fields.get("out"), "hold");
-    assert.equal(g.nudged.length, 1);
-    assert.equal(g.nudged[0].nudges, 1);
-    assert.ok(g.nudged[0].ms >= 200, `answered after ${g.nudged[0].ms} ms`);
-    // the held reply and the nudge's copy both came; the copy was dropped
-    assert.equal(lines.filter((l) => l === "- P").length, 1);
+    assert.equal(g.resent.length, 1);
+    assert.equal(g.resent[0].resends, 1);
+    assert.ok(g.resent[0].ms >= 200, `answered after ${g.resent[0].ms} ms`);
+    // a torn reply: sent again after the silence, the reply comes again whole
     assert.equal((await g.request("X", ["tear"], 2000)).fields.get("out"), "tear");
-    assert.equal(g.nudged.length, 2);
-    assert.ok(g.nudged[1].afterNudgeMs < 150, `${g.nudged[1].afterNudgeMs} ms after the nudge`);
-    assert.equal((await g.request("X", ["now"], 2000)).fields.get("out"), "now");
+    assert.equal(g.resent.length, 2);
+    assert.ok(g.resent[1].afterResendMs < 150, `${g.resent[1].afterResendMs} ms after it went again`);
+    // a request that lost bytes: BAD, and it goes again at once
+    const t0 = performance.now();
+    assert.equal((await g.request("X", ["lose"], 2000)).fields.get("out"), "lose");
+    assert.ok(performance.now() - t0 < 150, "no wait for the silence");
+    assert.equal(g.resent[2].resends, 1);
+    assert.deepEqual(ran, ["now", "hold", "tear", "lose"], "each ran once");
     await assert.rejects(
       g.request("X", ["never"], 1000),
-      /did not answer X never within 1000 ms \(\d+ bytes came, no whole reply; [3-5] nudges sent\)/,
+      /did not answer X never within 1000 ms \(no byte came after the request; sent again [3-5] times\)/,
     );
     await assert.rejects(
       g.request("X", ["half"], 1000),
-      /did not answer X half within 1000 ms \(\d+ bytes came, no whole reply; [3-5] nudges sent\)/,
+      /did not answer X half within 1000 ms \(\d+ bytes came, no whole reply; sent again [3-5] times\)/,
     );
-    // nudging off: nothing but the requests goes to the guest
-    g.nudgeMs = 0;
+    // resending off: nothing but the request goes to the guest
+    g.resendMs = 0;
     const before = lines.length;
     await assert.rejects(g.request("X", ["never"], 500), /\(no byte came after the request\)$/);
     assert.equal(lines.length, before + 1);

@@ -61,18 +61,28 @@ snapshot() {
 
 { printf '@@BEGIN 0\\n'; field release "$(uname -r)"; field build "$(uname -v)"; printf '@@END 0\\n'; } >&3
 
+last=""
 while IFS= read -r line <&3; do
   [ -n "$line" ] || continue
+  # SEQ CMD ARGS... LEN (protocol.ts): a line of another length lost bytes
+  n=\${line##* }
+  body=\${line% *}
+  case "$n" in ''|*[!0-9]*) n=-1 ;; esac
+  if [ "\${#body}" != "$n" ]; then
+    printf '@@BAD\\n' >&3
+    continue
+  fi
   set -f
-  set -- $line
+  set -- $body
   set +f
   seq=$1
   cmd=$2
-  # the host's nudge (guest.ts wait()): the last reply again, as it was
-  if [ "$cmd" = P ]; then
-    [ -f /tmp/reply ] && cat /tmp/reply >&3
+  # the request again (the host had no whole answer): its reply again
+  if [ "$seq" = "$last" ]; then
+    cat /tmp/reply >&3
     continue
   fi
+  last=$seq
   {
     printf '@@BEGIN %s\\n' "$seq"
     case "$cmd" in
@@ -84,10 +94,16 @@ while IFS= read -r line <&3; do
       ffield err /tmp/err
       ;;
     R)
+      # a second path is read right after the first, nothing run between
       p=$(d "$3")
+      q=""
+      [ -n "$4" ] && q=$(d "$4")
       cat "$p" >/tmp/out 2>/tmp/err
-      field rc $?
+      rc=$?
+      [ -n "$q" ] && cat "$q" >/tmp/out2 2>/dev/null
+      field rc $rc
       ffield out /tmp/out
+      [ -n "$q" ] && ffield out2 /tmp/out2
       ffield err /tmp/err
       ;;
     L)

@@ -10,21 +10,15 @@ export const MAX_INLINE_ARG = 512;
 
 const encodedLength = (a: string): number => 4 * Math.ceil(Buffer.byteLength(a, "utf8") / 3);
 
-/**
- * The nudge: the guest sends its last reply again (guest-init.ts). It runs
- * nothing, so it is safe at any moment: a guest still at work reads it after
- * sending its reply, and the copy is dropped here.
- */
-export const NUDGE = "- P\n";
-
-/** A request answered only after wait() nudged the guest. */
-export interface Nudged {
+/** A request answered only after wait() sent it again. */
+export interface Resent {
   seq: number;
   /** ms from the request to its answer */
   ms: number;
-  nudges: number;
-  /** ms from the last nudge to the answer: near 0, the nudge released it */
-  afterNudgeMs: number;
+  /** how often it went again: after a silence, or at once after the guest's BAD_REQUEST */
+  resends: number;
+  /** ms from the last time it went to the answer: near 0, sending it again got the answer */
+  afterResendMs: number;
 }
 
 export class GuestChannel {
@@ -34,20 +28,27 @@ export class GuestChannel {
   private seq = 1;
   /** bytes the guest sent so far */
   private received = 0;
-  /** requests that were answered only after a nudge, with how long each took (ms) */
-  readonly nudged: Nudged[] = [];
+  /** requests that were answered only after they went again (wait()) */
+  readonly resent: Resent[] = [];
+  /** the request line in flight, to send again */
+  private inflight = "";
+  /** called when the guest says a line arrived with bytes missing */
+  private onBad: () => void = () => undefined;
   private closed: Error | undefined;
   private readonly closeListeners = new Set<(e: Error) => void>();
 
   private constructor(private readonly socket: net.Socket) {
-    this.parser = new ReplyParser((r) => {
-      if (this.waiting && this.waiting.seq === r.seq) {
-        const w = this.waiting;
-        this.waiting = undefined;
-        w.resolve(r);
-      } else if (r.seq === 0 || r.seq >= this.seq) this.early.set(r.seq, r);
-      // else: a reply again (a nudge's) to a request answered or given up
-    });
+    this.parser = new ReplyParser(
+      (r) => {
+        if (this.waiting && this.waiting.seq === r.seq) {
+          const w = this.waiting;
+          this.waiting = undefined;
+          w.resolve(r);
+        } else if (r.seq === 0 || r.seq >= this.seq) this.early.set(r.seq, r);
+        // else: a reply again to a request answered or given up
+      },
+      () => this.onBad(),
+    );
     socket.on("data", (d) => {
       this.received += d.length;
       this.parser.feed(d);
@@ -70,14 +71,15 @@ export class GuestChannel {
 
   /**
    * Waits for reply `seq`, failing after `timeoutMs` or when the port closes.
-   * After every `nudgeMs` without a byte from the guest, it is nudged
-   * (NUDGE): asked for its last reply again, whole. A reply that lost bytes
-   * on the way (a torn frame is dropped: protocol.ts) comes again; and the
+   * The request goes again (protocol.ts: the guest runs a request once, and
+   * answers it again) at once when the guest says it arrived with bytes
+   * missing, and after every `resendMs` without a byte from the guest: a
+   * request or a reply that lost bytes on the way is then sent whole, and the
    * receive interrupt also runs the UART's transmit path, so a reply held
-   * back by a lost interrupt goes out. A guest that is busy or sleeping is not
-   * disturbed by it.
+   * back by a lost interrupt goes out. A guest still at work reads the copy
+   * after its reply and answers it again; that copy is dropped here.
    */
-  private wait(seq: number, timeoutMs: number, what: string, nudgeMs = 0): Promise<Reply> {
+  private wait(seq: number, timeoutMs: number, what: string, resendMs = 0): Promise<Reply> {
     const early = this.early.get(seq);
     if (early) {
       this.early.delete(seq);
@@ -87,14 +89,20 @@ export class GuestChannel {
     const t0 = performance.now();
     const rx0 = this.received;
     const noise0 = this.parser.noise.length;
-    let nudges = 0;
+    let resends = 0;
     let lastRx = this.received;
     let lastRxAt = t0;
-    let lastNudgeAt = t0;
+    let lastResendAt = t0;
     return new Promise<Reply>((resolve, reject) => {
+      const resend = (): void => {
+        resends++;
+        lastResendAt = performance.now();
+        this.socket.write(this.inflight);
+      };
       const done = (): void => {
         clearTimeout(timer);
-        clearInterval(nudger);
+        clearInterval(resender);
+        this.onBad = () => undefined;
         this.closeListeners.delete(onClose);
       };
       const onClose = (e: Error): void => {
@@ -113,11 +121,11 @@ export class GuestChannel {
               ? `; torn lines ${noise.map((l) => JSON.stringify(l.slice(0, 80))).join(", ")}`
               : "")
           : "no byte came after the request";
-        const sent = nudges ? `; ${nudges} nudge${nudges === 1 ? "" : "s"} sent` : "";
+        const sent = resends ? `; sent again ${resends} time${resends === 1 ? "" : "s"}` : "";
         reject(new Error(`guest did not answer ${what} within ${timeoutMs} ms (${partial}${sent})`));
       }, timeoutMs);
-      const nudger =
-        nudgeMs > 0
+      const resender =
+        resendMs > 0
           ? setInterval(
               () => {
                 const now = performance.now();
@@ -125,27 +133,26 @@ export class GuestChannel {
                   lastRx = this.received;
                   lastRxAt = now;
                 }
-                if (now - lastRxAt < nudgeMs) return;
+                if (now - lastRxAt < resendMs) return;
                 lastRxAt = now;
-                nudges++;
-                lastNudgeAt = now;
-                this.socket.write(NUDGE);
+                resend();
               },
-              Math.max(50, Math.floor(nudgeMs / 4)),
+              Math.max(50, Math.floor(resendMs / 4)),
             )
           : undefined;
+      this.onBad = resend;
       this.closeListeners.add(onClose);
       this.waiting = {
         seq,
         resolve: (r) => {
           done();
           const now = performance.now();
-          if (nudges)
-            this.nudged.push({
+          if (resends)
+            this.resent.push({
               seq,
               ms: Math.round(now - t0),
-              nudges,
-              afterNudgeMs: Math.round(now - lastNudgeAt),
+              resends,
+              afterResendMs: Math.round(now - lastResendAt),
             });
           resolve(r);
         },
@@ -159,8 +166,8 @@ export class GuestChannel {
     return { release: r.fields.get("release") ?? "", build: r.fields.get("build") ?? "" };
   }
 
-  /** ms of silence from the guest after which wait() nudges it (0: never) */
-  nudgeMs = 20_000;
+  /** ms of silence from the guest after which wait() sends the request again (0: never) */
+  resendMs = 20_000;
 
   async request(cmd: GuestCommand, args: readonly string[] = [], timeoutMs = 60_000): Promise<Reply> {
     if (this.waiting) throw new Error("guest request already in flight");
@@ -184,8 +191,9 @@ export class GuestChannel {
     opts: EncodeOptions,
   ): Promise<Reply> {
     const seq = this.seq++;
-    const reply = this.wait(seq, timeoutMs, `${cmd} ${args.join(" ").slice(0, 200)}`, this.nudgeMs);
-    this.socket.write(encodeRequest(seq, cmd, args, opts));
+    const reply = this.wait(seq, timeoutMs, `${cmd} ${args.join(" ").slice(0, 200)}`, this.resendMs);
+    this.inflight = encodeRequest(seq, cmd, args, opts);
+    this.socket.write(this.inflight);
     return reply;
   }
 

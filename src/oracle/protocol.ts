@@ -2,8 +2,14 @@
 // (the guest's ttyS1, a unix socket on the host), so kernel messages on the
 // console (ttyS0) never mix with it; the framing still skips any stray line.
 //
-// Host -> guest, one request a line:   SEQ CMD bARG1 bARG2 ...
-//   each argument is "b" + base64 of its bytes (the "b" keeps empty arguments).
+// Host -> guest, one request a line:   SEQ CMD bARG1 bARG2 ... LEN
+//   each argument is "b" + base64 of its bytes (the "b" keeps empty arguments);
+//   LEN is the length of the line before it and its space. A line of another
+//   length lost bytes on the way (a 16550 under load lost a request's first 16):
+//   the guest answers it with the lone line @@BAD and the host sends the
+//   request again. A request whose SEQ is the last one the guest ran is not
+//   run again: its reply is sent again. So the host may send a request again
+//   at any time (guest.ts does, after a silence).
 // Guest -> host, one framed reply per request:
 //   @@BEGIN SEQ
 //   KEY BASE64          (any number of fields; the value is base64 of the bytes)
@@ -12,7 +18,7 @@
 //
 // Commands (guest-init.ts implements them):
 //   W PATH VALUE  `echo VALUE > PATH`          -> rc, err
-//   R PATH        `cat PATH`                   -> rc, out, err
+//   R PATH [PATH2] `cat PATH` (then `cat PATH2`, nothing run between) -> rc, out, [out2], err
 //   L PATH        `ls -1a PATH`                -> rc, out, err
 //   S             memory-block snapshot        -> blocks ("32 33 ..."), sig
 //   X SCRIPT      `sh -c SCRIPT` (diagnostics) -> rc, out, err
@@ -46,12 +52,16 @@ export function encodeRequest(
   const enc = args.map((a, i) =>
     i === opts.fromFile ? "f" : "b" + (opts.raw ? a : Buffer.from(a, "utf8").toString("base64")),
   );
-  return [String(seq), cmd, ...enc].join(" ") + "\n";
+  const body = [String(seq), cmd, ...enc].join(" ");
+  return `${body} ${body.length}\n`;
 }
+
+/** The guest's answer to a request line that arrived with bytes missing. */
+export const BAD_REQUEST = "@@BAD";
 
 /** The inverse of encodeRequest (used by tests and diagnostics). */
 export function decodeRequest(line: string): { seq: number; cmd: string; args: string[] } {
-  const [seq, cmd, ...rest] = line.trimEnd().split(" ");
+  const [seq, cmd, ...rest] = line.trimEnd().split(" ").slice(0, -1);
   return {
     seq: Number(seq),
     cmd: cmd ?? "",
@@ -73,7 +83,11 @@ export class ReplyParser {
   private current: Reply | undefined;
   readonly noise: string[] = [];
 
-  constructor(private readonly onReply: (r: Reply) => void) {}
+  constructor(
+    private readonly onReply: (r: Reply) => void,
+    /** the guest's BAD_REQUEST line */
+    private readonly onBad: () => void = () => undefined,
+  ) {}
 
   feed(chunk: string | Buffer): void {
     this.buf += typeof chunk === "string" ? chunk : chunk.toString("latin1");
@@ -93,7 +107,8 @@ export class ReplyParser {
     }
     const cur = this.current;
     if (cur === undefined) {
-      if (line !== "") this.noise.push(line);
+      if (line === BAD_REQUEST) this.onBad();
+      else if (line !== "") this.noise.push(line);
       return;
     }
     const e = END.exec(line);

@@ -26,7 +26,7 @@ import { crashRecord } from "../scenario/crash.js";
 import { KERNEL_PTDUMP_PATH, compareWithKernelPtdump } from "./kernel-ptdump.js";
 import { describeSamples, parseSystemMap, systemMapOf } from "./hang-probe.js";
 import { KERNEL_LAYOUT } from "./ptdump-runs.js";
-import { GuestChannel, type Nudged } from "./guest.js";
+import { GuestChannel, type Resent } from "./guest.js";
 import { guestInitScript, DEFAULT_GUEST_INIT } from "./guest-init.js";
 import { GuestTables } from "./guest-tables.js";
 import { dimmAdd, dimmDel, vmemResize, type HostEventContext, type HostEventOutcome } from "./host-events.js";
@@ -533,11 +533,12 @@ export class OracleSession {
   }
 
   /**
-   * Requests the guest answered only after guest.ts nudged it (a reply held
-   * back by a lost interrupt, or a statement that was merely slow).
+   * Requests the guest answered only after guest.ts sent them again (a
+   * request or reply that lost bytes, a reply held back, or a statement
+   * that was merely slow).
    */
-  get nudged(): readonly Nudged[] {
-    return this.guest.nudged;
+  get resent(): readonly Resent[] {
+    return this.guest.resent;
   }
 
   /** The kernel's System.map, which names the program counters of whereStuck(). */
@@ -744,8 +745,9 @@ export function runOracle(scenario: Scenario, opts: OracleOptions = {}): Promise
 /**
  * Was `e` a hang with the guest's CPU halted (hang-probe.ts)? Then nothing
  * ran in the guest: it waited for the host and the host for it, even after
- * nudges, or the statement's task sleeps in the kernel for good. Running the
- * scenario again tells them apart: a kernel that deadlocks does so again.
+ * its request went again, or the statement's task sleeps in the kernel for
+ * good. Running the scenario again tells them apart: a kernel that
+ * deadlocks does so again.
  */
 export function isTransportStall(e: unknown): e is OracleHang {
   return e instanceof OracleHang && /^its CPU was halted/.test(e.where ?? "");
@@ -778,12 +780,12 @@ async function runOracleOnce(scenario: Scenario, opts: OracleOptions): Promise<T
     const records: TraceRecord[] = [];
     for (const st of scenario.body) {
       const ts = clock.now();
-      const nudged = session.nudged.length;
+      const resent = session.resent.length;
       const rec = await session.run(st);
-      for (const n of session.nudged.slice(nudged))
+      for (const r of session.resent.slice(resent))
         log(
-          `oracle: line ${st.loc.line}: the guest answered after ${n.ms} ms, ` +
-            `${n.afterNudgeMs} ms after the last of ${n.nudges} nudge(s)`,
+          `oracle: line ${st.loc.line}: the guest answered after ${r.ms} ms, ` +
+            `${r.afterResendMs} ms after the request went again (${r.resends} time(s))`,
         );
       if (rec.crash) log(`oracle: line ${st.loc.line}: the kernel crashed: ${rec.crash.message}`);
       for (const w of rec.warnings ?? []) log(`oracle: line ${st.loc.line}: ${w.message}`);
@@ -854,16 +856,18 @@ export async function runStatement(
       return { line, op: "write", path: st.path, value: st.value, result: r.rc === 0 ? "ok" : failure(r) };
     }
     case "read": {
-      const r = fileOpResult(await g.request("R", [st.path], timeoutMs));
+      // A MemFree reading also reads the per-cpu lists' pages, which MemFree
+      // leaves out (src/scenario/pcp.ts), from /proc/zoneinfo read right after
+      // it in the same request: no protocol round trip between the two.
+      const pcp = st.fields.length > 0 && wantsPcpPages(st.path, st.fields);
+      const reply = await g.request("R", pcp ? [st.path, "/proc/zoneinfo"] : [st.path], timeoutMs);
+      const r = fileOpResult(reply);
       if (r.rc !== 0) return { line, op: "read", path: st.path, result: failure(r) };
       const value = r.out.endsWith("\n") ? r.out.slice(0, -1) : r.out;
       if (st.fields.length === 0) return { line, op: "read", path: st.path, value };
       const rec: ReadRecord = { line, op: "read", path: st.path, fields: pickFields(value, st.fields) };
-      if (wantsPcpPages(st.path, st.fields)) {
-        // the per-cpu lists' pages at this moment, which MemFree leaves out (src/scenario/pcp.ts)
-        const zi = fileOpResult(await g.request("R", ["/proc/zoneinfo"], timeoutMs));
-        if (zi.rc === 0) rec._pcpPages = pcpPagesIn(zi.out);
-      }
+      const zoneinfo = reply.fields.get("out2");
+      if (pcp && zoneinfo) rec._pcpPages = pcpPagesIn(zoneinfo);
       return rec;
     }
     case "ls": {
