@@ -20,7 +20,7 @@ import {
   type CorpusEntry,
   type CorpusResult,
 } from "../src/scenario/corpus.js";
-import { DEFAULT_KERNEL_VERSION, isKernelVersion, KERNEL_VERSIONS } from "../src/kernel/linux_version.js";
+import { isKernelVersion, KERNEL_VERSIONS } from "../src/kernel/linux_version.js";
 import { appliesToSomeKernel, blockName, redundantBlocks } from "../src/scenario/divergences.js";
 import { oracleUnavailable } from "../src/oracle/run.js";
 import { runOracleAll, type OracleOutcome } from "../src/oracle/parallel.js";
@@ -29,10 +29,9 @@ import { packagePath } from "../src/paths.js";
 
 const live = process.env.MEMHP_ORACLE_LIVE === "1";
 // Which releases live mode records again (MEMHP_ORACLE_LIVE_VERSIONS, default
-// 6.1, as .ci/run records; docs/divergences.md, "Also seen live", says why not
-// 6.12 and 7.2). A release memhp does not model is an error here rather than a
-// silent skip.
-const liveVersions = (process.env.MEMHP_ORACLE_LIVE_VERSIONS ?? DEFAULT_KERNEL_VERSION).split(",");
+// every release memhp models, as .ci/run records). A release memhp does not
+// model is an error here rather than a silent skip.
+const liveVersions = (process.env.MEMHP_ORACLE_LIVE_VERSIONS ?? KERNEL_VERSIONS.join(",")).split(",");
 for (const v of liveVersions)
   if (!isKernelVersion(v))
     throw new Error(`MEMHP_ORACLE_LIVE_VERSIONS: ${v}: memhp models Linux ${KERNEL_VERSIONS.join(", ")}`);

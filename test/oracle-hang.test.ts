@@ -182,6 +182,9 @@ test(
     let s = await OracleSession.start(sc, { requestTimeoutMs: 4_000 });
     try {
       assert.equal((await s.exec("mkfifo /tmp/memhp-fifo")).rc, 0);
+      // a ptdump first: it leaves the gdbstub in physical memory mode, which
+      // the samples must switch off to read the bytes before the PC
+      await s.tables.ptdump(2, 0x1000000n, 0x200000n);
       const e = await hangOf(s, 3);
       assert.match(
         e.where ?? "",

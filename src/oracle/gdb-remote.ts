@@ -224,6 +224,17 @@ export class GdbRemote {
     this.physMode = true;
   }
 
+  /**
+   * Makes `m` packets read through the CPU's own page tables. QEMU keeps
+   * PhyMemMode for the stub, not for the connection: a ptdump's earlier
+   * connection leaves it on.
+   */
+  async virtualMemoryMode(): Promise<void> {
+    const r = await this.request("Qqemu.PhyMemMode:0");
+    if (r !== "OK") throw new GdbError(`gdbstub: Qqemu.PhyMemMode:0 -> "${r}"`);
+    this.physMode = false;
+  }
+
   /** Largest `m` read per packet: the hex reply must fit in PacketSize (QEMU: at most half of it). */
   get maxReadBytes(): number {
     return Math.max(64, Math.floor(this.packetSize / 2) & ~63);

@@ -198,7 +198,7 @@ export class GuestTables {
       out.push(
         await this.paused(async (gdb) => {
           const pc = await this.readNamedRegister(gdb, PC_REGISTER[this.arch]);
-          // gdbstub reads are virtual by default: through the CPU's own tables
+          await gdb.virtualMemoryMode();
           const before = await gdb.readMemory(pc - 4n, 4).catch(() => undefined);
           return { pc, before };
         }),
