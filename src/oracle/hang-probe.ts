@@ -1,8 +1,9 @@
 // What a guest that stopped answering was doing. Its program counter is
 // sampled through QEMU's gdbstub (guest-tables.ts pcSamples()). A CPU that
 // sits right after a halt instruction (x86 HLT, arm64 WFI) is idle: the guest
-// waits for the host, so the protocol lost a byte or an interrupt. A CPU busy
-// in the kernel is stuck there, e.g. offline_pages() retrying a migration.
+// waits for the host (the protocol lost what resending could not bring back),
+// or the statement's task sleeps in the kernel. A CPU busy in the kernel is
+// stuck there, e.g. offline_pages() retrying a migration.
 // Addresses are named from the kernel's System.map when it has a real one
 // (the patched builds; Debian's is a stub): the oracle boots with nokaslr
 // (qemu.ts), so the map's addresses are the running ones.
