@@ -29,8 +29,8 @@ import { packagePath } from "../src/paths.js";
 
 const live = process.env.MEMHP_ORACLE_LIVE === "1";
 // Which releases live mode records again (MEMHP_ORACLE_LIVE_VERSIONS, default
-// every release memhp models, as .ci/run records). A release memhp does not
-// model is an error here rather than a silent skip.
+// every release memhp models; .ci/run records 6.1 and 6.12). A release memhp
+// does not model is an error here rather than a silent skip.
 const liveVersions = (process.env.MEMHP_ORACLE_LIVE_VERSIONS ?? KERNEL_VERSIONS.join(",")).split(",");
 for (const v of liveVersions)
   if (!isKernelVersion(v))
