@@ -10,13 +10,51 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { savedBootKey, savedBootsWanted } from "../src/oracle/saved-boot.js";
+import {
+  pruneSavedBoots,
+  SAVED_BOOT_MAX_AGE_MS,
+  savedBootKey,
+  savedBootsDir,
+  savedBootsWanted,
+  touchSavedBoot,
+} from "../src/oracle/saved-boot.js";
 import { oracleUnavailable } from "../src/oracle/run.js";
 import { runOracleAll } from "../src/oracle/parallel.js";
 import { listCorpus } from "../src/scenario/corpus.js";
 import { DEFAULT_KERNEL_VERSION } from "../src/kernel/linux_version.js";
 import { diffTraces, type Difference } from "../src/scenario/diff.js";
 import { formatTrace, type Trace } from "../src/scenario/trace.js";
+
+test("saved boots: those unused for a week are pruned, the one just made and those restored lately stay", () => {
+  const cache = fs.mkdtempSync(path.join(os.tmpdir(), "memhp-prune-"));
+  const root = savedBootsDir(cache);
+  const now = Date.now();
+  const day = 24 * 3600 * 1000;
+  const make = (key: string, ageDays: number, meta = true): string => {
+    const dir = path.join(root, key);
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, "state"), "x");
+    const t = new Date(now - ageDays * day);
+    if (meta) {
+      fs.writeFileSync(path.join(dir, "meta.json"), "{}");
+      fs.utimesSync(path.join(dir, "meta.json"), t, t);
+    }
+    fs.utimesSync(dir, t, t);
+    return dir;
+  };
+  make("old", 30);
+  make("recent", 2);
+  make("new-but-old-clock", 30);
+  const restored = make("restored", 30);
+  make("half", 30, false);
+  // restoring marks it used
+  touchSavedBoot({ dir: restored, state: "", initrd: "", meta: {} as never }, new Date(now));
+  const removed = pruneSavedBoots(cache, "new-but-old-clock", SAVED_BOOT_MAX_AGE_MS, now);
+  assert.deepEqual(removed.sort(), ["half", "old"]);
+  assert.deepEqual(fs.readdirSync(root).sort(), ["new-but-old-clock", "recent", "restored"]);
+  // no saved-boots folder: nothing to do
+  assert.deepEqual(pruneSavedBoots(path.join(cache, "none"), "k"), []);
+});
 
 test("saved boots: the key follows the arguments and file contents, not the per-run folder", () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "memhp-sb-"));

@@ -48,6 +48,8 @@ import {
   dropSavedBoot,
   fileDigest,
   findSavedBoot,
+  pruneSavedBoots,
+  touchSavedBoot,
   SAVED_BOOT_FORMAT,
   savedBootKey,
   savedBootPaths,
@@ -244,6 +246,8 @@ export class OracleSession {
           return s;
         }
         await s.close();
+        const pruned = pruneSavedBoots(dir, key);
+        if (pruned.length) log(`oracle: removed ${pruned.length} saved boot(s) unused for a week`);
       } finally {
         savedBootsInTheMaking.delete(key);
         done();
@@ -251,6 +255,7 @@ export class OracleSession {
       saved = findSavedBoot(dir, key);
     } else fs.rmSync(probe.work, { recursive: true, force: true });
     if (saved) {
+      touchSavedBoot(saved);
       try {
         return await OracleSession.launch(scenario, opts, { kind: "restore", saved });
       } catch (e) {

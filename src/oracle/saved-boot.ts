@@ -126,6 +126,58 @@ export function findSavedBoot(cache: string, key: string): SavedBoot | undefined
   }
 }
 
+/** How long a saved boot nobody restored stays (pruneSavedBoots()). */
+export const SAVED_BOOT_MAX_AGE_MS = 7 * 24 * 3600 * 1000;
+
+/** Marks a saved boot as used now (its meta.json's time), so that pruning keeps it. */
+export function touchSavedBoot(saved: SavedBoot, now: Date = new Date()): void {
+  try {
+    fs.utimesSync(path.join(saved.dir, "meta.json"), now, now);
+  } catch {
+    // a saved boot another process just dropped
+  }
+}
+
+/**
+ * Removes the saved boots not made or restored for `maxAgeMs` (by their
+ * meta.json's time; a folder without one by its own), except `keep`. Every
+ * change of the kernel, the initramfs or QEMU makes new keys, and the old
+ * ones (100 to 180 MiB each) would stay for good. Returns the keys removed.
+ */
+export function pruneSavedBoots(
+  cache: string,
+  keep: string,
+  maxAgeMs: number = SAVED_BOOT_MAX_AGE_MS,
+  now: number = Date.now(),
+): string[] {
+  const root = savedBootsDir(cache);
+  let names: string[];
+  try {
+    names = fs.readdirSync(root);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    if (name === keep) continue;
+    const dir = path.join(root, name);
+    let t: number;
+    try {
+      const st = fs.statSync(dir);
+      if (!st.isDirectory()) continue;
+      t = fs.existsSync(path.join(dir, "meta.json"))
+        ? fs.statSync(path.join(dir, "meta.json")).mtimeMs
+        : st.mtimeMs;
+    } catch {
+      continue;
+    }
+    if (now - t <= maxAgeMs) continue;
+    fs.rmSync(dir, { recursive: true, force: true });
+    removed.push(name);
+  }
+  return removed;
+}
+
 /** Drops a saved boot that did not restore. */
 export function dropSavedBoot(cache: string, key: string): void {
   fs.rmSync(savedBootPaths(cache, key).dir, { recursive: true, force: true });
