@@ -21,6 +21,20 @@ function frame(seq: number, fields: Record<string, string>): string {
   return `@@BEGIN ${seq}\n${body}@@END ${seq}\n`;
 }
 
+/** Calls `fn` with each line the host sends (without its newline), as the guest's `read` sees them. */
+function onLines(c: net.Socket, fn: (line: string) => void): void {
+  let buf = "";
+  c.on("data", (d) => {
+    buf += d.toString("latin1");
+    let nl: number;
+    while ((nl = buf.indexOf("\n")) >= 0) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      fn(line);
+    }
+  });
+}
+
 test("long arguments go ahead in acknowledged chunks; short ones inline", async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "memhp-guest-"));
   const sock = path.join(dir, "guest.sock");
@@ -28,27 +42,20 @@ test("long arguments go ahead in acknowledged chunks; short ones inline", async 
   let argFile = "";
   const server = net.createServer((c) => {
     c.write(frame(0, { release: "6.1.192", build: "#1" }));
-    let buf = "";
-    c.on("data", (d) => {
-      buf += d.toString("latin1");
-      let nl: number;
-      while ((nl = buf.indexOf("\n")) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        lines.push(line);
-        const [seq, cmd, ...args] = line.split(" ").slice(0, -1);
-        const arg = (a: string) =>
-          a === "f"
-            ? Buffer.from(argFile, "base64").toString("utf8")
-            : Buffer.from(a.slice(1), "base64").toString("utf8");
-        if (cmd === "A") {
-          argFile += args[0].slice(1);
-          c.write(frame(Number(seq), { rc: "0" }));
-        } else if (cmd === "X") {
-          const script = arg(args[0]);
-          if (args[0] === "f") argFile = "";
-          c.write(frame(Number(seq), { rc: "0", out: `${script.length} ${script.slice(-8)}`, err: "" }));
-        }
+    onLines(c, (line) => {
+      lines.push(line);
+      const [seq, cmd, ...args] = line.split(" ").slice(0, -1);
+      const arg = (a: string) =>
+        a === "f"
+          ? Buffer.from(argFile, "base64").toString("utf8")
+          : Buffer.from(a.slice(1), "base64").toString("utf8");
+      if (cmd === "A") {
+        argFile += args[0].slice(1);
+        c.write(frame(Number(seq), { rc: "0" }));
+      } else if (cmd === "X") {
+        const script = arg(args[0]);
+        if (args[0] === "f") argFile = "";
+        c.write(frame(Number(seq), { rc: "0", out: `${script.length} ${script.slice(-8)}`, err: "" }));
       }
     });
   });
@@ -97,7 +104,6 @@ test("a request goes again after a silence or a BAD answer; the guest runs it on
     let lastSeq = "";
     let lastReply = "";
     const first = new Set<string>();
-    let buf = "";
     const handle = (line: string): void => {
       if (held) {
         c.write(held);
@@ -124,19 +130,14 @@ test("a request goes again after a silence or a BAD answer; the guest runs it on
       else c.write(lastReply);
       first.add(what);
     };
-    c.on("data", (d) => {
-      buf += d.toString("latin1");
-      let nl: number;
-      while ((nl = buf.indexOf("\n")) >= 0) {
-        let line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        lines.push(line);
-        if (line.includes(` ${b64("lose")} `) && !first.has("lose")) {
-          first.add("lose");
-          line = line.slice(16);
-        }
-        handle(line);
+    onLines(c, (got) => {
+      let line = got;
+      lines.push(line);
+      if (line.includes(` ${b64("lose")} `) && !first.has("lose")) {
+        first.add("lose");
+        line = line.slice(16);
       }
+      handle(line);
     });
   });
   const b64 = (x: string): string => "b" + Buffer.from(x).toString("base64");
