@@ -11,9 +11,11 @@
 // reclaimable pages: the guest's reclaimable slab (dentries, inodes) hardly grows
 // between statements (nr_slab_reclaimable moves by at most a few pages over a
 // whole corpus scenario, and not at all between the grow and the shrink of the
-// sub-block scenarios), and /proc/pagetypeinfo shows no reclaimable pageblock in a
-// hot-added ZONE_NORMAL before virtio-mem shrinks it, where such an allocation
-// would steal a whole MAX_ORDER block and keep one more sub-block busy.
+// sub-block scenarios). Where it does grow while a hot-added ZONE_NORMAL exists
+// (the new blocks' sysfs dentries in x86-vmem-online-kernel), the page steals a
+// whole MAX_ORDER block there and keeps one more virtio-mem sub-block busy; the
+// model does not follow the slab caches' fill, so that stays a divergence
+// (docs/divergences.md, vmem-busy-subblocks).
 
 import type { Migration, Rmap } from "../mm/migrate.js";
 import type { BuddyAllocator } from "../mm/page_alloc.js";
