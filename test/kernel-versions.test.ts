@@ -42,12 +42,31 @@ test("machine kernel=: 6.1 is the default, 6.12 and 7.2 the others, anything els
       e instanceof ScenarioError &&
       /1:\d+: kernel=6\.6: memhp models Linux 6\.1, 6\.12, 7\.2/.test(e.toString()),
   );
-  assert.throws(
-    () => parseScenario("machine x86_64 mem=1G maxmem=2G rfc=v2 kernel=6.12\nboot\n", "a"),
-    /RFC v2 series is on 6\.1 only/,
-  );
+  // the series' build on each release (linux-patches/patches-6.12, patches-7.2)
+  const rfc = parseScenario("machine x86_64 mem=1G maxmem=2G rfc=v2 kernel=6.12\nboot\n", "a").machine;
+  assert.equal(rfc.rfc, "v2");
+  assert.equal(rfc.kernel, "6.12");
   assert.ok(kernelAtLeast("6.12", "6.1") && !kernelAtLeast("6.1", "6.12"));
   assert.ok(kernelAtLeast("7.2", "6.12") && !kernelAtLeast("6.12", "7.2"));
+});
+
+test("the series' 6.12 and 7.2 builds have tinyconfig's options, not Debian's: offline by default, no Debian-only files", () => {
+  const body =
+    "boot\nread /sys/devices/system/memory/auto_online_blocks\nls /sys/devices/system/memory\nls /sys/devices/system/node/node0\n";
+  for (const v of ["6.12", "7.2"]) {
+    const x86 = run(`machine x86_64 mem=1G maxmem=8G rfc=v2 kernel=${v}\n${body}`).records;
+    const deb = run(`machine x86_64 mem=1G maxmem=8G kernel=${v}\n${body}`).records;
+    assert.equal(valueAt(x86, 3), "offline");
+    assert.equal(valueAt(deb, 3), "online");
+    const names = (r: unknown[], line: number) =>
+      (r.find((x) => (x as { line: number }).line === line) as { names: string[] }).names;
+    assert.ok(!names(x86, 4).includes("crash_hotplug") && names(deb, 4).includes("crash_hotplug"));
+    assert.ok(!names(x86, 4).includes("hard_offline_page"));
+    assert.ok(!names(x86, 5).includes("memory_failure") && names(deb, 5).includes("memory_failure"));
+    // arm64's build sets CONFIG_MEMORY_FAILURE (linux-patches/config/arm64.config)
+    const arm = run(`machine arm64 mem=1G maxmem=8G rfc=v2 kernel=${v}\n${body}`).records;
+    assert.ok(names(arm, 4).includes("hard_offline_page") && names(arm, 5).includes("memory_failure"));
+  }
 });
 
 test("6.12 onlines a hot-added DIMM (Debian 13's MHP_DEFAULT_ONLINE_TYPE_ONLINE_AUTO); 6.1 leaves it offline", () => {

@@ -47,21 +47,6 @@ export interface PfnRange {
  * The Kconfig options of Debian's 6.1 cloud kernel that differ between the
  * architectures and that generic code tests (its IS_ENABLED(CONFIG_...)).
  */
-export interface ArchKconfig {
-  /** CONFIG_MEMORY_FAILURE: arm64 yes, amd64 no (the hard/soft_offline_page files). */
-  readonly memoryFailure: boolean;
-  /** CONFIG_ZONE_DEVICE: amd64 yes, arm64 no (/proc/zoneinfo lists the "Device" zone). */
-  readonly zoneDevice: boolean;
-  /**
-   * Options of Debian 13's 6.12 config that 6.1 does not have at all, by arch
-   * (docs/kernel-versions.md): CONFIG_CRASH_HOTPLUG (the memory root's
-   * crash_hotplug file) and CONFIG_UNACCEPTED_MEMORY (zoneinfo's nr_unaccepted),
-   * amd64 only.
-   */
-  readonly crashHotplug612: boolean;
-  readonly unacceptedMemory612: boolean;
-}
-
 /** What sections the arch's memory notifiers ask about (mm/sparse.c: early_section()). */
 export interface EarlySections {
   earlySectionNr(nr: number): boolean;
@@ -111,8 +96,6 @@ export interface ArchSetup {
 
 export interface ArchMm {
   readonly arch: Arch;
-  /** The Kconfig options generic code tests (see ArchKconfig). */
-  readonly kconfig: ArchKconfig;
   /** The kernel's page tables (init_mm / swapper_pg_dir). */
   readonly pgtable: KernelPageTable;
   /** Virtual address of the linear (direct) map of physical address `pa`. */

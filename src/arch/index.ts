@@ -32,6 +32,8 @@ export interface CreateArchMmOptions {
   memstartAddr?: number;
   /** arm64: CONFIG_ARM64_VA_BITS, 48 (Debian 12's 6.1, default) or 52 (6.12, 7.2) */
   vaBits?: 48 | 52;
+  /** arm64 6.9+: the vmemmap ends at -1 GiB (Arm64MmOptions) */
+  vmemmapAtTop?: boolean;
   /** arm64: KFENCE without an early pool (Debian's 6.12 and 7.2 configs) */
   kfenceLateInit?: boolean;
 }
@@ -55,6 +57,7 @@ export function createArchMm(opts: CreateArchMmOptions): ArchMmImpl {
         rodataFull: opts.rodataFull,
         memstartAddr: opts.memstartAddr,
         vaBits: opts.vaBits,
+        vmemmapAtTop: opts.vmemmapAtTop,
         kfenceLateInit: opts.kfenceLateInit,
       });
     default: {

@@ -152,7 +152,7 @@ const NUMA_EVENT_NAMES = [
  */
 export function zoneinfoZoneNames(k: Kernel): string[] {
   const names = ZONE_NAMES.slice(0, MAX_NR_ZONES);
-  return k.arch.kconfig.zoneDevice || k.atLeast("6.12") ? [...names, "Device"] : names;
+  return k.kconfig.zoneDevice ? [...names, "Device"] : names;
 }
 
 function stateSum(k: Kernel, state: number): number {
@@ -243,8 +243,7 @@ export function zoneinfoShow(k: Kernel): string {
         out += `\n      ${"nr_free_pages_blocks".padEnd(12)} ${z.freePagesBlocks}`;
       // NR_UNACCEPTED (6.5, CONFIG_UNACCEPTED_MEMORY, x86_64's only): follows
       // NR_FREE_CMA_PAGES; no TDX/SEV-SNP guest here
-      if (v612 && k.arch.kconfig.unacceptedMemory612 && n === "nr_free_cma")
-        out += `\n      ${"nr_unaccepted".padEnd(12)} 0`;
+      if (k.kconfig.unacceptedMemory && n === "nr_free_cma") out += `\n      ${"nr_unaccepted".padEnd(12)} 0`;
     }
     for (const n of NUMA_EVENT_NAMES) out += `\n      ${n.padEnd(12)} 0`;
     // for_each_online_cpu(): the CPU's per_cpu_pages of the zone

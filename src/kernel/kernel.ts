@@ -35,6 +35,7 @@ import { MemoryFailure } from "../mm/memory_failure.js";
 import { DriverCalls } from "./calls.js";
 import { FaultInjector, withFaultInjection } from "./fault_inject.js";
 import { parseKernelParams, type KernelParams } from "./params.js";
+import { kernelKconfig, type Kconfig } from "./kconfig.js";
 import {
   bootReservationsWithInit,
   insertFirmwareResources,
@@ -122,6 +123,8 @@ export class Kernel {
   readonly rfcV2: boolean;
   /** The Linux release modelled (MachineConfig.kernel). */
   readonly version: KernelVersion;
+  /** The build's Kconfig options generic code tests (./kconfig.ts). */
+  readonly kconfig: Kconfig;
 
   /** LINUX_VERSION_CODE >= KERNEL_VERSION(v): the model is release `v` or later. */
   atLeast(v: KernelVersion): boolean {
@@ -133,7 +136,8 @@ export class Kernel {
     this.rfcV2 = cfg.rfc === "v2";
     this.version = cfg.kernel ?? DEFAULT_KERNEL_VERSION;
     const slots = cfg.slots ?? (cfg.maxmemBytes > cfg.memBytes ? 4 : 0);
-    this.params = parseKernelParams(cfg.arch, cfg.cmdline ?? [], this.version);
+    this.kconfig = kernelKconfig(cfg.arch, this.version, this.rfcV2);
+    this.params = parseKernelParams(cfg.arch, cfg.cmdline ?? [], this.version, this.kconfig);
     this.board = createBoard({ arch: cfg.arch, memBytes: cfg.memBytes, maxmemBytes: cfg.maxmemBytes, slots });
     this.rng = new Rng(cfg.seed ?? 1);
     const toPfns = (r: { start: number; end: number }) => ({
@@ -169,14 +173,14 @@ export class Kernel {
     this.alloc.lowmemReserveFollowsManaged = this.atLeast("7.2");
     this.alloc.pcpThp = !this.rfcV2 || RFC_THP;
     const image = this.rfcV2
-      ? rfcKernelImageReserved(this.board)
+      ? rfcKernelImageReserved(this.board, this.version)
       : kernelImageReserved(this.board, this.version);
     const imageInRam = mapped.some((r) => r.startPfn <= image.startPfn && image.endPfn <= r.endPfn);
     initBootMemory(this.alloc, this.bootRam, [
       ...(imageInRam ? [image] : []),
       ...nomap,
       ...(this.rfcV2
-        ? rfcBootReservationsWithInit(this.board, this.params)
+        ? rfcBootReservationsWithInit(this.board, this.version, this.params)
         : bootReservationsWithInit(this.board, this.params, this.version)),
     ]);
     this.isolation = new PageIsolation(this.alloc);
@@ -191,8 +195,9 @@ export class Kernel {
       rodataFull: this.params.rodataFull,
       memstartAddr: 0,
       // Debian's arm64 6.12 and 7.2: CONFIG_ARM64_VA_BITS_52 (docs/kernel-versions.md)
-      vaBits: this.atLeast("6.12") ? 52 : 48,
-      kfenceLateInit: this.atLeast("6.12"),
+      vaBits: this.kconfig.arm64VaBits52 ? 52 : 48,
+      vmemmapAtTop: this.atLeast("6.12"),
+      kfenceLateInit: this.kconfig.kfenceLateInit,
     });
     this.arch.pgtable.faults = this.faults;
     // The kernel takes these page tables and the boot memmap from memblock, before
@@ -248,7 +253,7 @@ export class Kernel {
     if ((!this.rfcV2 || RFC_THP) && this.alloc.totalramPages >= (512 << 20) / PAGE_SIZE)
       this.alloc.startKhugepaged();
     // The initcalls' allocations: slab, hash tables, stacks, the initramfs's pages.
-    if (this.rfcV2) rfcBootTimeAllocations(this.alloc, this.board);
+    if (this.rfcV2) rfcBootTimeAllocations(this.alloc, this.board, this.version);
     else bootTimeAllocations(this.alloc, this.board, this.version);
     // mark_rodata_ro() and free_kernel_image_pages(): the image's aliases split
     this.arch.protectKernelImage();
@@ -256,7 +261,7 @@ export class Kernel {
     // on the unmovable per-cpu lists (the oracle's arm64 guest takes the 513
     // page-table pages of a 1 GiB DIMM from there without MemFree moving).
     const late = this.rfcV2
-      ? rfcLateFreedRange(this.board, this.params)
+      ? rfcLateFreedRange(this.board, this.version, this.params)
       : lateFreedRange(this.board, this.params, this.version);
     for (
       let pfn = late.startPfn - (late.startPfn % PAGEBLOCK_NR_PAGES);

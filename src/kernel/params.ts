@@ -6,6 +6,7 @@ import type { Arch } from "../arch/arch.js";
 import { archSetup } from "../arch/index.js";
 import { MMOP_OFFLINE, MMOP_ONLINE, mhpOnlineTypeFromStr, type OnlineType } from "../drivers/base/memory.js";
 import { DEFAULT_KERNEL_VERSION, kernelAtLeast, type KernelVersion } from "./linux_version.js";
+import { kernelKconfig, type Kconfig } from "./kconfig.js";
 
 export type OnlinePolicy = "contig-zones" | "auto-movable";
 
@@ -58,13 +59,14 @@ export function parseKernelParams(
   arch: Arch,
   words: readonly string[],
   version: KernelVersion = DEFAULT_KERNEL_VERSION,
+  kconfig: Pick<Kconfig, "mhpDefaultOnline"> = kernelKconfig(arch, version, false),
 ): KernelParams {
   const setup = archSetup(arch);
   const v612 = kernelAtLeast(version, "6.12");
   const p: KernelParams = {
     // Debian 12's 6.1: CONFIG_MEMORY_HOTPLUG_DEFAULT_ONLINE is not set; Debian 13's
     // 6.12: CONFIG_MHP_DEFAULT_ONLINE_TYPE_ONLINE_AUTO=y (mhp_get_default_online_type())
-    memhpDefaultOnlineType: v612 ? MMOP_ONLINE : MMOP_OFFLINE,
+    memhpDefaultOnlineType: kconfig.mhpDefaultOnline ? MMOP_ONLINE : MMOP_OFFLINE,
     memmapOnMemory: false,
     memmapOnMemoryForce: false,
     onlinePolicy: "contig-zones",

@@ -22,6 +22,7 @@ import type { BuddyAllocator, PfnSpan } from "../mm/page_alloc.js";
 import { ZONE_DMA, ZONE_DMA32 } from "../mm/mmzone.js";
 import { takeBootPages } from "./boot_alloc.js";
 import { kernelImageRange, largeSystemHashBytes, machineKernelPages, type BootParams } from "./setup.js";
+import { kernelAtLeast, type KernelVersion } from "./linux_version.js";
 
 const PAGE = 4096;
 
@@ -56,43 +57,79 @@ export const RFC_THP = false;
  * - allocTotal, allocReclaimable: the initcalls' allocations besides the
  *   mount hash tables, calibrated on the same guests' first MemFree.
  */
-const RFC_BOOT: Record<
-  Arch,
-  { image: number; late: number; rest: number; allocTotal: number; allocReclaimable: number }
-> = {
-  x86_64: { image: 2134, late: 1188, rest: 67, allocTotal: 1564, allocReclaimable: 0 },
-  arm64: { image: 1091, late: 345, rest: 90, allocTotal: 5275, allocReclaimable: 0 },
+interface RfcBoot {
+  image: number;
+  late: number;
+  rest: number;
+  allocTotal: number;
+  allocReclaimable: number;
+}
+const RFC_BOOT: Record<KernelVersion, Record<Arch, RfcBoot>> = {
+  "6.1": {
+    x86_64: { image: 2134, late: 1188, rest: 67, allocTotal: 1564, allocReclaimable: 0 },
+    arm64: { image: 1091, late: 345, rest: 90, allocTotal: 5275, allocReclaimable: 0 },
+  },
+  "6.12": {
+    x86_64: { image: 2174, late: 636, rest: 68, allocTotal: 1564, allocReclaimable: 0 },
+    arm64: { image: 1160, late: 368, rest: 1149, allocTotal: 5275, allocReclaimable: 0 },
+  },
+  "7.2": {
+    x86_64: { image: 1824, late: 946, rest: 69, allocTotal: 1564, allocReclaimable: 0 },
+    arm64: { image: 1267, late: 387, rest: 1152, allocTotal: 5275, allocReclaimable: 0 },
+  },
 };
 
 /** The image's reserved pages: from its start, as many as the build keeps. */
-export function rfcKernelImageReserved(board: Board): PfnSpan {
+export function rfcKernelImageReserved(board: Board, version: KernelVersion): PfnSpan {
   const r = kernelImageRange(board);
-  return { startPfn: r.startPfn, endPfn: r.startPfn + RFC_BOOT[board.config.arch].image };
+  return { startPfn: r.startPfn, endPfn: r.startPfn + RFC_BOOT[version][board.config.arch].image };
+}
+
+/**
+ * nr_kernel_pages, which sizes the hash tables: 6.1 counts each zone's present
+ * pages less its memmap (calculate_node_totalpages()), so the firmware's
+ * NOMAP memory too; from 6.3 on calc_nr_kernel_pages() (mm/mm_init.c) counts
+ * the free memblock ranges when free_area_init() runs: no NOMAP memory, no
+ * memmap (sparse_init() ran), no kernel image. The 2 GiB arm64 guest's 64 MiB
+ * of flash bank then keeps it below 2^19 pages, and the dentry and inode
+ * tables are half 6.1's (the builds' boot logs: 262144 and 131072 entries on
+ * 6.12, 524288 and 262144 on 6.1).
+ */
+function rfcNrKernelPages(board: Board, version: KernelVersion): number {
+  if (!kernelAtLeast(version, "6.12")) return machineKernelPages(board);
+  let ram = 0;
+  let present = 0;
+  for (const r of board.firmwareMap) {
+    const pages = Math.floor(r.end / PAGE) - Math.ceil(r.start / PAGE);
+    if (r.kind !== "reserved") present += pages;
+    if (r.kind === "ram") ram += pages;
+  }
+  return ram - Math.ceil((present * 64) / PAGE) - RFC_BOOT[version][board.config.arch].image;
 }
 
 /** Pages reserved beyond rodata=full's with rodata=off (below), per arch. */
 const RFC_RODATA_OFF_EXTRA: Record<Arch, number> = { x86_64: 0, arm64: 2 };
 
 /** The early hash tables (dcache_init_early(), inode_init_early()) and the rest, in pages. */
-function topReservedPages(board: Board, params?: BootParams): number {
+function topReservedPages(board: Board, version: KernelVersion, params?: BootParams): number {
   const arch = board.config.arch;
-  const nkp = machineKernelPages(board);
+  const nkp = rfcNrKernelPages(board, version);
   const hashBytes = largeSystemHashBytes(8, 13, nkp, nkp) + largeSystemHashBytes(8, 14, nkp, nkp);
   // arm64 rodata=off: 506 pages more managed than rodata=full on the 1 GiB
   // guest, where the model's page tables make 504 (Debian's kernel: 10 more
   // reserved, archSetup().extraBootReservedPages())
   const extra = params && !params.rodataFull ? RFC_RODATA_OFF_EXTRA[arch] : 0;
-  return RFC_BOOT[arch].rest + Math.ceil(hashBytes / PAGE) + extra;
+  return RFC_BOOT[version][arch].rest + Math.ceil(hashBytes / PAGE) + extra;
 }
 
 /** As bootReservations() (src/kernel/setup.ts): low memory and one range at the top of the main bank. */
-export function rfcBootReservations(board: Board, params?: BootParams): PfnSpan[] {
+export function rfcBootReservations(board: Board, version: KernelVersion, params?: BootParams): PfnSpan[] {
   const ram = board.firmwareMap.filter((r) => r.kind === "ram");
   const out = [...archSetup(board.config.arch).reserveLowMemory(ram)];
   const bank = ram.reduce((a, b) => (b.end - b.start > a.end - a.start ? b : a));
   const endPfn = Math.floor(bank.end / PAGE);
   const n = Math.min(
-    topReservedPages(board, params),
+    topReservedPages(board, version, params),
     Math.floor((endPfn - Math.ceil(bank.start / PAGE)) / 2),
   );
   out.push({ startPfn: endPfn - n, endPfn });
@@ -100,26 +137,30 @@ export function rfcBootReservations(board: Board, params?: BootParams): PfnSpan[
 }
 
 /** The reserved range late boot gives back, just below the top range. */
-export function rfcLateFreedRange(board: Board, params?: BootParams): PfnSpan {
-  const all = rfcBootReservations(board, params);
+export function rfcLateFreedRange(board: Board, version: KernelVersion, params?: BootParams): PfnSpan {
+  const all = rfcBootReservations(board, version, params);
   const top = all[all.length - 1];
-  return { startPfn: top.startPfn - RFC_BOOT[board.config.arch].late, endPfn: top.startPfn };
+  return { startPfn: top.startPfn - RFC_BOOT[version][board.config.arch].late, endPfn: top.startPfn };
 }
 
-export function rfcBootReservationsWithInit(board: Board, params?: BootParams): PfnSpan[] {
-  return [...rfcBootReservations(board, params), rfcLateFreedRange(board, params)];
+export function rfcBootReservationsWithInit(
+  board: Board,
+  version: KernelVersion,
+  params?: BootParams,
+): PfnSpan[] {
+  return [...rfcBootReservations(board, version, params), rfcLateFreedRange(board, version, params)];
 }
 
 /** As bootTimeAllocations() (src/kernel/boot_alloc.ts), for this build; returns the pages taken. */
-export function rfcBootTimeAllocations(alloc: BuddyAllocator, board: Board): number {
+export function rfcBootTimeAllocations(alloc: BuddyAllocator, board: Board, version: KernelVersion): number {
   let taken = 0;
   const take = (pages: number, purpose: "kernel" | "reclaimable", maxOrder: number): void => {
     taken += takeBootPages(alloc, pages, purpose, maxOrder);
   };
   // fs/namespace.c mnt_init(): "Mount-cache" and "Mountpoint-cache", 8-byte buckets, scale 19
-  const nkp = machineKernelPages(board);
+  const nkp = rfcNrKernelPages(board, version);
   for (let i = 0; i < 2; i++) take(Math.ceil(largeSystemHashBytes(8, 19, nkp, nkp) / PAGE), "kernel", 10);
-  const b = RFC_BOOT[board.config.arch];
+  const b = RFC_BOOT[version][board.config.arch];
   take(b.allocReclaimable, "reclaimable", 2);
   take(b.allocTotal - b.allocReclaimable, "kernel", 3);
   return taken;

@@ -96,12 +96,31 @@ export type OracleKernel = "stock" | "patched";
 export const PATCHED_MODULE = "test_memhp.ko";
 
 /**
- * The patched kernel linux-patches/build.sh installed for `arch`
- * (linux-patched-ARCH/: vmlinuz, release, modules/test_memhp.ko), or undefined.
- * Everything else it needs is built in.
+ * The cache folder of the patched kernel linux-patches/build.sh installs for
+ * `arch` and `version`: linux-patched-ARCH (6.1), linux-patched-VERSION-ARCH.
  */
-export function findPatchedKernel(arch: Arch, dir: string = cacheDir()): KernelFiles | undefined {
-  const root = path.join(dir, `linux-patched-${arch}`);
+export function patchedKernelRoot(
+  arch: Arch,
+  dir: string,
+  version: KernelVersion = DEFAULT_KERNEL_VERSION,
+): string {
+  return path.join(
+    dir,
+    version === DEFAULT_KERNEL_VERSION ? `linux-patched-${arch}` : `linux-patched-${version}-${arch}`,
+  );
+}
+
+/**
+ * The patched kernel linux-patches/build.sh installed for `arch` and `version`
+ * (vmlinuz, release, modules/test_memhp.ko), or undefined. Everything else it
+ * needs is built in.
+ */
+export function findPatchedKernel(
+  arch: Arch,
+  dir: string = cacheDir(),
+  version: KernelVersion = DEFAULT_KERNEL_VERSION,
+): KernelFiles | undefined {
+  const root = patchedKernelRoot(arch, dir, version);
   const vmlinuz = path.join(root, "vmlinuz");
   const modulesDir = path.join(root, "modules");
   if (!fs.existsSync(vmlinuz) || !fs.existsSync(path.join(modulesDir, PATCHED_MODULE))) return undefined;
@@ -113,7 +132,7 @@ export function findPatchedKernel(arch: Arch, dir: string = cacheDir()): KernelF
   }
   return {
     arch,
-    version: "6.1",
+    version,
     release,
     vmlinuz,
     config: path.join(root, "config"),

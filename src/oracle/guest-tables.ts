@@ -13,6 +13,7 @@
 //      QMP `cont` resumes the guest.
 
 import type { Arch } from "../scenario/ast.js";
+import { DEFAULT_KERNEL_VERSION, type KernelVersion } from "../kernel/linux_version.js";
 import { GdbError, GdbRemote } from "./gdb-remote.js";
 import { findRegister, targetRegisters, type GdbRegister } from "./gdb-target.js";
 import {
@@ -27,7 +28,7 @@ import {
   type WalkSpec,
 } from "./pagewalk.js";
 import {
-  ARM64_LAYOUT_52,
+  kernelLayout,
   KERNEL_LAYOUT,
   ptdumpRanges,
   ptdumpRecord,
@@ -125,6 +126,8 @@ export class GuestTables {
      * an address bit.
      */
     private readonly noPti = false,
+    /** the release (arm64's vmemmap moved in 6.9: kernelLayout()) */
+    readonly version: KernelVersion = DEFAULT_KERNEL_VERSION,
   ) {}
 
   /** Pauses the guest, runs `fn` with a gdbstub connection, resumes the guest. */
@@ -158,7 +161,7 @@ export class GuestTables {
     if (this.arch === "arm64") {
       const tcrReg = findRegister(this.registers ?? [], "TCR_EL1");
       const spec = tcrReg ? arm64WalkSpec(registerValue(await gdb.readRegister(tcrReg.regnum))) : ARM64_WALK;
-      const layout = spec.vaBits === 52 ? ARM64_LAYOUT_52 : KERNEL_LAYOUT.arm64;
+      const layout = kernelLayout("arm64", this.version, spec.vaBits);
       return { spec, layout, rootPa: arm64RootPa(value, spec) };
     }
     return {

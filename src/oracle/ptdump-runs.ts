@@ -30,6 +30,7 @@
 //           (docs/oracle.md).
 
 import type { Arch } from "../scenario/ast.js";
+import { kernelAtLeast, type KernelVersion } from "../kernel/linux_version.js";
 import type { PtdumpRecord, PtRun } from "../scenario/trace.js";
 import { LEAF_NAME, va48Of, type Leaf, type LeafLevel, type WalkSpec } from "./pagewalk.js";
 
@@ -71,6 +72,28 @@ export const ARM64_LAYOUT_52: KernelLayout = {
   vmemmapRegion48: [0xfc1ffc0000000, 0xfffffc0000000],
   vaBits: 52,
 };
+
+/**
+ * arm64 with 48-bit virtual addresses from 6.9 on (the series' 6.12 and 7.2
+ * builds: CONFIG_ARM64_VA_BITS_48): the vmemmap ends at -1 GiB
+ * (VMEMMAP_END) and covers (PAGE_END - PAGE_OFFSET) >> PAGE_SHIFT struct
+ * pages below it, so VMEMMAP_START is 0xfffffdffc0000000 where 6.1 has
+ * -(1 << (VA_BITS - VMEMMAP_SHIFT)).
+ */
+export const ARM64_LAYOUT_48_TOP: KernelLayout = {
+  pageOffset: 0xffff000000000000n,
+  vmemmap: 0xfffffdffc0000000n,
+  structPageBytes: 64,
+  linearRegion48: [0x000000000000, 0x800000000000],
+  vmemmapRegion48: [0xfdffc0000000, 0xffffc0000000],
+};
+
+/** The layout of `arch` on `version` with `vaBits` virtual address bits (arm64: from TCR_EL1). */
+export function kernelLayout(arch: Arch, version: KernelVersion, vaBits = 48): KernelLayout {
+  if (arch !== "arm64") return KERNEL_LAYOUT[arch];
+  if (vaBits === 52) return ARM64_LAYOUT_52;
+  return kernelAtLeast(version, "6.12") ? ARM64_LAYOUT_48_TOP : KERNEL_LAYOUT.arm64;
+}
 
 export const KERNEL_LAYOUT: Readonly<Record<Arch, KernelLayout>> = {
   // Documentation/x86/x86_64/mm.rst (4-level): direct map 64 TiB from

@@ -2,7 +2,8 @@
 // saves the trace next to it as NAME.linux-<arch>.jsonl (the traces the model is
 // held to); files under scenarios/oracle-rfc/ run on the patched kernel of
 // linux-patches/ and go to NAME.linux-patched-<arch>.jsonl. With --kernel 6.12 the
-// scenarios run on Debian 13's 6.12 kernel and go to NAME.linux-6.12-<arch>.jsonl.
+// scenarios run on Debian 13's 6.12 kernel and go to NAME.linux-6.12-<arch>.jsonl
+// (the RFC corpus on the series' 6.12 build: NAME.linux-patched-6.12-<arch>.jsonl).
 // Usage:
 //   node --import tsx src/oracle/record.ts scenarios/oracle/*.mhp scenarios/oracle-rfc/*.mhp
 //   node --import tsx src/oracle/record.ts --kernel 6.12 scenarios/oracle/*.mhp
@@ -33,10 +34,13 @@ export function recordedTracePath(
   return `${file.replace(/\.mhp$/, "")}.${traceFlavour(kernel, version)}-${arch}.jsonl`;
 }
 
-/** "linux", "linux-6.12" or "linux-patched": the middle of a recorded trace's name. */
+/**
+ * "linux", "linux-6.12", "linux-patched" (6.1's patched build) or
+ * "linux-patched-7.2": the middle of a recorded trace's name.
+ */
 export function traceFlavour(kernel: OracleKernel, version: KernelVersion = DEFAULT_KERNEL_VERSION): string {
-  if (kernel === "patched") return "linux-patched";
-  return version === DEFAULT_KERNEL_VERSION ? "linux" : `linux-${version}`;
+  const base = kernel === "patched" ? "linux-patched" : "linux";
+  return version === DEFAULT_KERNEL_VERSION ? base : `${base}-${version}`;
 }
 
 /** The RFC corpus (scenarios/oracle-rfc/) is recorded on the patched kernel. */

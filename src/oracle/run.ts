@@ -25,7 +25,7 @@ import { ConsoleWatch, crashInfo, type ConsoleEvent } from "./console-crash.js";
 import { crashRecord } from "../scenario/crash.js";
 import { KERNEL_PTDUMP_PATH, compareWithKernelPtdump } from "./kernel-ptdump.js";
 import { describeSamples, parseSystemMap, systemMapOf } from "./hang-probe.js";
-import { KERNEL_LAYOUT } from "./ptdump-runs.js";
+import { kernelLayout } from "./ptdump-runs.js";
 import { GuestChannel, type Resent } from "./guest.js";
 import { guestInitScript, DEFAULT_GUEST_INIT } from "./guest-init.js";
 import { GuestTables } from "./guest-tables.js";
@@ -80,8 +80,9 @@ export interface OracleOptions {
   /** Debian's cloud kernel (default) or the RFC-patched build of linux-patches/build.sh */
   kernel?: OracleKernel;
   /**
-   * Which of Debian's kernels: 6.1 (Debian 12's) or 6.12 (Debian 13's).
-   * Default: the scenario's `machine ... kernel=`, else 6.1. The patched build is 6.1.
+   * Which release: Debian's 6.1 (Debian 12's), 6.12 (Debian 13's) or 7.2
+   * (sid's), or the patched build of that release's source (linux-patches/).
+   * Default: the scenario's `machine ... kernel=`, else 6.1.
    */
   version?: KernelVersion;
   /**
@@ -145,9 +146,8 @@ export function oracleUnavailable(
   const version = opts.version ?? DEFAULT_KERNEL_VERSION;
   const setup = `scripts/oracle-setup.sh ${arch}${version === DEFAULT_KERNEL_VERSION ? "" : ` ${version}`}`;
   if (opts.kernel === "patched") {
-    if (version !== "6.1") return `the patched kernel is 6.1 only (linux-patches/), not ${version}`;
-    if (!findPatchedKernel(arch, dir))
-      return `no patched ${arch} kernel in ${dir} (run linux-patches/build.sh ${arch})`;
+    if (!findPatchedKernel(arch, dir, version))
+      return `no patched ${version} ${arch} kernel in ${dir} (run linux-patches/build.sh ${arch} normal ${version})`;
   } else if (!findKernel(arch, dir, version)) return `no ${version} ${arch} kernel in ${dir} (run ${setup})`;
   if (!findBusybox(arch, dir, version)) {
     return arch === "x86_64"
@@ -388,7 +388,7 @@ export class OracleSession {
         clock,
         settle: { ...DEFAULT_SETTLE, ...opts.settle },
       };
-      const tables = new GuestTables(arch, paths.gdbSocket, qmp, kernel.patched === true);
+      const tables = new GuestTables(arch, paths.gdbSocket, qmp, kernel.patched === true, kernel.version);
       const s = new OracleSession(
         header,
         g,
@@ -560,7 +560,7 @@ export class OracleSession {
       );
       if (dump.rc !== 0)
         throw new OracleError(`ptdump: cannot read ${KERNEL_PTDUMP_PATH[arch]}: ${dump.err}`);
-      const layout = KERNEL_LAYOUT[arch];
+      const layout = kernelLayout(arch, this.tables.version);
       const end = st.start + st.sizeBytes;
       const sp = BigInt(layout.structPageBytes);
       const diffs = compareWithKernelPtdump(rec as PtdumpRecord, dump.out, {
@@ -686,7 +686,7 @@ function prepare(scenario: Scenario, opts: OracleOptions, initrd?: string): Prep
   const dir = opts.cacheDir ?? cacheDir();
   const kernel = (
     opts.kernel === "patched"
-      ? findPatchedKernel(arch, dir)
+      ? findPatchedKernel(arch, dir, opts.version ?? scenario.machine.kernel ?? DEFAULT_KERNEL_VERSION)
       : findKernel(arch, dir, opts.version ?? scenario.machine.kernel ?? DEFAULT_KERNEL_VERSION)
   ) as KernelFiles;
   const work = fs.mkdtempSync(path.join(os.tmpdir(), "memhp-oracle-"));

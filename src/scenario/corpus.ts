@@ -22,7 +22,8 @@ import { DEFAULT_KERNEL_VERSION, KERNEL_VERSIONS, type KernelVersion } from "../
 export const CORPUS_DIR = packagePath("scenarios", "oracle");
 /**
  * The RFC corpus: scenarios that call the RFC's API, recorded on the patched
- * kernel of linux-patches/ (NAME.linux-patched-ARCH.jsonl).
+ * kernels of linux-patches/ (NAME.linux-patched-ARCH.jsonl on 6.1,
+ * NAME.linux-patched-VERSION-ARCH.jsonl on 6.12 and 7.2).
  */
 export const RFC_CORPUS_DIR = packagePath("scenarios", "oracle-rfc");
 
@@ -45,7 +46,8 @@ export function entryScenario(e: CorpusEntry): Scenario {
 
 /** "NAME" for 6.1's entries, "NAME (6.12)" for another release's, "NAME (patched)". */
 export function entryLabel(e: CorpusEntry): string {
-  if (e.kernel === "patched") return `${e.name} (patched)`;
+  if (e.kernel === "patched")
+    return e.version === DEFAULT_KERNEL_VERSION ? `${e.name} (patched)` : `${e.name} (patched ${e.version})`;
   return e.version === DEFAULT_KERNEL_VERSION ? e.name : `${e.name} (${e.version})`;
 }
 
@@ -84,16 +86,10 @@ export function listCorpus(dir = CORPUS_DIR, kernel: OracleKernel = "stock"): Co
     const name = f.slice(0, -4);
     const file = path.join(dir, f);
     const scenario = parseScenario(readFileSync(file, "utf8"), file);
-    // the patched kernel is 6.1's; Debian's: one entry per release recorded
-    const versions: readonly KernelVersion[] =
-      kernel === "patched" ? [DEFAULT_KERNEL_VERSION] : KERNEL_VERSIONS;
-    for (const version of versions) {
-      const flavour =
-        kernel === "patched"
-          ? "linux-patched"
-          : version === DEFAULT_KERNEL_VERSION
-            ? "linux"
-            : `linux-${version}`;
+    // one entry per release recorded, Debian's kernels' or the series' builds
+    for (const version of KERNEL_VERSIONS) {
+      const base = kernel === "patched" ? "linux-patched" : "linux";
+      const flavour = version === DEFAULT_KERNEL_VERSION ? base : `${base}-${version}`;
       const kernelTraceFile = path.join(dir, `${name}.${flavour}-${scenario.machine.arch}.jsonl`);
       if (existsSync(kernelTraceFile)) out.push({ name, file, scenario, kernelTraceFile, kernel, version });
     }

@@ -385,11 +385,6 @@ class Parser {
         kernelOpt.valueCol,
         `kernel=${kernelOpt.value}: memhp models Linux ${KERNEL_VERSIONS.join(", ")} (docs/kernel-versions.md)`,
       );
-    if (kernelOpt !== undefined && rfcOpt !== undefined && kernelOpt.value !== "6.1")
-      this.fail(
-        kernelOpt.valueCol,
-        `kernel=${kernelOpt.value}: the RFC v2 series is on 6.1 only (docs/rfc-v2.md)`,
-      );
     this.machine = {
       op: "machine",
       arch,

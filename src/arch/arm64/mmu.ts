@@ -38,15 +38,7 @@ import {
 } from "../../mm/pgtable.js";
 import { ptdumpWalkPgd } from "../../mm/ptdump.js";
 import type { Work } from "../../kernel/work.js";
-import type {
-  ArchHotplugCtx,
-  ArchKconfig,
-  ArchMm,
-  EarlySections,
-  MhpParams,
-  PfnRange,
-  VmemAltmap,
-} from "../arch.js";
+import type { ArchHotplugCtx, ArchMm, EarlySections, MhpParams, PfnRange, VmemAltmap } from "../arch.js";
 import type { MemoryNotifier } from "../../drivers/base/memory.js";
 import { preventMemoryRemoveNotifier } from "./memory_notifier.js";
 
@@ -95,6 +87,16 @@ export const ARM64_VA_LAYOUT: Readonly<Record<48 | 52, Arm64VaLayout>> = {
     vmemmapEnd: 0xffffffffc0000000n,
   },
 };
+/**
+ * 48 bits from 6.9 on (the RFC series' 6.12 and 7.2 builds): the vmemmap
+ * ends at -1 GiB as with 52, and covers [PAGE_OFFSET, PAGE_END) of 48 bits.
+ */
+export const ARM64_VA_LAYOUT_48_TOP: Arm64VaLayout = {
+  pageOffset: ARM64_PAGE_OFFSET,
+  pageEnd: ARM64_PAGE_END,
+  vmemmapStart: 0xfffffdffc0000000n,
+  vmemmapEnd: 0xffffffffc0000000n,
+};
 
 const PAGE = 4096;
 const PMD_SIZE = LEVEL_SIZE[LEVEL_PMD];
@@ -127,19 +129,14 @@ export interface Arm64MmOptions {
   memstartAddr?: number;
   /** CONFIG_ARM64_VA_BITS: 48 (default) or 52 (ARM64_VA_LAYOUT) */
   vaBits?: 48 | 52;
+  /** 6.9 and later: the vmemmap ends at -1 GiB with 48 bits too (ARM64_VA_LAYOUT_48_TOP) */
+  vmemmapAtTop?: boolean;
   /** CONFIG_KFENCE=y with no early pool (Debian's 6.12 and 7.2; see canSetDirectMap()). Default false. */
   kfenceLateInit?: boolean;
 }
 
 export class Arm64Mm implements ArchMm {
   readonly arch = "arm64" as const;
-  /** Debian's arm64 config: CONFIG_MEMORY_FAILURE=y, CONFIG_ZONE_DEVICE not set. */
-  readonly kconfig: ArchKconfig = {
-    memoryFailure: true,
-    zoneDevice: false,
-    crashHotplug612: false,
-    unacceptedMemory612: false,
-  };
   readonly pgtable: KernelPageTable;
   readonly memstartAddr: number;
   readonly kfenceLateInit: boolean;
@@ -160,7 +157,10 @@ export class Arm64Mm implements ArchMm {
     this.memstartAddr = opts.memstartAddr ?? 0;
     if (!aligned(this.memstartAddr, ARM64_MEMSTART_ALIGN))
       throw new Error("memstart_addr must be 1 GiB aligned");
-    this.layout = ARM64_VA_LAYOUT[opts.vaBits ?? 48];
+    this.layout =
+      (opts.vaBits ?? 48) === 48 && opts.vmemmapAtTop
+        ? ARM64_VA_LAYOUT_48_TOP
+        : ARM64_VA_LAYOUT[opts.vaBits ?? 48];
     this.kfenceLateInit = opts.kfenceLateInit ?? false;
     this.vmemmapStart48 = toVa48(this.layout.vmemmapStart);
     this.vmemmapEnd48 = toVa48(this.layout.vmemmapEnd - 1n) + 1;

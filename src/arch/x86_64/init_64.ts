@@ -38,7 +38,7 @@ import {
 } from "../../mm/pgtable.js";
 import { ptdumpWalkPgd } from "../../mm/ptdump.js";
 import type { Work } from "../../kernel/work.js";
-import type { ArchHotplugCtx, ArchKconfig, ArchMm, MhpParams, PfnRange, VmemAltmap } from "../arch.js";
+import type { ArchHotplugCtx, ArchMm, MhpParams, PfnRange, VmemAltmap } from "../arch.js";
 import type { MemoryNotifier } from "../../drivers/base/memory.js";
 
 /** arch/x86/include/asm/page_64_types.h: __PAGE_OFFSET_BASE_L4 */
@@ -99,13 +99,6 @@ export interface X86MmOptions {
 
 export class X86Mm implements ArchMm {
   readonly arch = "x86_64" as const;
-  /** Debian's amd64 config: CONFIG_ZONE_DEVICE=y, CONFIG_MEMORY_FAILURE not set. */
-  readonly kconfig: ArchKconfig = {
-    memoryFailure: false,
-    zoneDevice: true,
-    crashHotplug612: true,
-    unacceptedMemory612: true,
-  };
   readonly pgtable: KernelPageTable;
   /** arch/x86/mm/pat/set_memory.c: direct_pages_count[], indexed by enum pg_level. */
   readonly directPagesCount = [0, 0, 0, 0];

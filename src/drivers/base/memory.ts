@@ -321,14 +321,13 @@ export class MemorySubsys {
     // CONFIG_ARCH_MEMORY_PROBE. The model lists the files but does not model
     // memory failure: writes fail with -EOPNOTSUPP.
     // Debian 13's 6.12 amd64 config sets CONFIG_MEMORY_FAILURE too.
-    if (this.k.arch.kconfig.memoryFailure || this.k.atLeast("6.12")) {
+    if (this.k.kconfig.memoryFailure) {
       for (const name of ["hard_offline_page", "soft_offline_page"])
         fs.addFile(MEMORY_SYSFS, name, 0o200, { store: () => -EOPNOTSUPP });
     }
     // crash_hotplug (6.6, CONFIG_CRASH_HOTPLUG: x86 only in Debian 13's configs):
     // crash_check_hotplug_support(), 0 with no crash kernel loaded
-    if (this.k.atLeast("6.12") && this.k.arch.kconfig.crashHotplug612)
-      fs.addFile(MEMORY_SYSFS, "crash_hotplug", 0o444, { show: () => "0\n" });
+    if (this.k.kconfig.crashHotplug) fs.addFile(MEMORY_SYSFS, "crash_hotplug", 0o444, { show: () => "0\n" });
     // drivers/base/core.c: uevent_show()/uevent_store() of the subsystem's root device
     // (oracle x86-bad-writes: reads as "", refuses unknown actions with EINVAL)
     fs.addFile(MEMORY_SYSFS, "uevent", 0o644, {
