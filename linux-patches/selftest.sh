@@ -4,7 +4,8 @@
 # unmapped-test.sh (from the series, installed by linux-patches/build.sh; the second
 # if the build has it) with the test module test_memhp.ko.
 #
-# Usage: linux-patches/selftest.sh [x86_64|arm64] [normal|debug] [-- EXTRA-CMDLINE...]
+# Usage: linux-patches/selftest.sh [x86_64|arm64] [normal|debug] [6.1|6.12|7.2] [-- EXTRA-CMDLINE...]
+# (the build of linux-patches/build.sh with the same arguments)
 #
 # Exits non-zero when a test fails, when the test does not finish, or when the
 # console shows a kernel complaint (linux-patches/console-check.sh: WARNING:, BUG:,
@@ -21,13 +22,17 @@ set -euo pipefail
 arch="${1:-x86_64}"
 variant="${2:-normal}"
 shift $(($# > 2 ? 2 : $#))
+version=6.1
+case "${1:-}" in 6.1 | 6.12 | 7.2) version="$1"; shift ;; esac
 [ "${1:-}" = -- ] && shift
 extra=("$@")
 cache="${MEMHP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/memhp}"
 suffix=""
 [ "$variant" = debug ] && suffix=-debug
 [ "$variant" = normal ] || [ "$variant" = debug ] || { echo "selftest.sh: variant normal or debug" >&2; exit 2; }
-kdir="${MEMHP_KDIR:-$cache/linux-patched-$arch$suffix}"
+vsuffix=""
+[ "$version" = 6.1 ] || vsuffix="-$version"
+kdir="${MEMHP_KDIR:-$cache/linux-patched$vsuffix-$arch$suffix}"
 case "$arch" in
   x86_64) busybox="${MEMHP_BUSYBOX:-/bin/busybox}" ;;
   arm64)
@@ -38,7 +43,7 @@ case "$arch" in
   *) echo "selftest.sh: unknown architecture $arch" >&2; exit 2 ;;
 esac
 for f in vmlinuz modules/test_memhp.ko selftests/depopulate-test.sh; do
-  [ -f "$kdir/$f" ] || { echo "selftest.sh: no $kdir/$f (linux-patches/build.sh $arch${suffix:+ debug})" >&2; exit 2; }
+  [ -f "$kdir/$f" ] || { echo "selftest.sh: no $kdir/$f (linux-patches/build.sh $arch $variant $version)" >&2; exit 2; }
 done
 [ -n "$busybox" ] && file -L "$busybox" | grep -q "statically linked" ||
   { echo "selftest.sh: need a static $arch busybox (MEMHP_BUSYBOX; arm64: scripts/oracle-setup.sh arm64)" >&2; exit 2; }
