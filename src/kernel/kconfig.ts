@@ -33,26 +33,17 @@ export interface Kconfig {
  * no kexec/crash dump, no ZONE_DEVICE). On 6.1 the model of the build keeps
  * Debian 12's arch options, which the RFC corpus recorded on 6.1 agrees with.
  */
-const RFC_BUILD: Record<Arch, Kconfig> = {
-  x86_64: {
-    memoryFailure: false,
+function rfcBuild(arch: Arch): Kconfig {
+  return {
+    memoryFailure: arch === "arm64",
     zoneDevice: false,
     crashHotplug: false,
     unacceptedMemory: false,
     mhpDefaultOnline: false,
     arm64VaBits52: false,
     kfenceLateInit: false,
-  },
-  arm64: {
-    memoryFailure: true,
-    zoneDevice: false,
-    crashHotplug: false,
-    unacceptedMemory: false,
-    mhpDefaultOnline: false,
-    arm64VaBits52: false,
-    kfenceLateInit: false,
-  },
-};
+  };
+}
 
 /**
  * Debian 12's 6.1 configs: arm64 sets CONFIG_MEMORY_FAILURE, amd64
@@ -67,7 +58,7 @@ const DEBIAN: Record<Arch, { memoryFailure: boolean; zoneDevice: boolean; amd64O
 
 export function kernelKconfig(arch: Arch, version: KernelVersion, rfc: boolean): Kconfig {
   const v612 = kernelAtLeast(version, "6.12");
-  if (rfc && v612) return RFC_BUILD[arch];
+  if (rfc && v612) return rfcBuild(arch);
   const d = DEBIAN[arch];
   return {
     memoryFailure: d.memoryFailure || v612,

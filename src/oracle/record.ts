@@ -14,7 +14,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseScenario } from "../scenario/parse.js";
-import { liveTraceName } from "../scenario/corpus.js";
+import { liveTraceName, traceFlavour } from "../scenario/corpus.js";
 import { formatTrace } from "../scenario/trace.js";
 import { runOracle, type OracleOptions } from "./run.js";
 import type { OracleKernel } from "./cache.js";
@@ -32,15 +32,6 @@ export function recordedTracePath(
   version: KernelVersion = DEFAULT_KERNEL_VERSION,
 ): string {
   return `${file.replace(/\.mhp$/, "")}.${traceFlavour(kernel, version)}-${arch}.jsonl`;
-}
-
-/**
- * "linux", "linux-6.12", "linux-patched" (6.1's patched build) or
- * "linux-patched-7.2": the middle of a recorded trace's name.
- */
-export function traceFlavour(kernel: OracleKernel, version: KernelVersion = DEFAULT_KERNEL_VERSION): string {
-  const base = kernel === "patched" ? "linux-patched" : "linux";
-  return version === DEFAULT_KERNEL_VERSION ? base : `${base}-${version}`;
 }
 
 /** The RFC corpus (scenarios/oracle-rfc/) is recorded on the patched kernel. */

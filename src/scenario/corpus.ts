@@ -44,6 +44,15 @@ export function entryScenario(e: CorpusEntry): Scenario {
   return { ...e.scenario, machine: { ...e.scenario.machine, kernel: e.version } };
 }
 
+/**
+ * "linux", "linux-6.12", "linux-patched" (6.1's patched build) or
+ * "linux-patched-7.2": the middle of a recorded trace's name.
+ */
+export function traceFlavour(kernel: OracleKernel, version: KernelVersion = DEFAULT_KERNEL_VERSION): string {
+  const base = kernel === "patched" ? "linux-patched" : "linux";
+  return version === DEFAULT_KERNEL_VERSION ? base : `${base}-${version}`;
+}
+
 /** "NAME" for 6.1's entries, "NAME (6.12)" for another release's, "NAME (patched)". */
 export function entryLabel(e: CorpusEntry): string {
   if (e.kernel === "patched")
@@ -88,8 +97,7 @@ export function listCorpus(dir = CORPUS_DIR, kernel: OracleKernel = "stock"): Co
     const scenario = parseScenario(readFileSync(file, "utf8"), file);
     // one entry per release recorded, Debian's kernels' or the series' builds
     for (const version of KERNEL_VERSIONS) {
-      const base = kernel === "patched" ? "linux-patched" : "linux";
-      const flavour = version === DEFAULT_KERNEL_VERSION ? base : `${base}-${version}`;
+      const flavour = traceFlavour(kernel, version);
       const kernelTraceFile = path.join(dir, `${name}.${flavour}-${scenario.machine.arch}.jsonl`);
       if (existsSync(kernelTraceFile)) out.push({ name, file, scenario, kernelTraceFile, kernel, version });
     }
