@@ -33,9 +33,11 @@ export interface Kconfig {
  * no kexec/crash dump, no ZONE_DEVICE). On 6.1 the model of the build keeps
  * Debian 12's arch options, which the RFC corpus recorded on 6.1 agrees with.
  */
+const RFC_MEMORY_FAILURE: Record<Arch, boolean> = { x86_64: false, arm64: true };
+
 function rfcBuild(arch: Arch): Kconfig {
   return {
-    memoryFailure: arch === "arm64",
+    memoryFailure: RFC_MEMORY_FAILURE[arch],
     zoneDevice: false,
     crashHotplug: false,
     unacceptedMemory: false,
