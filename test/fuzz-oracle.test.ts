@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { generateStock } from "../src/fuzz/generate.js";
@@ -75,6 +75,20 @@ describe("random scenarios for the real kernel", () => {
     assert.deepEqual(campaignScenario(5, 3, {}), campaignScenario(5, 3, {}));
     assert.equal(campaignScenario(5, 0, {}).arch, "x86_64");
     assert.equal(campaignScenario(5, 1, {}).arch, "arm64");
+  });
+
+  it("--release puts the machines on that release: the scenarios parse as it, the same seed otherwise", () => {
+    for (const version of ["6.12", "7.2"] as const)
+      for (const kernel of ["stock", "patched"] as const)
+        for (const i of [0, 1]) {
+          const c = campaignScenario(5, i, { kernel, version });
+          const sc = parseScenario(c.text, "v.mhp");
+          assert.equal(sc.machine.kernel, version, c.text.split("\n")[0]);
+          assert.equal(sc.machine.rfc !== undefined, kernel === "patched");
+          assert.equal(c.name, campaignScenario(5, i, { kernel }).name);
+        }
+    // 6.1, the default, writes no kernel= word
+    assert.doesNotMatch(campaignScenario(5, 0, { kernel: "patched", version: "6.1" }).text, /kernel=/);
   });
 
   it("RFC scenarios call the RFC's API on memory the test module added", () => {
@@ -227,6 +241,29 @@ describe("runs kept with --traces", () => {
       assert.equal(r.figures.scenarios, 1);
       assert.equal(r.figures.agreeing, sc.body.length);
       assert.equal(r.unlisted, 0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("a patched 7.2 run is kept under the name the corpus gives its traces, and judged again", () => {
+    const dir = mkdtempSync(join(tmpdir(), "memhp-fuzz-oracle-"));
+    try {
+      const c = campaignScenario(11, 1, { kernel: "patched", version: "7.2" });
+      const sc = parseScenario(c.text, "k.mhp");
+      const model = runOnModel(sc);
+      const kernelTrace: Trace = JSON.parse(JSON.stringify(model.trace)) as Trace;
+      const v = judge(c.name, sc, model.trace, kernelTrace, []);
+      const kernel = { trace: kernelTrace, outcome: "ok" as const, warnings: [] };
+      saveRun(
+        dir,
+        { name: c.name, arch: c.arch, text: c.text, verdict: v, kernel, model, problems: [] },
+        "patched",
+      );
+      assert.ok(existsSync(join(dir, `${c.name}.linux-patched-7.2-arm64.jsonl`)));
+      const r = rejudge(dir);
+      assert.equal(r.figures.scenarios, 1);
+      assert.equal(r.figures.agreeing, sc.body.length);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -12,6 +12,7 @@ import {
   type OracleCampaignResult,
 } from "../fuzz/oracle-campaign.js";
 import { rfcV2Accepted } from "../fuzz/generate-rfc.js";
+import { DEFAULT_KERNEL_VERSION, KERNEL_VERSIONS, type KernelVersion } from "../kernel/linux_version.js";
 import type { OracleKernel } from "../oracle/cache.js";
 import { oracleUnavailable } from "../oracle/run.js";
 import type { Arch } from "../scenario/ast.js";
@@ -34,6 +35,7 @@ interface FuzzOpts {
   out?: string;
   oracle?: boolean;
   kernel: OracleKernel;
+  release?: KernelVersion;
   count: string;
   statements: string;
   shrinkBudget: string;
@@ -84,7 +86,7 @@ async function oracleAction(opts: FuzzOpts): Promise<void> {
     throw badValue("--arch", opts.arch, "x86_64, arm64");
   const arch = opts.arch as Arch | undefined;
   for (const a of arch ? [arch] : (["x86_64", "arm64"] as const)) {
-    const why = oracleUnavailable(a, { kernel: opts.kernel });
+    const why = oracleUnavailable(a, { kernel: opts.kernel, version: opts.release });
     if (why) {
       process.stderr.write(`memhp fuzz --oracle: ${why}\n`);
       throw new ExitCode(EXIT_USAGE);
@@ -94,6 +96,7 @@ async function oracleAction(opts: FuzzOpts): Promise<void> {
   const saveDir = opts.save === false ? false : (opts.save ?? DEFAULT_SAVE_DIR);
   err.write(
     `memhp fuzz --oracle: ${count} scenarios, seed ${seed}, kernel ${opts.kernel}` +
+      ` ${opts.release ?? DEFAULT_KERNEL_VERSION}` +
       (opts.kernel === "patched" ? ` (RFC calls in ${rfcV2Accepted() ? "v2" : "v1"} form)` : "") +
       (arch ? `, ${arch} only` : ", x86_64 and arm64 in turn") +
       "\n",
@@ -104,6 +107,7 @@ async function oracleAction(opts: FuzzOpts): Promise<void> {
     seed,
     arch,
     kernel: opts.kernel,
+    version: opts.release,
     statements,
     saveDir,
     shrink: opts.shrink,
@@ -168,6 +172,12 @@ export function registerFuzz(program: Command): void {
         .choices(["stock", "patched"])
         .default("stock"),
     )
+    .addOption(
+      new Option(
+        "--release <version>",
+        `--oracle: the Linux release of the scenarios' machines (machine ... kernel=), default ${DEFAULT_KERNEL_VERSION}: Debian's kernel of it, or with --kernel patched the series' build of it`,
+      ).choices([...KERNEL_VERSIONS]),
+    )
     .option("--count <n>", "--oracle: scenarios to run", "10")
     .option("--statements <n>", "--oracle: statements per scenario", "14")
     .option("--shrink-budget <n>", "--oracle: oracle runs one shrink may take", "30")
@@ -204,6 +214,7 @@ Examples:
   memhp fuzz --case-seed 3735928559       rerun one case
   memhp fuzz --oracle --count 20 --seed 5
   memhp fuzz --oracle --kernel patched --arch arm64 --count 10
+  memhp fuzz --oracle --kernel patched --release 7.2 --count 10
   memhp fuzz --oracle --count 100 --traces runs/ && memhp fuzz --oracle --rejudge runs/`,
     )
     .action(async (opts: FuzzOpts) => {

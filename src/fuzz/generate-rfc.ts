@@ -28,6 +28,7 @@ import {
   ScenarioBuilder,
   anyOf,
   choose,
+  kernelWord,
   type GenerateOptions,
   type GeneratedScenario,
 } from "./generate.js";
@@ -122,7 +123,9 @@ export function generateRfc(seed: number, opts: GenerateOptions & { v2?: boolean
       [1, 3072],
     ] as const) *
       MiB;
-  const header = [`machine ${arch} mem=${sizeText(mem)} maxmem=${sizeText(maxmem)}${v2 ? " rfc=v2" : ""}`];
+  const header = [
+    `machine ${arch} mem=${sizeText(mem)} maxmem=${sizeText(maxmem)}${v2 ? " rfc=v2" : ""}${kernelWord(opts.version)}`,
+  ];
   if (arch === "arm64" && rng.chance(0.4)) header.push("cmdline rodata=off");
   header.push("boot");
   const b = new ScenarioBuilder(header, arch);

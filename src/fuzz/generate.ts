@@ -18,6 +18,7 @@
 // same seed gives the same text.
 
 import type { Kernel } from "../kernel/kernel.js";
+import { DEFAULT_KERNEL_VERSION, type KernelVersion } from "../kernel/linux_version.js";
 import { Rng } from "../mm/random.js";
 import type { Arch, Scenario } from "../scenario/ast.js";
 import { ScenarioError, parseScenario } from "../scenario/parse.js";
@@ -37,6 +38,13 @@ export interface GenerateOptions {
   arch?: Arch;
   /** Statements after `boot` (default 14). */
   statements?: number;
+  /** The Linux release of the machine (`machine ... kernel=`; default 6.1). */
+  version?: KernelVersion;
+}
+
+/** The machine line's `kernel=` word for `version` (none for the default release). */
+export function kernelWord(version: KernelVersion | undefined): string {
+  return version === undefined || version === DEFAULT_KERNEL_VERSION ? "" : ` kernel=${version}`;
 }
 
 export interface GeneratedScenario {
@@ -169,12 +177,12 @@ const GLOBAL_READS: readonly string[] = [
 ];
 
 /** The machine lines of a stock scenario. */
-function stockHeader(rng: Rng, arch: Arch): string[] {
+function stockHeader(rng: Rng, arch: Arch, version?: KernelVersion): string[] {
   const mem = choose(rng, MEM_CHOICES) * MiB;
   const maxmem = mem + choose(rng, EXTRA_CHOICES) * MiB;
   const slots = choose(rng, SLOT_CHOICES);
   const lines = [
-    `machine ${arch} mem=${sizeText(mem)} maxmem=${sizeText(maxmem)}${slots ? ` slots=${slots}` : ""}`,
+    `machine ${arch} mem=${sizeText(mem)} maxmem=${sizeText(maxmem)}${slots ? ` slots=${slots}` : ""}${kernelWord(version)}`,
   ];
   const cmdline: string[] = [];
   const state = choose(rng, DEFAULT_STATE_CHOICES);
@@ -290,7 +298,7 @@ function stockLine(rng: Rng, b: ScenarioBuilder, kind: StockKind, dimms: string[
 export function generateStock(seed: number, opts: GenerateOptions = {}): GeneratedScenario {
   const rng = new Rng(seed);
   const arch: Arch = opts.arch ?? (rng.chance(0.5) ? "x86_64" : "arm64");
-  const b = new ScenarioBuilder(stockHeader(rng, arch), arch);
+  const b = new ScenarioBuilder(stockHeader(rng, arch, opts.version), arch);
   const n = opts.statements ?? 14;
   const dimms: string[] = [];
   // several devices at once: plug something early

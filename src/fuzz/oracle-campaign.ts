@@ -13,8 +13,10 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Rng } from "../mm/random.js";
+import type { KernelVersion } from "../kernel/linux_version.js";
 import type { OracleKernel } from "../oracle/cache.js";
-import type { Arch } from "../scenario/ast.js";
+import type { Arch, Scenario } from "../scenario/ast.js";
+import { traceFlavour } from "../scenario/corpus.js";
 import { formatDifferences } from "../scenario/diff.js";
 import type { Divergence } from "../scenario/divergences.js";
 import { ScenarioError, parseScenario } from "../scenario/parse.js";
@@ -88,6 +90,8 @@ export interface OracleCampaignOptions {
   seed: number;
   arch?: Arch;
   kernel?: OracleKernel;
+  /** the release the scenarios' machines run (`machine ... kernel=`; default 6.1) */
+  version?: KernelVersion;
   /** statements per scenario (default 14) */
   statements?: number;
   /** where minimal scenarios go; false: nowhere */
@@ -102,6 +106,11 @@ export interface OracleCampaignOptions {
   log?: (line: string) => void;
   onScenario?: (o: ScenarioOutcome, index: number) => void;
   onFinding?: (f: OracleFinding) => void;
+}
+
+/** The middle of a kernel trace's file name for a run of `sc` (traceFlavour()). */
+function flavourOf(kernel: OracleKernel, sc: Scenario): string {
+  return traceFlavour(kernel, sc.machine.kernel);
 }
 
 const norm = (s: string): string => s.replace(/0x[0-9a-f]+|\d+/gi, "N");
@@ -274,7 +283,7 @@ export function saveCandidate(
   const { arch } = f.minimalRun;
   const name = `fuzz-${arch === "x86_64" ? "x86" : arch}-${fnv1a(f.minimal)}`;
   const file = join(dir, `${name}.mhp`);
-  const flavour = kernel === "patched" ? "linux-patched" : "linux";
+  const flavour = flavourOf(kernel, parseScenario(f.minimal, `${name}.mhp`));
   const traceFile = join(dir, `${name}.${flavour}-${arch}.jsonl`);
   const evidence = [
     ...formatDifferences(f.minimalRun.verdict.unexplained, f.minimal).split("\n"),
@@ -309,7 +318,7 @@ export function saveCandidate(
 /** One run as three files: NAME.mhp, the kernel's trace, and how the kernel run ended. */
 export function saveRun(dir: string, o: ScenarioOutcome, kernel: OracleKernel): void {
   mkdirSync(dir, { recursive: true });
-  const flavour = kernel === "patched" ? "linux-patched" : "linux";
+  const flavour = flavourOf(kernel, parseScenario(o.text, `${o.name}.mhp`));
   writeFileSync(join(dir, `${o.name}.mhp`), o.text);
   writeFileSync(join(dir, `${o.name}.${flavour}-${o.arch}.jsonl`), formatTrace(o.kernel.trace));
   const { outcome, detail, warnings } = o.kernel;
@@ -340,7 +349,7 @@ export function rejudge(dir: string, judgement: FuzzJudgement = loadFuzzDivergen
     };
     const text = readFileSync(join(dir, `${name}.mhp`), "utf8");
     const sc = parseScenario(text, `${name}.mhp`);
-    const flavour = saved.kernel === "patched" ? "linux-patched" : "linux";
+    const flavour = flavourOf(saved.kernel, sc);
     const trace = readTrace(readFileSync(join(dir, `${name}.${flavour}-${sc.machine.arch}.jsonl`), "utf8"));
     const kernelRun: KernelRun = {
       trace,
@@ -423,7 +432,7 @@ export function formatFigures(f: OracleFigures, label = "memhp fuzz --oracle"): 
 export function campaignScenario(
   seed: number,
   index: number,
-  opts: { arch?: Arch; kernel?: OracleKernel; statements?: number },
+  opts: { arch?: Arch; kernel?: OracleKernel; version?: KernelVersion; statements?: number },
 ): { name: string; seed: number; arch: Arch; text: string } {
   const master = new Rng(seed);
   let s = 0;
@@ -431,8 +440,8 @@ export function campaignScenario(
   const arch: Arch = opts.arch ?? (index % 2 === 0 ? "x86_64" : "arm64");
   const g =
     opts.kernel === "patched"
-      ? generateRfc(s, { arch, statements: opts.statements })
-      : generateStock(s, { arch, statements: opts.statements });
+      ? generateRfc(s, { arch, statements: opts.statements, version: opts.version })
+      : generateStock(s, { arch, statements: opts.statements, version: opts.version });
   return { name: `fuzz-${arch}-${s}`, seed: s, arch, text: g.text };
 }
 
@@ -456,7 +465,12 @@ export async function runOracleCampaign(opts: OracleCampaignOptions): Promise<Or
   const problems = new Map<string, { problem: Problem; names: string[]; listedAs?: string }>();
   let unlisted = 0;
   for (let i = 0; i < opts.count; i++) {
-    const c = campaignScenario(opts.seed, i, { arch: opts.arch, kernel, statements: opts.statements });
+    const c = campaignScenario(opts.seed, i, {
+      arch: opts.arch,
+      kernel,
+      version: opts.version,
+      statements: opts.statements,
+    });
     const o = await checkScenario(c.name, c.text, { kernel, divergences, log: opts.log });
     outcomes.push(o);
     if (opts.traceDir) saveRun(opts.traceDir, o, kernel);
@@ -503,7 +517,7 @@ export async function runOracleCampaign(opts: OracleCampaignOptions): Promise<Or
         const where = saveCandidate(
           opts.saveDir ?? DEFAULT_SAVE_DIR,
           f,
-          `memhp fuzz --oracle --kernel ${kernel} --seed ${opts.seed} (scenario ${i}, ${c.name})`,
+          `memhp fuzz --oracle --kernel ${kernel}${opts.version ? ` --release ${opts.version}` : ""} --seed ${opts.seed} (scenario ${i}, ${c.name})`,
           kernel,
         );
         f.file = where.file;
