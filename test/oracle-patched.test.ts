@@ -18,6 +18,7 @@ import { TEST_MODULE_CTL, oracleUnavailable, runStatement, type GuestRequester }
 import { clipRuns, compareWithKernelPtdump, parseKernelPtdump } from "../src/oracle/kernel-ptdump.js";
 import { kernelFor, recordedTracePath } from "../src/oracle/record.js";
 import { listAllCorpus } from "../src/scenario/corpus.js";
+import { memhp } from "./support/memhp-cli.js";
 import type { PtdumpRecord } from "../src/scenario/trace.js";
 import type { Snapshot } from "../src/oracle/protocol.js";
 
@@ -213,4 +214,27 @@ test("the patched kernel in the cache, the RFC corpus and where its traces go", 
       e.scenario.body.some((st) => st.op === "call"),
       `${e.name} calls the API`,
     );
+});
+
+test("memhp oracle runs an rfc=v2 machine on the series' build unless Debian's kernel is asked for", () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "memhp-patched-cli-"));
+  try {
+    const file = path.join(dir, "v2.mhp");
+    fs.writeFileSync(
+      file,
+      "machine arm64 mem=1G maxmem=2G rfc=v2 kernel=7.2\nboot\nread /proc/meminfo MemTotal\n",
+    );
+    const env = { MEMHP_CACHE: path.join(dir, "cache") };
+    // an empty cache: the refusal names the kernel each choice would boot
+    const byDefault = memhp(["oracle", "-q", file], { env });
+    assert.equal(byDefault.status, 2, byDefault.stderr);
+    assert.match(byDefault.stderr, /no patched 7\.2 arm64 kernel .*build\.sh arm64 normal 7\.2/);
+    const stock = memhp(["oracle", "-q", "--kernel", "stock", file], { env });
+    assert.equal(stock.status, 2, stock.stderr);
+    assert.match(stock.stderr, /no 7\.2 arm64 kernel .*oracle-setup\.sh arm64 7\.2/);
+    const release = memhp(["oracle", "-q", "--kernel", "6.12", file], { env });
+    assert.match(release.stderr, /no patched 6\.12 arm64 kernel/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });

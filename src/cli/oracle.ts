@@ -20,10 +20,8 @@ export function registerOracle(program: Command): void {
     .addOption(
       new Option(
         "--kernel <which>",
-        "stock: Debian's cloud kernel of the scenario's release (machine ... kernel=, default 6.1); 6.1, 6.12 or 7.2: that one; patched: the RFC patch series (linux-patches/)",
-      )
-        .choices(["stock", "patched", ...KERNEL_VERSIONS])
-        .default("stock"),
+        "stock: Debian's cloud kernel of the scenario's release (machine ... kernel=, default 6.1); patched: the RFC patch series' build of it (linux-patches/); 6.1, 6.12 or 7.2: that release instead. Default: the scenario's own (patched for machine ... rfc=v2)",
+      ).choices(["stock", "patched", ...KERNEL_VERSIONS]),
     )
     .option("--export-sysroot <dir>", "also export the guest's memory files at the end (docs/tools.md)")
     .option("-q, --quiet", "no progress on stderr")
@@ -49,13 +47,18 @@ Examples:
           trace?: string;
           console?: string;
           quiet?: boolean;
-          kernel: OracleKernel | (typeof KERNEL_VERSIONS)[number];
+          kernel?: OracleKernel | (typeof KERNEL_VERSIONS)[number];
           exportSysroot?: string;
         },
       ) => {
         const sc = loadScenario(file);
-        const kernel: OracleKernel = opts.kernel === "patched" ? "patched" : "stock";
-        const version = isKernelVersion(opts.kernel) ? opts.kernel : sc.machine.kernel;
+        // an rfc=v2 machine runs on the series' build unless Debian's kernel is asked for
+        const kernel: OracleKernel =
+          opts.kernel === "patched" || (opts.kernel !== "stock" && sc.machine.rfc !== undefined)
+            ? "patched"
+            : "stock";
+        const version =
+          opts.kernel !== undefined && isKernelVersion(opts.kernel) ? opts.kernel : sc.machine.kernel;
         const why = oracleUnavailable(sc.machine.arch, { kernel, version });
         if (why) {
           process.stderr.write(`memhp oracle: ${why}\n`);
