@@ -14,6 +14,7 @@ import { runOnModel, unexpectedWarnings } from "../src/fuzz/oracle.js";
 import { problemsOf } from "../src/fuzz/oracle-campaign.js";
 import { judge } from "../src/fuzz/oracle.js";
 import { warnedFunction } from "../src/kernel/printk.js";
+import { swiotlbNslabs, swiotlbPoolPages } from "../src/kernel/dma/swiotlb.js";
 import { listedProblem, loadFuzzDivergences } from "../src/fuzz/oracle-divergences.js";
 
 interface Reading {
@@ -145,6 +146,40 @@ describe("the RFC v2 patched kernel's boot (rfc=v2)", () => {
     );
     assert.equal(k!.pgdat.zones.find((z) => z.presentPages > 0)?.name, "DMA");
   });
+});
+
+/**
+ * MemTotal right after boot of the series' 7.2 arm64 build and Debian's 7.2
+ * arm64 kernel (memhp oracle, 7 December 2026): with everything in ZONE_DMA,
+ * 6.5+'s mem_init() sizes a swiotlb for kmalloc() bouncing by memory (2 MiB on
+ * 1 GiB, 4 MiB on 2 GiB), and 6.3+'s nr_kernel_pages halves the early hash
+ * tables against 6.1's count on 2 GiB: the model follows both, so the 1 GiB
+ * and the 2 GiB guests agree with one calibration.
+ */
+const V72_ARM64: readonly { machine: string; MemTotal: number }[] = [
+  { machine: "arm64 mem=1G maxmem=4G rfc=v2 kernel=7.2", MemTotal: 1011968 },
+  { machine: "arm64 mem=1G maxmem=8G rfc=v2 kernel=7.2", MemTotal: 1011968 },
+  { machine: "arm64 mem=2G maxmem=4G rfc=v2 kernel=7.2", MemTotal: 2038500 },
+  { machine: "arm64 mem=2G maxmem=8G rfc=v2 kernel=7.2", MemTotal: 2038500 },
+  { machine: "arm64 mem=1G maxmem=4G kernel=7.2", MemTotal: 979936 },
+];
+
+describe("arm64 from 6.12: the boot's swiotlb and hash tables follow the memory size", () => {
+  it("swiotlb_adjust_size() and round_up_default_nslabs(): the slabs and pages of the pool", () => {
+    assert.equal(swiotlbNslabs(undefined), 32768); // IO_TLB_DEFAULT_SIZE
+    assert.equal(swiotlbNslabs(Math.ceil((1114112 * 1024) / 1024)), 1024); // 1 GiB + the 64 MiB bank
+    assert.equal(swiotlbNslabs(Math.ceil((2162688 * 1024) / 1024)), 2048);
+    assert.equal(swiotlbPoolPages(1024), 512 + 6); // the buffer and 24 KiB of slots
+    assert.equal(swiotlbPoolPages(32768), 16384 + 192);
+  });
+
+  for (const r of V72_ARM64)
+    it(`${r.machine}: MemTotal ${r.MemTotal} kB as the kernel's`, () => {
+      const text = `machine ${r.machine}\nboot\nread /proc/meminfo MemTotal\n`;
+      const t = runScenario(parseScenario(text, "v72.mhp"));
+      const rec = t.records[t.records.length - 1] as { fields: Record<string, number> };
+      assert.equal(rec.fields.MemTotal, r.MemTotal);
+    });
 });
 
 describe("kernel warnings in the fuzz judge", () => {

@@ -25,7 +25,16 @@ export interface Kconfig {
   readonly arm64VaBits52: boolean;
   /** CONFIG_KFENCE=y with no early pool (Debian's 6.12 and 7.2; arm64 canSetDirectMap()) */
   readonly kfenceLateInit: boolean;
+  /**
+   * CONFIG_DMA_BOUNCE_UNALIGNED_KMALLOC (6.5+, arm64 selects
+   * ARCH_WANT_KMALLOC_DMA_BOUNCE): with all RAM inside ZONE_DMA, arm64's
+   * mem_init() still sets up a swiotlb, sized by memory (swiotlbPages()).
+   */
+  readonly dmaBounceUnalignedKmalloc: boolean;
 }
+
+/** Which arches select ARCH_WANT_KMALLOC_DMA_BOUNCE (from 6.5). */
+const KMALLOC_DMA_BOUNCE: Record<Arch, boolean> = { x86_64: false, arm64: true };
 
 /**
  * The RFC build's options on 6.12 and 7.2 (linux-patches/config/: tinyconfig,
@@ -44,6 +53,7 @@ function rfcBuild(arch: Arch): Kconfig {
     mhpDefaultOnline: false,
     arm64VaBits52: false,
     kfenceLateInit: false,
+    dmaBounceUnalignedKmalloc: KMALLOC_DMA_BOUNCE[arch],
   };
 }
 
@@ -70,5 +80,6 @@ export function kernelKconfig(arch: Arch, version: KernelVersion, rfc: boolean):
     mhpDefaultOnline: v612,
     arm64VaBits52: v612,
     kfenceLateInit: v612,
+    dmaBounceUnalignedKmalloc: v612 && KMALLOC_DMA_BOUNCE[arch],
   };
 }

@@ -11,7 +11,8 @@
 //   so min_free_kbytes stays what init_per_zone_wmark_min() set, and no
 //   2 MiB blocks on the per-cpu lists;
 // - a smaller image, no swiotlb (x86_64 without NUMA has no SRAT hotplug
-//   range, so max_possible_pfn stays below 4 GiB), no networking (no
+//   range, so max_possible_pfn stays below 4 GiB; arm64 from 6.12 has the
+//   small one for kmalloc() bouncing, sized by memory), no networking (no
 //   alloc_large_system_hash() tables but the dentry, inode and mount ones);
 // - late boot frees less: the initrd and the image's init and gap sections.
 
@@ -21,7 +22,15 @@ import type { Board } from "../hw/board.js";
 import type { BuddyAllocator, PfnSpan } from "../mm/page_alloc.js";
 import { ZONE_DMA, ZONE_DMA32 } from "../mm/mmzone.js";
 import { takeBootPages } from "./boot_alloc.js";
-import { kernelImageRange, largeSystemHashBytes, machineKernelPages, type BootParams } from "./setup.js";
+import {
+  calcNrKernelPages,
+  kernelImageRange,
+  kmallocBounceSwiotlbPages,
+  largeSystemHashBytes,
+  machineKernelPages,
+  type BootParams,
+} from "./setup.js";
+import { kernelKconfig } from "./kconfig.js";
 import { kernelAtLeast, type KernelVersion } from "./linux_version.js";
 
 const PAGE = 4096;
@@ -53,7 +62,9 @@ export const RFC_THP = false;
  *   996K, init 384K);
  * - rest: the other memblock reservations and what the model's image
  *   placement leaves out, calibrated on the 1 GiB guests so that MemTotal and
- *   `managed` agree (x86_64: DMA32 managed 255173; arm64: Normal 253328);
+ *   `managed` agree (x86_64: DMA32 managed 255173; arm64: Normal 253328); on
+ *   6.12 and 7.2 arm64 on the 2 GiB guests, less the kmalloc() bouncing
+ *   swiotlb (1036 pages there), which setup.ts's swiotlbPages() sizes;
  * - allocTotal, allocReclaimable: the initcalls' allocations besides the
  *   mount hash tables, calibrated on the same guests' first MemFree.
  */
@@ -71,11 +82,11 @@ const RFC_BOOT: Record<KernelVersion, Record<Arch, RfcBoot>> = {
   },
   "6.12": {
     x86_64: { image: 2174, late: 636, rest: 68, allocTotal: 1564, allocReclaimable: 0 },
-    arm64: { image: 1160, late: 368, rest: 1149, allocTotal: 5275, allocReclaimable: 0 },
+    arm64: { image: 1160, late: 368, rest: 113, allocTotal: 5275, allocReclaimable: 0 },
   },
   "7.2": {
     x86_64: { image: 1824, late: 946, rest: 69, allocTotal: 1564, allocReclaimable: 0 },
-    arm64: { image: 1267, late: 387, rest: 1152, allocTotal: 5275, allocReclaimable: 0 },
+    arm64: { image: 1267, late: 387, rest: 116, allocTotal: 5275, allocReclaimable: 0 },
   },
 };
 
@@ -86,25 +97,14 @@ export function rfcKernelImageReserved(board: Board, version: KernelVersion): Pf
 }
 
 /**
- * nr_kernel_pages, which sizes the hash tables: 6.1 counts each zone's present
- * pages less its memmap (calculate_node_totalpages()), so the firmware's
- * NOMAP memory too; from 6.3 on calc_nr_kernel_pages() (mm/mm_init.c) counts
- * the free memblock ranges when free_area_init() runs: no NOMAP memory, no
- * memmap (sparse_init() ran), no kernel image. The 2 GiB arm64 guest's 64 MiB
- * of flash bank then keeps it below 2^19 pages, and the dentry and inode
- * tables are half 6.1's (the builds' boot logs: 262144 and 131072 entries on
- * 6.12, 524288 and 262144 on 6.1).
+ * nr_kernel_pages, which sizes the hash tables: 6.1's count, or from 6.3 on
+ * calcNrKernelPages() less the build's image (the builds' boot logs: 262144
+ * and 131072 dentry and inode entries on the 2 GiB arm64 guest on 6.12,
+ * 524288 and 262144 on 6.1).
  */
 function rfcNrKernelPages(board: Board, version: KernelVersion): number {
   if (!kernelAtLeast(version, "6.12")) return machineKernelPages(board);
-  let ram = 0;
-  let present = 0;
-  for (const r of board.firmwareMap) {
-    const pages = Math.floor(r.end / PAGE) - Math.ceil(r.start / PAGE);
-    if (r.kind !== "reserved") present += pages;
-    if (r.kind === "ram") ram += pages;
-  }
-  return ram - Math.ceil((present * 64) / PAGE) - RFC_BOOT[version][board.config.arch].image;
+  return calcNrKernelPages(board, RFC_BOOT[version][board.config.arch].image);
 }
 
 /** Pages reserved beyond rodata=full's with rodata=off (below), per arch. */
@@ -119,7 +119,12 @@ function topReservedPages(board: Board, version: KernelVersion, params?: BootPar
   // guest, where the model's page tables make 504 (Debian's kernel: 10 more
   // reserved, archSetup().extraBootReservedPages())
   const extra = params && !params.rodataFull ? RFC_RODATA_OFF_EXTRA[arch] : 0;
-  return RFC_BOOT[version][arch].rest + Math.ceil(hashBytes / PAGE) + extra;
+  // arm64 from 6.12: the swiotlb pool for kmalloc() bouncing, sized by memory
+  // (the oracle's guests keep all RAM in ZONE_DMA, below 4 GiB)
+  const swiotlb = kernelKconfig(arch, version, true).dmaBounceUnalignedKmalloc
+    ? kmallocBounceSwiotlbPages(board)
+    : 0;
+  return RFC_BOOT[version][arch].rest + Math.ceil(hashBytes / PAGE) + extra + swiotlb;
 }
 
 /** As bootReservations() (src/kernel/setup.ts): low memory and one range at the top of the main bank. */

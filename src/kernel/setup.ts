@@ -16,7 +16,9 @@ import {
   Resource,
   type ResourceTree,
 } from "./resource.js";
-import { DEFAULT_KERNEL_VERSION, type KernelVersion } from "./linux_version.js";
+import { DEFAULT_KERNEL_VERSION, kernelAtLeast, type KernelVersion } from "./linux_version.js";
+import { kernelKconfig, type Kconfig } from "./kconfig.js";
+import { IO_TLB_DEFAULT_SIZE, swiotlbNslabs, swiotlbPoolPages } from "./dma/swiotlb.js";
 
 const PAGE = 4096;
 
@@ -166,7 +168,33 @@ export function nrKernelPages(
  */
 const RESERVED_REST_PAGES: Record<Arch, number> = { x86_64: 381, arm64: 332 };
 
-const SWIOTLB_PAGES = (64 << 20) / PAGE + Math.ceil((32768 * 24) / PAGE);
+const SWIOTLB_PAGES = swiotlbPoolPages(swiotlbNslabs(undefined));
+
+/** memblock_phys_mem_size(): the firmware's memory, NOMAP ranges included. */
+export function memblockPhysMemSize(board: Board): number {
+  return board.firmwareMap.filter((r) => r.kind !== "reserved").reduce((n, r) => n + (r.end - r.start), 0);
+}
+
+/**
+ * The pages of the swiotlb pool boot sets up (0: none): the default 64 MiB one
+ * when the kernel wants bouncing (bootSwiotlb()); otherwise, with
+ * CONFIG_DMA_BOUNCE_UNALIGNED_KMALLOC, arm64's mem_init() (6.5+) still makes
+ * one for kmalloc() bouncing, of 1 MiB per GiB of memory
+ * (memblock_phys_mem_size() / 1024, at most the default), rounded up to a
+ * power of two of slabs: 2 MiB on the 1 GiB guest, 4 MiB on the 2 GiB one
+ * (memblock=debug: swiotlb_init_remap()'s 2097152- and 4194304-byte
+ * allocations, with 24576- and 49152-byte slot arrays).
+ */
+export function swiotlbPages(board: Board, kconfig: Pick<Kconfig, "dmaBounceUnalignedKmalloc">): number {
+  if (bootSwiotlb(board)) return SWIOTLB_PAGES;
+  return kconfig.dmaBounceUnalignedKmalloc ? kmallocBounceSwiotlbPages(board) : 0;
+}
+
+/** The pages of the swiotlb pool for kmalloc() bouncing alone (see swiotlbPages()). */
+export function kmallocBounceSwiotlbPages(board: Board): number {
+  const size = Math.min(IO_TLB_DEFAULT_SIZE, Math.ceil(memblockPhysMemSize(board) / 1024));
+  return swiotlbPoolPages(swiotlbNslabs(size));
+}
 
 /** Whether the kernel sets up the swiotlb at boot on this machine (see RESERVED_REST_PAGES). */
 export function bootSwiotlb(board: Board): boolean {
@@ -175,7 +203,42 @@ export function bootSwiotlb(board: Board): boolean {
   return archSetup(c.arch).bootSwiotlb({ ramEnd, memBytes: c.memBytes, maxmemBytes: c.maxmemBytes });
 }
 
-/** nr_kernel_pages of the machine (free_area_init_core()), which sizes the boot-time hash tables. */
+/**
+ * nr_kernel_pages from 6.3 on (mm/mm_init.c: calc_nr_kernel_pages()): the free
+ * memblock ranges when free_area_init() runs, so no NOMAP memory, no memmap
+ * (sparse_init() ran) and no kernel image (`imagePages`). On the arm64 guests
+ * the firmware's 64 MiB NOMAP bank and the memmap keep it below 2^18 pages on
+ * 1 GiB and below 2^19 on 2 GiB, so the dentry and inode tables are half
+ * 6.1's (the boot logs: 131072 and 65536 entries on 1 GiB, 262144 and 131072
+ * on 2 GiB).
+ */
+export function calcNrKernelPages(board: Board, imagePages: number): number {
+  let ram = 0;
+  let present = 0;
+  for (const r of board.firmwareMap) {
+    const pages = Math.floor(r.end / PAGE) - Math.ceil(r.start / PAGE);
+    if (r.kind !== "reserved") present += pages;
+    if (r.kind === "ram") ram += pages;
+  }
+  return ram - Math.ceil((present * 64) / PAGE) - imagePages;
+}
+
+/**
+ * The nr_kernel_pages that sizes the early hash tables (dcache_init_early(),
+ * inode_init_early()): calcNrKernelPages() from 6.3 on, 6.1's otherwise.
+ */
+export function earlyHashKernelPages(board: Board, version: KernelVersion): number {
+  if (!kernelAtLeast(version, "6.12")) return machineKernelPages(board);
+  const image = kernelImageRange(board);
+  return calcNrKernelPages(board, image.endPfn - image.startPfn);
+}
+
+/**
+ * nr_kernel_pages of the machine as 6.1 counts it (free_area_init_core():
+ * present pages less the memmap), which sizes the boot-time hash tables. The
+ * tables allocated after memblock (boot_alloc.ts) keep 6.1's count on every
+ * release for now: on 6.12 and 7.2 they are calibrated on the 1 GiB guests.
+ */
 export function machineKernelPages(board: Board): number {
   const arch = board.config.arch;
   const ram = board.firmwareMap
@@ -194,11 +257,15 @@ export function machineKernelPages(board: Board): number {
 }
 
 /** The pages of the early hash tables and the swiotlb and the rest, as RESERVED_REST_PAGES says. */
-export function bootReservedPages(board: Board): number {
+export function bootReservedPages(board: Board, version: KernelVersion = DEFAULT_KERNEL_VERSION): number {
   const arch = board.config.arch;
-  const nkp = machineKernelPages(board);
+  const nkp = earlyHashKernelPages(board, version);
   const hashBytes = largeSystemHashBytes(8, 13, nkp, nkp) + largeSystemHashBytes(8, 14, nkp, nkp);
-  return RESERVED_REST_PAGES[arch] + Math.ceil(hashBytes / PAGE) + (bootSwiotlb(board) ? SWIOTLB_PAGES : 0);
+  return (
+    RESERVED_REST_PAGES[arch] +
+    Math.ceil(hashBytes / PAGE) +
+    swiotlbPages(board, kernelKconfig(arch, version, false))
+  );
 }
 
 /**
@@ -219,13 +286,20 @@ const BOOT_DELTA: Record<
   Record<Arch, { reserved: number; lateFreed: number; rest?: number }>
 > = {
   "6.1": { x86_64: { reserved: 0, lateFreed: 0 }, arm64: { reserved: 0, lateFreed: 0 } },
-  "6.12": { x86_64: { reserved: 1360, lateFreed: 0 }, arm64: { reserved: 1968, lateFreed: 0 } },
+  // arm64: less the kmalloc() bouncing swiotlb of those 1 GiB guests (518
+  // pages), plus the early hash tables' halving there (384 pages: 2 MiB +
+  // 1 MiB on 6.1's count, 1 MiB + 512 KiB on 6.3's), which swiotlbPages() and
+  // earlyHashKernelPages() now size for every machine
+  "6.12": {
+    x86_64: { reserved: 1360, lateFreed: 0 },
+    arm64: { reserved: 1968 - 518 + 384, lateFreed: 0 },
+  },
   "7.2": {
     x86_64: { reserved: 1360 + 923 + 278, lateFreed: 278 },
     // rest: fitted again (the 7.2 recordings' first free pages, 702..741
     // pages fewer than the model's) when the boot's memblock allocations
     // stopped leaving pages on the per-cpu lists and 6.1's rest was refitted
-    arm64: { reserved: 1968 + 1822 - 561, lateFreed: -561, rest: 720 },
+    arm64: { reserved: 1968 - 518 + 384 + 1822 - 561, lateFreed: -561, rest: 720 },
   },
 };
 
@@ -286,7 +360,7 @@ export function bootReservations(
     (params ? archSetup(arch).extraBootReservedPages(params.rodataFull) : 0) +
     BOOT_DELTA[version][arch].reserved;
   const n = Math.min(
-    bootReservedPages(board) + extra,
+    bootReservedPages(board, version) + extra,
     Math.floor((endPfn - Math.ceil(bank.start / PAGE)) / 2),
   );
   // RAM above 4 GiB: memblock allocates top-down from the end of RAM, but the
