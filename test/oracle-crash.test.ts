@@ -84,6 +84,15 @@ const ARM64_WARNING = `[   12.000000] ------------[ cut here ]------------
 [   12.000500] ---[ end trace 0000000000000000 ]---
 `;
 
+// 6.19's banner (28ea295f941e): the 7.2 arm64 build, remove_memory() of a range never added
+const ARM64_WARNING_72 = `[   40.100000] ------------[ cut here ]------------
+[   40.100100] WARNING: ../src/drivers/base/memory.c:932 at remove_memory_block_devices+0x70/0xa8, CPU#0: sh/51
+[   40.100200] Modules linked in: test_memhp
+[   40.100300] pc : remove_memory_block_devices+0x70/0xa8
+[   40.100400] lr : remove_memory_block_devices+0x68/0xa8
+[   40.100500] ---[ end trace 0000000000000000 ]---
+`;
+
 const X86_SYSRQ_PANIC = `[   15.300000] sysrq: Trigger a crash
 [   15.300100] Kernel panic - not syncing: sysrq triggered crash
 [   15.300200] CPU: 0 PID: 70 Comm: sh Not tainted 6.1.0-50-cloud-amd64 #1  Debian 6.1.170-1
@@ -164,6 +173,11 @@ test("console: a WARNING does not stop the guest; its function is the one it nam
   }
   // what follows the report is not part of it
   assert.ok(!watch(X86_WARNING).events[0].lines.some((l) => l.includes("plugged size")));
+  // 7.2's banner: the function and FUNC+0x../0x.. from the banner itself
+  const [e72] = watch(ARM64_WARNING_72).events;
+  assert.equal(e72.kind, "WARNING");
+  assert.equal(e72.function, "remove_memory_block_devices");
+  assert.equal(e72.at, "remove_memory_block_devices+0x70/0xa8");
 });
 
 test("console: a panic (sysrq c) names panic()'s caller; an oops then its panic is one event", () => {

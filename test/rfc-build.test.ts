@@ -10,7 +10,7 @@ import { describe, it } from "node:test";
 import { parseScenario } from "../src/scenario/parse.js";
 import { runScenario } from "../src/scenario/run.js";
 import type { Kernel } from "../src/kernel/kernel.js";
-import { runOnModel, unexpectedWarnings } from "../src/fuzz/oracle.js";
+import { runOnModel, unexpectedWarnings, WARNING_RE } from "../src/fuzz/oracle.js";
 import { problemsOf } from "../src/fuzz/oracle-campaign.js";
 import { judge } from "../src/fuzz/oracle.js";
 import { warnedFunction } from "../src/kernel/printk.js";
@@ -190,6 +190,13 @@ describe("kernel warnings in the fuzz judge", () => {
     "------------[ cut here ]------------",
     "WARNING: CPU: 0 PID: 214 at ../src/mm/memory_hotplug.c:501 __remove_pages+0x71/0x9b",
   ];
+  // the 7.2 arm64 build's console, the same call (7 December 2026)
+  const KERNEL_72 = [
+    "------------[ cut here ]------------",
+    "WARNING: ../src/drivers/base/memory.c:932 at remove_memory_block_devices+0x70/0xa8, CPU#0: sh/51",
+    "------------[ cut here ]------------",
+    "WARNING: ../src/mm/sparse-vmemmap.c:924 at sparse_remove_section+0x28/0x48, CPU#0: sh/51",
+  ];
   const text = [
     "machine x86_64 mem=2G maxmem=5G rfc=v2",
     "boot",
@@ -205,6 +212,30 @@ describe("kernel warnings in the fuzz judge", () => {
       "__remove_pages",
     );
     assert.equal(warnedFunction(KERNEL[0]), undefined);
+    // 6.19's banner (28ea295f941e), as the 7.2 build printed it, and the model's of 7.2
+    assert.equal(warnedFunction(KERNEL_72[1]), "remove_memory_block_devices");
+    assert.equal(warnedFunction(KERNEL_72[3]), "sparse_remove_section");
+    assert.equal(
+      warnedFunction("WARNING: at memhp_remove_memory+0x10/0x18 [test_memhp], CPU#0: sh/51"),
+      "memhp_remove_memory",
+    );
+    assert.equal(
+      warnedFunction("WARNING: mm/sparse-vmemmap.c at sparse_remove_section, CPU#0: sh/1"),
+      "sparse_remove_section",
+    );
+  });
+
+  it("on 7.2 the model predicts them as the 7.2 build prints them: its banner, sparse_remove_section()", () => {
+    const sc = parseScenario(text.replace("rfc=v2", "rfc=v2 kernel=7.2"), "w.mhp");
+    const m = runOnModel(sc);
+    assert.deepEqual(m.warnings?.map(warnedFunction), [
+      "remove_memory_block_devices",
+      "sparse_remove_section",
+    ]);
+    assert.ok(m.warnings?.every((l) => /, CPU#0: /.test(l)));
+    assert.deepEqual(unexpectedWarnings(KERNEL_72, m.warnings), []);
+    // the 7.2 banner is a warning to the oracle's dmesg filter
+    assert.ok(KERNEL_72.filter((l) => WARNING_RE.test(l)).length === 4);
   });
 
   it("the model predicts remove_memory()'s WARN_ON_ONCE()s on a range never added, once each", () => {

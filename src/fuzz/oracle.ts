@@ -29,7 +29,8 @@ import { warnedFunction } from "../kernel/printk.js";
 export const CRASH_RE =
   /Kernel panic|kernel BUG at|Oops|Unable to handle kernel|general protection fault|Internal error: |BUG: unable to handle|BUG: kernel NULL pointer/;
 /** dmesg and console lines that mean the kernel warned (WARN_ON(), a stall, a bad page). */
-export const WARNING_RE = /WARNING: CPU|BUG: |cut here|rcu: INFO|soft lockup|hung_task/;
+export const WARNING_RE =
+  /WARNING: CPU|WARNING: (?:\S+ )?at \S+.*, CPU#|BUG: |cut here|rcu: INFO|soft lockup|hung_task/;
 
 export type KernelOutcome = "ok" | "crash" | "no-answer";
 

@@ -135,6 +135,7 @@ export class Kernel {
     this.nrCpus = cfg.cpus ?? 1;
     this.rfcV2 = cfg.rfc === "v2";
     this.version = cfg.kernel ?? DEFAULT_KERNEL_VERSION;
+    this.printk.setRelease(this.version);
     const slots = cfg.slots ?? (cfg.maxmemBytes > cfg.memBytes ? 4 : 0);
     this.kconfig = kernelKconfig(cfg.arch, this.version, this.rfcV2);
     this.params = parseKernelParams(cfg.arch, cfg.cmdline ?? [], this.version, this.kconfig);

@@ -8,6 +8,8 @@
 // the kernel's, the reason goes into the trace record (`reason`, not compared
 // with the kernel) and into the shell's and the web page's output.
 
+import { kernelAtLeast, type KernelVersion } from "./linux_version.js";
+
 /** include/linux/kern_levels.h */
 export const KERN_ERR = 3;
 export const KERN_WARNING = 4;
@@ -31,6 +33,8 @@ export class Printk {
   private why: string | undefined;
   /** WARN_ON_ONCE() sites that fired (warnOnce()) */
   private readonly warned = new Set<string>();
+  /** __warn() prints 6.19's banner (setRelease()) */
+  private newWarnBanner = false;
 
   /** printk() at a level; each line one record. */
   printk(level: number, text: string): void {
@@ -64,7 +68,19 @@ export class Printk {
     if (this.warned.has(site)) return;
     this.warned.add(site);
     this.printk(KERN_WARNING, "------------[ cut here ]------------");
-    this.printk(KERN_WARNING, `WARNING: CPU: 0 PID: 1 at ${site}`);
+    this.printk(
+      KERN_WARNING,
+      this.newWarnBanner ? `WARNING: ${file} at ${fn}, CPU#0: sh/1` : `WARNING: CPU: 0 PID: 1 at ${site}`,
+    );
+  }
+
+  /**
+   * __warn()'s first line (kernel/panic.c) by release: "WARNING: CPU: N PID: N
+   * at FILE:LINE FUNC" until 6.18, "WARNING: FILE:LINE at FUNC, CPU#N:
+   * COMM/PID" from 6.19 on (28ea295f941e), so on 7.2.
+   */
+  setRelease(version: KernelVersion): void {
+    this.newWarnBanner = kernelAtLeast(version, "7.2");
   }
 
   /**
@@ -141,13 +157,17 @@ export function hex016(n: number | bigint): string {
   return BigInt(n).toString(16).padStart(16, "0");
 }
 
+/** __warn()'s banner until 6.18: "WARNING: CPU: N PID: N at [FILE:LINE ]FUNC+0xOFF/0xLEN [MODULE]". */
+const WARN_BANNER_OLD =
+  /WARNING: CPU: \d+ PID: \d+ at (?:\S+ )?([A-Za-z0-9_.]+?)(?:\+0x[0-9a-f]+\/0x[0-9a-f]+)?(?: \[\S+\])?\s*$/;
+/** From 6.19: "WARNING: [FILE:LINE ]at FUNC+0xOFF/0xLEN [MODULE], CPU#N: COMM/PID". */
+const WARN_BANNER_NEW =
+  /WARNING: (?:\S+ )?at ([A-Za-z0-9_.]+?)(?:\+0x[0-9a-f]+\/0x[0-9a-f]+)?(?: \[\S+\])?, CPU#\d+/;
+
 /**
- * The function a "WARNING: CPU: N PID: N at FILE:LINE FUNCTION+0xOFF/0xLEN"
- * line names (the kernel's __warn(), or the model's warnOnce()); undefined
- * for other lines.
+ * The function a WARNING line names, in either of __warn()'s banners (the
+ * kernel's, or the model's warnOnce()); undefined for other lines.
  */
 export function warnedFunction(line: string): string | undefined {
-  return /WARNING: CPU: \d+ PID: \d+ at \S+ ([A-Za-z0-9_.]+?)(?:\+0x[0-9a-f]+\/0x[0-9a-f]+)?\s*$/.exec(
-    line,
-  )?.[1];
+  return (WARN_BANNER_OLD.exec(line) ?? WARN_BANNER_NEW.exec(line))?.[1];
 }

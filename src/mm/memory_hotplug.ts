@@ -400,11 +400,15 @@ export class MemoryHotplug implements ArchHotplugCtx {
       const end = pfn + nrPages;
       for (let p = pfn; p < end;) {
         const cur = Math.min(end - p, (pfnToSectionNr(p) + 1) * PAGES_PER_SECTION - p);
-        // __remove_section(): only sections that still have a memmap; the
-        // others WARN_ON_ONCE(!valid_section()) (inlined: the guest names
-        // __remove_pages)
+        // only sections that still have a memmap; the others
+        // WARN_ON_ONCE(!valid_section()): on 6.1 in __remove_section()
+        // (inlined: the guest names __remove_pages), from 6.12 in
+        // sparse_remove_section() (mm/sparse-vmemmap.c; the 7.2 build's
+        // console names it)
         if (this.k.sparse.validSectionNr(pfnToSectionNr(p)))
           this.k.sparse.sparseRemoveSection(p, cur, altmap);
+        else if (this.k.atLeast("6.12"))
+          this.k.printk.warnOnce("mm/sparse-vmemmap.c", "sparse_remove_section");
         else this.k.printk.warnOnce("mm/memory_hotplug.c", "__remove_pages");
         p += cur;
       }

@@ -8,7 +8,8 @@
 //     handle page fault", "general protection fault" followed by "Oops:";
 //     arm64 "Unable to handle kernel ..." followed by "Internal error: Oops"
 //   - panic(): "Kernel panic - not syncing: MESSAGE" (kernel/panic.c)
-//   - WARN(): "WARNING: CPU: N PID: N at FILE:LINE FUNC+0x../0x.." (kernel/panic.c: __warn())
+//   - WARN(): "WARNING: CPU: N PID: N at FILE:LINE FUNC+0x../0x.." (kernel/panic.c:
+//     __warn(); from 6.19 "WARNING: FILE:LINE at FUNC+0x../0x.., CPU#N: COMM/PID")
 //   - other reports that do not stop the guest: "BUG: soft lockup", "BUG:
 //     sleeping function called from invalid context", "INFO: task ... blocked"
 // The function is the one the report names: x86 `RIP: 0010:FUNC+0x..`, arm64
@@ -48,7 +49,8 @@ const PANIC = /^Kernel panic - not syncing: /;
 const HUNG = /^INFO: task .* blocked for more than /;
 const X86_RIP = /^RIP: [0-9a-f]{4}:(([A-Za-z0-9_.$]+)\+0x[0-9a-f]+\/0x[0-9a-f]+)/;
 const ARM64_PC = /^pc : (([A-Za-z0-9_.$]+)\+0x[0-9a-f]+\/0x[0-9a-f]+)/;
-const WARN_AT = / at \S+:\d+ (([A-Za-z0-9_.$]+)\+0x[0-9a-f]+\/0x[0-9a-f]+)/;
+// "at FILE:LINE FUNC+.." until 6.18, "FILE:LINE at FUNC+.., CPU#N" from 6.19 (28ea295f941e)
+const WARN_AT = / at (?:\S+:\d+ )?(([A-Za-z0-9_.$]+)\+0x[0-9a-f]+\/0x[0-9a-f]+)/;
 const FRAME = /^\s*(\?\s+)?(([A-Za-z0-9_.$]+)\+0x[0-9a-f]+\/0x[0-9a-f]+)/;
 
 /**
