@@ -144,6 +144,19 @@ describe("divergence match blocks", () => {
     assert.ok(!verdict(kernelOf(611200, 3000, 12800), 5), "the lists did not shrink: an unexplained 11 MB");
     assert.ok(verdict(kernelOf(611200, 200, 12800), 6, zoneBlock), "the zone's pages free with its pagesets");
     assert.ok(!verdict(kernelOf(611200, 200, 12811), 6, zoneBlock), "11 pages apart");
+    // a read of other meminfo fields first (line 2) is not MemFree's baseline:
+    // its lists are counted from line 3, MemFree's first reading
+    const directMap = (line: number): TraceRecord => ({
+      line,
+      op: "read",
+      path: "/proc/meminfo",
+      fields: { DirectMap4k: 2048 },
+    });
+    const withDirectMap = (t: Trace): Trace => ({ ...t, records: [directMap(2), ...t.records] });
+    const m2 = withDirectMap(model);
+    const k2 = withDirectMap(kernelOf(611200, 200, 12800));
+    const d = diffTraces(m2, k2).find((x) => x.line === 5);
+    assert.ok(d && covers(memBlock, "s", d, m2, k2), "the same spill after a DirectMap read");
   });
 
   it("lines by scenario: each scenario's own lines only", () => {

@@ -177,14 +177,19 @@ function pcpOf(r: TraceRecord | undefined, diff: Difference): number | undefined
  * zone populated since has baseline 0, and so have its lists).
  */
 function pcpAtBaseline(t: Trace, diff: Difference): number | undefined {
-  const first = t.records.find((r) => r.op === "read" && (r as ReadRecord).path === diff.path) as
-    ReadRecord | undefined;
-  if (first === undefined) return undefined;
+  const reads = t.records.filter(
+    (r) => r.op === "read" && (r as ReadRecord).path === diff.path,
+  ) as ReadRecord[];
   if (diff.path === "/proc/zoneinfo") {
+    const first = reads[0];
+    if (first === undefined) return undefined;
     const had = typeof first.value === "string" && counterNumbers(diff.path, first.value).has(diff.item);
     return had ? pcpOf(first, diff) : 0;
   }
-  return first.fields && diff.item in first.fields ? pcpOf(first, diff) : undefined;
+  // a field's first reading: an earlier read of other fields of the file (say
+  // DirectMap4k alone) is not its baseline
+  const first = reads.find((r) => r.fields !== undefined && diff.item in r.fields);
+  return first === undefined ? undefined : pcpOf(first, diff);
 }
 
 /** freeCountingPcp: the gap with each side's per-cpu pages added. */
