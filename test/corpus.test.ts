@@ -33,7 +33,7 @@ const live = process.env.MEMHP_ORACLE_LIVE === "1";
 // does not model is an error here rather than a silent skip.
 // The RFC corpus on the series' builds (linux-patches/build.sh ARCH normal
 // VERSION): MEMHP_ORACLE_LIVE_PATCHED, default the same releases (.ci/run
-// builds 6.1's and 7.2's).
+// records 7.2's).
 function versionList(name: string, fallback: string): string[] {
   const list = (process.env[name] ?? fallback).split(",");
   for (const v of list)
