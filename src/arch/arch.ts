@@ -88,6 +88,12 @@ export interface ArchSetup {
   readonly dmaReserve: boolean;
   /** Is the swiotlb set up at boot on this machine (x86_64 pci_swiotlb_detect(), arm64 mem_init())? */
   bootSwiotlb(m: { ramEnd: number; memBytes: number; maxmemBytes: number }): boolean;
+  /**
+   * Without bootSwiotlb(), the bytes of the pool the arch still asks for
+   * (swiotlb_adjust_size()), given memblock_phys_mem_size() and whether the
+   * build has CONFIG_DMA_BOUNCE_UNALIGNED_KMALLOC; undefined: none.
+   */
+  kmallocBounceSwiotlbBytes(physMemBytes: number, dmaBounceUnalignedKmalloc: boolean): number | undefined;
   /** Do the DMA atomic pools come from the page allocator (arm64: from its CMA area, which the model lacks)? */
   readonly dmaPoolsFromBuddy: boolean;
   /** Boot reservations the model does not build, by rodata_full (arm64 block mappings: measured, not explained). */

@@ -121,9 +121,7 @@ function topReservedPages(board: Board, version: KernelVersion, params?: BootPar
   const extra = params && !params.rodataFull ? RFC_RODATA_OFF_EXTRA[arch] : 0;
   // arm64 from 6.12: the swiotlb pool for kmalloc() bouncing, sized by memory
   // (the oracle's guests keep all RAM in ZONE_DMA, below 4 GiB)
-  const swiotlb = kernelKconfig(arch, version, true).dmaBounceUnalignedKmalloc
-    ? kmallocBounceSwiotlbPages(board)
-    : 0;
+  const swiotlb = kmallocBounceSwiotlbPages(board, kernelKconfig(arch, version, true));
   return RFC_BOOT[version][arch].rest + Math.ceil(hashBytes / PAGE) + extra + swiotlb;
 }
 

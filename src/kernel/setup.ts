@@ -18,7 +18,7 @@ import {
 } from "./resource.js";
 import { DEFAULT_KERNEL_VERSION, kernelAtLeast, type KernelVersion } from "./linux_version.js";
 import { kernelKconfig, type Kconfig } from "./kconfig.js";
-import { IO_TLB_DEFAULT_SIZE, swiotlbNslabs, swiotlbPoolPages } from "./dma/swiotlb.js";
+import { swiotlbNslabs, swiotlbPoolPages } from "./dma/swiotlb.js";
 
 const PAGE = 4096;
 
@@ -177,23 +177,29 @@ export function memblockPhysMemSize(board: Board): number {
 
 /**
  * The pages of the swiotlb pool boot sets up (0: none): the default 64 MiB one
- * when the kernel wants bouncing (bootSwiotlb()); otherwise, with
- * CONFIG_DMA_BOUNCE_UNALIGNED_KMALLOC, arm64's mem_init() (6.5+) still makes
- * one for kmalloc() bouncing, of 1 MiB per GiB of memory
- * (memblock_phys_mem_size() / 1024, at most the default), rounded up to a
- * power of two of slabs: 2 MiB on the 1 GiB guest, 4 MiB on the 2 GiB one
- * (memblock=debug: swiotlb_init_remap()'s 2097152- and 4194304-byte
- * allocations, with 24576- and 49152-byte slot arrays).
+ * when the kernel wants bouncing (bootSwiotlb()); otherwise the one the arch
+ * may still ask for, for kmalloc() bouncing (kmallocBounceSwiotlbPages()).
  */
 export function swiotlbPages(board: Board, kconfig: Pick<Kconfig, "dmaBounceUnalignedKmalloc">): number {
-  if (bootSwiotlb(board)) return SWIOTLB_PAGES;
-  return kconfig.dmaBounceUnalignedKmalloc ? kmallocBounceSwiotlbPages(board) : 0;
+  return bootSwiotlb(board) ? SWIOTLB_PAGES : kmallocBounceSwiotlbPages(board, kconfig);
 }
 
-/** The pages of the swiotlb pool for kmalloc() bouncing alone (see swiotlbPages()). */
-export function kmallocBounceSwiotlbPages(board: Board): number {
-  const size = Math.min(IO_TLB_DEFAULT_SIZE, Math.ceil(memblockPhysMemSize(board) / 1024));
-  return swiotlbPoolPages(swiotlbNslabs(size));
+/**
+ * The pages of the pool for kmalloc() bouncing alone: arm64 from 6.5 with all
+ * RAM in ZONE_DMA asks for 1 MiB per GiB of memory (memblock_phys_mem_size()
+ * / 1024), rounded up to a power of two of slabs: 2 MiB on the 1 GiB guest,
+ * 4 MiB on the 2 GiB one (memblock=debug: swiotlb_init_remap()'s 2097152- and
+ * 4194304-byte allocations, with 24576- and 49152-byte slot arrays).
+ */
+export function kmallocBounceSwiotlbPages(
+  board: Board,
+  kconfig: Pick<Kconfig, "dmaBounceUnalignedKmalloc">,
+): number {
+  const bytes = archSetup(board.config.arch).kmallocBounceSwiotlbBytes(
+    memblockPhysMemSize(board),
+    kconfig.dmaBounceUnalignedKmalloc,
+  );
+  return bytes === undefined ? 0 : swiotlbPoolPages(swiotlbNslabs(bytes));
 }
 
 /** Whether the kernel sets up the swiotlb at boot on this machine (see RESERVED_REST_PAGES). */

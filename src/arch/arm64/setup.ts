@@ -5,6 +5,7 @@
 
 import type { ArchSetup, NamedRange } from "../arch.js";
 import { zoneSizesInitArm64 } from "./init.js";
+import { IO_TLB_DEFAULT_SIZE } from "../../kernel/dma/swiotlb.js";
 
 /**
  * The kernel image of the Debian 6.1 cloud kernel. The EFI stub places it near
@@ -40,6 +41,11 @@ export const arm64Setup: ArchSetup = {
   dmaReserve: false,
   // arch/arm64/mm/init.c: mem_init(): when RAM reaches above ZONE_DMA (4 GiB)
   bootSwiotlb: (m) => m.ramEnd > 2 ** 32,
+  // mem_init() (6.5+, 65033574ade9 in 6.7): no bouncing needed for ZONE_DMA,
+  // but kmalloc() bouncing still wants a pool: 1 MiB per GiB of memory, at
+  // most the default 64 MiB
+  kmallocBounceSwiotlbBytes: (phys, bounce) =>
+    bounce ? Math.min(IO_TLB_DEFAULT_SIZE, Math.ceil(phys / 1024)) : undefined,
   dmaPoolsFromBuddy: false,
   // rodata=off/on (block mappings of the linear map) reserves 10 pages more than
   // the model builds: measured on 1 GiB and 2 GiB guests (memhp fuzz --oracle

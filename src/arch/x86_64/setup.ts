@@ -57,6 +57,8 @@ export const x86Setup: ArchSetup = {
   // arch/x86/kernel/pci-dma.c: pci_swiotlb_detect(): max_possible_pfn above 4 GiB,
   // which counts the SRAT's hotpluggable range QEMU describes when maxmem exceeds mem
   bootSwiotlb: (m) => m.ramEnd > 2 ** 32 || m.maxmemBytes > m.memBytes,
+  // x86_64 does not select ARCH_WANT_KMALLOC_DMA_BOUNCE
+  kmallocBounceSwiotlbBytes: () => undefined,
   dmaPoolsFromBuddy: true,
   extraBootReservedPages: () => 0,
 };
