@@ -257,7 +257,16 @@ describe("runs kept with --traces", () => {
       const kernel = { trace: kernelTrace, outcome: "ok" as const, warnings: [] };
       saveRun(
         dir,
-        { name: c.name, arch: c.arch, text: c.text, verdict: v, kernel, model, problems: [] },
+        {
+          name: c.name,
+          arch: c.arch,
+          version: sc.machine.kernel,
+          text: c.text,
+          verdict: v,
+          kernel,
+          model,
+          problems: [],
+        },
         "patched",
       );
       assert.ok(existsSync(join(dir, `${c.name}.linux-patched-7.2-arm64.jsonl`)));

@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { Rng } from "../mm/random.js";
 import type { KernelVersion } from "../kernel/linux_version.js";
 import type { OracleKernel } from "../oracle/cache.js";
-import type { Arch, Scenario } from "../scenario/ast.js";
+import type { Arch } from "../scenario/ast.js";
 import { traceFlavour } from "../scenario/corpus.js";
 import { formatDifferences } from "../scenario/diff.js";
 import type { Divergence } from "../scenario/divergences.js";
@@ -50,6 +50,8 @@ export interface Problem {
 export interface ScenarioOutcome {
   name: string;
   arch: Arch;
+  /** the release the scenario's machine names (`machine ... kernel=`; undefined: 6.1) */
+  version?: KernelVersion;
   text: string;
   verdict: Verdict;
   kernel: KernelRun;
@@ -106,11 +108,6 @@ export interface OracleCampaignOptions {
   log?: (line: string) => void;
   onScenario?: (o: ScenarioOutcome, index: number) => void;
   onFinding?: (f: OracleFinding) => void;
-}
-
-/** The middle of a kernel trace's file name for a run of `sc` (traceFlavour()). */
-function flavourOf(kernel: OracleKernel, sc: Scenario): string {
-  return traceFlavour(kernel, sc.machine.kernel);
 }
 
 const norm = (s: string): string => s.replace(/0x[0-9a-f]+|\d+/gi, "N");
@@ -173,6 +170,7 @@ export async function checkScenario(
   return {
     name,
     arch: sc.machine.arch,
+    version: sc.machine.kernel,
     text,
     verdict,
     kernel,
@@ -283,7 +281,7 @@ export function saveCandidate(
   const { arch } = f.minimalRun;
   const name = `fuzz-${arch === "x86_64" ? "x86" : arch}-${fnv1a(f.minimal)}`;
   const file = join(dir, `${name}.mhp`);
-  const flavour = flavourOf(kernel, parseScenario(f.minimal, `${name}.mhp`));
+  const flavour = traceFlavour(kernel, f.minimalRun.version);
   const traceFile = join(dir, `${name}.${flavour}-${arch}.jsonl`);
   const evidence = [
     ...formatDifferences(f.minimalRun.verdict.unexplained, f.minimal).split("\n"),
@@ -318,7 +316,7 @@ export function saveCandidate(
 /** One run as three files: NAME.mhp, the kernel's trace, and how the kernel run ended. */
 export function saveRun(dir: string, o: ScenarioOutcome, kernel: OracleKernel): void {
   mkdirSync(dir, { recursive: true });
-  const flavour = flavourOf(kernel, parseScenario(o.text, `${o.name}.mhp`));
+  const flavour = traceFlavour(kernel, o.version);
   writeFileSync(join(dir, `${o.name}.mhp`), o.text);
   writeFileSync(join(dir, `${o.name}.${flavour}-${o.arch}.jsonl`), formatTrace(o.kernel.trace));
   const { outcome, detail, warnings } = o.kernel;
@@ -349,7 +347,7 @@ export function rejudge(dir: string, judgement: FuzzJudgement = loadFuzzDivergen
     };
     const text = readFileSync(join(dir, `${name}.mhp`), "utf8");
     const sc = parseScenario(text, `${name}.mhp`);
-    const flavour = flavourOf(saved.kernel, sc);
+    const flavour = traceFlavour(saved.kernel, sc.machine.kernel);
     const trace = readTrace(readFileSync(join(dir, `${name}.${flavour}-${sc.machine.arch}.jsonl`), "utf8"));
     const kernelRun: KernelRun = {
       trace,
@@ -362,6 +360,7 @@ export function rejudge(dir: string, judgement: FuzzJudgement = loadFuzzDivergen
     const o: ScenarioOutcome = {
       name,
       arch: sc.machine.arch,
+      version: sc.machine.kernel,
       text,
       verdict,
       kernel: kernelRun,
