@@ -55,7 +55,12 @@ export const PS_ISOLATED = 13;
  * order, its other pages ORDER_TAIL.
  */
 export const PS_PCP = 14;
-export const NR_PAGE_STATES = 15;
+/**
+ * PageHWPoison, taken off the buddy by memory_failure() (take_page_off_buddy()):
+ * refcount 1, owned by no one; offlining skips it (src/mm/memory_failure.ts).
+ */
+export const PS_HWPOISON = 15;
+export const NR_PAGE_STATES = 16;
 
 export const PAGE_STATE_NAMES: readonly string[] = [
   "uninit",
@@ -73,6 +78,7 @@ export const PAGE_STATE_NAMES: readonly string[] = [
   "offline-free",
   "isolated",
   "pcp",
+  "hwpoison",
 ];
 
 /** The order byte of a page inside a block (free or allocated) that is not its head. */
@@ -100,15 +106,25 @@ export function isFreeState(s: number): boolean {
 export interface SectionQuery {
   /** include/linux/mmzone.h: pfn_valid() — pfn has a struct page. */
   pfnValid(pfn: number): boolean;
+  /** include/linux/mmzone.h: pfn_section_valid() — the subsection of pfn is populated. */
+  pfnSectionValid(pfn: number): boolean;
   /** online_section_nr(): SECTION_IS_ONLINE. */
   onlineSectionNr(nr: number): boolean;
   /** memhp: pfn_valid() holds for every PFN of the section (all subsections populated). */
   sectionFullyValid(nr: number): boolean;
 }
 
-/** mm/memory_hotplug.c: pfn_to_online_page() != NULL. */
+/**
+ * mm/memory_hotplug.c: pfn_to_online_page() != NULL: an online section, and
+ * pfn_section_valid() even in a boot section, where pfn_valid() holds for
+ * every PFN.
+ */
 export function pfnToOnlinePage(sections: SectionQuery, pfn: number): boolean {
-  return sections.onlineSectionNr(pfn >>> PFN_SECTION_SHIFT) && sections.pfnValid(pfn);
+  return (
+    sections.onlineSectionNr(pfn >>> PFN_SECTION_SHIFT) &&
+    sections.pfnValid(pfn) &&
+    sections.pfnSectionValid(pfn)
+  );
 }
 
 const PAGEBLOCKS_PER_SECTION = PAGES_PER_SECTION >> PAGEBLOCK_ORDER;
@@ -467,6 +483,9 @@ export class MemmapSections implements SectionQuery {
     }
   }
   pfnValid(pfn: number): boolean {
+    return this.memmap.hasPage(pfn);
+  }
+  pfnSectionValid(pfn: number): boolean {
     return this.memmap.hasPage(pfn);
   }
   sectionFullyValid(nr: number): boolean {

@@ -88,18 +88,27 @@ export class Sparse {
     return this.flags[nr];
   }
 
-  /** include/linux/mmzone.h: pfn_section_valid() — the subsection of pfn is populated. */
+  /**
+   * include/linux/mmzone.h: pfn_section_valid() — the subsection of pfn is
+   * populated. A boot section's map has the subsections of its memblock
+   * memory only (subsection_map_init()): on arm64, section 0's memory starts
+   * at 64 MiB, so PFN 0 is not (oracle arm64-hwpoison: memory_failure(0) is
+   * "memory outside kernel control").
+   */
   pfnSectionValid(pfn: number): boolean {
     const nr = pfnToSectionNr(pfn);
-    if (this.earlySectionNr(nr)) return true;
     const idx = (pfn % PAGES_PER_SECTION) >> PFN_SUBSECTION_SHIFT;
     return this.testSubsection(nr, idx);
   }
 
-  /** include/linux/mmzone.h: pfn_valid() — pfn has a struct page. */
+  /**
+   * include/linux/mmzone.h: pfn_valid() — pfn has a struct page: every PFN of
+   * a boot section (its whole memmap was allocated), a hot-added section's
+   * populated subsections.
+   */
   pfnValid(pfn: number): boolean {
     const nr = pfnToSectionNr(pfn);
-    return this.validSectionNr(nr) && this.pfnSectionValid(pfn);
+    return this.validSectionNr(nr) && (this.earlySectionNr(nr) || this.pfnSectionValid(pfn));
   }
 
   /** memhp: pfn_valid() holds for every PFN of the section. */
