@@ -367,3 +367,78 @@ ptdump 0x80000000 1G
     [["pte", "0xfff0000080000000"]],
   );
 });
+
+test("hwpoison: 6.12 and 7.2 refuse to online a poisoned block and count it off at removal; 6.1 onlines it and keeps the count", () => {
+  const body = [
+    "boot",
+    "write /sys/devices/system/memory/auto_online_blocks offline", // 3
+    "dimm-add d1 size=256M",
+    "write /sys/devices/system/memory/memory16/state online_movable", // 5
+    "write /sys/devices/system/memory/hard_offline_page 0x87fff000",
+    "read /proc/meminfo HardwareCorrupted", // 7
+    "write /sys/devices/system/memory/hard_offline_page 0x87fff000",
+    "write /sys/devices/system/memory/hard_offline_page 0x1000000000", // 9
+    "write /sys/devices/system/memory/hard_offline_page 0x0",
+    "write /sys/devices/system/memory/memory16/state offline", // 11
+    "write /sys/devices/system/memory/memory16/state online_movable",
+    "write /sys/devices/system/memory/memory16/state offline", // 13
+    "dimm-del d1",
+    "read /proc/meminfo HardwareCorrupted", // 15
+    "read /sys/devices/system/node/node0/memory_failure/recovered",
+  ].join("\n");
+  const res = (recs: readonly TraceRecord[], line: number) =>
+    (recs.find((r) => r.line === line) as { result?: string } | undefined)?.result;
+  const hc = (recs: readonly TraceRecord[], line: number) =>
+    (recs.find((r) => r.line === line) as { fields?: Record<string, number> }).fields!.HardwareCorrupted;
+  for (const v of ["6.1", "6.12", "7.2"]) {
+    const recs = run(`machine arm64 mem=1G maxmem=4G kernel=${v}\n${body}\n`).records;
+    const late = v !== "6.1";
+    assert.equal(res(recs, 6), "ok", `${v}: a free page is taken off the buddy`);
+    assert.equal(hc(recs, 7), 4);
+    assert.equal(res(recs, 8), "EHWPOISON", `${v}: poisoned twice`);
+    assert.equal(res(recs, 9), v === "7.2" ? "EBUSY" : "ENXIO", `${v}: no struct page`);
+    // arm64's section 0 has memory from 64 MiB only: PFN 0 is in no populated subsection
+    assert.equal(res(recs, 10), "ENXIO", `${v}: PFN 0 on arm64`);
+    assert.equal(res(recs, 11), "ok", `${v}: offlining skips the poisoned page`);
+    assert.equal(res(recs, 12), late ? "EHWPOISON" : "ok", `${v}: online a poisoned block`);
+    assert.equal(res(recs, 13), late ? "EINVAL" : "ok");
+    assert.equal(res(recs, 14), "ok");
+    assert.equal(hc(recs, 15), late ? 0 : 4, `${v}: HardwareCorrupted after removal`);
+    assert.equal(valueAt(recs, 16), late ? "1" : undefined);
+  }
+  // Debian's 6.1 amd64 config has no CONFIG_MEMORY_FAILURE: no such file
+  const x86 = run(
+    "machine x86_64 mem=1G maxmem=8G\nboot\nwrite /sys/devices/system/memory/hard_offline_page 0x0\nread /proc/meminfo HardwareCorrupted MemFree\n",
+  ).records;
+  assert.equal(res(x86, 3), "EACCES");
+  // on x86_64 PFN 0 has a memmap: a page the kernel holds, poisoned, not recovered
+  const x86n = run(
+    "machine x86_64 mem=1G maxmem=8G kernel=7.2\nboot\nwrite /sys/devices/system/memory/hard_offline_page 0x0\nread /proc/meminfo HardwareCorrupted\n",
+  ).records;
+  assert.equal(res(x86n, 3), "EBUSY");
+  assert.equal(hc(x86n, 4), 4);
+});
+
+test("RFC v2 on 7.2: a depopulated block with a poisoned page is EHWPOISON for sysfs onlining too (6.1: EBUSY)", () => {
+  const body = [
+    "boot",
+    "call add_memory_driver_managed 0x80000000 256M",
+    "write /sys/devices/system/memory/memory16/state online_movable",
+    "call memory_failure 0x80005000 4K",
+    "call depopulate_range_driver_managed 0x80000000 128M",
+    "write /sys/devices/system/memory/memory16/online 1", // 7
+    "call populate_range_driver_managed 0x80000000 128M online_movable",
+  ].join("\n");
+  const at = (v: string, line: number) =>
+    (
+      run(`machine arm64 mem=1G maxmem=4G rfc=v2 kernel=${v}\n${body}\n`).records.find(
+        (r) => r.line === line,
+      ) as {
+        result?: string;
+      }
+    ).result;
+  assert.equal(at("7.2", 7), "EHWPOISON");
+  assert.equal(at("6.12", 7), "EHWPOISON");
+  assert.equal(at("6.1", 7), "EBUSY");
+  for (const v of ["6.1", "7.2"]) assert.equal(at(v, 8), "EHWPOISON");
+});

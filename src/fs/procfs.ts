@@ -66,7 +66,10 @@ export function meminfoShow(k: Kernel): string {
     ["VmallocUsed", 0],
     ["VmallocChunk", 0],
     ["Percpu", 0],
-    ["HardwareCorrupted", 0],
+    // CONFIG_MEMORY_FAILURE: num_poisoned_pages
+    ...(k.kconfig.memoryFailure
+      ? ([["HardwareCorrupted", kB(k.memoryFailure.numPoisonedPages)]] as [string, number][])
+      : []),
     ["AnonHugePages", 0],
     ["ShmemHugePages", 0],
     ["ShmemPmdMapped", 0],

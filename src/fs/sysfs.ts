@@ -38,7 +38,13 @@ export function registerSysfs(k: Kernel): void {
   fs.mkdirs(`${node}/power`);
   // drivers/base/node.c (6.5+, CONFIG_MEMORY_FAILURE, which both of Debian 13's
   // configs set): the node's memory_failure statistics
-  if (k.atLeast("6.12") && k.kconfig.memoryFailure) fs.mkdirs(`${node}/memory_failure`);
+  if (k.atLeast("6.12") && k.kconfig.memoryFailure) {
+    fs.mkdirs(`${node}/memory_failure`);
+    // mm/memory-failure.c: MF_ATTR_RO(), the counts update_per_node_mf_stats() keeps
+    const st = k.memoryFailure.stats;
+    for (const name of ["total", "ignored", "failed", "delayed", "recovered"] as const)
+      fs.addFile(`${node}/memory_failure`, name, 0o444, { show: () => `${st[name]}\n` });
+  }
   // mm/vmscan.c (7.2): reclaim_register_node(): the node's proactive-reclaim file
   if (k.atLeast("7.2")) fs.addFile(node, "reclaim", 0o200, { store: (buf) => buf.length });
 

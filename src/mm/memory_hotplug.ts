@@ -677,6 +677,12 @@ export class MemoryHotplug implements ArchHotplugCtx {
     if (this.k.rfcV2 && this.k.arch.archLinearMappingSplitsLeaf(start, size))
       return this.refuse(-EINVAL, "removing the range would split a linear-map leaf");
     this.onRemove?.(start, size);
+    // remove_memory_block_devices() (6.2+): num_poisoned_pages_sub() of each block's memblk_nr_poison()
+    let blocksPoison = 0;
+    this.walkMemoryBlocks(start, size, (mem) => {
+      blocksPoison += mem.nrHwpoison;
+      return 0;
+    });
     if (!perBlockAltmaps)
       this.k.work.withPhase("remove_memory_block_devices", () =>
         this.k.memory.removeMemoryBlockDevices(start, size),
@@ -691,7 +697,7 @@ export class MemoryHotplug implements ArchHotplugCtx {
         );
       this.k.resources.releaseMemRegionAdjustable(BigInt(start), BigInt(size));
       this.noteAddFailureLeftovers(start, size, false);
-      this.k.memoryFailure.forget(start / PAGE_SIZE, (start + size) / PAGE_SIZE);
+      this.k.memoryFailure.removed(start / PAGE_SIZE, (start + size) / PAGE_SIZE, blocksPoison);
       this.removeAddedRange(start, size);
       // try_offline_node(): node 0 always stays online (it has the CPU).
     } finally {
@@ -926,6 +932,9 @@ export class MemoryHotplug implements ArchHotplugCtx {
       const alloc = this.k.alloc;
       const zone = this.k.pgdat.zones[zoneIdx];
       movePfnRangeToZone(alloc, zoneIdx, pfn, nrPages, MIGRATE_ISOLATE);
+      // 6.1: memmap_init_range() cleared the range's PageHWPoison (6.2 on
+      // refuses to online such a block before this, drivers/base/memory.ts)
+      this.k.memoryFailure.memmapReinitialised(pfn, pfn + nrPages);
       const arg = { startPfn: pfn, nrPages };
       const ret = this.k.memory.memoryNotify(MEM_GOING_ONLINE, arg);
       if (ret) {

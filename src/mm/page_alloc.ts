@@ -1233,6 +1233,36 @@ export class BuddyAllocator implements PageAllocator {
     return 1 << order;
   }
 
+  /**
+   * mm/page_alloc.c: take_page_off_buddy()'s work: the free block of order at
+   * head leaves its list, break_down_buddy_pages() puts back the halves
+   * without target (to the head of free_list[mt]), and target becomes a page
+   * of state, out of NR_FREE_PAGES (unless its pageblock is isolated).
+   */
+  takeOffBuddy(zone: Zone, head: number, order: number, target: number, mt: number, state: number): void {
+    const m = this.memmap;
+    this.delPageFromFreeList(zone, head, order);
+    let page = head;
+    let high = order;
+    let size = 1 << high;
+    while (high > 0) {
+      high--;
+      size >>= 1;
+      let buddy: number;
+      if (target >= page + size) {
+        buddy = page;
+        page += size;
+      } else buddy = page + size;
+      m.fillState(buddy, size, PS_FREE);
+      m.fillOrder(buddy, size, ORDER_TAIL);
+      this.addToFreeList(zone, buddy, high, mt, false);
+    }
+    if (mt !== MIGRATE_ISOLATE) this.modFreepageState(zone, -1, mt);
+    m.setState(target, state);
+    m.setOrder(target, 0);
+    zone.nrPages[state]++;
+  }
+
   /** mm/page_alloc.c: __putback_isolated_page(): back to the tail of free_list[mt]. */
   putbackIsolatedPage(pfn: number, order: number, mt: number): void {
     this.freeOnePage(this.zoneOfPfn(pfn), pfn, order, mt, true);

@@ -22,6 +22,7 @@ import {
   PS_ISOLATED,
   PS_OFFLINE,
   PS_OFFLINE_FREE,
+  PS_HWPOISON,
   PS_PCP,
   PS_RESERVED,
   isAllocatedState,
@@ -116,6 +117,8 @@ export class PageIsolation {
         // page_ref_count() == 0 (a block on a per-cpu list too: skipped page by page)
         if (s === PS_FREE || s === PS_ISOLATED || s === PS_OFFLINE_FREE || s === PS_PCP) continue;
         if (flags & MEMORY_OFFLINE && s === PS_OFFLINE) continue;
+        // a hwpoisoned page may be out of the buddy: offlining skips it
+        if (flags & MEMORY_OFFLINE && s === PS_HWPOISON) continue;
         return pfn;
       }
       return -1;
@@ -307,6 +310,7 @@ export class PageIsolation {
       const s = m.state(pfn);
       if (s === PS_BUDDY) pfn += 1 << m.order(pfn);
       else if (flags & MEMORY_OFFLINE && s === PS_OFFLINE_FREE) pfn++;
+      else if (flags & MEMORY_OFFLINE && s === PS_HWPOISON) pfn++;
       else break;
     }
     this.pa.work.add("pagesScanned", scanned);
@@ -347,7 +351,8 @@ export class PageIsolation {
       let count = 0;
       for (let pfn = startPfn; pfn < endPfn;) {
         const s = m.state(pfn);
-        if (s === PS_OFFLINE_FREE) {
+        // PageOffline without references, and a hwpoisoned page out of the buddy
+        if (s === PS_OFFLINE_FREE || s === PS_HWPOISON) {
           pfn++;
           continue;
         }

@@ -6,11 +6,11 @@
 // in a Map keyed by block id — there are at most a few thousand, one per 128 MiB or
 // more, never one per page.
 
-import { EBUSY, EEXIST, EINVAL, ENOMEM, EOPNOTSUPP } from "../../errno.js";
+import { EBUSY, EEXIST, EHWPOISON, EINVAL, ENOMEM, EOPNOTSUPP } from "../../errno.js";
 import type { Kernel } from "../../kernel/kernel.js";
 import { PAGE_SIZE, PAGES_PER_SECTION, pfnToSectionNr, sectionNrToPfn } from "../../mm/constants.js";
 import { hex010 } from "../../kernel/printk.js";
-import { kobjectSynthUevent, kstrtobool, sysfsStreq } from "../../fs/kernfs.js";
+import { kobjectSynthUevent, kstrtobool, kstrtoull, sysfsStreq } from "../../fs/kernfs.js";
 import { ZONE_NAMES } from "../../mm/mmzone.js";
 
 // include/linux/memory.h: block states and notifier actions.
@@ -318,12 +318,21 @@ export class MemorySubsys {
     });
     // CONFIG_MEMORY_FAILURE is set in Debian's arm64 cloud config, not in the
     // amd64 one (oracle: ls /sys/devices/system/memory); neither has
-    // CONFIG_ARCH_MEMORY_PROBE. The model lists the files but does not model
-    // memory failure: writes fail with -EOPNOTSUPP.
-    // Debian 13's 6.12 amd64 config sets CONFIG_MEMORY_FAILURE too.
+    // CONFIG_ARCH_MEMORY_PROBE. Debian 13's 6.12 amd64 config sets
+    // CONFIG_MEMORY_FAILURE too.
     if (this.k.kconfig.memoryFailure) {
-      for (const name of ["hard_offline_page", "soft_offline_page"])
-        fs.addFile(MEMORY_SYSFS, name, 0o200, { store: () => -EOPNOTSUPP });
+      // hard_offline_page_store(): a physical address, base 0; its page goes
+      // to memory_failure(pfn, MF_SW_SIMULATED) (src/mm/memory_failure.ts)
+      fs.addFile(MEMORY_SYSFS, "hard_offline_page", 0o200, {
+        store: (buf) => {
+          const v = kstrtoull(buf);
+          if (typeof v === "number") return -EINVAL;
+          const rc = this.k.memoryFailure.memoryFailure(Number(v >> 12n));
+          return rc === -EOPNOTSUPP ? buf.length : rc || buf.length;
+        },
+      });
+      // soft_offline_page_store(): not modelled
+      fs.addFile(MEMORY_SYSFS, "soft_offline_page", 0o200, { store: () => -EOPNOTSUPP });
     }
     // crash_hotplug (6.6, CONFIG_CRASH_HOTPLUG: x86 only in Debian 13's configs):
     // crash_check_hotplug_support(), 0 with no crash kernel loaded
@@ -354,6 +363,16 @@ export class MemorySubsys {
     const startPfn = this.blockStartPfn(mem);
     const nrPages = this.pagesPerBlock();
     const nrVmemmap = mem.nrVmemmapPages;
+    // From 6.2 (5033091de814, "mm/hwpoison: introduce per-memory_block
+    // hwpoison counter"): a block with hwpoisoned pages is refused first, before
+    // the zone is chosen or any lock taken; silently. 6.1 refuses nothing for
+    // poison (the RFC series' 6.1 backport of the counter leaves sysfs onlining
+    // as it was, docs/rfc-v2.md).
+    if (mem.nrHwpoison > 0 && this.k.atLeast("6.12"))
+      return this.k.printk.refuse(
+        -EHWPOISON,
+        `memory${mem.id} has ${mem.nrHwpoison} hwpoisoned page(s): memory_block_online() refuses it (memblk_nr_poison())`,
+      );
     const zone = hp.zoneForPfnRange(mem.onlineType, mem.nid, mem.group, startPfn, nrPages);
     this.k.locks.memHotplugBegin("memory_block_online");
     try {
