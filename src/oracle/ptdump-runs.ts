@@ -33,6 +33,7 @@ import type { Arch } from "../scenario/ast.js";
 import { kernelAtLeast, type KernelVersion } from "../kernel/linux_version.js";
 import type { PtdumpRecord, PtRun } from "../scenario/trace.js";
 import { LEAF_NAME, va48Of, type Leaf, type LeafLevel, type WalkSpec } from "./pagewalk.js";
+import { ARM64_VA_LAYOUT, ARM64_VA_LAYOUT_48_TOP, type Arm64VaLayout } from "../arch/arm64/mmu.js";
 
 export interface KernelLayout {
   /** virtual address of physical address 0 in the linear map */
@@ -57,36 +58,35 @@ export function vaLow(layout: KernelLayout, va: bigint): number {
 }
 
 /**
- * arm64 with 52-bit virtual addresses (Debian's 6.12 and 7.2:
- * CONFIG_ARM64_VA_BITS_52, vabits_actual 52 on QEMU's max CPU), from
- * arch/arm64/include/asm/memory.h: PAGE_OFFSET = -(1 << 52); PAGE_END =
- * -(1 << 47) (VA_BITS_MIN 48); VMEMMAP_END = -1 GiB and VMEMMAP_START =
- * VMEMMAP_END - ((PAGE_END - PAGE_OFFSET) >> PAGE_SHIFT) * sizeof(struct page);
- * memstart_addr 0 as on 6.1 (the firmware reports RAM from 64 MiB).
+ * An arm64 layout of the model's (src/arch/arm64/mmu.ts: PAGE_OFFSET,
+ * PAGE_END, VMEMMAP_START/END by CONFIG_ARM64_VA_BITS and release) as the
+ * walk reads it: the linear map [PAGE_OFFSET, PAGE_END) and the vmemmap as
+ * the low vaBits bits of their addresses.
  */
-export const ARM64_LAYOUT_52: KernelLayout = {
-  pageOffset: 0xfff0000000000000n,
-  vmemmap: 0xffffc1ffc0000000n,
-  structPageBytes: 64,
-  linearRegion48: [0, 0xf800000000000],
-  vmemmapRegion48: [0xfc1ffc0000000, 0xfffffc0000000],
-  vaBits: 52,
-};
+function arm64Layout(l: Arm64VaLayout, vaBits: 48 | 52): KernelLayout {
+  const low = (va: bigint) => Number(va & ((1n << BigInt(vaBits)) - 1n));
+  return {
+    pageOffset: l.pageOffset,
+    vmemmap: l.vmemmapStart,
+    structPageBytes: 64,
+    linearRegion48: [low(l.pageOffset), low(l.pageEnd)],
+    vmemmapRegion48: [low(l.vmemmapStart), low(l.vmemmapEnd)],
+    ...(vaBits === 52 ? { vaBits } : {}),
+  };
+}
+
+/**
+ * arm64 with 52-bit virtual addresses (Debian's 6.12 and 7.2:
+ * CONFIG_ARM64_VA_BITS_52, vabits_actual 52 on QEMU's max CPU); memstart_addr
+ * 0 as on 6.1 (the firmware reports RAM from 64 MiB).
+ */
+export const ARM64_LAYOUT_52: KernelLayout = arm64Layout(ARM64_VA_LAYOUT[52], 52);
 
 /**
  * arm64 with 48-bit virtual addresses from 6.9 on (the series' 6.12 and 7.2
- * builds: CONFIG_ARM64_VA_BITS_48): the vmemmap ends at -1 GiB
- * (VMEMMAP_END) and covers (PAGE_END - PAGE_OFFSET) >> PAGE_SHIFT struct
- * pages below it, so VMEMMAP_START is 0xfffffdffc0000000 where 6.1 has
- * -(1 << (VA_BITS - VMEMMAP_SHIFT)).
+ * builds: CONFIG_ARM64_VA_BITS_48): the vmemmap ends at -1 GiB.
  */
-export const ARM64_LAYOUT_48_TOP: KernelLayout = {
-  pageOffset: 0xffff000000000000n,
-  vmemmap: 0xfffffdffc0000000n,
-  structPageBytes: 64,
-  linearRegion48: [0x000000000000, 0x800000000000],
-  vmemmapRegion48: [0xfdffc0000000, 0xffffc0000000],
-};
+export const ARM64_LAYOUT_48_TOP: KernelLayout = arm64Layout(ARM64_VA_LAYOUT_48_TOP, 48);
 
 /** The layout of `arch` on `version` with `vaBits` virtual address bits (arm64: from TCR_EL1). */
 export function kernelLayout(arch: Arch, version: KernelVersion, vaBits = 48): KernelLayout {
@@ -107,13 +107,7 @@ export const KERNEL_LAYOUT: Readonly<Record<Arch, KernelLayout>> = {
   },
   // arch/arm64/include/asm/memory.h, VA_BITS 48: [PAGE_OFFSET, PAGE_END) and
   // [VMEMMAP_START, VMEMMAP_END).
-  arm64: {
-    pageOffset: 0xffff000000000000n,
-    vmemmap: 0xfffffc0000000000n,
-    structPageBytes: 64,
-    linearRegion48: [0x000000000000, 0x800000000000],
-    vmemmapRegion48: [0xfc0000000000, 0xfe0000000000],
-  },
+  arm64: arm64Layout(ARM64_VA_LAYOUT[48], 48),
 };
 
 /** Table pages by the region they map (the root counts as "other"). */
