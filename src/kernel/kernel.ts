@@ -81,7 +81,7 @@ export class Kernel {
   readonly work = new Work();
   readonly faults = new FaultInjector();
   /** The log buffer (dmesg, /dev/kmsg) and the reason of the last refusal. */
-  readonly printk = new Printk();
+  readonly printk: Printk;
   readonly kernfs = new Kernfs();
   readonly locks = new HotplugLocks();
   readonly resources: ResourceTree;
@@ -135,7 +135,7 @@ export class Kernel {
     this.nrCpus = cfg.cpus ?? 1;
     this.rfcV2 = cfg.rfc === "v2";
     this.version = cfg.kernel ?? DEFAULT_KERNEL_VERSION;
-    this.printk.setRelease(this.version);
+    this.printk = new Printk(this.version);
     const slots = cfg.slots ?? (cfg.maxmemBytes > cfg.memBytes ? 4 : 0);
     this.kconfig = kernelKconfig(cfg.arch, this.version, this.rfcV2);
     this.params = parseKernelParams(cfg.arch, cfg.cmdline ?? [], this.version, this.kconfig);

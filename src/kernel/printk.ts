@@ -8,7 +8,7 @@
 // the kernel's, the reason goes into the trace record (`reason`, not compared
 // with the kernel) and into the shell's and the web page's output.
 
-import { kernelAtLeast, type KernelVersion } from "./linux_version.js";
+import { DEFAULT_KERNEL_VERSION, kernelAtLeast, type KernelVersion } from "./linux_version.js";
 
 /** include/linux/kern_levels.h */
 export const KERN_ERR = 3;
@@ -33,8 +33,17 @@ export class Printk {
   private why: string | undefined;
   /** WARN_ON_ONCE() sites that fired (warnOnce()) */
   private readonly warned = new Set<string>();
-  /** __warn() prints 6.19's banner (setRelease()) */
-  private newWarnBanner = false;
+  /**
+   * __warn()'s first line (kernel/panic.c) by release: "WARNING: CPU: N PID: N
+   * at FILE:LINE FUNC" until 6.18, "WARNING: FILE:LINE at FUNC, CPU#N:
+   * COMM/PID" from 6.19 on (28ea295f941e), so on 7.2.
+   */
+  private readonly newWarnBanner: boolean;
+
+  /** The log of a kernel of `version` (the default: 6.1). */
+  constructor(version: KernelVersion = DEFAULT_KERNEL_VERSION) {
+    this.newWarnBanner = kernelAtLeast(version, "7.2");
+  }
 
   /** printk() at a level; each line one record. */
   printk(level: number, text: string): void {
@@ -72,15 +81,6 @@ export class Printk {
       KERN_WARNING,
       this.newWarnBanner ? `WARNING: ${file} at ${fn}, CPU#0: sh/1` : `WARNING: CPU: 0 PID: 1 at ${site}`,
     );
-  }
-
-  /**
-   * __warn()'s first line (kernel/panic.c) by release: "WARNING: CPU: N PID: N
-   * at FILE:LINE FUNC" until 6.18, "WARNING: FILE:LINE at FUNC, CPU#N:
-   * COMM/PID" from 6.19 on (28ea295f941e), so on 7.2.
-   */
-  setRelease(version: KernelVersion): void {
-    this.newWarnBanner = kernelAtLeast(version, "7.2");
   }
 
   /**
