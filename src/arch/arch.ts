@@ -96,8 +96,11 @@ export interface ArchSetup {
   kmallocBounceSwiotlbBytes(physMemBytes: number, dmaBounceUnalignedKmalloc: boolean): number | undefined;
   /** Do the DMA atomic pools come from the page allocator (arm64: from its CMA area, which the model lacks)? */
   readonly dmaPoolsFromBuddy: boolean;
-  /** Boot reservations the model does not build, by rodata_full (arm64 block mappings: measured, not explained). */
-  extraBootReservedPages(rodataFull: boolean): number;
+  /**
+   * Boot reservations the model does not build when the linear map may use
+   * block mappings (arm64: !can_set_direct_map(); measured, not explained).
+   */
+  extraBootReservedPages(linearBlockMappings: boolean): number;
 }
 
 export interface ArchMm {

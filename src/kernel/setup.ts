@@ -363,8 +363,11 @@ export function bootReservations(
   const endPfn = Math.floor(bank.end / PAGE);
   const arch = board.config.arch;
   const extra =
-    (params ? archSetup(arch).extraBootReservedPages(params.rodataFull) : 0) +
-    BOOT_DELTA[version][arch].reserved;
+    (params
+      ? archSetup(arch).extraBootReservedPages(
+          !params.rodataFull && !kernelKconfig(arch, version, false).kfenceLateInit,
+        )
+      : 0) + BOOT_DELTA[version][arch].reserved;
   const n = Math.min(
     bootReservedPages(board, version) + extra,
     Math.floor((endPfn - Math.ceil(bank.start / PAGE)) / 2),
