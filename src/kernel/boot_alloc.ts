@@ -16,8 +16,8 @@ import type { Board } from "../hw/board.js";
 import { MIGRATE_UNMOVABLE, ZONE_DMA, ZONE_DMA32, ZONE_NORMAL } from "../mm/mmzone.js";
 import { PS_KERNEL } from "../mm/memmap.js";
 import type { BuddyAllocator } from "../mm/page_alloc.js";
-import { bootRestDeltaPages, largeSystemHashBytes, machineKernelPages } from "./setup.js";
-import { DEFAULT_KERNEL_VERSION, type KernelVersion } from "./linux_version.js";
+import { bootRestDeltaPages, earlyHashKernelPages, largeSystemHashBytes } from "./setup.js";
+import { DEFAULT_KERNEL_VERSION, kernelAtLeast, type KernelVersion } from "./linux_version.js";
 
 const PAGE = 4096;
 
@@ -31,7 +31,11 @@ interface BootHash {
   entriesOf?: string;
 }
 
-/** The tables of the boot log's "NAME hash table entries: N (order: O, B bytes, linear)" lines that scale with memory. */
+/**
+ * The tables of the boot log's "NAME hash table entries: N (order: O, B bytes,
+ * linear)" lines that scale with memory, as 6.1 and 6.12 have them (7.2:
+ * bootHashes()).
+ */
 const BOOT_HASHES: readonly BootHash[] = [
   { name: "Mount-cache", bucketsize: 8, scale: 19 },
   { name: "Mountpoint-cache", bucketsize: 8, scale: 19 },
@@ -44,14 +48,37 @@ const BOOT_HASHES: readonly BootHash[] = [
   { name: "UDP-Lite", bucketsize: 32, scale: 21, lowLimit: 256, highLimit: 64 * 1024 },
 ];
 
-/** The sizes in bytes of BOOT_HASHES on this machine, by name. */
-export function bootHashBytes(board: Board): Map<string, number> {
-  const nkp = machineKernelPages(board);
+/**
+ * 7.2's: UDP's slot is 64 bytes (net/ipv4/udp.c: udp_table_init() sizes a
+ * slot as struct udp_hslot, udp_hslot_main and the hash4 slot, 6.13's
+ * four-tuple hash), and UDP-Lite has no table of its own (the boot logs of
+ * Debian's 7.2: "UDP hash table entries: 512 (order: 3, 32768 bytes)" on the
+ * 1 GiB guests, no UDP-Lite line).
+ */
+function bootHashes(version: KernelVersion): readonly BootHash[] {
+  if (!kernelAtLeast(version, "7.2")) return BOOT_HASHES;
+  return BOOT_HASHES.filter((h) => h.name !== "UDP-Lite").map((h) =>
+    h.name === "UDP" ? { ...h, bucketsize: 64 } : h,
+  );
+}
+
+/**
+ * The sizes in bytes of the release's boot hash tables on this machine, by
+ * name. They are sized by nr_kernel_pages, which from 6.3 calc_nr_kernel_pages()
+ * counts over free memblock ranges (earlyHashKernelPages()): on arm64 about
+ * half 6.1's tables (Debian's 6.12 and 7.2 at 1 and 2 GiB).
+ */
+export function bootHashBytes(
+  board: Board,
+  version: KernelVersion = DEFAULT_KERNEL_VERSION,
+): Map<string, number> {
+  const nkp = earlyHashKernelPages(board, version);
   const out = new Map<string, number>();
-  for (const h of BOOT_HASHES) {
+  const hashes = bootHashes(version);
+  for (const h of hashes) {
     const of = h.entriesOf ? out.get(h.entriesOf) : undefined;
     const numentries =
-      of === undefined ? undefined : of / BOOT_HASHES.find((x) => x.name === h.entriesOf)!.bucketsize;
+      of === undefined ? undefined : of / hashes.find((x) => x.name === h.entriesOf)!.bucketsize;
     out.set(h.name, largeSystemHashBytes(h.bucketsize, h.scale, nkp, nkp, { ...h, numentries }));
   }
   return out;
@@ -118,7 +145,7 @@ export function bootTimeAllocations(
       )
         taken += 1 << order;
   }
-  for (const bytes of bootHashBytes(board).values()) take(Math.ceil(bytes / PAGE), "kernel", 10);
+  for (const bytes of bootHashBytes(board, version).values()) take(Math.ceil(bytes / PAGE), "kernel", 10);
   const rest = BOOT_REST_PAGES[board.config.arch];
   take(rest.reclaimable, "reclaimable", 2);
   take(rest.total - rest.reclaimable + bootRestDeltaPages(board.config.arch, version), "kernel", 3);
