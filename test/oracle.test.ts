@@ -56,6 +56,8 @@ import {
 import {
   failure,
   oracleUnavailable,
+  pcpBracketedRead,
+  PCP_READ_ATTEMPTS,
   runOracle,
   runStatement,
   type GuestRequester,
@@ -719,6 +721,38 @@ const unusedCtx = {
   clock: new FakeClock(),
   settle: OPTS,
 };
+
+test("a MemFree reading is bracketed by the lists' counts, and made again while they move", async () => {
+  const zi = (dma: number, dma32: number) =>
+    `Node 0, zone      DMA\n  pages free     3808\n  pagesets\n    cpu: 0\n              count: ${dma}\n` +
+    `Node 0, zone    DMA32\n  pages free     218207\n  pagesets\n    cpu: 0\n              count: ${dma32}\n`;
+  const replies = [
+    // vmstat's worker drained 400 pages of DMA32's list between the two counts
+    { out0: zi(7, 3549), out2: zi(7, 3149) },
+    { out0: zi(7, 3149), out2: zi(7, 3139) },
+  ];
+  const asked: string[] = [];
+  const g: GuestRequester = {
+    async request(cmd, args = []) {
+      asked.push(`${cmd} ${args.join(" ")}`);
+      const r = replies[Math.min(asked.length - 1, replies.length - 1)];
+      return {
+        seq: asked.length,
+        fields: new Map(Object.entries({ rc: "0", out: "MemFree: 1 kB\n", err: "", ...r })),
+      };
+    },
+  };
+  const got = await pcpBracketedRead(g, "/proc/meminfo", 1000);
+  assert.equal(asked.length, 2, "read again once the lists moved by 400 pages");
+  assert.deepEqual(asked[0], "R /proc/meminfo /proc/zoneinfo");
+  assert.equal(got.pcpPages, 3151, "the mean of 3156 and 3146");
+  // lists that never settle: PCP_READ_ATTEMPTS reads, the tightest pair kept
+  replies.splice(0, 2, { out0: zi(7, 3549), out2: zi(7, 3149) }, { out0: zi(7, 3349), out2: zi(7, 3149) });
+  asked.length = 0;
+  const loose = await pcpBracketedRead(g, "/proc/meminfo", 1000);
+  assert.equal(asked.length, PCP_READ_ATTEMPTS);
+  assert.equal(loose.pcpPages, 3256);
+});
 
 test("statements: write, read, read with fields, ls, and the ENOSYS ones", async () => {
   const STATE = "/sys/devices/system/memory/memory33/state";

@@ -94,16 +94,18 @@ while IFS= read -r line <&3; do
       ffield err /tmp/err
       ;;
     R)
-      # a second path is read right after the first, nothing run between
+      # a second path is read right before and right after the first,
+      # nothing run between (the host tells from the two whether it moved)
       p=$(d "$3")
       q=""
       [ -n "$4" ] && q=$(d "$4")
+      [ -n "$q" ] && cat "$q" >/tmp/out0 2>/dev/null
       cat "$p" >/tmp/out 2>/tmp/err
       rc=$?
       [ -n "$q" ] && cat "$q" >/tmp/out2 2>/dev/null
       field rc $rc
       ffield out /tmp/out
-      [ -n "$q" ] && ffield out2 /tmp/out2
+      [ -n "$q" ] && ffield out0 /tmp/out0 && ffield out2 /tmp/out2
       ffield err /tmp/err
       ;;
     L)

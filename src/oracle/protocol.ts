@@ -18,7 +18,8 @@
 //
 // Commands (guest-init.ts implements them):
 //   W PATH VALUE  `echo VALUE > PATH`          -> rc, err
-//   R PATH [PATH2] `cat PATH` (then `cat PATH2`, nothing run between) -> rc, out, [out2], err
+//   R PATH [PATH2] `cat PATH` (with PATH2: `cat PATH2` right before and right after it,
+//                 nothing run between) -> rc, out, [out0, out2], err
 //   L PATH        `ls -1a PATH`                -> rc, out, err
 //   S             memory-block snapshot        -> blocks ("32 33 ..."), sig
 //   X SCRIPT      `sh -c SCRIPT` (diagnostics) -> rc, out, err

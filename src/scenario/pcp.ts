@@ -5,7 +5,8 @@
 // high-order free) those readings jump by what the list held, at a moment the
 // model cannot predict. A trace therefore carries, beside each MemFree reading,
 // the pages on every per-cpu list at that moment: the annotation `_pcpPages`,
-// taken from a /proc/zoneinfo read made right after it (docs/scenario-format.md).
+// taken from /proc/zoneinfo read right before and right after it (the oracle's
+// pcpBracketedRead(), src/oracle/run.ts; docs/scenario-format.md).
 
 import { counterNumbers } from "./diff.js";
 
