@@ -6,9 +6,16 @@
 // .ci/run sets it) the kernel traces are recorded again on the real kernels under
 // QEMU first, so the comparison is with what the kernel does today; a scenario the
 // oracle cannot run then is compared with its recorded trace, and the run fails.
+// A live recording with a difference not covered is recorded once more, from a
+// cold boot: the guest's own activity now and then moves a few MiB at a moment
+// that offsets every later free-memory change of a scenario (docs/oracle.md,
+// "Recorded again"). The scenario passes only if that second recording has no
+// such difference; the first one's differences are printed and its trace kept
+// under .tmp/corpus-live/, and more than MAX_RECORDED_AGAIN of them fail the run.
 
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
 import { before, describe, it } from "node:test";
 import {
   compareEntry,
@@ -24,12 +31,12 @@ import { isKernelVersion, KERNEL_VERSIONS } from "../src/kernel/linux_version.js
 import { appliesToSomeKernel, blockName, redundantBlocks } from "../src/scenario/divergences.js";
 import { oracleUnavailable } from "../src/oracle/run.js";
 import { runOracleAll, type OracleOutcome } from "../src/oracle/parallel.js";
-import type { Trace } from "../src/scenario/trace.js";
+import { formatTrace, type Trace } from "../src/scenario/trace.js";
 import { packagePath } from "../src/paths.js";
 
 const live = process.env.MEMHP_ORACLE_LIVE === "1";
 // Which releases live mode records again (MEMHP_ORACLE_LIVE_VERSIONS, default
-// every release memhp models; .ci/run records 6.1 and 6.12). A release memhp
+// every release memhp models, as .ci/run records). A release memhp
 // does not model is an error here rather than a silent skip.
 // The RFC corpus on the series' builds (linux-patches/build.sh ARCH normal
 // VERSION): MEMHP_ORACLE_LIVE_PATCHED, default the same releases (.ci/run
@@ -52,6 +59,10 @@ const results: CorpusResult[] = [];
 const recordedResults: CorpusResult[] = [];
 /** Live mode: the scenarios compared with their recorded trace instead, and why. */
 const fellBack: string[] = [];
+/** Live mode: at most this many scenarios may need a second recording in one run. */
+const MAX_RECORDED_AGAIN = 3;
+/** Live mode: the scenarios recorded again, with the first recording's differences. */
+const recordedAgain: string[] = [];
 
 describe(`oracle corpus (${live ? "recorded again on the real kernels" : "recorded traces"})`, () => {
   // live: every scenario recorded first, two guests at once from saved boots
@@ -67,6 +78,32 @@ describe(`oracle corpus (${live ? "recorded again on the real kernels" : "record
       runnable.map((e) => ({ scenario: e.scenario, opts: { kernel: e.kernel, version: e.version } })),
     );
     runnable.forEach((e, i) => liveTraces.set(e.kernelTraceFile, out[i]));
+    // a recording with an uncovered difference: once more, from a cold boot
+    const again = runnable.filter((e) => {
+      const o = liveTraces.get(e.kernelTraceFile)!;
+      return "trace" in o && compareEntry(e, o.trace, divs).unexplained.length > 0;
+    });
+    if (!again.length) return;
+    const second = await runOracleAll(
+      again.map((e) => ({
+        scenario: e.scenario,
+        opts: { kernel: e.kernel, version: e.version, savedBoot: false },
+      })),
+    );
+    const keep = packagePath(".tmp", "corpus-live");
+    mkdirSync(keep, { recursive: true });
+    again.forEach((e, i) => {
+      const first = liveTraces.get(e.kernelTraceFile)!;
+      if (!("trace" in first)) return;
+      const r = compareEntry(e, first.trace, divs);
+      const file = path.join(keep, path.basename(e.kernelTraceFile).replace(/\.jsonl$/, ".first.jsonl"));
+      writeFileSync(file, formatTrace(first.trace));
+      recordedAgain.push(
+        `${entryLabel(e)} (first recording: ${file}):\n` +
+          r.unexplained.map((d) => `    line ${d.line} [${d.rule}] ${d.message}`).join("\n"),
+      );
+      liveTraces.set(e.kernelTraceFile, second[i]);
+    });
   });
   for (const e of entries) {
     it(entryLabel(e), async (t) => {
@@ -111,6 +148,15 @@ describe(`oracle corpus (${live ? "recorded again on the real kernels" : "record
       );
     }
   });
+
+  if (live)
+    it("a second recording was needed by few scenarios, and they are named", (t) => {
+      for (const line of recordedAgain) t.diagnostic(`recorded again: ${line}`);
+      assert.ok(
+        recordedAgain.length <= MAX_RECORDED_AGAIN,
+        `${recordedAgain.length} scenarios needed a second recording (at most ${MAX_RECORDED_AGAIN}):\n${recordedAgain.join("\n")}`,
+      );
+    });
 
   if (live)
     it("every scenario was recorded again on its kernel", () => {
