@@ -30,7 +30,7 @@ import {
 import { isKernelVersion, KERNEL_VERSIONS } from "../src/kernel/linux_version.js";
 import { appliesToSomeKernel, blockName, redundantBlocks } from "../src/scenario/divergences.js";
 import { oracleUnavailable } from "../src/oracle/run.js";
-import { runOracleAll, type OracleOutcome } from "../src/oracle/parallel.js";
+import { runOracleAllAgainOnce, type OracleOutcome } from "../src/oracle/parallel.js";
 import { formatTrace, type Trace } from "../src/scenario/trace.js";
 import { packagePath } from "../src/paths.js";
 
@@ -74,36 +74,25 @@ describe(`oracle corpus (${live ? "recorded again on the real kernels" : "record
       (e) =>
         liveFor(e) && !oracleUnavailable(e.scenario.machine.arch, { kernel: e.kernel, version: e.version }),
     );
-    const out = await runOracleAll(
-      runnable.map((e) => ({ scenario: e.scenario, opts: { kernel: e.kernel, version: e.version } })),
-    );
-    runnable.forEach((e, i) => liveTraces.set(e.kernelTraceFile, out[i]));
     // a recording with an uncovered difference: once more, from a cold boot
-    const again = runnable.filter((e) => {
-      const o = liveTraces.get(e.kernelTraceFile)!;
-      return "trace" in o && compareEntry(e, o.trace, divs).unexplained.length > 0;
-    });
-    if (!again.length) return;
-    const second = await runOracleAll(
-      again.map((e) => ({
-        scenario: e.scenario,
-        opts: { kernel: e.kernel, version: e.version, savedBoot: false },
-      })),
+    const { outcomes, firsts } = await runOracleAllAgainOnce(
+      runnable.map((e) => ({ scenario: e.scenario, opts: { kernel: e.kernel, version: e.version } })),
+      (i, trace) => compareEntry(runnable[i], trace, divs).unexplained.length > 0,
     );
+    runnable.forEach((e, i) => liveTraces.set(e.kernelTraceFile, outcomes[i]));
+    if (!firsts.size) return;
     const keep = packagePath(".tmp", "corpus-live");
     mkdirSync(keep, { recursive: true });
-    again.forEach((e, i) => {
-      const first = liveTraces.get(e.kernelTraceFile)!;
-      if (!("trace" in first)) return;
-      const r = compareEntry(e, first.trace, divs);
+    for (const [i, first] of firsts) {
+      const e = runnable[i];
+      const r = compareEntry(e, first, divs);
       const file = path.join(keep, path.basename(e.kernelTraceFile).replace(/\.jsonl$/, ".first.jsonl"));
-      writeFileSync(file, formatTrace(first.trace));
+      writeFileSync(file, formatTrace(first));
       recordedAgain.push(
         `${entryLabel(e)} (first recording: ${file}):\n` +
           r.unexplained.map((d) => `    line ${d.line} [${d.rule}] ${d.message}`).join("\n"),
       );
-      liveTraces.set(e.kernelTraceFile, second[i]);
-    });
+    }
   });
   for (const e of entries) {
     it(entryLabel(e), async (t) => {

@@ -19,11 +19,17 @@ import {
   touchSavedBoot,
 } from "../src/oracle/saved-boot.js";
 import { oracleUnavailable } from "../src/oracle/run.js";
-import { runOracleAll } from "../src/oracle/parallel.js";
+import {
+  runOracleAll,
+  runOracleAllAgainOnce,
+  type OracleJob,
+  type OracleOutcome,
+} from "../src/oracle/parallel.js";
+import { parseScenario } from "../src/scenario/parse.js";
 import { listCorpus } from "../src/scenario/corpus.js";
 import { DEFAULT_KERNEL_VERSION } from "../src/kernel/linux_version.js";
 import { diffTraces, type Difference } from "../src/scenario/diff.js";
-import { formatTrace, type Trace } from "../src/scenario/trace.js";
+import { formatTrace, type Trace, type TraceRecord } from "../src/scenario/trace.js";
 
 test("saved boots: those unused for a week are pruned, the one just made and those restored lately stay", () => {
   const cache = fs.mkdtempSync(path.join(os.tmpdir(), "memhp-prune-"));
@@ -169,3 +175,41 @@ for (const arch of ["x86_64", "arm64"] as const) {
     },
   );
 }
+
+test("live mode's second recording: only the rejected traces run again, from a cold boot, and the first is kept", async () => {
+  const sc = (n: number) => parseScenario(`machine x86_64 mem=1G maxmem=2G\nboot\n# ${n}\n`, `s${n}.mhp`);
+  const trace = (tag: string): Trace => ({
+    header: { op: "system" } as Trace["header"],
+    records: [{ line: 0, op: "read", path: tag, value: tag } as TraceRecord],
+  });
+  const calls: { tags: string[]; saved: (boolean | undefined)[] }[] = [];
+  let round = 0;
+  const runAll = async (jobs: readonly OracleJob[]): Promise<OracleOutcome[]> => {
+    round++;
+    calls.push({ tags: jobs.map((j) => j.scenario.file), saved: jobs.map((j) => j.opts?.savedBoot) });
+    return jobs.map((j) =>
+      j.scenario.file === "s2.mhp"
+        ? { error: new Error("no answer") }
+        : { trace: trace(`${j.scenario.file}#${round}`) },
+    );
+  };
+  const list = [0, 1, 2, 3].map((n) => ({ scenario: sc(n), opts: { version: "7.2" as const } }));
+  // the first recordings of s1 and s3 show a difference; s2 failed outright (not run again: an error is its own verdict)
+  const { outcomes, firsts } = await runOracleAllAgainOnce(
+    list,
+    (i, t) => (i === 1 || i === 3 || i === 2) && (t.records[0] as { value: string }).value.endsWith("#1"),
+    runAll,
+  );
+  assert.equal(calls.length, 2);
+  assert.deepEqual(calls[1], { tags: ["s1.mhp", "s3.mhp"], saved: [false, false] });
+  assert.deepEqual([...firsts.keys()], [1, 3]);
+  assert.equal((firsts.get(1)!.records[0] as { value: string }).value, "s1.mhp#1");
+  assert.equal(((outcomes[1] as { trace: Trace }).trace.records[0] as { value: string }).value, "s1.mhp#2");
+  assert.equal(((outcomes[0] as { trace: Trace }).trace.records[0] as { value: string }).value, "s0.mhp#1");
+  assert.ok("error" in outcomes[2]);
+  // nothing rejected: one round only
+  calls.length = 0;
+  round = 0;
+  await runOracleAllAgainOnce(list, () => false, runAll);
+  assert.equal(calls.length, 1);
+});

@@ -50,3 +50,29 @@ export async function runOracleAll(
   await Promise.all(Array.from({ length: Math.max(1, Math.min(jobs, list.length)) }, worker));
   return out;
 }
+
+/**
+ * runOracleAll(), then once more, from a cold boot (no saved boot), the jobs
+ * whose first trace `wantsAgain` rejects: the corpus test's live mode runs a
+ * scenario again when its recording shows a difference no divergence covers
+ * (docs/oracle.md, "Recorded again"). Returns every job's final outcome and,
+ * by job index, the first trace of those run again.
+ */
+export async function runOracleAllAgainOnce(
+  list: readonly OracleJob[],
+  wantsAgain: (index: number, trace: Trace) => boolean,
+  runAll: (jobs: readonly OracleJob[]) => Promise<OracleOutcome[]> = (jobs) => runOracleAll(jobs),
+): Promise<{ outcomes: OracleOutcome[]; firsts: Map<number, Trace> }> {
+  const outcomes = await runAll(list);
+  const firsts = new Map<number, Trace>();
+  const again = outcomes.flatMap((o, i) => ("trace" in o && wantsAgain(i, o.trace) ? [i] : []));
+  if (!again.length) return { outcomes, firsts };
+  const second = await runAll(
+    again.map((i) => ({ ...list[i], opts: { ...list[i].opts, savedBoot: false } })),
+  );
+  again.forEach((i, k) => {
+    firsts.set(i, (outcomes[i] as { trace: Trace }).trace);
+    outcomes[i] = second[k];
+  });
+  return { outcomes, firsts };
+}
