@@ -1253,8 +1253,7 @@ export class BuddyAllocator implements PageAllocator {
         buddy = page;
         page += size;
       } else buddy = page + size;
-      m.fillState(buddy, size, PS_FREE);
-      m.fillOrder(buddy, size, ORDER_TAIL);
+      // its pages are the block's free tails already (del_page_from_free_list() made the head one)
       this.addToFreeList(zone, buddy, high, mt, false);
     }
     if (mt !== MIGRATE_ISOLATE) this.modFreepageState(zone, -1, mt);
