@@ -11,6 +11,7 @@
 #
 # Usage: linux-patches/build.sh [x86_64|arm64] [normal|debug] [6.1|6.12|7.2]
 #        (default x86_64 normal 6.1)
+#        linux-patches/build.sh --print-hash VER   (the hash below, nothing built)
 #
 # The newer sources are downloaded (apt-get download, not installed) with the
 # suite's apt lists that scripts/oracle-setup.sh keeps in the cache
@@ -29,6 +30,8 @@
 # MEMHP_JOBS (default nproc).
 set -euo pipefail
 
+print_hash=0
+[ "${1:-}" = --print-hash ] && { print_hash=1; shift; set -- x86_64 normal "${1:-6.1}"; }
 arch="${1:-x86_64}"
 variant="${2:-normal}"
 version="${3:-6.1}"
@@ -95,6 +98,8 @@ hash="$(
     cat "$here/build.sh"
   } | sha256sum | cut -c1-12
 )"
+# (the same for every arch and variant: linux-patches/debug-check.sh records by it)
+[ "$print_hash" -eq 1 ] && { printf '%s\n' "$hash"; exit 0; }
 dest="$cache/linux-patched$vsuffix-$arch$suffix"
 tree="$cache/kbuild/linux-$version-patched-$hash"
 out="$tree/out-$arch$suffix"

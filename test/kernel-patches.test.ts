@@ -182,3 +182,46 @@ test("docs/unmapped-alloc.md names what patches 0010-0012 declare and parse", ()
   assert.match(tm, /^\+\s*if \(!strcmp\(word, "whole"\)\) \{/m);
   assert.match(doc, /^ {4}depopulate_range_driver_managed START SIZE \[owner=N\] whole/m);
 });
+
+test("debug-check.sh --verify: a recorded pass holds for its hash only; a changed patch needs a new run", () => {
+  // A copy of linux-patches/, so that a patch can be changed.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "memhp-debug-check-"));
+  try {
+    const lp = path.join(dir, "linux-patches");
+    fs.cpSync(packagePath("linux-patches"), lp, { recursive: true });
+    const sh = (...args: string[]) =>
+      spawnSync("bash", [path.join(lp, ...args.slice(0, 1)), ...args.slice(1)], { encoding: "utf8" });
+    const hash = sh("build.sh", "--print-hash", "7.2").stdout.trim();
+    assert.match(hash, /^[0-9a-f]{12}$/);
+    assert.equal(sh("build.sh", "--print-hash", "6.12").stdout.trim() === hash, false, "a hash per release");
+    const runs = path.join(lp, "debug-runs.txt");
+    const header = "# version hash arch release date ok skipped not-ok qemu-seconds\n";
+    const pass = (arch: string, h = hash) => `7.2 ${h} ${arch} 7.2.13 2026-12-07 170 1 0 900\n`;
+
+    fs.writeFileSync(runs, header + pass("arm64"));
+    let r = sh("debug-check.sh", "--verify", "7.2");
+    assert.equal(r.status, 1, "x86_64 has no recorded pass");
+    assert.match(r.stderr, /7\.2 x86_64 debug at hash [0-9a-f]{12}: no passing run recorded/);
+    assert.match(r.stderr, /7\.2 arm64 debug at hash [0-9a-f]{12}: passed on 2026-12-07/);
+
+    fs.writeFileSync(runs, header + pass("arm64") + pass("x86_64"));
+    r = sh("debug-check.sh", "--verify", "7.2");
+    assert.equal(r.status, 0, r.stderr);
+
+    // a pass recorded for another hash does not count
+    fs.writeFileSync(runs, header + pass("arm64", "0123456789ab") + pass("x86_64"));
+    assert.equal(sh("debug-check.sh", "--verify", "7.2").status, 1);
+
+    // one changed line in one patch: a new hash, and the old record no longer holds
+    fs.writeFileSync(runs, header + pass("arm64") + pass("x86_64"));
+    const series = path.join(lp, "patches-7.2");
+    const patch = fs.readdirSync(series).find((f) => f.endsWith(".patch"))!;
+    fs.appendFileSync(path.join(series, patch), "\n");
+    assert.notEqual(sh("build.sh", "--print-hash", "7.2").stdout.trim(), hash);
+    r = sh("debug-check.sh", "--verify", "7.2");
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /changed since the last debug run/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
