@@ -50,8 +50,17 @@ function versionList(name: string, fallback: string): string[] {
 }
 const liveVersions = versionList("MEMHP_ORACLE_LIVE_VERSIONS", KERNEL_VERSIONS.join(","));
 const livePatched = versionList("MEMHP_ORACLE_LIVE_PATCHED", liveVersions.join(","));
+// ... and of which arches (MEMHP_ORACLE_LIVE_PATCHED_ARCHES, default both;
+// .ci/run builds one of the two by the commit's seed)
+const livePatchedArches = (process.env.MEMHP_ORACLE_LIVE_PATCHED_ARCHES ?? "x86_64,arm64").split(",");
+for (const a of livePatchedArches)
+  if (a !== "x86_64" && a !== "arm64")
+    throw new Error(`MEMHP_ORACLE_LIVE_PATCHED_ARCHES: ${a}: x86_64 or arm64`);
 const liveFor = (e: CorpusEntry): boolean =>
-  live && (e.kernel === "patched" ? livePatched : liveVersions).includes(e.version);
+  live &&
+  (e.kernel === "patched"
+    ? livePatched.includes(e.version) && livePatchedArches.includes(e.scenario.machine.arch)
+    : liveVersions.includes(e.version));
 const divs = loadCorpusDivergences();
 const entries = listAllCorpus();
 const results: CorpusResult[] = [];
@@ -100,7 +109,7 @@ describe(`oracle corpus (${live ? "recorded again on the real kernels" : "record
       let kernel: Trace = recorded;
       if (live && !liveFor(e))
         t.diagnostic(
-          `${entryLabel(e)}: not in ${e.kernel === "patched" ? "MEMHP_ORACLE_LIVE_PATCHED" : "MEMHP_ORACLE_LIVE_VERSIONS"}; compared with the recorded trace`,
+          `${entryLabel(e)}: not in ${e.kernel === "patched" ? "MEMHP_ORACLE_LIVE_PATCHED(_ARCHES)" : "MEMHP_ORACLE_LIVE_VERSIONS"}; compared with the recorded trace`,
         );
       if (liveFor(e)) {
         const why = oracleUnavailable(e.scenario.machine.arch, { kernel: e.kernel, version: e.version });
