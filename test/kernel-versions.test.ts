@@ -457,3 +457,66 @@ test("arm64 rodata=off: 6.1 maps the linear map with blocks (fewer tables, 10 pa
   // Debian's 7.2 with rodata=off (memhp fuzz --oracle --release 7.2 --seed 7201, scenario 1)
   assert.equal(managed("7.2", "cmdline rodata=off\n"), 244984);
 });
+
+test("soft_offline_page: a free page is taken and counted, a held page is EIO and left alone; the block is refused onlining from 6.12", () => {
+  const body = [
+    "boot",
+    "write /sys/devices/system/memory/auto_online_blocks offline", // 3
+    "dimm-add d1 size=256M",
+    "write /sys/devices/system/memory/memory16/state online_movable", // 5
+    "write /sys/devices/system/memory/memory17/state online_movable",
+    "write /sys/devices/system/memory/soft_offline_page 0x87fff000", // 7
+    "read /proc/meminfo HardwareCorrupted",
+    "write /sys/devices/system/memory/soft_offline_page 0x87fff000", // 9
+    "write /sys/devices/system/memory/soft_offline_page 0x4000000",
+    "write /sys/devices/system/memory/soft_offline_page 0x0", // 11
+    "write /sys/devices/system/memory/soft_offline_page 0x1000000000",
+    "write /sys/devices/system/memory/soft_offline_page page", // 13
+    "read /proc/meminfo HardwareCorrupted",
+    "write /sys/devices/system/memory/memory17/state offline", // 15
+    "write /sys/devices/system/memory/soft_offline_page 0x8ffff000",
+    "write /sys/devices/system/memory/memory16/state offline", // 17
+    "write /sys/devices/system/memory/memory16/state online_movable",
+    "read /sys/devices/system/node/node0/memory_failure/total", // 19
+  ].join("\n");
+  const res = (recs: readonly TraceRecord[], line: number) =>
+    (recs.find((r) => r.line === line) as { result?: string } | undefined)?.result;
+  const hc = (recs: readonly TraceRecord[], line: number) =>
+    (recs.find((r) => r.line === line) as { fields?: Record<string, number> }).fields!.HardwareCorrupted;
+  for (const v of ["6.1", "6.12", "7.2"]) {
+    const recs = run(`machine arm64 mem=1G maxmem=4G kernel=${v}\n${body}\n`).records;
+    assert.equal(res(recs, 7), "ok", `${v}: a free page is taken off the buddy`);
+    assert.equal(hc(recs, 8), 4);
+    assert.equal(res(recs, 9), "ok", `${v}: soft offline of a poisoned page is 0`);
+    assert.equal(res(recs, 10), "EIO", `${v}: the NOMAP flash bank is reserved: unhandlable`);
+    // PFN 0 is in arm64's early section 0 (pfn_valid()) but in no populated subsection
+    assert.equal(res(recs, 11), "EIO", `${v}: PFN 0 on arm64`);
+    assert.equal(res(recs, 12), "ENXIO", `${v}: no memmap`);
+    assert.equal(res(recs, 13), "EINVAL");
+    assert.equal(hc(recs, 14), 4, `${v}: the refusals poisoned nothing`);
+    assert.equal(res(recs, 16), "EIO", `${v}: an offline block's page`);
+    assert.equal(res(recs, 18), v === "6.1" ? "ok" : "EHWPOISON", `${v}: online the soft-offlined block`);
+    // the node's memory_failure/ counts are memory_failure()'s, not soft offline's
+    assert.equal(valueAt(recs, 19), v === "6.1" ? undefined : "0");
+  }
+});
+
+test("memory_failure() and soft_offline_page() drain the zone's per-cpu lists first (get_hwpoison_page())", () => {
+  const dma32Count = (zoneinfo: string) =>
+    Number(/zone +DMA32[\s\S]*?count: +(\d+)/.exec(zoneinfo)![1]);
+  for (const file of ["soft_offline_page", "hard_offline_page"]) {
+    const recs = run(
+      `machine x86_64 mem=1G maxmem=8G kernel=7.2\nboot\nread /proc/zoneinfo\nwrite /sys/devices/system/memory/${file} 0x1000000\nread /proc/zoneinfo\n`,
+    ).records;
+    const before = dma32Count(valueAt(recs, 3) as string);
+    assert.ok(before > 1000, "the boot left pages on DMA32's lists");
+    // the kernel's text: held, so refused (soft: EIO, hard: EBUSY), but the lists were drained
+    assert.equal(
+      (recs.find((r) => r.line === 4) as { result?: string }).result,
+      file === "soft_offline_page" ? "EIO" : "EBUSY",
+    );
+    // drained, then refilled only by what ran after (the reads' own allocations)
+    const after = dma32Count(valueAt(recs, 5) as string);
+    assert.ok(after < before / 10, `${file}: DMA32's lists drained (${before} pages, then ${after})`);
+  }
+});

@@ -14,16 +14,29 @@
 //   (take_page_off_buddy(), mm/page_alloc.c): "free buddy page: Recovered", 0;
 //   it stays PS_HWPOISON, which offlining skips (has_unmovable_pages(),
 //   test_pages_isolated(), __offline_isolated_pages() with MEMORY_OFFLINE);
-// - a page the kernel holds (slab, page tables, memmap, reserved) or one on a
-//   per-cpu list: get_any_page() cannot handle it and gives up after its
-//   retries, "get hwpoison page: Ignored" ("unknown page" on 6.1), -EBUSY;
+// - a page the kernel holds (slab, page tables, memmap, reserved):
+//   get_any_page() cannot handle it and gives up after its retries, "get hwpoison page: Ignored" ("unknown page" on 6.1), -EBUSY;
 //   the flag and the count stay;
 // - a page already poisoned: -EHWPOISON, not counted again;
 // - a page without an online memmap: "memory outside kernel control", -ENXIO.
+// Both first drain the zone's per-cpu lists (get_hwpoison_page():
+// zone_pcp_disable()/zone_pcp_enable()), so a page that waited on one is a
+// free buddy page by the time it is looked at.
+//
+// soft_offline_page(pfn, 0) (/sys/devices/system/memory/soft_offline_page,
+// soft_offline_page_store()) poisons only what it can take away cleanly:
+// - a free page: taken off the buddy and counted (page_handle_poison()),
+//   0, no message; the node's memory_failure/ counts are action_result()'s
+//   and do not move;
+// - a page the kernel holds: get_any_page() gives up, "unhandlable page.",
+//   -EIO, nothing poisoned;
+// - a page already poisoned: 0, "page already poisoned";
+// - no memmap: -ENXIO; a memmap that is not online: -EIO.
 // Not modelled: user (LRU) pages, whose owners memory_failure() unmaps or
-// kills: refused with -EBUSY and said so; soft_offline_page.
+// kills and whose contents soft_offline_page() migrates: refused with -EBUSY
+// and said so; /proc/sys/vm/enable_soft_offline (6.11), always 1 here.
 
-import { EBUSY, EHWPOISON, ENXIO } from "../errno.js";
+import { EBUSY, EHWPOISON, EIO, ENXIO } from "../errno.js";
 import type { Kernel } from "../kernel/kernel.js";
 import { MAX_ORDER } from "./constants.js";
 import { PS_BUDDY, PS_HWPOISON, PS_MOVABLE, PS_PINNED, pfnToOnlinePage } from "./memmap.js";
@@ -72,18 +85,14 @@ export class MemoryFailure {
       else pr(`${hex}: already hardware poisoned`);
       return this.k.printk.refuse(-EHWPOISON, `pfn ${hex} is already hardware poisoned`);
     }
-    const state = this.k.alloc.memmap.state(pfn);
-    if (state === PS_MOVABLE || state === PS_PINNED)
+    if (this.isUserPage(pfn))
       return this.k.printk.refuse(
         -EBUSY,
         `pfn ${hex} is a user page: what memory_failure() does to its owners is not modelled`,
       );
-    this.poisoned.add(pfn);
-    // action_result(): num_poisoned_pages_inc() (and from 6.2 the block's counter)
-    this.numPoisonedPages++;
+    this.drainZonePcp(pfn);
+    this.poison(pfn);
     this.stats.total++;
-    const mem = this.k.memory.findMemoryBlockById(this.k.memory.pfnToBlockId(pfn));
-    if (mem) mem.nrHwpoison++;
     if (this.takePageOffBuddy(pfn)) {
       this.stats.recovered++;
       pr(`${hex}: recovery action for free buddy page: Recovered`);
@@ -94,8 +103,67 @@ export class MemoryFailure {
     pr(`${hex}: recovery action for ${this.k.atLeast("6.12") ? "get hwpoison" : "unknown"} page: Ignored`);
     return this.k.printk.refuse(
       -EBUSY,
-      `pfn ${hex} is not free in the buddy (the kernel holds it, or it is on a per-cpu list): poisoned, not recovered`,
+      `pfn ${hex} is held by the kernel (slab, page tables, memmap, reserved): poisoned, not recovered`,
     );
+  }
+
+  /**
+   * soft_offline_page(pfn, 0): 0 for a free page taken off the buddy and for
+   * a page poisoned before; -EIO for a page the kernel holds (nothing
+   * poisoned) and for a memmap that is not online; -ENXIO without a memmap.
+   */
+  softOfflinePage(pfn: number): number {
+    const hex = `0x${pfn.toString(16)}`;
+    if (!this.k.sparse.pfnValid(pfn)) return this.k.printk.refuse(-ENXIO, `pfn ${hex} has no memmap`);
+    if (!pfnToOnlinePage(this.k.sparse, pfn))
+      return this.k.printk.refuse(-EIO, `pfn ${hex} is not online memory: only online pages can be soft-offlined`);
+    if (this.poisoned.has(pfn)) {
+      // 6.1 prints the function's name (soft_offline_page: ...), later ones not
+      const what = this.k.atLeast("6.12") ? `${hex}: page` : `soft_offline_page: ${hex} page`;
+      this.k.printk.prInfo(`Memory failure: ${what} already poisoned`);
+      return 0;
+    }
+    if (this.isUserPage(pfn))
+      return this.k.printk.refuse(
+        -EBUSY,
+        `pfn ${hex} is a user page: migrating it away (soft_offline_in_use_page()) is not modelled`,
+      );
+    this.drainZonePcp(pfn);
+    // page_handle_poison(page, true, false): take_page_off_buddy(), then
+    // SetPageHWPoison() and num_poisoned_pages_inc()
+    if (this.takePageOffBuddy(pfn)) {
+      this.poison(pfn);
+      return 0;
+    }
+    this.k.printk.prErr(`Memory failure: ${hex}: unhandlable page.`);
+    return this.k.printk.refuse(
+      -EIO,
+      `pfn ${hex} is held by the kernel (slab, page tables, memmap, reserved): soft offline cannot take it away`,
+    );
+  }
+
+  /** PS_MOVABLE/PS_PINNED: the model's user (LRU) pages. */
+  private isUserPage(pfn: number): boolean {
+    const state = this.k.alloc.memmap.state(pfn);
+    return state === PS_MOVABLE || state === PS_PINNED;
+  }
+
+  /**
+   * get_hwpoison_page(): zone_pcp_disable() drains every CPU's lists of the
+   * page's zone before the page is looked at; zone_pcp_enable() after.
+   */
+  private drainZonePcp(pfn: number): void {
+    const zone = this.k.alloc.zoneOfPfn(pfn);
+    this.k.alloc.zonePcpDisable(zone);
+    this.k.alloc.zonePcpEnable(zone);
+  }
+
+  /** SetPageHWPoison() and num_poisoned_pages_inc() (from 6.2 the block's counter too). */
+  private poison(pfn: number): void {
+    this.poisoned.add(pfn);
+    this.numPoisonedPages++;
+    const mem = this.k.memory.findMemoryBlockById(this.k.memory.pfnToBlockId(pfn));
+    if (mem) mem.nrHwpoison++;
   }
 
   /**

@@ -331,8 +331,14 @@ export class MemorySubsys {
           return rc === -EOPNOTSUPP ? buf.length : rc || buf.length;
         },
       });
-      // soft_offline_page_store(): not modelled
-      fs.addFile(MEMORY_SYSFS, "soft_offline_page", 0o200, { store: () => -EOPNOTSUPP });
+      // soft_offline_page_store(): the same address; soft_offline_page(pfn, 0)
+      fs.addFile(MEMORY_SYSFS, "soft_offline_page", 0o200, {
+        store: (buf) => {
+          const v = kstrtoull(buf);
+          if (typeof v === "number") return -EINVAL;
+          return this.k.memoryFailure.softOfflinePage(Number(v >> 12n)) || buf.length;
+        },
+      });
     }
     // crash_hotplug (6.6, CONFIG_CRASH_HOTPLUG: x86 only in Debian 13's configs):
     // crash_check_hotplug_support(), 0 with no crash kernel loaded
