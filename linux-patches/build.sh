@@ -153,7 +153,8 @@ fi
 # --- source tree ---------------------------------------------------------------
 mkdir -p "$cache/kbuild"
 for old in "$cache"/kbuild/linux-"$version"-patched-*; do
-  [ -e "$old" ] && [ "$old" != "$tree" ] && { say "deleting old tree $old"; rm -rf "$old"; }
+  case "$old" in "$tree" | "$tree".*) continue ;; esac # this hash's own (being made)
+  [ -e "$old" ] && { say "deleting old tree $old"; rm -rf "$old"; }
 done
 if [ ! -f "$tree/.memhp-patched" ]; then
   rm -rf "$tree" "$tree.tmp"
@@ -181,6 +182,10 @@ src="$tree/src"
 export CCACHE_DIR="${CCACHE_DIR:-$cache/ccache}"
 # Paths relative to the tree, so that a tree of another hash hits the cache.
 export CCACHE_BASEDIR="$tree" CCACHE_NOHASHDIR=1
+# Depend mode: a miss compiles once and reads the compiler's -MMD file instead
+# of running the preprocessor first, which cost a cold build about a fifth
+# more CPU than no ccache at all (mm/page_alloc.c, kernel/fork.c, fs/namei.c).
+export CCACHE_DEPEND=1
 mkdir -p "$CCACHE_DIR" "$out"
 mk=(make -C "$src" O="$out" ARCH="$karch" CROSS_COMPILE="$cross" CC="ccache ${cross}gcc")
 if [ ! -f "$out/.memhp-config" ]; then
@@ -214,8 +219,8 @@ fi
 # --- build -----------------------------------------------------------------------
 say "building $arch $variant in $out (make -j$jobs, ccache in $CCACHE_DIR)"
 tb=$SECONDS
+# the default target: the image and the modules, in one walk of the tree
 nice -n "$nice_level" "${mk[@]}" -s -j"$jobs"
-nice -n "$nice_level" "${mk[@]}" -s -j"$jobs" modules
 say "make took $((SECONDS - tb)) s"
 [ -f "$out/Module.symvers" ] || die "no Module.symvers"
 
