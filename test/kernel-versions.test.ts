@@ -502,8 +502,7 @@ test("soft_offline_page: a free page is taken and counted, a held page is EIO an
 });
 
 test("memory_failure() and soft_offline_page() drain the zone's per-cpu lists first (get_hwpoison_page())", () => {
-  const dma32Count = (zoneinfo: string) =>
-    Number(/zone +DMA32[\s\S]*?count: +(\d+)/.exec(zoneinfo)![1]);
+  const dma32Count = (zoneinfo: string) => Number(/zone +DMA32[\s\S]*?count: +(\d+)/.exec(zoneinfo)![1]);
   for (const file of ["soft_offline_page", "hard_offline_page"]) {
     const recs = run(
       `machine x86_64 mem=1G maxmem=8G kernel=7.2\nboot\nread /proc/zoneinfo\nwrite /sys/devices/system/memory/${file} 0x1000000\nread /proc/zoneinfo\n`,

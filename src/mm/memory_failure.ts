@@ -116,7 +116,10 @@ export class MemoryFailure {
     const hex = `0x${pfn.toString(16)}`;
     if (!this.k.sparse.pfnValid(pfn)) return this.k.printk.refuse(-ENXIO, `pfn ${hex} has no memmap`);
     if (!pfnToOnlinePage(this.k.sparse, pfn))
-      return this.k.printk.refuse(-EIO, `pfn ${hex} is not online memory: only online pages can be soft-offlined`);
+      return this.k.printk.refuse(
+        -EIO,
+        `pfn ${hex} is not online memory: only online pages can be soft-offlined`,
+      );
     if (this.poisoned.has(pfn)) {
       // 6.1 prints the function's name (soft_offline_page: ...), later ones not
       const what = this.k.atLeast("6.12") ? `${hex}: page` : `soft_offline_page: ${hex} page`;
