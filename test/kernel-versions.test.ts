@@ -28,6 +28,14 @@ function run(text: string) {
 function valueAt(recs: readonly TraceRecord[], line: number): unknown {
   return (recs.find((r) => r.line === line) as { value?: unknown } | undefined)?.value;
 }
+/** The errno word (or "ok") of the statement at `line`. */
+function resultAt(recs: readonly TraceRecord[], line: number): string | undefined {
+  return (recs.find((r) => r.line === line) as { result?: string } | undefined)?.result;
+}
+/** HardwareCorrupted of the meminfo reading at `line`. */
+function hardwareCorruptedAt(recs: readonly TraceRecord[], line: number): number | undefined {
+  return (recs.find((r) => r.line === line) as { fields?: Record<string, number> }).fields!.HardwareCorrupted;
+}
 
 test("machine kernel=: 6.1 is the default, 6.12 and 7.2 the others, anything else is an error at its column", () => {
   assert.equal(parseScenario("machine x86_64 mem=1G maxmem=2G\nboot\n", "a").machine.kernel, undefined);
@@ -386,37 +394,33 @@ test("hwpoison: 6.12 and 7.2 refuse to online a poisoned block and count it off 
     "read /proc/meminfo HardwareCorrupted", // 15
     "read /sys/devices/system/node/node0/memory_failure/recovered",
   ].join("\n");
-  const res = (recs: readonly TraceRecord[], line: number) =>
-    (recs.find((r) => r.line === line) as { result?: string } | undefined)?.result;
-  const hc = (recs: readonly TraceRecord[], line: number) =>
-    (recs.find((r) => r.line === line) as { fields?: Record<string, number> }).fields!.HardwareCorrupted;
   for (const v of ["6.1", "6.12", "7.2"]) {
     const recs = run(`machine arm64 mem=1G maxmem=4G kernel=${v}\n${body}\n`).records;
     const late = v !== "6.1";
-    assert.equal(res(recs, 6), "ok", `${v}: a free page is taken off the buddy`);
-    assert.equal(hc(recs, 7), 4);
-    assert.equal(res(recs, 8), "EHWPOISON", `${v}: poisoned twice`);
-    assert.equal(res(recs, 9), v === "7.2" ? "EBUSY" : "ENXIO", `${v}: no struct page`);
+    assert.equal(resultAt(recs, 6), "ok", `${v}: a free page is taken off the buddy`);
+    assert.equal(hardwareCorruptedAt(recs, 7), 4);
+    assert.equal(resultAt(recs, 8), "EHWPOISON", `${v}: poisoned twice`);
+    assert.equal(resultAt(recs, 9), v === "7.2" ? "EBUSY" : "ENXIO", `${v}: no struct page`);
     // arm64's section 0 has memory from 64 MiB only: PFN 0 is in no populated subsection
-    assert.equal(res(recs, 10), "ENXIO", `${v}: PFN 0 on arm64`);
-    assert.equal(res(recs, 11), "ok", `${v}: offlining skips the poisoned page`);
-    assert.equal(res(recs, 12), late ? "EHWPOISON" : "ok", `${v}: online a poisoned block`);
-    assert.equal(res(recs, 13), late ? "EINVAL" : "ok");
-    assert.equal(res(recs, 14), "ok");
-    assert.equal(hc(recs, 15), late ? 0 : 4, `${v}: HardwareCorrupted after removal`);
+    assert.equal(resultAt(recs, 10), "ENXIO", `${v}: PFN 0 on arm64`);
+    assert.equal(resultAt(recs, 11), "ok", `${v}: offlining skips the poisoned page`);
+    assert.equal(resultAt(recs, 12), late ? "EHWPOISON" : "ok", `${v}: online a poisoned block`);
+    assert.equal(resultAt(recs, 13), late ? "EINVAL" : "ok");
+    assert.equal(resultAt(recs, 14), "ok");
+    assert.equal(hardwareCorruptedAt(recs, 15), late ? 0 : 4, `${v}: HardwareCorrupted after removal`);
     assert.equal(valueAt(recs, 16), late ? "1" : undefined);
   }
   // Debian's 6.1 amd64 config has no CONFIG_MEMORY_FAILURE: no such file
   const x86 = run(
     "machine x86_64 mem=1G maxmem=8G\nboot\nwrite /sys/devices/system/memory/hard_offline_page 0x0\nread /proc/meminfo HardwareCorrupted MemFree\n",
   ).records;
-  assert.equal(res(x86, 3), "EACCES");
+  assert.equal(resultAt(x86, 3), "EACCES");
   // on x86_64 PFN 0 has a memmap: a page the kernel holds, poisoned, not recovered
   const x86n = run(
     "machine x86_64 mem=1G maxmem=8G kernel=7.2\nboot\nwrite /sys/devices/system/memory/hard_offline_page 0x0\nread /proc/meminfo HardwareCorrupted\n",
   ).records;
-  assert.equal(res(x86n, 3), "EBUSY");
-  assert.equal(hc(x86n, 4), 4);
+  assert.equal(resultAt(x86n, 3), "EBUSY");
+  assert.equal(hardwareCorruptedAt(x86n, 4), 4);
 });
 
 test("RFC v2 on 7.2: a depopulated block with a poisoned page is EHWPOISON for sysfs onlining too (6.1: EBUSY)", () => {
@@ -479,23 +483,23 @@ test("soft_offline_page: a free page is taken and counted, a held page is EIO an
     "write /sys/devices/system/memory/memory16/state online_movable",
     "read /sys/devices/system/node/node0/memory_failure/total", // 19
   ].join("\n");
-  const res = (recs: readonly TraceRecord[], line: number) =>
-    (recs.find((r) => r.line === line) as { result?: string } | undefined)?.result;
-  const hc = (recs: readonly TraceRecord[], line: number) =>
-    (recs.find((r) => r.line === line) as { fields?: Record<string, number> }).fields!.HardwareCorrupted;
   for (const v of ["6.1", "6.12", "7.2"]) {
     const recs = run(`machine arm64 mem=1G maxmem=4G kernel=${v}\n${body}\n`).records;
-    assert.equal(res(recs, 7), "ok", `${v}: a free page is taken off the buddy`);
-    assert.equal(hc(recs, 8), 4);
-    assert.equal(res(recs, 9), "ok", `${v}: soft offline of a poisoned page is 0`);
-    assert.equal(res(recs, 10), "EIO", `${v}: the NOMAP flash bank is reserved: unhandlable`);
+    assert.equal(resultAt(recs, 7), "ok", `${v}: a free page is taken off the buddy`);
+    assert.equal(hardwareCorruptedAt(recs, 8), 4);
+    assert.equal(resultAt(recs, 9), "ok", `${v}: soft offline of a poisoned page is 0`);
+    assert.equal(resultAt(recs, 10), "EIO", `${v}: the NOMAP flash bank is reserved: unhandlable`);
     // PFN 0 is in arm64's early section 0 (pfn_valid()) but in no populated subsection
-    assert.equal(res(recs, 11), "EIO", `${v}: PFN 0 on arm64`);
-    assert.equal(res(recs, 12), "ENXIO", `${v}: no memmap`);
-    assert.equal(res(recs, 13), "EINVAL");
-    assert.equal(hc(recs, 14), 4, `${v}: the refusals poisoned nothing`);
-    assert.equal(res(recs, 16), "EIO", `${v}: an offline block's page`);
-    assert.equal(res(recs, 18), v === "6.1" ? "ok" : "EHWPOISON", `${v}: online the soft-offlined block`);
+    assert.equal(resultAt(recs, 11), "EIO", `${v}: PFN 0 on arm64`);
+    assert.equal(resultAt(recs, 12), "ENXIO", `${v}: no memmap`);
+    assert.equal(resultAt(recs, 13), "EINVAL");
+    assert.equal(hardwareCorruptedAt(recs, 14), 4, `${v}: the refusals poisoned nothing`);
+    assert.equal(resultAt(recs, 16), "EIO", `${v}: an offline block's page`);
+    assert.equal(
+      resultAt(recs, 18),
+      v === "6.1" ? "ok" : "EHWPOISON",
+      `${v}: online the soft-offlined block`,
+    );
     // the node's memory_failure/ counts are memory_failure()'s, not soft offline's
     assert.equal(valueAt(recs, 19), v === "6.1" ? undefined : "0");
   }
