@@ -15,6 +15,8 @@ import { compareVersions, parseVersionList } from "../src/scenario/versions.js";
 import { findBusybox, findKernel, kernelModuleList, kernelRoot } from "../src/oracle/cache.js";
 import { recordedTracePath } from "../src/oracle/record.js";
 import { kernelAtLeast } from "../src/kernel/linux_version.js";
+import { cpuSupportsBbml2Noabort } from "../src/arch/arm64/cpufeature.js";
+import { arm64CpuOption } from "../src/oracle/qemu.js";
 import { listCorpus, entryScenario } from "../src/scenario/corpus.js";
 import { packagePath } from "../src/paths.js";
 import { setupLines } from "../src/snapshot/snapshot.js";
@@ -374,6 +376,37 @@ ptdump 0x80000000 1G
     added.linear.map((l) => [l.level, l.va]),
     [["pte", "0xfff0000080000000"]],
   );
+});
+
+test("arm64 BBML2_NOABORT (cpu=neoverse-v3): 7.2 maps with blocks under rodata=full and refuses to offline inside one", () => {
+  assert.ok(cpuSupportsBbml2Noabort("neoverse-v3", "7.2"));
+  assert.ok(!cpuSupportsBbml2Noabort("neoverse-v3", "6.12"), "6.12 has no BBML2_NOABORT");
+  assert.ok(!cpuSupportsBbml2Noabort("max", "7.2"), "QEMU's max is not on the allow-list");
+  const sc = (v: string, cpu: string) =>
+    `machine arm64 mem=1G maxmem=8G kernel=${v} cpu=${cpu}\ncmdline memhp_default_state=online_movable\nboot\n` +
+    "read /proc/meminfo MemTotal\ndimm-add d1 size=1G\nptdump 0x80000000 1G\n" + // 4-6
+    "write /sys/devices/system/memory/memory16/state offline\ndimm-del d1\n"; // 7, 8
+  const levels = (recs: readonly TraceRecord[]) =>
+    (recs.find((r) => r.op === "ptdump") as unknown as { linear: { level: string }[] }).linear.map(
+      (l) => l.level,
+    );
+  const v3 = run(sc("7.2", "neoverse-v3")).records;
+  assert.deepEqual(levels(v3), ["pud"], "one 1 GiB leaf");
+  assert.equal(resultAt(v3, 7), "EPERM", "the block would split the leaf");
+  assert.equal(resultAt(v3, 8), "EBUSY");
+  const max = run(sc("7.2", "max")).records;
+  assert.deepEqual(levels(max), ["pte"]);
+  assert.equal(resultAt(max, 7), "ok");
+  // boot's linear map with blocks reserves fewer table pages (arm64-v72-bbml2: 981956 kB)
+  const memTotal = (recs: readonly TraceRecord[]) =>
+    (recs.find((r) => r.line === 4) as { fields?: Record<string, number> }).fields!.MemTotal;
+  assert.equal(memTotal(v3), 981956);
+  assert.equal(memTotal(max), 979936);
+  // 6.12 ignores the CPU
+  assert.deepEqual(levels(run(sc("6.12", "neoverse-v3")).records), ["pte"]);
+  // the oracle's QEMU: max with the MIDR (the kernel's allow-list is by MIDR only)
+  assert.equal(arm64CpuOption(undefined), "max,pauth-impdef=on");
+  assert.equal(arm64CpuOption("neoverse-v3"), "max,pauth-impdef=on,midr=0x410fd842");
 });
 
 test("hwpoison: 6.12 and 7.2 refuse to online a poisoned block and count it off at removal; 6.1 onlines it and keeps the count", () => {

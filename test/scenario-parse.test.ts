@@ -283,10 +283,18 @@ describe("parseScenario: errors at file:line:column", () => {
     rejects(`${M} slots=257\nboot`, "1:39", "256");
     rejects(`${M} slots=two\nboot`, "1:39", "whole number");
     rejects("machine x86_64 mem=1G maxmem=1G slots=2\nboot", "1:39", "maxmem > mem");
-    rejects(`${M} slots=1 x=1 y=2 z=3 w=4\nboot`, "1:49", "unexpected");
+    rejects(`${M} slots=1 x=1 y=2 z=3 w=4 v=5\nboot`, "1:53", "unexpected");
     rejects(`${M} rfc=v1\nboot`, "1:37", "only series is v2");
     assert.equal(parseScenario(`${M} rfc=v2\nboot\n`, "t.mhp").machine.rfc, "v2");
     assert.equal(parseScenario(`${M}\nboot\n`, "t.mhp").machine.rfc, undefined, "stock by default");
+    // cpu=: QEMU's CPU model; max is the default and reads as no option
+    assert.equal(parseScenario(`${M} cpu=max\nboot\n`, "t.mhp").machine.cpu, undefined);
+    assert.equal(
+      parseScenario("machine arm64 mem=1G maxmem=4G cpu=neoverse-v3\nboot\n", "t.mhp").machine.cpu,
+      "neoverse-v3",
+    );
+    rejects(`${M} cpu=neoverse-v3\nboot`, "1:37", "x86_64 machine's CPU models are max");
+    rejects("machine arm64 mem=1G maxmem=4G cpu=a72\nboot", "1:36", "neoverse-v3");
   });
 
   it("cmdline, vmem and device ids", () => {

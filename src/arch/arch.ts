@@ -6,6 +6,7 @@ import type { MemoryNotifier } from "../drivers/base/memory.js";
 import type { FirmwareRange } from "../hw/board.js";
 import type { PfnSpan } from "../mm/pfn_span.js";
 import type { KernelPageTable } from "../mm/pgtable.js";
+import type { KernelVersion } from "../kernel/linux_version.js";
 
 /** The architectures memhp models (the `machine` statement's ARCH). */
 export type Arch = "x86_64" | "arm64";
@@ -96,11 +97,27 @@ export interface ArchSetup {
   kmallocBounceSwiotlbBytes(physMemBytes: number, dmaBounceUnalignedKmalloc: boolean): number | undefined;
   /** Do the DMA atomic pools come from the page allocator (arm64: from its CMA area, which the model lacks)? */
   readonly dmaPoolsFromBuddy: boolean;
+  /** The CPU models the machine may have (`machine ... cpu=`, QEMU's -cpu); the first is the default. */
+  readonly cpuModels: readonly string[];
+  /** arm64: cpu_supports_bbml2_noabort() of the CPU model on release `version` (x86_64: false). */
+  bbml2Noabort(cpu: string, version: KernelVersion): boolean;
+  /** May the linear map use block mappings (arm64: !force_pte_mapping(); x86_64: always)? */
+  linearBlockMappings(linearMap: LinearMapConfig): boolean;
   /**
    * Boot reservations the model does not build when the linear map may use
-   * block mappings (arm64: !can_set_direct_map(); measured, not explained).
+   * block mappings (arm64; measured per release, not explained).
    */
-  extraBootReservedPages(linearBlockMappings: boolean): number;
+  extraBootReservedPages(linearBlockMappings: boolean, version: KernelVersion): number;
+}
+
+/** What decides whether the linear map may use block mappings (arm64's force_pte_mapping()). */
+export interface LinearMapConfig {
+  /** rodata=full */
+  rodataFull: boolean;
+  /** CONFIG_KFENCE without an early pool (Debian's 6.12 and 7.2) */
+  kfenceLateInit: boolean;
+  /** ARM64_HAS_BBML2_NOABORT (7.2, on the CPUs of its allow-list) */
+  bbml2Noabort: boolean;
 }
 
 export interface ArchMm {

@@ -36,6 +36,8 @@ export interface CreateArchMmOptions {
   vmemmapAtTop?: boolean;
   /** arm64: KFENCE without an early pool (Debian's 6.12 and 7.2 configs) */
   kfenceLateInit?: boolean;
+  /** arm64: ARM64_HAS_BBML2_NOABORT (archSetup().bbml2Noabort()) */
+  bbml2Noabort?: boolean;
 }
 
 export type ArchMmImpl = X86Mm | Arm64Mm;
@@ -59,6 +61,7 @@ export function createArchMm(opts: CreateArchMmOptions): ArchMmImpl {
         vaBits: opts.vaBits,
         vmemmapAtTop: opts.vmemmapAtTop,
         kfenceLateInit: opts.kfenceLateInit,
+        bbml2Noabort: opts.bbml2Noabort,
       });
     default: {
       const never: never = opts.arch;

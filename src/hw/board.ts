@@ -24,6 +24,8 @@ export interface BoardConfig {
   memBytes: number;
   maxmemBytes: number;
   slots: number;
+  /** QEMU's CPU model (`machine ... cpu=`; archSetup().cpuModels); absent: the arch's default, `max` */
+  cpu?: string;
 }
 
 export interface Board {

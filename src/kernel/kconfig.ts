@@ -23,7 +23,7 @@ export interface Kconfig {
   readonly mhpDefaultOnline: boolean;
   /** arm64 CONFIG_ARM64_VA_BITS_52 (LPA2): Debian's 6.12 and 7.2 */
   readonly arm64VaBits52: boolean;
-  /** CONFIG_KFENCE=y with no early pool (Debian's 6.12 and 7.2; arm64 canSetDirectMap()) */
+  /** CONFIG_KFENCE=y with no early pool (Debian's 6.12 and 7.2; arm64 forcePteMapping()) */
   readonly kfenceLateInit: boolean;
   /**
    * CONFIG_DMA_BOUNCE_UNALIGNED_KMALLOC (6.5+, arm64 selects

@@ -73,6 +73,8 @@ export interface MachineConfig {
   rfc?: "v2";
   /** The Linux release (`machine ... kernel=6.12`; default 6.1, docs/kernel-versions.md). */
   kernel?: KernelVersion;
+  /** QEMU's CPU model (`machine ... cpu=`, archSetup().cpuModels); default `max`. */
+  cpu?: string;
 }
 
 export class Kernel {
@@ -139,7 +141,17 @@ export class Kernel {
     const slots = cfg.slots ?? (cfg.maxmemBytes > cfg.memBytes ? 4 : 0);
     this.kconfig = kernelKconfig(cfg.arch, this.version, this.rfcV2);
     this.params = parseKernelParams(cfg.arch, cfg.cmdline ?? [], this.version, this.kconfig);
-    this.board = createBoard({ arch: cfg.arch, memBytes: cfg.memBytes, maxmemBytes: cfg.maxmemBytes, slots });
+    if (cfg.cpu !== undefined && !archSetup(cfg.arch).cpuModels.includes(cfg.cpu))
+      throw new Error(
+        `cpu=${cfg.cpu}: not a CPU model of this machine (${archSetup(cfg.arch).cpuModels.join(", ")})`,
+      );
+    this.board = createBoard({
+      arch: cfg.arch,
+      memBytes: cfg.memBytes,
+      maxmemBytes: cfg.maxmemBytes,
+      slots,
+      ...(cfg.cpu !== undefined ? { cpu: cfg.cpu } : {}),
+    });
     this.rng = new Rng(cfg.seed ?? 1);
     const toPfns = (r: { start: number; end: number }) => ({
       startPfn: Math.ceil(r.start / PAGE_SIZE),
@@ -199,6 +211,10 @@ export class Kernel {
       vaBits: this.kconfig.arm64VaBits52 ? 52 : 48,
       vmemmapAtTop: this.atLeast("6.12"),
       kfenceLateInit: this.kconfig.kfenceLateInit,
+      bbml2Noabort: archSetup(cfg.arch).bbml2Noabort(
+        cfg.cpu ?? archSetup(cfg.arch).cpuModels[0],
+        this.version,
+      ),
     });
     this.arch.pgtable.faults = this.faults;
     // The kernel takes these page tables and the boot memmap from memblock, before

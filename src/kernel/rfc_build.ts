@@ -23,6 +23,7 @@ import type { BuddyAllocator, PfnSpan } from "../mm/page_alloc.js";
 import { ZONE_DMA, ZONE_DMA32 } from "../mm/mmzone.js";
 import { takeBootPages } from "./boot_alloc.js";
 import {
+  bootLinearBlockMappings,
   calcNrKernelPages,
   kernelImageRange,
   kmallocBounceSwiotlbPages,
@@ -107,7 +108,7 @@ function rfcNrKernelPages(board: Board, version: KernelVersion): number {
   return calcNrKernelPages(board, RFC_BOOT[version][board.config.arch].image);
 }
 
-/** Pages reserved beyond rodata=full's with rodata=off (below), per arch. */
+/** Pages reserved beyond a page-granular linear map's with block mappings (below), per arch. */
 const RFC_RODATA_OFF_EXTRA: Record<Arch, number> = { x86_64: 0, arm64: 2 };
 
 /** The early hash tables (dcache_init_early(), inode_init_early()) and the rest, in pages. */
@@ -118,7 +119,8 @@ function topReservedPages(board: Board, version: KernelVersion, params?: BootPar
   // arm64 rodata=off: 506 pages more managed than rodata=full on the 1 GiB
   // guest, where the model's page tables make 504 (Debian's kernel: 10 more
   // reserved, archSetup().extraBootReservedPages())
-  const extra = params && !params.rodataFull ? RFC_RODATA_OFF_EXTRA[arch] : 0;
+  const extra =
+    params && bootLinearBlockMappings(board, params, version, true) ? RFC_RODATA_OFF_EXTRA[arch] : 0;
   // arm64 from 6.12: the swiotlb pool for kmalloc() bouncing, sized by memory
   // (the oracle's guests keep all RAM in ZONE_DMA, below 4 GiB)
   const swiotlb = kmallocBounceSwiotlbPages(board, kernelKconfig(arch, version, true));

@@ -353,6 +353,24 @@ export interface BootParams {
   rodataFull: boolean;
 }
 
+/**
+ * May boot memory's linear map use block mappings (archSetup().linearBlockMappings():
+ * arm64's force_pte_mapping() from rodata=, the build's KFENCE and the CPU)?
+ */
+export function bootLinearBlockMappings(
+  board: Board,
+  params: BootParams,
+  version: KernelVersion,
+  rfc: boolean,
+): boolean {
+  const setup = archSetup(board.config.arch);
+  return setup.linearBlockMappings({
+    rodataFull: params.rodataFull,
+    kfenceLateInit: kernelKconfig(board.config.arch, version, rfc).kfenceLateInit,
+    bbml2Noabort: setup.bbml2Noabort(board.config.cpu ?? setup.cpuModels[0], version),
+  });
+}
+
 export function bootReservations(
   board: Board,
   params?: BootParams,
@@ -368,7 +386,8 @@ export function bootReservations(
   const extra =
     (params
       ? archSetup(arch).extraBootReservedPages(
-          !params.rodataFull && !kernelKconfig(arch, version, false).kfenceLateInit,
+          bootLinearBlockMappings(board, params, version, false),
+          version,
         )
       : 0) + BOOT_DELTA[version][arch].reserved;
   const n = Math.min(

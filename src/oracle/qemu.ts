@@ -4,6 +4,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import type { Arch, MachineStmt, Scenario } from "../scenario/ast.js";
 import { DEFAULT_SLOTS } from "../scenario/parse.js";
+import { ARM64_CPU_MIDR } from "../arch/arm64/cpufeature.js";
 
 /** Hotplug slots of the machine: the parser fills `slots` (4 when maxmem > mem, else 0). */
 export function machineSlots(m: MachineStmt): number {
@@ -37,6 +38,19 @@ export interface QemuPaths {
   guestSocket: string;
   /** unix socket of QEMU's gdbstub (ptdump reads the guest's page tables through it) */
   gdbSocket: string;
+}
+
+/**
+ * QEMU's -cpu for the arm64 machine's CPU model (`machine arm64 ... cpu=`):
+ * `max` (with the cheaper IMPDEF pointer authentication), and for any other
+ * model `max` reporting that model's MIDR (src/arch/arm64/cpufeature.ts: QEMU
+ * has none of the CPUs on the kernel's BBML2_NOABORT allow-list).
+ */
+export function arm64CpuOption(cpu: string | undefined): string {
+  if (cpu === undefined || cpu === "max") return "max,pauth-impdef=on";
+  const midr = ARM64_CPU_MIDR[cpu];
+  if (midr === undefined) throw new Error(`unknown arm64 CPU model "${cpu}"`);
+  return `max,pauth-impdef=on,midr=0x${midr.toString(16).padStart(8, "0")}`;
 }
 
 /** UEFI firmware of the arm64 virt machine (Debian package qemu-efi-aarch64). */
@@ -165,7 +179,7 @@ export function qemuArgs(s: Scenario, p: QemuPaths, opts: { rawMemory?: boolean 
         "-accel",
         "tcg",
         "-cpu",
-        "max,pauth-impdef=on",
+        arm64CpuOption(m.cpu),
         "-smp",
         "1",
         "-m",

@@ -376,6 +376,7 @@ export class OracleSession {
           memBytes: scenario.machine.memBytes,
           maxmemBytes: scenario.machine.maxmemBytes,
           slots: machineSlots(scenario.machine),
+          ...(scenario.machine.cpu !== undefined ? { cpu: scenario.machine.cpu } : {}),
         },
         cmdline: scenario.cmdline,
       };

@@ -23,6 +23,8 @@ export interface MachineStmt {
   rfc?: "v2";
   /** `kernel=6.12`: the Linux release the machine runs (src/kernel/linux_version.ts); absent: 6.1. */
   kernel?: KernelVersion;
+  /** `cpu=neoverse-v3`: QEMU's CPU model (archSetup().cpuModels); absent: `max`, the default. */
+  cpu?: string;
 }
 export interface CmdlineStmt {
   op: "cmdline";

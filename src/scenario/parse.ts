@@ -14,6 +14,7 @@ import type { Arch, Located, MachineStmt, RunStatement, Scenario, Statement, Vme
 import { closestField, knownFields } from "./fields.js";
 import { SizeError, formatSize, parseCount, parseSize, parseSizeBig } from "./size.js";
 import { KERNEL_VERSIONS, isKernelVersion, type KernelVersion } from "../kernel/linux_version.js";
+import { archSetup } from "../arch/index.js";
 
 /** `file:line:column: message`; line and column are 1-based. */
 export class ScenarioError extends Error {
@@ -54,7 +55,7 @@ const OPTION_KEY_RE = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
 const FIELD_RE = /^[A-Za-z0-9_()]+$/;
 
 export const USAGE: Readonly<Record<Statement["op"], string>> = {
-  machine: "machine ARCH mem=SIZE maxmem=SIZE [slots=N] [rfc=v2] [kernel=6.1|6.12|7.2]",
+  machine: "machine ARCH mem=SIZE maxmem=SIZE [slots=N] [rfc=v2] [kernel=6.1|6.12|7.2] [cpu=MODEL]",
   cmdline: "cmdline WORD...",
   vmem: "vmem ID size=SIZE [block-size=SIZE]",
   boot: "boot",
@@ -348,13 +349,13 @@ class Parser {
     if (this.machine !== undefined) {
       this.fail(this.toks[0].col, `\`machine\` given twice (first at line ${this.machine.loc.line})`);
     }
-    this.arity(1, 6);
+    this.arity(1, 7);
     const archTok = this.toks[1];
     if (!(ARCHES as readonly string[]).includes(archTok.text)) {
       this.fail(archTok.col, `unknown arch "${archTok.text}" (expected x86_64 or arm64)`);
     }
     const arch = archTok.text as Arch;
-    const opts = this.options(this.toks.slice(2), ["mem", "maxmem", "slots", "rfc", "kernel"]);
+    const opts = this.options(this.toks.slice(2), ["mem", "maxmem", "slots", "rfc", "kernel", "cpu"]);
     const mem = this.required(opts, "mem");
     const maxmem = this.required(opts, "maxmem");
     const memBytes = this.memSize("mem", mem.value, mem.valueCol);
@@ -385,6 +386,13 @@ class Parser {
         kernelOpt.valueCol,
         `kernel=${kernelOpt.value}: memhp models Linux ${KERNEL_VERSIONS.join(", ")} (docs/kernel-versions.md)`,
       );
+    const cpuOpt = opts.get("cpu");
+    const cpuModels = archSetup(arch).cpuModels;
+    if (cpuOpt !== undefined && !cpuModels.includes(cpuOpt.value))
+      this.fail(
+        cpuOpt.valueCol,
+        `cpu=${cpuOpt.value}: the ${arch} machine's CPU models are ${cpuModels.join(", ")}`,
+      );
     this.machine = {
       op: "machine",
       arch,
@@ -393,6 +401,8 @@ class Parser {
       slots,
       ...(rfcOpt ? { rfc: "v2" as const } : {}),
       ...(kernelOpt ? { kernel: kernelOpt.value as KernelVersion } : {}),
+      // cpu=max is the default and is left out, so that it reads as no option
+      ...(cpuOpt && cpuOpt.value !== cpuModels[0] ? { cpu: cpuOpt.value } : {}),
       loc: this.loc(),
     };
   }

@@ -38,7 +38,15 @@ import {
 } from "../../mm/pgtable.js";
 import { ptdumpWalkPgd } from "../../mm/ptdump.js";
 import type { Work } from "../../kernel/work.js";
-import type { ArchHotplugCtx, ArchMm, EarlySections, MhpParams, PfnRange, VmemAltmap } from "../arch.js";
+import type {
+  ArchHotplugCtx,
+  ArchMm,
+  EarlySections,
+  LinearMapConfig,
+  MhpParams,
+  PfnRange,
+  VmemAltmap,
+} from "../arch.js";
 import type { MemoryNotifier } from "../../drivers/base/memory.js";
 import { preventMemoryRemoveNotifier } from "./memory_notifier.js";
 
@@ -131,8 +139,27 @@ export interface Arm64MmOptions {
   vaBits?: 48 | 52;
   /** 6.9 and later: the vmemmap ends at -1 GiB with 48 bits too (ARM64_VA_LAYOUT_48_TOP) */
   vmemmapAtTop?: boolean;
-  /** CONFIG_KFENCE=y with no early pool (Debian's 6.12 and 7.2; see canSetDirectMap()). Default false. */
+  /** CONFIG_KFENCE=y with no early pool (Debian's 6.12 and 7.2; see forcePteMapping()). Default false. */
   kfenceLateInit?: boolean;
+  /** ARM64_HAS_BBML2_NOABORT (7.2 on an allow-listed CPU, ./cpufeature.ts; see forcePteMapping()). Default false. */
+  bbml2Noabort?: boolean;
+}
+
+/**
+ * arch/arm64/mm/mmu.c: force_pte_mapping() (7.2; earlier releases test
+ * can_set_direct_map() of arch/arm64/mm/pageattr.c in its place): must the
+ * linear map be page granular? Not on a CPU with BBML2_NOABORT, which splits a
+ * block when a permission change needs it (split_kernel_leaf_mapping());
+ * otherwise when rodata=full or KFENCE may change the direct map late. Debian
+ * 13's and sid's arm64 configs (6.12, 7.2) build KFENCE with
+ * CONFIG_KFENCE_SAMPLE_INTERVAL=0: no early pool, so
+ * arm64_kfence_can_set_direct_map() is true and the map is page granular with
+ * rodata=off too (seen on 7.2: arm64-v72-leaf-split line 15); Debian 12's 6.1
+ * has no KFENCE. debug_pagealloc and realms are not modelled.
+ */
+export function forcePteMapping(m: LinearMapConfig): boolean {
+  if (m.bbml2Noabort) return false;
+  return m.rodataFull || m.kfenceLateInit;
 }
 
 export class Arm64Mm implements ArchMm {
@@ -140,6 +167,7 @@ export class Arm64Mm implements ArchMm {
   readonly pgtable: KernelPageTable;
   readonly memstartAddr: number;
   readonly kfenceLateInit: boolean;
+  readonly bbml2Noabort: boolean;
   /** where the linear map and the vmemmap are (ARM64_VA_LAYOUT) */
   readonly layout: Arm64VaLayout;
   private readonly vmemmapStart48: number;
@@ -162,6 +190,7 @@ export class Arm64Mm implements ArchMm {
         ? ARM64_VA_LAYOUT_48_TOP
         : ARM64_VA_LAYOUT[opts.vaBits ?? 48];
     this.kfenceLateInit = opts.kfenceLateInit ?? false;
+    this.bbml2Noabort = opts.bbml2Noabort ?? false;
     this.vmemmapStart48 = toVa48(this.layout.vmemmapStart);
     this.vmemmapEnd48 = toVa48(this.layout.vmemmapEnd - 1n) + 1;
     const pageOffset = this.layout.pageOffset;
@@ -189,18 +218,6 @@ export class Arm64Mm implements ArchMm {
   }
   private vmemmap48(pfn: number): number {
     return this.vmemmapStart48 + (pfn - this.memstartAddr / PAGE) * STRUCT_PAGE_SIZE;
-  }
-
-  /**
-   * arch/arm64/mm/pageattr.c: can_set_direct_map(): rodata_full ||
-   * debug_pagealloc || kfence late init. Debian 13's and sid's arm64 configs
-   * (6.12, 7.2) build KFENCE with CONFIG_KFENCE_SAMPLE_INTERVAL=0: no early
-   * pool, so arm64_kfence_can_set_direct_map() is true and the linear map is
-   * page granular with rodata=off too (seen on 7.2: arm64-v72-leaf-split line
-   * 15); Debian 12's 6.1 has no KFENCE.
-   */
-  canSetDirectMap(): boolean {
-    return this.rodataFull || this.kfenceLateInit;
   }
 
   // ---- arch/arm64/mm/mmu.c: __create_pgd_mapping() ----
@@ -369,7 +386,7 @@ export class Arm64Mm implements ArchMm {
 
   private linearFlags(): number {
     let flags = NO_EXEC_MAPPINGS;
-    if (this.canSetDirectMap()) flags |= NO_BLOCK_MAPPINGS | NO_CONT_MAPPINGS;
+    if (forcePteMapping(this)) flags |= NO_BLOCK_MAPPINGS | NO_CONT_MAPPINGS;
     return flags;
   }
 

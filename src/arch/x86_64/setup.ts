@@ -60,5 +60,10 @@ export const x86Setup: ArchSetup = {
   // x86_64 does not select ARCH_WANT_KMALLOC_DMA_BOUNCE
   kmallocBounceSwiotlbBytes: () => undefined,
   dmaPoolsFromBuddy: true,
+  // the oracle's QEMU -cpu max
+  cpuModels: ["max"],
+  bbml2Noabort: () => false,
+  // kernel_physical_mapping_init(): 2 MiB and 1 GiB pages where they fit
+  linearBlockMappings: () => true,
   extraBootReservedPages: () => 0,
 };
