@@ -91,6 +91,17 @@ describe("random scenarios for the real kernel", () => {
     assert.doesNotMatch(campaignScenario(5, 0, { kernel: "patched", version: "6.1" }).text, /kernel=/);
   });
 
+  it("--cpu gives the arm64 machines that CPU and changes nothing else", () => {
+    for (const i of [0, 1]) {
+      const plain = campaignScenario(7201, i, { version: "7.2" });
+      const v3 = campaignScenario(7201, i, { version: "7.2", cpu: "neoverse-v3" });
+      const sc = parseScenario(v3.text, "c.mhp");
+      assert.equal(sc.machine.cpu, sc.machine.arch === "arm64" ? "neoverse-v3" : undefined);
+      assert.equal(v3.name, plain.name);
+      if (sc.machine.arch === "x86_64") assert.equal(v3.text, plain.text);
+    }
+  });
+
   it("RFC scenarios call the RFC's API on memory the test module added", () => {
     const fns = new Map<string, number>();
     let rodataOff = 0;

@@ -16,7 +16,8 @@ import { DEFAULT_KERNEL_VERSION, KERNEL_VERSIONS, type KernelVersion } from "../
 import type { OracleKernel } from "../oracle/cache.js";
 import { oracleUnavailable } from "../oracle/run.js";
 import type { Arch } from "../scenario/ast.js";
-import { badValue, EXIT_DIFF, EXIT_USAGE, ExitCode } from "./io.js";
+import { badValue, EXIT_DIFF, EXIT_USAGE, ExitCode, UsageError } from "./io.js";
+import { archSetup } from "../arch/index.js";
 
 function intOption(name: string, text: string, min: number): number {
   const n = /^(0x[0-9a-f]+|\d+)$/i.test(text) ? Number(text) : NaN;
@@ -36,6 +37,7 @@ interface FuzzOpts {
   oracle?: boolean;
   kernel: OracleKernel;
   release?: KernelVersion;
+  cpu?: string;
   count: string;
   statements: string;
   shrinkBudget: string;
@@ -85,6 +87,12 @@ async function oracleAction(opts: FuzzOpts): Promise<void> {
   if (opts.arch !== undefined && opts.arch !== "x86_64" && opts.arch !== "arm64")
     throw badValue("--arch", opts.arch, "x86_64, arm64");
   const arch = opts.arch as Arch | undefined;
+  const cpus = archSetup("arm64").cpuModels;
+  if (opts.cpu !== undefined && !cpus.includes(opts.cpu)) throw badValue("--cpu", opts.cpu, cpus.join(", "));
+  if (opts.cpu !== undefined && opts.kernel === "patched")
+    throw new UsageError(
+      "--cpu is for Debian's kernels (--kernel stock): the series' builds are not calibrated for it",
+    );
   for (const a of arch ? [arch] : (["x86_64", "arm64"] as const)) {
     const why = oracleUnavailable(a, { kernel: opts.kernel, version: opts.release });
     if (why) {
@@ -108,6 +116,7 @@ async function oracleAction(opts: FuzzOpts): Promise<void> {
     arch,
     kernel: opts.kernel,
     version: opts.release,
+    cpu: opts.cpu,
     statements,
     saveDir,
     shrink: opts.shrink,
@@ -178,6 +187,10 @@ export function registerFuzz(program: Command): void {
         `--oracle: the Linux release of the scenarios' machines (machine ... kernel=), default ${DEFAULT_KERNEL_VERSION}: Debian's kernel of it, or with --kernel patched the series' build of it`,
       ).choices([...KERNEL_VERSIONS]),
     )
+    .option(
+      "--cpu <model>",
+      "--oracle, Debian's kernels: the arm64 machines' CPU (machine ... cpu=; neoverse-v3: BBML2_NOABORT on 7.2)",
+    )
     .option("--count <n>", "--oracle: scenarios to run", "10")
     .option("--statements <n>", "--oracle: statements per scenario", "14")
     .option("--shrink-budget <n>", "--oracle: oracle runs one shrink may take", "30")
@@ -215,6 +228,7 @@ Examples:
   memhp fuzz --oracle --count 20 --seed 5
   memhp fuzz --oracle --kernel patched --arch arm64 --count 10
   memhp fuzz --oracle --kernel patched --release 7.2 --count 10
+  memhp fuzz --oracle --release 7.2 --arch arm64 --cpu neoverse-v3 --count 10
   memhp fuzz --oracle --count 100 --traces runs/ && memhp fuzz --oracle --rejudge runs/`,
     )
     .action(async (opts: FuzzOpts) => {

@@ -40,6 +40,8 @@ export interface GenerateOptions {
   statements?: number;
   /** The Linux release of the machine (`machine ... kernel=`; default 6.1). */
   version?: KernelVersion;
+  /** arm64 machines' CPU model (`machine ... cpu=`; default QEMU's max). */
+  cpu?: string;
 }
 
 /** The machine line's `kernel=` word for `version` (none for the default release). */
@@ -177,12 +179,14 @@ const GLOBAL_READS: readonly string[] = [
 ];
 
 /** The machine lines of a stock scenario. */
-function stockHeader(rng: Rng, arch: Arch, version?: KernelVersion): string[] {
+function stockHeader(rng: Rng, arch: Arch, version?: KernelVersion, cpu?: string): string[] {
   const mem = choose(rng, MEM_CHOICES) * MiB;
   const maxmem = mem + choose(rng, EXTRA_CHOICES) * MiB;
   const slots = choose(rng, SLOT_CHOICES);
   const lines = [
-    `machine ${arch} mem=${sizeText(mem)} maxmem=${sizeText(maxmem)}${slots ? ` slots=${slots}` : ""}${kernelWord(version)}`,
+    `machine ${arch} mem=${sizeText(mem)} maxmem=${sizeText(maxmem)}${slots ? ` slots=${slots}` : ""}${kernelWord(version)}` +
+      // drawn from no random number, so that a seed's scenario is the same with and without it
+      (cpu !== undefined && arch === "arm64" ? ` cpu=${cpu}` : ""),
   ];
   const cmdline: string[] = [];
   const state = choose(rng, DEFAULT_STATE_CHOICES);
@@ -298,7 +302,7 @@ function stockLine(rng: Rng, b: ScenarioBuilder, kind: StockKind, dimms: string[
 export function generateStock(seed: number, opts: GenerateOptions = {}): GeneratedScenario {
   const rng = new Rng(seed);
   const arch: Arch = opts.arch ?? (rng.chance(0.5) ? "x86_64" : "arm64");
-  const b = new ScenarioBuilder(stockHeader(rng, arch, opts.version), arch);
+  const b = new ScenarioBuilder(stockHeader(rng, arch, opts.version, opts.cpu), arch);
   const n = opts.statements ?? 14;
   const dimms: string[] = [];
   // several devices at once: plug something early

@@ -94,6 +94,8 @@ export interface OracleCampaignOptions {
   kernel?: OracleKernel;
   /** the release the scenarios' machines run (`machine ... kernel=`; default 6.1) */
   version?: KernelVersion;
+  /** Debian's kernels: the CPU model of the arm64 machines (`machine ... cpu=`) */
+  cpu?: string;
   /** statements per scenario (default 14) */
   statements?: number;
   /** where minimal scenarios go; false: nowhere */
@@ -431,7 +433,7 @@ export function formatFigures(f: OracleFigures, label = "memhp fuzz --oracle"): 
 export function campaignScenario(
   seed: number,
   index: number,
-  opts: { arch?: Arch; kernel?: OracleKernel; version?: KernelVersion; statements?: number },
+  opts: { arch?: Arch; kernel?: OracleKernel; version?: KernelVersion; statements?: number; cpu?: string },
 ): { name: string; seed: number; arch: Arch; text: string } {
   const master = new Rng(seed);
   let s = 0;
@@ -440,7 +442,7 @@ export function campaignScenario(
   const g =
     opts.kernel === "patched"
       ? generateRfc(s, { arch, statements: opts.statements, version: opts.version })
-      : generateStock(s, { arch, statements: opts.statements, version: opts.version });
+      : generateStock(s, { arch, statements: opts.statements, version: opts.version, cpu: opts.cpu });
   return { name: `fuzz-${arch}-${s}`, seed: s, arch, text: g.text };
 }
 
@@ -469,6 +471,7 @@ export async function runOracleCampaign(opts: OracleCampaignOptions): Promise<Or
       kernel,
       version: opts.version,
       statements: opts.statements,
+      cpu: opts.cpu,
     });
     const o = await checkScenario(c.name, c.text, { kernel, divergences, log: opts.log });
     outcomes.push(o);
