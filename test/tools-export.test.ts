@@ -146,13 +146,20 @@ test("lsmem prints the same for the model and the real kernel", { timeout: 3_600
   if (!hasLsmem) return t.skip("no lsmem (util-linux)");
   const all = hotAddScenarios();
   assert.ok(all.some((s) => s.arch === "x86_64") && all.some((s) => s.arch === "arm64"));
-  // MEMHP_EXPORT_ONLY=x86-vmem,arm64-vmem: just those scenarios (for re-running one)
+  // MEMHP_EXPORT_ONLY=x86-vmem,arm64-vmem: just those scenarios (for re-running one);
+  // MEMHP_EXPORT_PART=K/N (live): the scenarios whose index is K modulo N,
+  // each architecture's first always (CI takes a third by the commit)
   const only = process.env.MEMHP_EXPORT_ONLY?.split(",");
+  const part = /^(\d+)\/(\d+)$/.exec(process.env.MEMHP_EXPORT_PART ?? "");
+  const firsts = (["x86_64", "arm64"] as const).map((a) => all.find((s) => s.arch === a)!);
   const chosen = only
     ? all.filter((s) => only.some((o) => s.file.includes(o)))
     : live
-      ? all
-      : (["x86_64", "arm64"] as const).map((a) => all.find((s) => s.arch === a)!);
+      ? all.filter(
+          (s, i) => !part || firsts.includes(s) || i % Number(part[2]) === Number(part[1]) % Number(part[2]),
+        )
+      : firsts;
+  if (live && part) t.diagnostic(`MEMHP_EXPORT_PART=${part[0]}: ${chosen.length} of ${all.length} scenarios`);
   // The guests' exports run in defaultOracleJobs() lanes (two on this
   // machine: a guest mostly waits), all started here; each subtest waits for
   // its own and compares, in the scenarios' order.
