@@ -108,8 +108,16 @@ function rfcNrKernelPages(board: Board, version: KernelVersion): number {
   return calcNrKernelPages(board, RFC_BOOT[version][board.config.arch].image);
 }
 
-/** Pages reserved beyond a page-granular linear map's with block mappings (below), per arch. */
-const RFC_RODATA_OFF_EXTRA: Record<Arch, number> = { x86_64: 0, arm64: 2 };
+/**
+ * Pages reserved beyond a page-granular linear map's with block mappings
+ * (below), per arch: with rodata=off, and with rodata=full on a
+ * BBML2_NOABORT CPU (7.2's builds only; one page fewer: arm64-rfc-bbml2,
+ * the 2 GiB guest, the only recording).
+ */
+const RFC_BLOCK_MAPPINGS_EXTRA: Record<Arch, { rodataOff: number; bbml2: number }> = {
+  x86_64: { rodataOff: 0, bbml2: 0 },
+  arm64: { rodataOff: 2, bbml2: 1 },
+};
 
 /** The early hash tables (dcache_init_early(), inode_init_early()) and the rest, in pages. */
 function topReservedPages(board: Board, version: KernelVersion, params?: BootParams): number {
@@ -119,8 +127,8 @@ function topReservedPages(board: Board, version: KernelVersion, params?: BootPar
   // arm64 rodata=off: 506 pages more managed than rodata=full on the 1 GiB
   // guest, where the model's page tables make 504 (Debian's kernel: 10 more
   // reserved, archSetup().extraBootReservedPages())
-  const extra =
-    params && bootLinearBlockMappings(board, params, version, true) ? RFC_RODATA_OFF_EXTRA[arch] : 0;
+  const blocks = params !== undefined && bootLinearBlockMappings(board, params, version, true);
+  const extra = !blocks ? 0 : RFC_BLOCK_MAPPINGS_EXTRA[arch][params.rodataFull ? "bbml2" : "rodataOff"];
   // arm64 from 6.12: the swiotlb pool for kmalloc() bouncing, sized by memory
   // (the oracle's guests keep all RAM in ZONE_DMA, below 4 GiB)
   const swiotlb = kmallocBounceSwiotlbPages(board, kernelKconfig(arch, version, true));
