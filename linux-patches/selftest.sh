@@ -16,7 +16,9 @@
 # cache's), MEMHP_BUSYBOX, MEMHP_SELFTEST_LOG (keep the console log there),
 # MEMHP_SELFTEST_IDLE (seconds of console silence after which the guest is
 # stopped as stuck, default 1800), MEMHP_SELFTEST_TIMEOUT (seconds for the
-# whole run, default 5400).
+# whole run, default 5400), MEMHP_SELFTEST_QEMU_CPU (QEMU's -cpu; arm64: e.g.
+# max,pauth-impdef=on,midr=0x410fd842, a CPU that 7.2 gives BBML2_NOABORT,
+# src/arch/arm64/cpufeature.ts).
 set -euo pipefail
 
 arch="${1:-x86_64}"
@@ -79,11 +81,11 @@ append="nokaslr acpi_no_memhotplug memory_hotplug.memmap_on_memory=1 panic=-1 ${
 mem=(-m 2G,slots=4,maxmem=6G -object memory-backend-ram,id=m0,size=4G -device pc-dimm,id=d0,memdev=m0)
 case "$arch" in
   x86_64)
-    qemu=(qemu-system-x86_64 -accel tcg -machine pc -cpu max,la57=off -smp 2 "${mem[@]}"
+    qemu=(qemu-system-x86_64 -accel tcg -machine pc -cpu "${MEMHP_SELFTEST_QEMU_CPU:-max,la57=off}" -smp 2 "${mem[@]}"
       -kernel "$kdir/vmlinuz" -initrd "$work/initrd.gz" -append "console=ttyS0 $append"
       -nographic -no-reboot -net none) ;;
   arm64)
-    qemu=(qemu-system-aarch64 -machine virt -accel tcg -cpu max,pauth-impdef=on -smp 2 "${mem[@]}"
+    qemu=(qemu-system-aarch64 -machine virt -accel tcg -cpu "${MEMHP_SELFTEST_QEMU_CPU:-max,pauth-impdef=on}" -smp 2 "${mem[@]}"
       -bios /usr/share/qemu-efi-aarch64/QEMU_EFI.fd
       -kernel "$kdir/vmlinuz" -initrd "$work/initrd.gz" -append "console=ttyAMA0 $append"
       -nographic -no-reboot -net none) ;;
