@@ -59,7 +59,8 @@ export const arm64Setup: ArchSetup = {
   // mappings under rodata=full on a BBML2_NOABORT CPU, `cpu=neoverse-v3`):
   // 3 on 512 MiB and 1 GiB guests, 5 on a 2 GiB one (arm64-v72-bbml2 and
   // guests of that machine at those sizes, 7 December 2026); the 2 GiB
-  // guest's 2 pages more are not modelled. 6.12's and 7.2's rodata=off keep
+  // guest's 2 pages more are those of docs/divergences.md
+  // `fuzz-arm64-v72-2g-boot-pages` (on `max` too). 6.12's and 7.2's rodata=off keep
   // the map page granular (KFENCE, force_pte_mapping()) and reserve none more
   // (memhp fuzz --oracle --release 7.2 --seed 7201); 6.12 has no BBML2.
   extraBootReservedPages: (linearBlockMappings, version) =>
