@@ -261,13 +261,21 @@ test("corpus: a scenario recorded on 6.12 (7.2) is an entry held to the model of
   assert.match(e72.kernelTraceFile, /x86-v612-auto-online\.linux-7\.2-x86_64\.jsonl$/);
 });
 
-test("snapshot: a 6.12 machine's set-up line keeps kernel=, so it restores as 6.12", () => {
+test("snapshot: a 6.12 machine's set-up line keeps kernel= (and rfc=, cpu=), so it restores as 6.12", () => {
   const sc = parseScenario("machine x86_64 mem=1G maxmem=4G kernel=6.12\nboot\n", "t.mhp");
   assert.match(setupLines(sc)[0], / kernel=6\.12$/);
   assert.doesNotMatch(
     setupLines(parseScenario("machine x86_64 mem=1G maxmem=4G\nboot\n", "t.mhp"))[0],
     /kernel=/,
   );
+  // the series and the CPU are part of the machine too
+  const v3 = parseScenario(
+    "machine arm64 mem=1G maxmem=4G rfc=v2 kernel=7.2 cpu=neoverse-v3\nboot\n",
+    "t.mhp",
+  );
+  const line = setupLines(v3)[0];
+  assert.match(line, / rfc=v2 kernel=7\.2 cpu=neoverse-v3$/);
+  assert.deepEqual(parseScenario(`${line}\nboot\n`, "u.mhp").machine.cpu, "neoverse-v3");
 });
 
 test("7.2: zoneinfo's lines (nr_free_pages_blocks, high_min/high_max, highatomic; nr_bounce and nr_writeback_temp gone)", () => {

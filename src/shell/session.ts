@@ -163,7 +163,8 @@ export class ShellSession {
       )
       .join("");
     const cmdline = this.scenario.cmdline.length ? `, cmdline "${this.scenario.cmdline.join(" ")}"` : "";
-    const kernel = m.kernel !== undefined ? ` kernel=${m.kernel}` : "";
+    const kernel =
+      (m.kernel !== undefined ? ` kernel=${m.kernel}` : "") + (m.cpu !== undefined ? ` cpu=${m.cpu}` : "");
     return `${m.arch} mem=${size(m.memBytes)} maxmem=${size(m.maxmemBytes)}${kernel}, ${slots} DIMM slot${slots === 1 ? "" : "s"}${vmems}${cmdline}`;
   }
 

@@ -84,7 +84,9 @@ export function setupLines(sc: Scenario): string[] {
   const lines = [
     `machine ${m.arch} mem=${m.memBytes} maxmem=${m.maxmemBytes}` +
       (m.slots === undefined ? "" : ` slots=${m.slots}`) +
-      (m.kernel === undefined ? "" : ` kernel=${m.kernel}`),
+      (m.rfc === undefined ? "" : ` rfc=${m.rfc}`) +
+      (m.kernel === undefined ? "" : ` kernel=${m.kernel}`) +
+      (m.cpu === undefined ? "" : ` cpu=${m.cpu}`),
   ];
   if (sc.cmdline.length) lines.push(`cmdline ${sc.cmdline.join(" ")}`);
   for (const v of sc.vmems) lines.push(`vmem ${v.id} size=${v.sizeBytes}`);
