@@ -41,6 +41,7 @@ import {
   insertFirmwareResources,
   kernelImageReserved,
   lateFreedRange,
+  linearMapConfig,
 } from "./setup.js";
 import { ResourceTree } from "./resource.js";
 import { Printk } from "./printk.js";
@@ -205,16 +206,11 @@ export class Kernel {
       arch: cfg.arch,
       alloc: withFaultInjection(this.alloc, this.faults), // sites "pgtable", "vmemmap"
       work: this.work,
-      rodataFull: this.params.rodataFull,
+      ...linearMapConfig(cfg.arch, cfg.cpu, this.version, this.rfcV2, this.params.rodataFull),
       memstartAddr: 0,
       // Debian's arm64 6.12 and 7.2: CONFIG_ARM64_VA_BITS_52 (docs/kernel-versions.md)
       vaBits: this.kconfig.arm64VaBits52 ? 52 : 48,
       vmemmapAtTop: this.atLeast("6.12"),
-      kfenceLateInit: this.kconfig.kfenceLateInit,
-      bbml2Noabort: archSetup(cfg.arch).bbml2Noabort(
-        cfg.cpu ?? archSetup(cfg.arch).cpuModels[0],
-        this.version,
-      ),
     });
     this.arch.pgtable.faults = this.faults;
     // The kernel takes these page tables and the boot memmap from memblock, before

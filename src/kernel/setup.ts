@@ -6,7 +6,7 @@
 // come from src/arch/<arch>/setup.ts.
 
 import type { Board } from "../hw/board.js";
-import type { Arch } from "../arch/arch.js";
+import type { Arch, LinearMapConfig } from "../arch/arch.js";
 import { archSetup } from "../arch/index.js";
 import type { PfnSpan } from "../mm/page_alloc.js";
 import {
@@ -363,12 +363,29 @@ export function bootLinearBlockMappings(
   version: KernelVersion,
   rfc: boolean,
 ): boolean {
-  const setup = archSetup(board.config.arch);
-  return setup.linearBlockMappings({
-    rodataFull: params.rodataFull,
-    kfenceLateInit: kernelKconfig(board.config.arch, version, rfc).kfenceLateInit,
-    bbml2Noabort: setup.bbml2Noabort(board.config.cpu ?? setup.cpuModels[0], version),
-  });
+  return archSetup(board.config.arch).linearBlockMappings(
+    linearMapConfig(board.config.arch, board.config.cpu, version, rfc, params.rodataFull),
+  );
+}
+
+/**
+ * What decides how a machine's linear map is built (LinearMapConfig): rodata=,
+ * the build's KFENCE (kernelKconfig()) and the CPU's BBML2_NOABORT
+ * (archSetup().bbml2Noabort() of `cpu`, the arch's first model when unset).
+ */
+export function linearMapConfig(
+  arch: Arch,
+  cpu: string | undefined,
+  version: KernelVersion,
+  rfc: boolean,
+  rodataFull: boolean,
+): LinearMapConfig {
+  const setup = archSetup(arch);
+  return {
+    rodataFull,
+    kfenceLateInit: kernelKconfig(arch, version, rfc).kfenceLateInit,
+    bbml2Noabort: setup.bbml2Noabort(cpu ?? setup.cpuModels[0], version),
+  };
 }
 
 export function bootReservations(
