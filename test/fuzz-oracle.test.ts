@@ -100,6 +100,16 @@ describe("random scenarios for the real kernel", () => {
       assert.equal(v3.name, plain.name);
       if (sc.machine.arch === "x86_64") assert.equal(v3.text, plain.text);
     }
+    // the series' builds too: the same RFC scenario, on that CPU
+    const plain = campaignScenario(7203, 1, { kernel: "patched", version: "7.2", arch: "arm64" });
+    const v3 = campaignScenario(7203, 1, {
+      kernel: "patched",
+      version: "7.2",
+      arch: "arm64",
+      cpu: "neoverse-v3",
+    });
+    assert.equal(parseScenario(v3.text, "p.mhp").machine.cpu, "neoverse-v3");
+    assert.equal(v3.text.replace(" cpu=neoverse-v3", ""), plain.text);
   });
 
   it("RFC scenarios call the RFC's API on memory the test module added", () => {

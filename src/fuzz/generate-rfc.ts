@@ -124,7 +124,8 @@ export function generateRfc(seed: number, opts: GenerateOptions & { v2?: boolean
     ] as const) *
       MiB;
   const header = [
-    `machine ${arch} mem=${sizeText(mem)} maxmem=${sizeText(maxmem)}${v2 ? " rfc=v2" : ""}${kernelWord(opts.version)}`,
+    `machine ${arch} mem=${sizeText(mem)} maxmem=${sizeText(maxmem)}${v2 ? " rfc=v2" : ""}${kernelWord(opts.version)}` +
+      (opts.cpu !== undefined && arch === "arm64" ? ` cpu=${opts.cpu}` : ""),
   ];
   if (arch === "arm64" && rng.chance(0.4)) header.push("cmdline rodata=off");
   header.push("boot");

@@ -441,7 +441,7 @@ export function campaignScenario(
   const arch: Arch = opts.arch ?? (index % 2 === 0 ? "x86_64" : "arm64");
   const g =
     opts.kernel === "patched"
-      ? generateRfc(s, { arch, statements: opts.statements, version: opts.version })
+      ? generateRfc(s, { arch, statements: opts.statements, version: opts.version, cpu: opts.cpu })
       : generateStock(s, { arch, statements: opts.statements, version: opts.version, cpu: opts.cpu });
   return { name: `fuzz-${arch}-${s}`, seed: s, arch, text: g.text };
 }
