@@ -21,6 +21,13 @@ import { listCorpus, entryScenario } from "../src/scenario/corpus.js";
 import { packagePath } from "../src/paths.js";
 import { setupLines } from "../src/snapshot/snapshot.js";
 import type { TraceRecord } from "../src/scenario/trace.js";
+import { Kernel } from "../src/kernel/kernel.js";
+import { MHP_NID_IS_MGID } from "../src/mm/memory_hotplug.js";
+import { LEVEL_PUD } from "../src/mm/pgtable.js";
+import { ENOMEM } from "../src/errno.js";
+
+const G = 2 ** 30;
+const BLOCK = 128 * 2 ** 20;
 
 const BIN = packagePath("bin", "memhp.js");
 
@@ -415,6 +422,88 @@ test("arm64 BBML2_NOABORT (cpu=neoverse-v3): 7.2 maps with blocks under rodata=f
   // the oracle's QEMU: max with the MIDR (the kernel's allow-list is by MIDR only)
   assert.equal(arm64CpuOption(undefined), "max,pauth-impdef=on");
   assert.equal(arm64CpuOption("neoverse-v3"), "max,pauth-impdef=on,midr=0x410fd842");
+});
+
+test("the 7.2 series on a BBML2_NOABORT CPU splits a live leaf to depopulate or unmap inside it; rodata=off and 6.12 refuse", () => {
+  const sc = (v: string, cmdline = "") =>
+    `machine arm64 mem=2G maxmem=4G rfc=v2 kernel=${v} cpu=neoverse-v3\n${cmdline}boot\n` +
+    "write /sys/devices/system/memory/auto_online_blocks online_movable\n" +
+    "call add_memory_driver_managed 0xc0000000 1G\nptdump 0xc0000000 1G\n" +
+    "call depopulate_range_driver_managed 0xc8000000 128M\nptdump 0xc0000000 1G\n" +
+    "call alloc_contig_range_unmapped 0xd0400000 4M\nptdump 0xd0000000 64M\n";
+  type Pt = { linear: { level: string; va: string; size: string }[]; tablePages: number };
+  const pt = (recs: readonly TraceRecord[]) => recs.filter((r) => r.op === "ptdump") as unknown as Pt[];
+  const v3 = run(sc("7.2")).records;
+  const [whole, split, run2m] = pt(v3);
+  assert.deepEqual(
+    whole.linear.map((l) => l.level),
+    ["pud"],
+  );
+  assert.equal(resultAt(v3, 6), "ok", "depopulate one block of the GiB leaf");
+  // split_pud(): one PMD table, the other blocks as 32 MiB contiguous runs
+  assert.equal(split.tablePages, whole.tablePages + 1);
+  assert.deepEqual(
+    split.linear.map((l) => [l.va, l.size]),
+    [
+      ["0xffff0000c0000000", "0x8000000"],
+      ["0xffff0000d0000000", "0x30000000"],
+    ],
+  );
+  assert.equal(
+    resultAt(v3, 8),
+    "ok",
+    "4 MiB inside a contiguous run: the run becomes 2 MiB blocks, no table page",
+  );
+  assert.equal(run2m.tablePages, split.tablePages);
+  assert.deepEqual(
+    run2m.linear.map((l) => [l.va, l.size]),
+    [
+      ["0xffff0000d0000000", "0x400000"],
+      ["0xffff0000d0800000", "0x3800000"],
+    ],
+  );
+  // the split's page-table page cannot be had: -ENOMEM, nothing split, offlined or unmapped
+  for (const op of ["depopulate", "unmapped"] as const) {
+    const k = Kernel.boot({
+      arch: "arm64",
+      memBytes: 2 * G,
+      maxmemBytes: 4 * G,
+      rfc: "v2",
+      kernel: "7.2",
+      cpu: "neoverse-v3",
+      seed: 1,
+    });
+    const base = 0xc0000000;
+    const mgid = k.memory.memoryGroupRegisterStatic(0, k.board.deviceMemorySize / 4096);
+    assert.equal(k.hotplug.addMemoryDriverManaged(mgid, base, G, "System RAM (memhp)", MHP_NID_IS_MGID), 0);
+    for (let id = base / BLOCK; id < (base + G) / BLOCK; id++)
+      assert.equal(k.kernfs.write(`/sys/devices/system/memory/memory${id}/state`, "online_movable"), 0);
+    const tables = k.arch.pgtable.tablePages();
+    k.faults.add("pgtable", 1);
+    const rc =
+      op === "depopulate"
+        ? k.hotplug.offlineAndDepopulateMemory(mgid, base + BLOCK, BLOCK)
+        : k.unmapped.allocContigRangeUnmapped((base + BLOCK) / 4096, BLOCK / 4096);
+    assert.equal(rc, -ENOMEM, op);
+    assert.equal(k.arch.pgtable.tablePages(), tables);
+    assert.equal(k.arch.pgtable.lookup(k.arch.physToVirt(base + BLOCK))?.level, LEVEL_PUD, "still one leaf");
+    assert.equal(
+      k.kernfs.read(`/sys/devices/system/memory/memory${(base + BLOCK) / BLOCK}/state`),
+      "online\n",
+    );
+    assert.deepEqual(k.checkInvariants(), []);
+  }
+  // rodata=off: the linear map does not rely on BBML2, nothing is split
+  const off = run(sc("7.2", "cmdline rodata=off\n")).records;
+  assert.equal(resultAt(off, 7), "EINVAL");
+  assert.equal(resultAt(off, 9), "EINVAL");
+  // 6.12 maps the GiB page by page: nothing to split
+  const v612 = run(sc("6.12")).records;
+  assert.deepEqual(
+    pt(v612)[0].linear.map((l) => l.level),
+    ["pte"],
+  );
+  assert.equal(resultAt(v612, 6), "ok");
 });
 
 test("hwpoison: 6.12 and 7.2 refuse to online a poisoned block and count it off at removal; 6.1 onlines it and keeps the count", () => {

@@ -150,6 +150,14 @@ export interface ArchMm {
    * vmemmap is not looked at (compare archMemoryRemovalSplitsLeaf()).
    */
   archLinearMappingSplitsLeaf(start: number, size: number): boolean;
+  /**
+   * The series' arch_linear_mapping_split_leaves() (7.2): split the leaves
+   * that cross the edges of [start, start + size) where the architecture can
+   * split a live mapping (arm64: split_kernel_leaf_mapping(), which splits only
+   * with BBML2_NOABORT under rodata=full). 0, or -ENOMEM when a table page
+   * cannot be had; what was split stays split.
+   */
+  archLinearMappingSplitLeaves(start: number, size: number): number;
   /** arch_add_memory(): map the range, then ctx.addPages(). 0 or -errno; nothing left on failure. */
   archAddMemory(ctx: ArchHotplugCtx, nid: number, start: number, size: number, params: MhpParams): number;
   /** arch_remove_memory(): ctx.removePages(), then unmap the range and free empty tables. */

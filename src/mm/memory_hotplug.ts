@@ -10,7 +10,7 @@
 // Lock order: device_hotplug_lock → mem_hotplug_lock (see src/drivers/base/core.ts).
 
 import type { ArchHotplugCtx, MhpParams, VmemAltmap } from "../arch/arch.js";
-import { E2BIG, EBUSY, EEXIST, EHWPOISON, EINTR, EINVAL, ENOENT, EOPNOTSUPP } from "../errno.js";
+import { E2BIG, EBUSY, EEXIST, EHWPOISON, EINTR, EINVAL, ENOENT, ENOMEM, EOPNOTSUPP } from "../errno.js";
 import type { Kernel } from "../kernel/kernel.js";
 import { KernelBug } from "../kernel/bug.js";
 import { hex016, hexAlt, hexPa } from "../kernel/printk.js";
@@ -1271,12 +1271,18 @@ export class MemoryHotplug implements ArchHotplugCtx {
           if (blocks.some((mem) => mem.nrVmemmapPages !== 0))
             return this.refuse(-EOPNOTSUPP, "a block's memmap lives in the range (memmap_on_memory)");
           runs = this.blockRuns(blocks.filter((mem) => !mem.depopulated));
-          for (const [s, n] of runs)
+          // splits_leaf_cb(): arch_linear_mapping_split_leaves() first (the
+          // 7.2 series splits live leaves on arm64 with BBML2_NOABORT), then
+          // the check; a split stays when a later step fails.
+          for (const [s, n] of runs) {
+            if (this.k.arch.archLinearMappingSplitLeaves(s, n) < 0)
+              return this.refuse(-ENOMEM, "no page for a page table to split a linear-map leaf");
             if (this.k.arch.archLinearMappingSplitsLeaf(s, n))
               return this.refuse(
                 -EINVAL,
                 `unmapping 0x${s.toString(16)}+0x${n.toString(16)} would split a linear-map leaf`,
               );
+          }
         } finally {
           this.k.locks.memHotplugDone();
         }

@@ -24,7 +24,7 @@
 // Not modelled: the -ENOMEM of the record's kmalloc() and of the arch hook
 // (x86_64 pfn_mapped[] full, arm64 memblock growth), -EINTR of a fatal signal.
 
-import { EBUSY, EINVAL } from "../errno.js";
+import { EBUSY, EINVAL, ENOMEM } from "../errno.js";
 import type { Kernel } from "../kernel/kernel.js";
 import { MEM_GOING_OFFLINE, type MemoryNotify } from "../drivers/base/memory.js";
 import { PAGEBLOCK_NR_PAGES, PAGE_SIZE } from "./constants.js";
@@ -89,6 +89,10 @@ export class UnmappedAlloc {
         }
         if (this.records.some((r) => r.startPfn < endPfn && startPfn < r.startPfn + r.nrPages))
           return this.refuse(-EBUSY, "the range overlaps an unmapped allocation");
+        // arch_linear_mapping_split_leaves() (7.2 series, arm64 with
+        // BBML2_NOABORT), then the check; a split stays if a later step fails
+        if (k.arch.archLinearMappingSplitLeaves(start, size) < 0)
+          return this.refuse(-ENOMEM, "no page for a page table to split a linear-map leaf");
         if (k.arch.archLinearMappingSplitsLeaf(start, size))
           return this.refuse(
             -EINVAL,

@@ -450,6 +450,93 @@ export class Arm64Mm implements ArchMm {
   }
 
   /**
+   * The series' arch_linear_mapping_split_leaves() for arm64 (7.2):
+   * split_kernel_leaf_mapping() of the range's edges in the linear map.
+   */
+  archLinearMappingSplitLeaves(start: number, size: number): number {
+    return this.splitKernelLeafMapping(this.linear48(start), this.linear48(start + size));
+  }
+
+  /**
+   * arch/arm64/mm/mmu.c (7.2): linear_map_requires_bbml2, set at boot to
+   * !force_pte_mapping() && can_set_direct_map(): the linear map kept block
+   * mappings that permission changes will have to split live.
+   */
+  private linearMapRequiresBbml2(): boolean {
+    return !forcePteMapping(this) && (this.rodataFull || this.kfenceLateInit);
+  }
+
+  /**
+   * arch/arm64/mm/mmu.c (7.2): split_kernel_leaf_mapping(start, end), va48
+   * page aligned: nothing unless linear_map_requires_bbml2 (and then the CPU
+   * has BBML2_NOABORT, so the split needs no break-before-make nor TLB flush);
+   * else split_kernel_leaf_mapping_locked() at start, then at end. 0 or -ENOMEM.
+   * model: the single-page shortcut (end - start == PAGE_SIZE) splits at the
+   * less aligned edge only, which leaves the same tables; it is not told apart.
+   */
+  splitKernelLeafMapping(start: number, end: number): number {
+    if (!this.linearMapRequiresBbml2() || !this.bbml2Noabort) return 0;
+    if (!aligned(start, PAGE) || !aligned(end, PAGE)) return -EINVAL;
+    const ret = this.splitKernelLeafMappingLocked(start);
+    return ret || this.splitKernelLeafMappingLocked(end);
+  }
+
+  // split_kernel_leaf_mapping_locked(): level by level, an address aligned to
+  // the level's size is a boundary there and a none entry has nothing to split;
+  // a PUD block becomes contiguous PMD blocks, a contiguous PMD run plain PMD
+  // blocks, a PMD block contiguous PTEs, a contiguous PTE run plain PTEs.
+  private splitKernelLeafMappingLocked(addr: number): number {
+    const pt = this.pgtable;
+    if (aligned(addr, PGDIR_SIZE)) return 0;
+    const pgd = pt.get(pt.root, ptIndex(addr, LEVEL_PGD));
+    if (!entryIsTable(pgd)) return 0;
+    if (aligned(addr, PUD_SIZE)) return 0;
+    const pud = entryTable(pgd);
+    const pi = ptIndex(addr, LEVEL_PUD);
+    let e = pt.get(pud, pi);
+    if (entryIsNone(e)) return 0;
+    if (entryIsLeaf(e)) {
+      // split_pud(..., to_cont = true)
+      const pmd = pt.allocTable(LEVEL_PMD);
+      if (pmd < 0) return -ENOMEM;
+      pt.setLeaves(pmd, 0, entryLeafPfn(e), LEAF_CONT, 512);
+      pt.setTable(pud, pi, pmd);
+      e = pt.get(pud, pi);
+    }
+    if (aligned(addr, CONT_PMD_SIZE)) return 0;
+    const pmd = entryTable(e);
+    const mi = ptIndex(addr, LEVEL_PMD);
+    let m = pt.get(pmd, mi);
+    if (entryIsNone(m)) return 0;
+    if (entryIsLeaf(m)) {
+      if (entryLeafFlags(m) & LEAF_CONT) {
+        // split_contpmd(): the run's 16 entries lose PTE_CONT
+        const first = mi - (mi % 16);
+        pt.setLeaves(pmd, first, entryLeafPfn(pt.get(pmd, first)), 0, 16);
+      }
+      if (aligned(addr, PMD_SIZE)) return 0;
+      m = pt.get(pmd, mi);
+      // split_pmd(..., to_cont = true)
+      const pte = pt.allocTable(LEVEL_PTE);
+      if (pte < 0) return -ENOMEM;
+      pt.setLeaves(pte, 0, entryLeafPfn(m), LEAF_CONT, 512);
+      pt.setTable(pmd, mi, pte);
+      m = pt.get(pmd, mi);
+    }
+    if (aligned(addr, CONT_PTE_SIZE)) return 0;
+    const pte = entryTable(m);
+    const ti = ptIndex(addr, LEVEL_PTE);
+    const p = pt.get(pte, ti);
+    if (entryIsNone(p)) return 0;
+    if (entryLeafFlags(p) & LEAF_CONT) {
+      // split_contpte()
+      const first = ti - (ti % 16);
+      pt.setLeaves(pte, first, entryLeafPfn(pt.get(pte, first)), 0, 16);
+    }
+    return 0;
+  }
+
+  /**
    * arch/arm64/mm/mmu.c: arch_add_memory(): arch_create_linear_mapping(),
    * then __add_pages(); when that fails, arch_remove_linear_mapping().
    */

@@ -495,6 +495,11 @@ export class X86Mm implements ArchMm {
    * memmap (see the "model:" notes there). A range added as a whole never has
    * one; a part of what was added may.
    */
+  /** The series' default arch_linear_mapping_split_leaves(): x86 splits nothing, and the check refuses. */
+  archLinearMappingSplitLeaves(_start: number, _size: number): number {
+    return 0;
+  }
+
   archLinearMappingSplitsLeaf(start: number, size: number): boolean {
     const edge = (pa: number): boolean => {
       const va = PAGE_OFFSET48 + pa;
