@@ -15,6 +15,10 @@
 // Before that the calls keep v1's form, and removals that would split a 1 GiB
 // leaf of the x86 linear map are not generated (v1's kernel crashes there, as
 // 6.1 does: scenarios/regressions/x86_64-remove-part-of-1g-leaf.mhp).
+//
+// With a CPU model (`--cpu`, opts.cpu) the arm64 scenarios also add a GiB at
+// once and take and free unmapped allocations of pageblocks (CPU_WEIGHTS): on
+// a BBML2_NOABORT CPU the 7.2 series splits the linear map's leaves for them.
 
 import { PAGE_SIZE } from "../mm/constants.js";
 import { LEVEL_PUD, LEVEL_SIZE } from "../mm/pgtable.js";
@@ -89,7 +93,10 @@ type RfcKind =
   | "read-block"
   | "read-global"
   | "ptdump"
-  | "ls";
+  | "ls"
+  | "add-1g"
+  | "unmapped"
+  | "unmapped-free";
 
 const RFC_WEIGHTS: readonly (readonly [number, RfcKind])[] = [
   [4, "add"],
@@ -105,6 +112,21 @@ const RFC_WEIGHTS: readonly (readonly [number, RfcKind])[] = [
   [3, "ptdump"],
   [1, "ls"],
 ];
+
+/**
+ * With a CPU model (`--cpu`, arm64's BBML2_NOABORT), also the paths that CPU
+ * changes in the 7.2 series: a GiB added at once (one 1 GiB leaf) and unmapped
+ * allocations of pageblocks inside leaves, which the series splits there.
+ * Without one the weights above are all there is, so that the campaigns of
+ * Debian's CPUs keep their scenarios.
+ */
+const CPU_WEIGHTS: readonly (readonly [number, RfcKind])[] = [
+  ...RFC_WEIGHTS,
+  [3, "add-1g"],
+  [6, "unmapped"],
+  [3, "unmapped-free"],
+];
+const PAGEBLOCK = 2 * MiB;
 
 /** A random scenario of the RFC's calls for the patched kernel. */
 export function generateRfc(seed: number, opts: GenerateOptions & { v2?: boolean } = {}): GeneratedScenario {
@@ -133,6 +155,7 @@ export function generateRfc(seed: number, opts: GenerateOptions & { v2?: boolean
   const base = b.k.board.deviceMemoryBase;
   const rawEnd = base + (maxmem - mem);
   const adds: Add[] = [];
+  const unmapped: Array<[number, number]> = [];
   const owner = (a?: Add): string => {
     if (!v2) return "";
     const n = a && rng.chance(0.85) ? a.owner : 1 + rng.int(3);
@@ -282,6 +305,40 @@ export function generateRfc(seed: number, opts: GenerateOptions & { v2?: boolean
       }
       case "ls":
         return `ls ${MEM}`;
+      case "add-1g": {
+        const gib = 1024 * MiB;
+        const gibs: number[] = [];
+        for (let g = Math.ceil(base / gib) * gib; g + gib <= rawEnd; g += gib) if (free(g, gib)) gibs.push(g);
+        if (!gibs.length) return undefined;
+        const g = anyOf(rng, gibs);
+        const o = v2 ? 1 + rng.int(3) : 1;
+        adds.push({ start: g, size: gib, owner: o });
+        return `call add_memory_driver_managed ${hex(g)} 1G${v2 ? ` owner=${o}` : ""}`;
+      }
+      case "unmapped": {
+        // pageblocks of one add: a few, a run, a block, or the whole add
+        if (!adds.length) return undefined;
+        const a = anyOf(rng, adds);
+        const blocks = a.size / PAGEBLOCK;
+        const n = choose(rng, [
+          [4, 1 + rng.int(4)],
+          [2, 16],
+          [2, BLOCK / PAGEBLOCK],
+          [1, blocks],
+        ] as const);
+        if (n > blocks) return undefined;
+        const start = a.start + rng.int(blocks - n + 1) * PAGEBLOCK;
+        if (!b.add(`call alloc_contig_range_unmapped ${hex(start)} ${sizeText(n * PAGEBLOCK)}`))
+          return undefined;
+        if (b.k.unmapped.ranges().some((r) => r.startPfn * PAGE_SIZE === start))
+          unmapped.push([start, n * PAGEBLOCK]);
+        return undefined;
+      }
+      case "unmapped-free": {
+        if (!unmapped.length) return undefined;
+        const [start, size] = unmapped.splice(rng.int(unmapped.length), 1)[0];
+        return `call free_contig_range_unmapped ${hex(start)} ${sizeText(size)}`;
+      }
     }
   };
 
@@ -290,7 +347,11 @@ export function generateRfc(seed: number, opts: GenerateOptions & { v2?: boolean
   if (rng.chance(0.4)) line("add-gib");
   for (let tries = 0; b.body.length < n && tries < n * 8; tries++) {
     const kind: RfcKind =
-      adds.length === 0 ? (rng.chance(0.6) ? "add" : "add-gib") : choose(rng, RFC_WEIGHTS);
+      adds.length === 0
+        ? rng.chance(0.6)
+          ? "add"
+          : "add-gib"
+        : choose(rng, opts.cpu !== undefined && arch === "arm64" ? CPU_WEIGHTS : RFC_WEIGHTS);
     const l = line(kind);
     if (l !== undefined && !b.add(l) && kind === "add") adds.pop();
   }
