@@ -328,6 +328,11 @@ export function generateRfc(seed: number, opts: GenerateOptions & { v2?: boolean
         ] as const);
         if (n > blocks) return undefined;
         const start = a.start + rng.int(blocks - n + 1) * PAGEBLOCK;
+        // the allocation takes online memory: online its offline blocks first, mostly
+        if (rng.chance(0.8))
+          for (let s = start - (start % BLOCK); s < start + n * PAGEBLOCK; s += BLOCK)
+            if (b.k.kernfs.read(`${MEM}/memory${s / BLOCK}/state`) === "offline\n")
+              b.add(`write ${MEM}/memory${s / BLOCK}/state online_movable`);
         if (!b.add(`call alloc_contig_range_unmapped ${hex(start)} ${sizeText(n * PAGEBLOCK)}`))
           return undefined;
         if (b.k.unmapped.ranges().some((r) => r.startPfn * PAGE_SIZE === start))
