@@ -492,6 +492,15 @@ test("the 7.2 series on a BBML2_NOABORT CPU splits a live leaf to depopulate or 
       "online\n",
     );
     assert.deepEqual(k.checkInvariants(), []);
+    // and with the page: split, taken, and the page tables still consistent
+    const again =
+      op === "depopulate"
+        ? k.hotplug.offlineAndDepopulateMemory(mgid, base + BLOCK, BLOCK)
+        : k.unmapped.allocContigRangeUnmapped((base + BLOCK) / 4096, BLOCK / 4096);
+    assert.equal(again, 0, op);
+    assert.equal(k.arch.pgtable.tablePages(), tables + 1, "one PMD table from split_pud()");
+    assert.equal(k.arch.pgtable.lookup(k.arch.physToVirt(base + BLOCK)), undefined);
+    assert.deepEqual(k.checkInvariants(), []);
   }
   // rodata=off: the linear map does not rely on BBML2, nothing is split
   const off = run(sc("7.2", "cmdline rodata=off\n")).records;
