@@ -171,6 +171,13 @@ export function generateRfc(seed: number, opts: GenerateOptions & { v2?: boolean
     for (let s = base; s + size <= rawEnd; s += BLOCK) if (free(s, size)) out.push(s);
     return out;
   };
+  /** 1 GiB-aligned GiBs of the device region that nothing was added to. */
+  const freeGibs = (): number[] => {
+    const gib = 1024 * MiB;
+    const out: number[] = [];
+    for (let g = Math.ceil(base / gib) * gib; g + gib <= rawEnd; g += gib) if (free(g, gib)) out.push(g);
+    return out;
+  };
   /** A range over added memory: a sub-range of one add mostly; across adds, unaligned, or empty now and then. */
   const range = (): [number, number, Add | undefined] | undefined => {
     if (!adds.length) return undefined;
@@ -215,9 +222,7 @@ export function generateRfc(seed: number, opts: GenerateOptions & { v2?: boolean
       }
       case "add-gib": {
         // several adds in one GiB: the GiB's blocks split into 2-4 adds
-        const gib = 1024 * MiB;
-        const gibs: number[] = [];
-        for (let g = Math.ceil(base / gib) * gib; g + gib <= rawEnd; g += gib) if (free(g, gib)) gibs.push(g);
+        const gibs = freeGibs();
         if (!gibs.length) return undefined;
         const g = anyOf(rng, gibs);
         const cuts = anyOf(rng, [
@@ -306,13 +311,11 @@ export function generateRfc(seed: number, opts: GenerateOptions & { v2?: boolean
       case "ls":
         return `ls ${MEM}`;
       case "add-1g": {
-        const gib = 1024 * MiB;
-        const gibs: number[] = [];
-        for (let g = Math.ceil(base / gib) * gib; g + gib <= rawEnd; g += gib) if (free(g, gib)) gibs.push(g);
+        const gibs = freeGibs();
         if (!gibs.length) return undefined;
         const g = anyOf(rng, gibs);
         const o = v2 ? 1 + rng.int(3) : 1;
-        adds.push({ start: g, size: gib, owner: o });
+        adds.push({ start: g, size: 1024 * MiB, owner: o });
         return `call add_memory_driver_managed ${hex(g)} 1G${v2 ? ` owner=${o}` : ""}`;
       }
       case "unmapped": {

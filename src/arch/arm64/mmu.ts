@@ -22,6 +22,8 @@ import {
   LEVEL_PTE,
   LEVEL_PUD,
   LEVEL_SIZE,
+  PTRS_PER_TABLE,
+  type PtLevel,
   entryIsLeaf,
   entryIsNone,
   entryIsTable,
@@ -113,6 +115,8 @@ const PGDIR_SIZE = LEVEL_SIZE[LEVEL_PGD];
 /** pgtable-hwdef.h: CONT_PTE_SIZE (16 x 4K) and CONT_PMD_SIZE (16 x 2M), CONFIG_ARM64_CONT_*_SHIFT 4 */
 const CONT_PTE_SIZE = 16 * PAGE;
 const CONT_PMD_SIZE = 16 * PMD_SIZE;
+/** CONT_PTES = CONT_PMDS: entries in one contiguous run */
+const CONT_ENTRIES = CONT_PTE_SIZE / PAGE;
 
 /** asm/tlbflush.h: MAX_TLBI_OPS = PTRS_PER_PTE */
 const MAX_TLBI_OPS = 512;
@@ -496,11 +500,7 @@ export class Arm64Mm implements ArchMm {
     let e = pt.get(pud, pi);
     if (entryIsNone(e)) return 0;
     if (entryIsLeaf(e)) {
-      // split_pud(..., to_cont = true)
-      const pmd = pt.allocTable(LEVEL_PMD);
-      if (pmd < 0) return -ENOMEM;
-      pt.setLeaves(pmd, 0, entryLeafPfn(e), LEAF_CONT, 512);
-      pt.setTable(pud, pi, pmd);
+      if (this.splitToContTable(pud, pi, LEVEL_PMD) < 0) return -ENOMEM; // split_pud()
       e = pt.get(pud, pi);
     }
     if (aligned(addr, CONT_PMD_SIZE)) return 0;
@@ -509,18 +509,9 @@ export class Arm64Mm implements ArchMm {
     let m = pt.get(pmd, mi);
     if (entryIsNone(m)) return 0;
     if (entryIsLeaf(m)) {
-      if (entryLeafFlags(m) & LEAF_CONT) {
-        // split_contpmd(): the run's 16 entries lose PTE_CONT
-        const first = mi - (mi % 16);
-        pt.setLeaves(pmd, first, entryLeafPfn(pt.get(pmd, first)), 0, 16);
-      }
+      if (entryLeafFlags(m) & LEAF_CONT) this.splitContRun(pmd, mi); // split_contpmd()
       if (aligned(addr, PMD_SIZE)) return 0;
-      m = pt.get(pmd, mi);
-      // split_pmd(..., to_cont = true)
-      const pte = pt.allocTable(LEVEL_PTE);
-      if (pte < 0) return -ENOMEM;
-      pt.setLeaves(pte, 0, entryLeafPfn(m), LEAF_CONT, 512);
-      pt.setTable(pmd, mi, pte);
+      if (this.splitToContTable(pmd, mi, LEVEL_PTE) < 0) return -ENOMEM; // split_pmd()
       m = pt.get(pmd, mi);
     }
     if (aligned(addr, CONT_PTE_SIZE)) return 0;
@@ -528,12 +519,28 @@ export class Arm64Mm implements ArchMm {
     const ti = ptIndex(addr, LEVEL_PTE);
     const p = pt.get(pte, ti);
     if (entryIsNone(p)) return 0;
-    if (entryLeafFlags(p) & LEAF_CONT) {
-      // split_contpte()
-      const first = ti - (ti % 16);
-      pt.setLeaves(pte, first, entryLeafPfn(pt.get(pte, first)), 0, 16);
-    }
+    if (entryLeafFlags(p) & LEAF_CONT) this.splitContRun(pte, ti); // split_contpte()
     return 0;
+  }
+
+  // split_pud() / split_pmd() with to_cont: the block at entry idx of table
+  // becomes a new table of `level` whose 512 leaves map the same memory, each
+  // with PTE_CONT. -ENOMEM when the table page cannot be had.
+  private splitToContTable(table: number, idx: number, level: PtLevel): number {
+    const pt = this.pgtable;
+    const child = pt.allocTable(level);
+    if (child < 0) return -ENOMEM;
+    pt.setLeaves(child, 0, entryLeafPfn(pt.get(table, idx)), LEAF_CONT, PTRS_PER_TABLE);
+    pt.setTable(table, idx, child);
+    return 0;
+  }
+
+  // split_contpmd() / split_contpte(): the 16 entries of the contiguous run
+  // holding entry idx lose PTE_CONT.
+  private splitContRun(table: number, idx: number): void {
+    const pt = this.pgtable;
+    const first = idx - (idx % CONT_ENTRIES);
+    pt.setLeaves(table, first, entryLeafPfn(pt.get(table, first)), 0, CONT_ENTRIES);
   }
 
   /**
